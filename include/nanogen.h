@@ -1,0 +1,345 @@
+/* nanogen.h - generative models from scratch, in C.
+ *
+ * One public header. The library is organised in rooms:
+ *   errors      every fallible call returns NG_OK (0) or NG_ERR (-1) / NULL and leaves a
+ *               message naming the file, offset or flag in ng_last_error().
+ *   rng         a small deterministic PRNG (xoshiro256**) with normal draws.
+ *   tensors     f32 (or i32 index) tensors that are also graph nodes (ggml style): builder
+ *   & graph     functions record an op and allocate its output once; ng_graph_forward /
+ *               ng_graph_backward run the recorded ops; nothing is allocated per step.
+ *   params      a flat block of named parameters + gradients (llm.c style), shared by graphs.
+ *   optim       AdamW with warmup + cosine schedule and global-norm clipping.
+ *   tokenizers  char (one token per Unicode code point) and word level.
+ *   safetensors checkpoint reader/writer (standard format, F32, metadata strings).
+ *   models      bigram and GPT (see src/models/), built on the graph.
+ *
+ * Typical use (see src/cli/train.c):
+ *   ng_params *P = ng_params_new();  gpt_model *m = gpt_new(P, &cfg, seed);
+ *   ng_graph *g = ng_graph_new();    ng_tensor *loss = gpt_build_loss(m, g, B, T);
+ *   ng_graph_finalize(g, loss);
+ *   loop { fill inputs; ng_graph_forward(g); ng_graph_backward(g); ng_adamw_step(...); }
+ *
+ * Ownership: a *_new / *_open / *_build returns an object the caller frees with the
+ * matching *_free / *_close. Strings returned as `char *` are malloc'd, caller frees.
+ */
+#ifndef NANOGEN_H
+#define NANOGEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NANOGEN_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ errors */
+enum { NG_OK = 0, NG_ERR = -1 };
+/* Set the thread's last error message (printf-style). Always returns NG_ERR. */
+int ng_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The thread's last error message ("" if none). */
+const char *ng_last_error(void);
+/* malloc that never returns NULL on success paths: returns NULL and sets an error naming `what`. */
+void *ng_malloc(size_t bytes, const char *what);
+/* 64-byte aligned, zeroed allocation; free with ng_free_aligned. NULL + error on failure. */
+void *ng_alloc_aligned(size_t bytes, const char *what);
+void ng_free_aligned(void *p);
+
+/* ------------------------------------------------------------------ threads */
+/* Number of threads for OpenMP kernels and BLAS (<=0: all cores). */
+void ng_set_threads(int n);
+int ng_get_threads(void);
+
+/* ------------------------------------------------------------------ rng */
+typedef struct { uint64_t s[4]; } ng_rng;
+void ng_rng_seed(ng_rng *r, uint64_t seed);
+uint64_t ng_rng_u64(ng_rng *r);
+uint32_t ng_rng_below(ng_rng *r, uint32_t n);   /* uniform in [0, n) without bias */
+float ng_rng_uniform(ng_rng *r);                /* uniform in [0, 1) */
+float ng_rng_normal(ng_rng *r);                 /* standard normal */
+/* Counter-based uniform in [0,1) from (seed, stream, index): same value whatever the thread. */
+float ng_hash_uniform(uint64_t seed, uint64_t stream, uint64_t index);
+
+/* ------------------------------------------------------------------ tensors & graph */
+typedef enum {
+    NG_OP_LEAF = 0,    /* parameter or input: no source */
+    NG_OP_LINEAR,      /* y = x W^T (+ b): x (N,in), W (out,in), b (out) -> (N,out) */
+    NG_OP_MATMUL,      /* y = op(A) op(B), 2-D, iarg[0]=transA, iarg[1]=transB */
+    NG_OP_EMBEDDING,   /* y[i,:] = table[idx[i],:]; src0 = table (V,C), src1 = idx (i32) */
+    NG_OP_ADD,         /* y = a + b; b may broadcast over a's leading dims (b.n divides a.n) */
+    NG_OP_MUL,         /* y = a * b elementwise, same shape */
+    NG_OP_SCALE,       /* y = farg[0] * a */
+    NG_OP_LAYERNORM,   /* over the last dim; src1 = weight, src2 = bias; farg[0] = eps */
+    NG_OP_GELU,        /* tanh approximation */
+    NG_OP_RELU,
+    NG_OP_ATTENTION,   /* fused causal MHA: qkv (B,T,3C) -> (B,T,C); iarg[0]=n_head; farg[0]=dropout */
+    NG_OP_SOFTMAX_XENT,/* mean cross-entropy: logits (N,V), targets i32 (N), target<0 ignored -> scalar */
+    NG_OP_DROPOUT,     /* farg[0]=p, inverted dropout, identity when the graph is not training */
+    NG_OP_SUM,         /* scalar sum of all elements */
+    NG_OP_MEAN,        /* scalar mean of all elements */
+    NG_OP_VIEW,        /* same data and gradient as src0, another shape (ng_reshape) */
+    NG_OP_COUNT_
+} ng_op;
+
+#define NG_MAX_DIMS 4
+#define NG_MAX_SRC 3
+
+typedef struct ng_tensor ng_tensor;
+struct ng_tensor {
+    ng_op op;
+    int ndim;
+    int64_t ne[NG_MAX_DIMS];  /* shape, row-major: ne[ndim-1] is contiguous */
+    int64_t n;                /* number of elements */
+    float *data;              /* f32 values (NULL for an i32 tensor) */
+    float *grad;              /* same size as data, NULL if no gradient flows here */
+    int32_t *idata;           /* i32 values for index tensors (token ids, targets) */
+    ng_tensor *src[NG_MAX_SRC];
+    int iarg[4];
+    float farg[2];
+    float *aux;               /* op-private saved state for backward (mean/rstd, probs, ...) */
+    int64_t naux;
+    int requires_grad;        /* a gradient flows into this tensor */
+    int is_param;             /* data/grad belong to an ng_params block, not the graph */
+    int id;                   /* index in its graph (for per-op RNG streams) */
+    int64_t view_offset;      /* NG_OP_VIEW: first element of the view inside src0 */
+    char name[64];
+};
+
+typedef struct ng_graph ng_graph;
+
+/* Create an empty graph. Free with ng_graph_free (frees everything the graph allocated). */
+ng_graph *ng_graph_new(void);
+void ng_graph_free(ng_graph *g);
+/* Training mode switches dropout on; eval mode makes it the identity. Default: training. */
+void ng_graph_set_training(ng_graph *g, int training);
+/* Seed and step for dropout masks (counter-based, reproducible whatever the thread count). */
+void ng_graph_set_dropout_seed(ng_graph *g, uint64_t seed, uint64_t step);
+
+/* Leaves. ng_input allocates an f32 input, ng_input_i32 an index input. */
+ng_tensor *ng_input(ng_graph *g, const char *name, int ndim, const int64_t *ne);
+ng_tensor *ng_input_i32(ng_graph *g, const char *name, int ndim, const int64_t *ne);
+
+/* Op builders: record the op, allocate the output, compute nothing yet. NULL + error on shape mismatch. */
+ng_tensor *ng_linear(ng_graph *g, ng_tensor *x, ng_tensor *W, ng_tensor *b /* may be NULL */);
+ng_tensor *ng_matmul(ng_graph *g, ng_tensor *a, ng_tensor *b, int trans_a, int trans_b);
+ng_tensor *ng_embedding(ng_graph *g, ng_tensor *table, ng_tensor *idx);
+ng_tensor *ng_add(ng_graph *g, ng_tensor *a, ng_tensor *b);
+ng_tensor *ng_mul(ng_graph *g, ng_tensor *a, ng_tensor *b);
+ng_tensor *ng_scale(ng_graph *g, ng_tensor *a, float s);
+ng_tensor *ng_layernorm(ng_graph *g, ng_tensor *x, ng_tensor *w, ng_tensor *b, float eps);
+ng_tensor *ng_gelu(ng_graph *g, ng_tensor *x);
+ng_tensor *ng_relu(ng_graph *g, ng_tensor *x);
+ng_tensor *ng_attention(ng_graph *g, ng_tensor *qkv, int n_head, float dropout);
+ng_tensor *ng_softmax_xent(ng_graph *g, ng_tensor *logits, ng_tensor *targets);
+ng_tensor *ng_dropout(ng_graph *g, ng_tensor *x, float p);
+ng_tensor *ng_sum(ng_graph *g, ng_tensor *x);
+ng_tensor *ng_mean(ng_graph *g, ng_tensor *x);
+/* View x with another shape of the same size (shares data and grad; no copy, no work). */
+ng_tensor *ng_reshape(ng_graph *g, ng_tensor *x, int ndim, const int64_t *ne);
+/* View rows [row0, row0+nrows) of x seen as (rows, last dim) (shares data and grad). */
+ng_tensor *ng_rows_view(ng_graph *g, ng_tensor *x, int64_t row0, int64_t nrows);
+
+/* Fix the execution order (everything `out` depends on) and allocate gradients. */
+int ng_graph_finalize(ng_graph *g, ng_tensor *out);
+/* Run the recorded ops in order. */
+void ng_graph_forward(ng_graph *g);
+/* Backward from the finalized output (its gradient is set to 1). Parameter gradients
+ * accumulate (+=) into their ng_params block; intermediate gradients are reset each call. */
+void ng_graph_backward(ng_graph *g);
+/* Number of nodes, and node i in execution order (for tests and tools). */
+int ng_graph_size(const ng_graph *g);
+ng_tensor *ng_graph_node(const ng_graph *g, int i);
+
+/* Plain reference twins of the fast kernels (tests compare them). */
+void ng_ref_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc);
+/* The fast GEMM used by the ops (CBLAS): C = alpha op(A) op(B) + beta C, row-major. */
+void ng_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+
+/* ------------------------------------------------------------------ params */
+/* A flat block of named parameters with their gradients (one allocation each). */
+typedef struct ng_params ng_params;
+ng_params *ng_params_new(void);
+void ng_params_free(ng_params *P);
+/* Declare a parameter (before ng_params_alloc). decay: whether AdamW weight decay applies. */
+ng_tensor *ng_param(ng_params *P, const char *name, int ndim, const int64_t *ne, int decay);
+/* Allocate the storage of every declared parameter (zeroed). */
+int ng_params_alloc(ng_params *P);
+int ng_params_count(const ng_params *P);                 /* number of tensors */
+ng_tensor *ng_params_get(const ng_params *P, int i);
+ng_tensor *ng_params_find(const ng_params *P, const char *name);
+int ng_params_decays(const ng_params *P, int i);
+int64_t ng_params_numel(const ng_params *P);             /* number of parameters */
+int64_t ng_params_total(const ng_params *P);             /* floats in the flat blocks (with padding) */
+float *ng_params_data(ng_params *P);                     /* the flat blocks */
+float *ng_params_grad(ng_params *P);
+void ng_params_zero_grad(ng_params *P);
+
+/* ------------------------------------------------------------------ optim */
+typedef struct {
+    float lr, min_lr, beta1, beta2, eps, weight_decay, grad_clip;
+    int warmup, steps;
+} ng_adamw_cfg;
+typedef struct ng_adamw ng_adamw;
+ng_adamw *ng_adamw_new(ng_params *P, const ng_adamw_cfg *cfg);
+void ng_adamw_free(ng_adamw *o);
+/* lr of step `step` (0-based): linear warmup then cosine to min_lr at the last step. */
+float ng_lr_schedule(const ng_adamw_cfg *cfg, int step);
+/* Clip gradients by global norm (if cfg->grad_clip > 0), update with lr, zero the gradients.
+ * Returns the gradient norm before clipping. */
+float ng_adamw_step(ng_adamw *o, float lr);
+/* Moments and step count, for checkpoints. */
+float *ng_adamw_m(ng_adamw *o);
+float *ng_adamw_v(ng_adamw *o);
+int64_t ng_adamw_t(const ng_adamw *o);
+void ng_adamw_set_t(ng_adamw *o, int64_t t);
+
+/* ------------------------------------------------------------------ utf-8 */
+/* Decode one UTF-8 code point at s[0..len). Returns its length (1..4) and stores it in *cp,
+ * or 0 for an invalid sequence (bad lead/continuation byte, overlong, surrogate, > U+10FFFF,
+ * truncated). */
+int ng_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
+/* Encode cp into out (>= 4 bytes); returns the length. */
+int ng_utf8_encode(uint32_t cp, char *out);
+/* Check a whole buffer; returns the byte offset of the first invalid sequence, or -1 if valid. */
+long long ng_utf8_validate(const char *s, size_t len);
+
+/* ------------------------------------------------------------------ tokenizers */
+typedef enum { NG_TOK_CHAR = 0, NG_TOK_WORD = 1 } ng_tok_kind;
+typedef struct ng_tokenizer ng_tokenizer;
+
+/* Build a tokenizer from a corpus. char: vocabulary = sorted distinct code points.
+ * word: words and punctuation, the vocab_cap-1 most frequent kept, the rest -> "<unk>"
+ * (vocab_cap <= 0: 8192). NULL + error naming the byte offset on invalid UTF-8, or for an
+ * empty corpus. */
+ng_tokenizer *ng_tokenizer_build(ng_tok_kind kind, const char *text, size_t len, int vocab_cap);
+void ng_tokenizer_free(ng_tokenizer *t);
+ng_tok_kind ng_tokenizer_kind(const ng_tokenizer *t);
+int ng_tokenizer_vocab_size(const ng_tokenizer *t);
+/* Token text of id (NUL-terminated UTF-8, owned by the tokenizer). */
+const char *ng_tokenizer_token(const ng_tokenizer *t, int id);
+/* Encode text into ids (*out malloc'd, caller frees). Unknown pieces: for char, an error
+ * naming the character (U+XXXX and the character) and its byte offset, unless allow_unknown
+ * (then they are skipped and counted in *n_unknown if non-NULL); for word, they map to <unk>. */
+int ng_tokenizer_encode(const ng_tokenizer *t, const char *text, size_t len, int allow_unknown,
+                        int32_t **out, size_t *n_out, size_t *n_unknown);
+/* Streaming decoder: feed ids one at a time; writes the UTF-8 text that id adds (including
+ * spacing for word models) into buf (NUL-terminated) and returns its length. */
+typedef struct { const ng_tokenizer *t; int prev; int quote_open; int at_start; } ng_decoder;
+void ng_decoder_init(ng_decoder *d, const ng_tokenizer *t);
+size_t ng_decoder_push(ng_decoder *d, int id, char *buf, size_t cap);
+/* Decode a whole sequence (malloc'd string, caller frees). */
+char *ng_tokenizer_decode(const ng_tokenizer *t, const int32_t *ids, size_t n);
+/* Serialize to a JSON string (malloc'd) and back; from_json validates everything. */
+char *ng_tokenizer_to_json(const ng_tokenizer *t);
+ng_tokenizer *ng_tokenizer_from_json(const char *json);
+
+/* ------------------------------------------------------------------ safetensors */
+/* One tensor to write: name, shape, little-endian F32 data. */
+typedef struct { const char *name; int ndim; int64_t shape[NG_MAX_DIMS]; const float *data; } ng_st_tensor;
+/* Write a standard safetensors file atomically (path.tmp, fsync, rename): on any error the old
+ * file at path is untouched. meta: n_meta key/value string pairs for "__metadata__". */
+int ng_safetensors_write(const char *path, const ng_st_tensor *tensors, int n_tensors,
+                         const char *const *meta_keys, const char *const *meta_vals, int n_meta);
+typedef struct ng_st_file ng_st_file;
+/* Read and validate a file: header length, JSON, dtypes (F32; F16/BF16 converted to F32),
+ * shapes against data_offsets, offsets inside the file and not overlapping. NULL + error. */
+ng_st_file *ng_safetensors_open(const char *path);
+void ng_safetensors_close(ng_st_file *f);
+int ng_st_count(const ng_st_file *f);
+const char *ng_st_name(const ng_st_file *f, int i);
+/* Find a tensor by name: its shape and F32 data (owned by f). NULL if absent (no error set). */
+const float *ng_st_find(const ng_st_file *f, const char *name, int *ndim, int64_t *shape);
+/* A metadata value, or NULL if absent. */
+const char *ng_st_meta(const ng_st_file *f, const char *key);
+
+/* ------------------------------------------------------------------ models (text) */
+typedef enum { NG_MODEL_BIGRAM = 0, NG_MODEL_GPT = 1 } ng_model_kind;
+typedef struct {
+    ng_model_kind kind;
+    int vocab_size;   /* V */
+    int block_size;   /* T: the longest context (GPT) / the training window (bigram) */
+    int n_layer, n_head, n_embd;   /* L, H, C (GPT only) */
+    float dropout;
+} ng_model_config;
+typedef struct ng_model ng_model;
+/* Check a config: every size positive, n_embd divisible by n_head, dropout in [0,1).
+ * The error names the offending flag (--n-head, ...). */
+int ng_model_config_check(const ng_model_config *c);
+/* Parameter count of a config (SPEC.md: V*C + T*C + L*(12*C*C + 13*C) + 2*C for GPT). */
+int64_t ng_model_param_count(const ng_model_config *c);
+const char *ng_model_kind_name(ng_model_kind k);
+/* JSON of a config (malloc'd) and back (validated). */
+char *ng_model_config_to_json(const ng_model_config *c);
+int ng_model_config_from_json(const char *json, ng_model_config *c);
+
+/* Create a model: parameters named as the PyTorch reference's state_dict, allocated, zero. */
+ng_model *ng_model_new(const ng_model_config *cfg);
+void ng_model_free(ng_model *m);
+/* SPEC.md initialisation from a seed. */
+void ng_model_init(ng_model *m, uint64_t seed);
+ng_params *ng_model_params(ng_model *m);
+const ng_model_config *ng_model_cfg(const ng_model *m);
+
+/* The language-model graph of a model for B windows of T tokens. */
+typedef struct {
+    ng_tensor *idx;      /* (B,T) i32 inputs: fill before forward */
+    ng_tensor *targets;  /* (B,T) i32 targets, -1 = ignored */
+    ng_tensor *logits;   /* (B*T, V) */
+    ng_tensor *loss;     /* scalar: mean cross-entropy over counted targets */
+} ng_lm_graph;
+int ng_model_build(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *out);
+
+/* Incremental inference with a KV cache for n_streams independent streams that advance
+ * together. ng_infer_step feeds one token per stream and returns the next-token logits
+ * (n_streams x V, owned by the ng_infer). When the context is full (block_size tokens), the
+ * cache is rebuilt from the last `keep` tokens (default block_size/2; block_size-1 gives
+ * exactly "crop to the last T tokens" at the price of a rebuild per token). */
+typedef struct ng_infer ng_infer;
+ng_infer *ng_infer_new(ng_model *m, int n_streams);
+void ng_infer_free(ng_infer *s);
+void ng_infer_reset(ng_infer *s);
+void ng_infer_set_keep(ng_infer *s, int keep);
+const float *ng_infer_step(ng_infer *s, const int32_t *tokens);
+/* Attention probabilities of the last step for one layer and stream: H rows of block_size
+ * floats, of which the first *n_ctx are used; NULL for a bigram or before the first step. */
+const float *ng_infer_attention(const ng_infer *s, int layer, int stream, int *n_ctx);
+
+/* Draw the next token from logits (V): divide by temperature (0: argmax), keep the top_k
+ * largest (<=0: all), then the smallest set with probability >= top_p (>=1: all), softmax,
+ * one draw. work: scratch of 2*V floats. If p_drawn is non-NULL it receives the probability
+ * the drawn token had in the distribution it was drawn from. */
+int ng_sample_logits(const float *logits, int V, float temperature, int top_k, float top_p,
+                     ng_rng *rng, float *work, float *p_drawn);
+
+/* ------------------------------------------------------------------ text data */
+/* Fill x,y (B*T each) with B random windows of T+1 tokens from ids[0..n): x = first T, y = last T.
+ * Requires n > T. */
+void ng_text_batch(const int32_t *ids, size_t n, int B, int T, ng_rng *rng, int32_t *x, int32_t *y);
+
+/* ------------------------------------------------------------------ checkpoints */
+/* DIR/model.safetensors: the parameters under their state_dict names; __metadata__ holds
+ * "format" = "nanogen", "config" (model config JSON), "tokenizer" (tokenizer JSON) and
+ * "train" (training state JSON, opaque here). DIR/optim.safetensors: AdamW moments as
+ * "m.<name>" / "v.<name>", metadata "t" (the step count). Both written atomically. */
+int ng_checkpoint_save(const char *dir, ng_model *m, const ng_tokenizer *tok, const char *train_json, ng_adamw *opt);
+/* Load DIR/model.safetensors (or a .safetensors path): a new model and tokenizer (caller
+ * frees), and the "train" metadata (malloc'd, NULL if absent). Every tensor is checked
+ * against the config's shapes. */
+int ng_checkpoint_load(const char *path, ng_model **m, ng_tokenizer **tok, char **train_json);
+/* Load the AdamW moments saved beside a model into opt (same model layout). */
+int ng_checkpoint_load_optim(const char *dir, ng_model *m, ng_adamw *opt);
+/* The model file of a checkpoint path (DIR -> DIR/model.safetensors), malloc'd. */
+char *ng_checkpoint_model_path(const char *path);
+
+/* ------------------------------------------------------------------ files */
+/* Read a whole file (malloc'd, NUL-terminated; *len without the NUL). NULL + error. */
+char *ng_read_file(const char *path, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

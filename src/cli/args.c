@@ -1,0 +1,147 @@
+/* args.c - strict flag parsing and shared helpers of the nanogen command. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *value_of(int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) { ng_set_error("%s needs a value", argv[*i]); return NULL; }
+    return argv[++*i];
+}
+
+int arg_int(int argc, char **argv, int *i, long long lo, long long hi, int *out) {
+    const char *flag = argv[*i], *v = value_of(argc, argv, i);
+    if (!v) return NG_ERR;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end) return ng_set_error("%s: '%s' is not an integer", flag, v);
+    if (x < lo || x > hi) return ng_set_error("%s: %lld is out of range [%lld, %lld]", flag, x, lo, hi);
+    *out = (int)x;
+    return NG_OK;
+}
+
+int arg_u64(int argc, char **argv, int *i, uint64_t *out) {
+    const char *flag = argv[*i], *v = value_of(argc, argv, i);
+    if (!v) return NG_ERR;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || end == v || *end || v[0] == '-') return ng_set_error("%s: '%s' is not a non-negative integer", flag, v);
+    *out = x;
+    return NG_OK;
+}
+
+int arg_float(int argc, char **argv, int *i, double lo, double hi, float *out) {
+    const char *flag = argv[*i], *v = value_of(argc, argv, i);
+    if (!v) return NG_ERR;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(x)) return ng_set_error("%s: '%s' is not a number", flag, v);
+    if (x < lo || x > hi) return ng_set_error("%s: %g is out of range [%g, %g]", flag, x, lo, hi);
+    *out = (float)x;
+    return NG_OK;
+}
+
+int arg_str(int argc, char **argv, int *i, const char **out) {
+    const char *v = value_of(argc, argv, i);
+    if (!v) return NG_ERR;
+    *out = v;
+    return NG_OK;
+}
+
+int cli_fail(void) {
+    fprintf(stderr, "nanogen: %s\n", ng_last_error());
+    return 1;
+}
+
+int cli_usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "nanogen: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return 2;
+}
+
+int32_t *cli_encode_file(const char *path, const ng_tokenizer *tok, int skip_unknown, size_t *n) {
+    size_t len;
+    char *text = ng_read_file(path, &len);
+    if (!text) return NULL;
+    if (len == 0) { free(text); ng_set_error("'%s' is empty", path); return NULL; }
+    long long bad = ng_utf8_validate(text, len);
+    if (bad >= 0) {
+        ng_set_error("'%s' is not valid UTF-8: bad byte 0x%02X at byte offset %lld (convert it, e.g. iconv -f latin1 -t utf-8)",
+                     path, (unsigned char)text[bad], bad);
+        free(text);
+        return NULL;
+    }
+    int32_t *ids = NULL;
+    size_t unknown = 0;
+    if (ng_tokenizer_encode(tok, text, len, skip_unknown, &ids, n, &unknown)) {
+        ng_set_error("'%s': %s", path, ng_last_error());
+        free(text);
+        return NULL;
+    }
+    if (unknown) fprintf(stderr, "nanogen: skipped %zu characters of '%s' that the vocabulary lacks\n", unknown, path);
+    free(text);
+    return ids;
+}
+
+double cli_full_loss(ng_lm_graph *lg, ng_graph *g, int B, int T, const int32_t *ids, size_t n, size_t *count) {
+    double total = 0;
+    size_t counted = 0;
+    ng_graph_set_training(g, 0);
+    size_t n_pred = n > 0 ? n - 1 : 0;   /* positions that have a next token */
+    for (size_t start = 0; start < n_pred;) {
+        for (int b = 0; b < B; b++) {
+            for (int t = 0; t < T; t++) {
+                size_t p = start + (size_t)b * T + t;
+                int ok = p < n_pred;
+                lg->idx->idata[b * T + t] = ok ? ids[p] : 0;
+                lg->targets->idata[b * T + t] = ok ? ids[p + 1] : -1;
+            }
+        }
+        ng_graph_forward(g);
+        float c = lg->loss->aux[lg->logits->ne[0]];   /* counted targets (softmax_xent state) */
+        total += (double)lg->loss->data[0] * c;
+        counted += (size_t)c;
+        start += (size_t)B * T;
+    }
+    ng_graph_set_training(g, 1);
+    if (count) *count = counted;
+    return counted ? total / counted : 0.0;
+}
+
+size_t cli_count_chars(const ng_tokenizer *tok, const int32_t *ids, size_t n) {
+    if (ng_tokenizer_kind(tok) == NG_TOK_CHAR) return n;
+    char *s = ng_tokenizer_decode(tok, ids, n);
+    if (!s) return n;
+    size_t chars = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) chars += (*p & 0xC0) != 0x80;
+    free(s);
+    return chars;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+uint64_t cli_mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}

@@ -1,0 +1,34 @@
+/* cli.h - shared pieces of the nanogen command: flag parsing with errors that name the flag. */
+#ifndef NG_CLI_H
+#define NG_CLI_H
+#include "nanogen.h"
+
+/* Command entry points: argc/argv start after the command name. Return the exit code. */
+int cmd_train(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+/* Flag parsing: argv[*i] is the flag; its value is argv[*i+1]. Each returns NG_ERR with a
+ * message naming the flag when the value is missing, not a number, or outside [lo, hi]. */
+int arg_int(int argc, char **argv, int *i, long long lo, long long hi, int *out);
+int arg_u64(int argc, char **argv, int *i, uint64_t *out);
+int arg_float(int argc, char **argv, int *i, double lo, double hi, float *out);
+int arg_str(int argc, char **argv, int *i, const char **out);
+/* Print "nanogen: <message>" to stderr and return exit code 1 (2 for usage errors). */
+int cli_fail(void);
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Tokenize a text file with a model's tokenizer; unknown characters are an error naming the
+ * first one unless skip_unknown. Returns malloc'd ids. */
+int32_t *cli_encode_file(const char *path, const ng_tokenizer *tok, int skip_unknown, size_t *n);
+/* Loss over every position of ids[0..n): non-overlapping windows of T, B at a time, using an
+ * eval graph (B,T). Returns the mean loss (nats per token). */
+double cli_full_loss(ng_lm_graph *lg, ng_graph *g, int B, int T, const int32_t *ids, size_t n, size_t *count);
+/* Number of Unicode code points encoded by ids (for bits per character). */
+size_t cli_count_chars(const ng_tokenizer *tok, const int32_t *ids, size_t n);
+/* Seconds of a monotonic clock. */
+double cli_now(void);
+/* Bytes of memory available (MemAvailable), or 0 if unknown. */
+uint64_t cli_mem_available(void);
+#endif

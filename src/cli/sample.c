@@ -1,0 +1,138 @@
+/* sample.c - `nanogen sample DIR`: streams text from a trained text model with the KV cache. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(void) {
+    fprintf(stderr,
+        "usage: nanogen sample DIR [--prompt TEXT | --prompt-file F] [--tokens N] [--temperature T]\n"
+        "                          [--top-k K] [--top-p P] [--seed S] [--num-samples N] [--batch]\n"
+        "                          [--exact-context] [--threads N]\n"
+        "  temperature 0 is greedy; the same seed gives the same text; --batch runs the samples\n"
+        "  as parallel streams and prints them at the end\n");
+}
+
+int cmd_sample(int argc, char **argv) {
+    const char *dir = NULL, *prompt = NULL, *prompt_file = NULL;
+    int tokens = 500, top_k = 0, num = 1, batch = 0, exact = 0, threads = 0;
+    float temperature = 1.0f, top_p = 1.0f;
+    uint64_t seed = 1337;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int rc = NG_OK;
+        if (!strcmp(a, "--prompt")) rc = arg_str(argc, argv, &i, &prompt);
+        else if (!strcmp(a, "--prompt-file")) rc = arg_str(argc, argv, &i, &prompt_file);
+        else if (!strcmp(a, "--tokens")) rc = arg_int(argc, argv, &i, 0, 100000000, &tokens);
+        else if (!strcmp(a, "--temperature")) rc = arg_float(argc, argv, &i, 0, 100, &temperature);
+        else if (!strcmp(a, "--top-k")) rc = arg_int(argc, argv, &i, 0, 1 << 30, &top_k);
+        else if (!strcmp(a, "--top-p")) rc = arg_float(argc, argv, &i, 0, 1, &top_p);
+        else if (!strcmp(a, "--seed")) rc = arg_u64(argc, argv, &i, &seed);
+        else if (!strcmp(a, "--num-samples")) rc = arg_int(argc, argv, &i, 1, 65536, &num);
+        else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &threads);
+        else if (!strcmp(a, "--batch")) batch = 1;
+        else if (!strcmp(a, "--exact-context")) exact = 1;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
+        else if (a[0] == '-' && a[1]) rc = ng_set_error("unknown flag '%s' for sample", a);
+        else if (!dir) dir = a;
+        else rc = ng_set_error("unexpected argument '%s' (one checkpoint directory)", a);
+        if (rc) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); usage(); return 2; }
+    }
+    if (!dir) { usage(); return 2; }
+    if (prompt && prompt_file) return cli_usage_error("--prompt and --prompt-file exclude each other");
+    ng_set_threads(threads);
+
+    ng_model *m = NULL;
+    ng_tokenizer *tok = NULL;
+    char *ptext = NULL;
+    int32_t *pids = NULL;
+    ng_infer *inf = NULL;
+    float *work = NULL;
+    int32_t *cur = NULL;
+    char **outs = NULL;
+    size_t *out_len = NULL;
+    ng_decoder *dec = NULL;
+    int code = 1;
+    if (ng_checkpoint_load(dir, &m, &tok, NULL)) goto fail;
+    const int V = ng_model_cfg(m)->vocab_size;
+    size_t plen = 0, np = 0;
+    if (prompt_file) { ptext = ng_read_file(prompt_file, &plen); if (!ptext) goto fail; }
+    else if (prompt) { ptext = strdup(prompt); plen = strlen(prompt); }
+    if (ptext && plen) {
+        long long bad = ng_utf8_validate(ptext, plen);
+        if (bad >= 0) { ng_set_error("the prompt is not valid UTF-8 (bad byte 0x%02X at byte offset %lld)", (unsigned char)ptext[bad], bad); goto fail; }
+        if (ng_tokenizer_encode(tok, ptext, plen, 0, &pids, &np, NULL)) { ng_set_error("prompt: %s", ng_last_error()); goto fail; }
+    }
+    if (np == 0) {   /* no prompt: start from a newline, as nanoGPT does, else token 0 */
+        free(pids);
+        pids = malloc(sizeof *pids);
+        if (!pids) { ng_set_error("out of memory"); goto fail; }
+        pids[0] = 0;
+        for (int i = 0; i < V; i++) if (!strcmp(ng_tokenizer_token(tok, i), "\n")) { pids[0] = i; break; }
+        np = 1;
+    }
+    const int S = batch ? num : 1, rounds = batch ? 1 : num;
+    inf = ng_infer_new(m, S);
+    work = malloc(sizeof(float) * 2 * V);
+    cur = malloc(sizeof(int32_t) * S);
+    dec = calloc((size_t)S, sizeof *dec);
+    outs = calloc((size_t)S, sizeof *outs);
+    out_len = calloc((size_t)S, sizeof *out_len);
+    if (!inf || !work || !cur || !dec || !outs || !out_len) { if (!*ng_last_error()) ng_set_error("out of memory"); goto fail; }
+    if (exact) ng_infer_set_keep(inf, ng_model_cfg(m)->block_size - 1);
+    char buf[256];
+    for (int r = 0; r < rounds; r++) {
+        ng_rng rng[S];
+        for (int s = 0; s < S; s++) {
+            ng_rng_seed(&rng[s], seed + 0x9E3779B97F4A7C15ull * (uint64_t)(r + s));
+            ng_decoder_init(&dec[s], tok);
+        }
+        ng_infer_reset(inf);
+        if (rounds > 1 || S > 1) { if (!batch) printf("--- sample %d\n", r + 1); }
+        /* the prompt, echoed as the model sees it, then the continuation */
+        const float *logits = NULL;
+        for (size_t p = 0; p < np; p++) {
+            for (int s = 0; s < S; s++) cur[s] = pids[p];
+            logits = ng_infer_step(inf, cur);
+            if (ptext && plen) {
+                for (int s = 0; s < S; s++) {
+                    size_t k = ng_decoder_push(&dec[s], pids[p], buf, sizeof buf);
+                    if (batch) {
+                        char *no = realloc(outs[s], out_len[s] + k + 1);
+                        if (!no) { ng_set_error("out of memory"); goto fail; }
+                        outs[s] = no; memcpy(outs[s] + out_len[s], buf, k + 1); out_len[s] += k;
+                    } else fwrite(buf, 1, k, stdout);
+                }
+            }
+        }
+        for (int k = 0; k < tokens; k++) {
+            for (int s = 0; s < S; s++) {
+                cur[s] = ng_sample_logits(logits + (size_t)s * V, V, temperature, top_k, top_p, &rng[s], work, NULL);
+                size_t len = ng_decoder_push(&dec[s], cur[s], buf, sizeof buf);
+                if (batch) {
+                    char *no = realloc(outs[s], out_len[s] + len + 1);
+                    if (!no) { ng_set_error("out of memory"); goto fail; }
+                    outs[s] = no; memcpy(outs[s] + out_len[s], buf, len + 1); out_len[s] += len;
+                } else {
+                    fwrite(buf, 1, len, stdout);
+                    fflush(stdout);
+                }
+            }
+            if (k + 1 < tokens) logits = ng_infer_step(inf, cur);
+        }
+        if (!batch) printf("\n");
+    }
+    if (batch)
+        for (int s = 0; s < S; s++) printf("--- sample %d\n%s\n", s + 1, outs[s] ? outs[s] : "");
+    code = 0;
+    goto out;
+fail:
+    fprintf(stderr, "nanogen: %s\n", ng_last_error());
+out:
+    if (outs) for (int s = 0; s < (batch ? num : 1); s++) free(outs[s]);
+    free(outs); free(out_len); free(dec); free(cur); free(work); free(pids); free(ptext);
+    ng_infer_free(inf);
+    ng_tokenizer_free(tok);
+    ng_model_free(m);
+    return code;
+}

@@ -1,0 +1,111 @@
+/* core.c - errors, allocation, threads and the PRNG shared by the whole library. */
+#include "nanogen.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- errors */
+static _Thread_local char g_err[1024];
+
+int ng_set_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_err, sizeof g_err, fmt, ap);
+    va_end(ap);
+    return NG_ERR;
+}
+
+const char *ng_last_error(void) { return g_err; }
+
+void *ng_malloc(size_t bytes, const char *what) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) ng_set_error("out of memory allocating %zu bytes for %s", bytes, what);
+    return p;
+}
+
+void *ng_alloc_aligned(size_t bytes, const char *what) {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (!p) {
+        ng_set_error("out of memory allocating %zu bytes for %s", bytes, what);
+        return NULL;
+    }
+    memset(p, 0, rounded ? rounded : 64);
+    return p;
+}
+
+void ng_free_aligned(void *p) { free(p); }
+
+/* ---------------------------------------------------------------- threads */
+static int g_threads = 0;
+
+void ng_set_threads(int n) {
+    if (n <= 0) n = omp_get_num_procs();
+    g_threads = n;
+    omp_set_num_threads(n);
+    /* OpenBLAS runs its own pool: give it the same count, and our OpenMP loops never run
+     * at the same time as a BLAS call, so the two pools never fight for the cores. */
+    openblas_set_num_threads(n);
+}
+
+int ng_get_threads(void) {
+    if (g_threads <= 0) ng_set_threads(0);
+    return g_threads;
+}
+
+/* ---------------------------------------------------------------- rng (xoshiro256**) */
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void ng_rng_seed(ng_rng *r, uint64_t seed) {
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t ng_rng_u64(ng_rng *r) {
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t; s[3] = rotl(s[3], 45);
+    return result;
+}
+
+uint32_t ng_rng_below(ng_rng *r, uint32_t n) {
+    /* Lemire's multiply-shift with rejection: unbiased */
+    uint64_t m = (uint64_t)(uint32_t)(ng_rng_u64(r) >> 32) * n;
+    uint32_t lo = (uint32_t)m;
+    if (lo < n) {
+        uint32_t thresh = (uint32_t)(-n) % n;
+        while (lo < thresh) {
+            m = (uint64_t)(uint32_t)(ng_rng_u64(r) >> 32) * n;
+            lo = (uint32_t)m;
+        }
+    }
+    return (uint32_t)(m >> 32);
+}
+
+float ng_rng_uniform(ng_rng *r) { return (float)(ng_rng_u64(r) >> 40) * (1.0f / 16777216.0f); }
+
+float ng_rng_normal(ng_rng *r) {
+    /* Box-Muller on doubles; u1 in (0,1] so log is finite */
+    double u1 = ((ng_rng_u64(r) >> 11) + 1) * (1.0 / 9007199254740992.0);
+    double u2 = (ng_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
+    return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+}
+
+float ng_hash_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
+    uint64_t x = seed ^ (stream * 0xD1B54A32D192ED03ull) ^ (index * 0x9E3779B97F4A7C15ull);
+    uint64_t z = splitmix64(&x);
+    return (float)(z >> 40) * (1.0f / 16777216.0f);
+}

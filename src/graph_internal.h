@@ -1,0 +1,34 @@
+/* graph_internal.h - the graph structure and the op kernel table, private to the library. */
+#ifndef NG_GRAPH_INTERNAL_H
+#define NG_GRAPH_INTERNAL_H
+#include "nanogen.h"
+
+struct ng_graph {
+    ng_tensor **nodes;   /* every tensor this graph created (owned) */
+    int n_nodes, cap_nodes;
+    ng_tensor **order;   /* execution order after finalize */
+    int n_order;
+    ng_tensor *out;
+    int training;
+    uint64_t drop_seed, drop_step;
+};
+
+/* Per-op kernels: forward computes t from its sources; backward accumulates (+=) t->grad
+ * into the gradients of the sources that require one. */
+typedef void (*ng_kernel_fn)(ng_graph *g, ng_tensor *t);
+typedef struct { const char *name; ng_kernel_fn forward, backward; } ng_op_info;
+extern const ng_op_info ng_ops[NG_OP_COUNT_];
+
+/* Rows and columns of a tensor seen as a matrix over its last dimension. */
+static inline int64_t ng_cols(const ng_tensor *t) { return t->ndim ? t->ne[t->ndim - 1] : 1; }
+static inline int64_t ng_rows(const ng_tensor *t) { return t->n / (ng_cols(t) ? ng_cols(t) : 1); }
+/* Dropout stream id of a node for the current step (counter-based RNG). */
+static inline uint64_t ng_drop_stream(const ng_graph *g, const ng_tensor *t) {
+    return g->drop_step * 1000003ull + (uint64_t)t->id;
+}
+
+#define NG_DECL_OP(name) void name##_forward(ng_graph *g, ng_tensor *t); void name##_backward(ng_graph *g, ng_tensor *t)
+NG_DECL_OP(linear); NG_DECL_OP(matmul); NG_DECL_OP(embedding); NG_DECL_OP(add); NG_DECL_OP(mul);
+NG_DECL_OP(scale); NG_DECL_OP(layernorm); NG_DECL_OP(gelu); NG_DECL_OP(relu); NG_DECL_OP(attention);
+NG_DECL_OP(softmax_xent); NG_DECL_OP(dropout); NG_DECL_OP(sum); NG_DECL_OP(mean);
+#endif

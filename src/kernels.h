@@ -1,0 +1,14 @@
+/* kernels.h - raw row kernels over float* shared by the graph ops and the KV-cache inference
+ * path (llm.c style: outputs first, explicit sizes). Private to the library. */
+#ifndef NG_KERNELS_H
+#define NG_KERNELS_H
+#include <stdint.h>
+
+/* out (N,C) = layernorm(x (N,C)) * w + b; mean/rstd (N) saved when non-NULL */
+void ng_k_layernorm(float *out, float *mean, float *rstd, const float *x, const float *w, const float *b,
+                    int64_t N, int64_t C, float eps);
+/* y (N,out) = x (N,in) W^T (out,in) + b (out, may be NULL) */
+void ng_k_linear(float *y, const float *x, const float *W, const float *b, int N, int in, int out);
+/* y[i] = gelu_tanh(x[i]) */
+void ng_k_gelu(float *y, const float *x, int64_t n);
+#endif

@@ -1,0 +1,199 @@
+/* elementwise.c - embedding lookup, add (with broadcast), mul, scale, GELU, ReLU, dropout,
+ * sum and mean. Each forward/backward pair is one flat loop, threaded with OpenMP when large. */
+#include "graph_internal.h"
+#include "kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#define PAR_MIN 65536  /* below this many elements a loop stays on one thread */
+
+/* y[i,:] = table[idx[i],:]  (idx already validated by the caller to be in [0, V)) */
+void embedding_forward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_tensor *table = t->src[0], *idx = t->src[1];
+    int64_t C = table->ne[1], V = table->ne[0];
+    for (int64_t i = 0; i < idx->n; i++) {
+        int32_t id = idx->idata[i];
+        if (id < 0 || id >= V) id = 0;   /* defensive: callers check ids; never read out of bounds */
+        memcpy(t->data + i * C, table->data + (int64_t)id * C, (size_t)C * sizeof(float));
+    }
+}
+
+/* dtable[idx[i],:] += dy[i,:]  (sequential over rows: rows may repeat) */
+void embedding_backward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_tensor *table = t->src[0], *idx = t->src[1];
+    if (!table->grad) return;
+    int64_t C = table->ne[1], V = table->ne[0];
+    for (int64_t i = 0; i < idx->n; i++) {
+        int32_t id = idx->idata[i];
+        if (id < 0 || id >= V) continue;
+        float *dst = table->grad + (int64_t)id * C;
+        const float *src = t->grad + i * C;
+        for (int64_t j = 0; j < C; j++) dst[j] += src[j];
+    }
+}
+
+/* y = a + b, b repeated over a's leading dims */
+void add_forward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    const float *a = t->src[0]->data, *b = t->src[1]->data;
+    float *y = t->data;
+    int64_t n = t->n, m = t->src[1]->n;
+    if (m == n) {
+        #pragma omp parallel for if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+    } else {
+        #pragma omp parallel for if (n > PAR_MIN)
+        for (int64_t r = 0; r < n / m; r++)
+            for (int64_t j = 0; j < m; j++) y[r * m + j] = a[r * m + j] + b[j];
+    }
+}
+
+void add_backward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_tensor *a = t->src[0], *b = t->src[1];
+    const float *dy = t->grad;
+    int64_t n = t->n, m = b->n;
+    if (a->grad) {
+        float *da = a->grad;
+        #pragma omp parallel for if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) da[i] += dy[i];
+    }
+    if (b->grad) {
+        float *db = b->grad;
+        if (m == n) {
+            #pragma omp parallel for if (n > PAR_MIN)
+            for (int64_t i = 0; i < n; i++) db[i] += dy[i];
+        } else {
+            for (int64_t r = 0; r < n / m; r++)
+                for (int64_t j = 0; j < m; j++) db[j] += dy[r * m + j];
+        }
+    }
+}
+
+void mul_forward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    const float *a = t->src[0]->data, *b = t->src[1]->data;
+    float *y = t->data;
+    #pragma omp parallel for if (t->n > PAR_MIN)
+    for (int64_t i = 0; i < t->n; i++) y[i] = a[i] * b[i];
+}
+
+void mul_backward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_tensor *a = t->src[0], *b = t->src[1];
+    const float *dy = t->grad;
+    if (a->grad) for (int64_t i = 0; i < t->n; i++) a->grad[i] += dy[i] * b->data[i];
+    if (b->grad) for (int64_t i = 0; i < t->n; i++) b->grad[i] += dy[i] * a->data[i];
+}
+
+void scale_forward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    const float *a = t->src[0]->data;
+    float s = t->farg[0];
+    for (int64_t i = 0; i < t->n; i++) t->data[i] = s * a[i];
+}
+
+void scale_backward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    float s = t->farg[0];
+    if (t->src[0]->grad) for (int64_t i = 0; i < t->n; i++) t->src[0]->grad[i] += s * t->grad[i];
+}
+
+/* gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+#define GELU_K 0.7978845608028654f
+void ng_k_gelu(float *y, const float *x, int64_t n) {
+    #pragma omp parallel for if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        y[i] = 0.5f * v * (1.0f + tanhf(GELU_K * (v + 0.044715f * v * v * v)));
+    }
+}
+
+void gelu_forward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_k_gelu(t->data, t->src[0]->data, t->n);
+}
+
+void gelu_backward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    const float *x = t->src[0]->data, *dy = t->grad;
+    float *dx = t->src[0]->grad;
+    if (!dx) return;
+    #pragma omp parallel for if (t->n > PAR_MIN)
+    for (int64_t i = 0; i < t->n; i++) {
+        float v = x[i];
+        float u = GELU_K * (v + 0.044715f * v * v * v);
+        float th = tanhf(u);
+        float sech2 = 1.0f - th * th;
+        float du = GELU_K * (1.0f + 3.0f * 0.044715f * v * v);
+        dx[i] += dy[i] * (0.5f * (1.0f + th) + 0.5f * v * sech2 * du);
+    }
+}
+
+void relu_forward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    const float *x = t->src[0]->data;
+    #pragma omp parallel for if (t->n > PAR_MIN)
+    for (int64_t i = 0; i < t->n; i++) t->data[i] = x[i] > 0 ? x[i] : 0;
+}
+
+void relu_backward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    const float *x = t->src[0]->data;
+    float *dx = t->src[0]->grad;
+    if (!dx) return;
+    #pragma omp parallel for if (t->n > PAR_MIN)
+    for (int64_t i = 0; i < t->n; i++) dx[i] += x[i] > 0 ? t->grad[i] : 0;
+}
+
+/* Inverted dropout: keep with probability 1-p and scale by 1/(1-p). The mask comes from a
+ * counter-based hash of (seed, step, node, index), so backward recomputes it instead of storing it. */
+void dropout_forward(ng_graph *g, ng_tensor *t) {
+    const float *x = t->src[0]->data;
+    float p = t->farg[0];
+    if (!g->training) { memcpy(t->data, x, (size_t)t->n * sizeof(float)); return; }
+    float scale = 1.0f / (1.0f - p);
+    uint64_t stream = ng_drop_stream(g, t);
+    #pragma omp parallel for if (t->n > PAR_MIN)
+    for (int64_t i = 0; i < t->n; i++)
+        t->data[i] = ng_hash_uniform(g->drop_seed, stream, (uint64_t)i) < p ? 0.0f : x[i] * scale;
+}
+
+void dropout_backward(ng_graph *g, ng_tensor *t) {
+    float *dx = t->src[0]->grad;
+    if (!dx) return;
+    if (!g->training) { for (int64_t i = 0; i < t->n; i++) dx[i] += t->grad[i]; return; }
+    float p = t->farg[0], scale = 1.0f / (1.0f - p);
+    uint64_t stream = ng_drop_stream(g, t);
+    #pragma omp parallel for if (t->n > PAR_MIN)
+    for (int64_t i = 0; i < t->n; i++)
+        if (ng_hash_uniform(g->drop_seed, stream, (uint64_t)i) >= p) dx[i] += t->grad[i] * scale;
+}
+
+void sum_forward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    double s = 0;
+    for (int64_t i = 0; i < t->src[0]->n; i++) s += t->src[0]->data[i];
+    t->data[0] = (float)s;
+}
+
+void sum_backward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_tensor *x = t->src[0];
+    if (x->grad) for (int64_t i = 0; i < x->n; i++) x->grad[i] += t->grad[0];
+}
+
+void mean_forward(ng_graph *g, ng_tensor *t) {
+    sum_forward(g, t);
+    t->data[0] /= (float)t->src[0]->n;
+}
+
+void mean_backward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_tensor *x = t->src[0];
+    float d = t->grad[0] / (float)x->n;
+    if (x->grad) for (int64_t i = 0; i < x->n; i++) x->grad[i] += d;
+}

@@ -1,0 +1,68 @@
+/* linear.c - y = x W^T + b (PyTorch's nn.Linear layout: W is (out, in)) and 2-D matmul. */
+#include "graph_internal.h"
+#include "kernels.h"
+
+#include <string.h>
+
+void ng_k_linear(float *y, const float *x, const float *W, const float *b, int N, int in, int out) {
+    float beta = 0.0f;
+    if (b) {
+        #pragma omp parallel for if ((int64_t)N * out > 32768)
+        for (int i = 0; i < N; i++) memcpy(y + (size_t)i * out, b, (size_t)out * sizeof(float));
+        beta = 1.0f;
+    }
+    ng_sgemm(0, 1, N, out, in, 1.0f, x, in, W, in, beta, y, out);
+}
+
+/* x (N,in), W (out,in), b (out) -> y (N,out) */
+void linear_forward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_tensor *x = t->src[0], *W = t->src[1], *b = t->src[2];
+    ng_k_linear(t->data, x->data, W->data, b ? b->data : NULL, (int)ng_rows(x), (int)W->ne[1], (int)W->ne[0]);
+}
+
+/* dx += dy W ; dW += dy^T x ; db += sum_rows dy */
+void linear_backward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_tensor *x = t->src[0], *W = t->src[1], *b = t->src[2];
+    int N = (int)ng_rows(x), in = (int)W->ne[1], out = (int)W->ne[0];
+    const float *dy = t->grad;
+    if (x->grad) ng_sgemm(0, 0, N, in, out, 1.0f, dy, out, W->data, in, 1.0f, x->grad, in);
+    if (W->grad) ng_sgemm(1, 0, out, in, N, 1.0f, dy, out, x->data, in, 1.0f, W->grad, in);
+    if (b && b->grad) {
+        float *db = b->grad;
+        #pragma omp parallel for if ((int64_t)N * out > 32768)
+        for (int j = 0; j < out; j++) {
+            float s = 0;
+            for (int i = 0; i < N; i++) s += dy[(size_t)i * out + j];
+            db[j] += s;
+        }
+    }
+}
+
+/* C (M,N) = op(A) op(B) */
+void matmul_forward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_tensor *a = t->src[0], *b = t->src[1];
+    int ta = t->iarg[0], tb = t->iarg[1];
+    int M = (int)t->ne[0], N = (int)t->ne[1], K = (int)(ta ? a->ne[0] : a->ne[1]);
+    ng_sgemm(ta, tb, M, N, K, 1.0f, a->data, (int)a->ne[1], b->data, (int)b->ne[1], 0.0f, t->data, N);
+}
+
+/* d op(A) = dC op(B)^T ; d op(B) = op(A)^T dC, written for each storage orientation. */
+void matmul_backward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_tensor *a = t->src[0], *b = t->src[1];
+    int ta = t->iarg[0], tb = t->iarg[1];
+    int M = (int)t->ne[0], N = (int)t->ne[1], K = (int)(ta ? a->ne[0] : a->ne[1]);
+    int lda = (int)a->ne[1], ldb = (int)b->ne[1];
+    const float *dC = t->grad;
+    if (a->grad) {
+        if (!ta) ng_sgemm(0, !tb, M, K, N, 1.0f, dC, N, b->data, ldb, 1.0f, a->grad, lda);      /* (M,K) */
+        else     ng_sgemm(tb, 1, K, M, N, 1.0f, b->data, ldb, dC, N, 1.0f, a->grad, lda);       /* (K,M) */
+    }
+    if (b->grad) {
+        if (!tb) ng_sgemm(!ta, 0, K, N, M, 1.0f, a->data, lda, dC, N, 1.0f, b->grad, ldb);      /* (K,N) */
+        else     ng_sgemm(1, ta, N, K, M, 1.0f, dC, N, a->data, lda, 1.0f, b->grad, ldb);       /* (N,K) */
+    }
+}

@@ -1,0 +1,47 @@
+/* xent.c - fused softmax + cross-entropy, mean over the counted rows (target >= 0).
+ * aux[i] = log-sum-exp of row i, aux[N] = number of counted rows. */
+#include "graph_internal.h"
+
+#include <math.h>
+
+void softmax_xent_forward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_tensor *lg = t->src[0], *tg = t->src[1];
+    int64_t N = ng_rows(lg), V = ng_cols(lg);
+    double loss = 0;
+    int64_t count = 0;
+    #pragma omp parallel for reduction(+ : loss, count) if (N * V > 65536)
+    for (int64_t i = 0; i < N; i++) {
+        const float *row = lg->data + i * V;
+        float mx = row[0];
+        for (int64_t j = 1; j < V; j++) mx = row[j] > mx ? row[j] : mx;
+        float s = 0;
+        for (int64_t j = 0; j < V; j++) s += expf(row[j] - mx);
+        float lse = mx + logf(s);
+        t->aux[i] = lse;
+        int32_t y = tg->idata[i];
+        if (y >= 0 && y < V) { loss += lse - row[y]; count++; }
+    }
+    t->aux[N] = (float)count;
+    t->data[0] = count ? (float)(loss / count) : 0.0f;
+}
+
+/* dlogits[i,j] += (softmax_ij - [j == y_i]) * dloss / count */
+void softmax_xent_backward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_tensor *lg = t->src[0], *tg = t->src[1];
+    if (!lg->grad) return;
+    int64_t N = ng_rows(lg), V = ng_cols(lg);
+    float count = t->aux[N];
+    if (count <= 0) return;
+    float scale = t->grad[0] / count;
+    #pragma omp parallel for if (N * V > 65536)
+    for (int64_t i = 0; i < N; i++) {
+        int32_t y = tg->idata[i];
+        if (y < 0 || y >= V) continue;
+        const float *row = lg->data + i * V;
+        float *drow = lg->grad + i * V, lse = t->aux[i];
+        for (int64_t j = 0; j < V; j++) drow[j] += expf(row[j] - lse) * scale;
+        drow[y] -= scale;
+    }
+}
