@@ -24,7 +24,7 @@ CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
-TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 HDRS     := include/nanogen.h $(wildcard src/*.h src/*/*.h tests/*.h)
 
 all: nanogen $(TEST_BIN)
@@ -39,6 +39,10 @@ $(BUILD)/libnanogen.a: $(LIB_OBJ)
 
 nanogen: $(CLI_OBJ) $(BUILD)/libnanogen.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libnanogen.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libnanogen.a $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libnanogen.a $(HDRS)
 	@mkdir -p $(dir $@)
