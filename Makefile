@@ -55,7 +55,9 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh
 
-test: all
+test:
+	@sh scripts/deps.sh test
+	@$(MAKE) --no-print-directory all
 	@sh tests/run.sh $(BUILD)
 
 bench: all

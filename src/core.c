@@ -13,10 +13,14 @@
 static _Thread_local char g_err[1024];
 
 int ng_set_error(const char *fmt, ...) {
+    /* format into a scratch buffer first: callers often pass ng_last_error() as an argument
+     * to prefix it ("file: %s"), which must not read the buffer being written */
+    char tmp[sizeof g_err];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g_err, sizeof g_err, fmt, ap);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
+    memcpy(g_err, tmp, sizeof g_err);
     return NG_ERR;
 }
 

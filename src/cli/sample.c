@@ -8,14 +8,14 @@ static void usage(void) {
     fprintf(stderr,
         "usage: nanogen sample DIR [--prompt TEXT | --prompt-file F] [--tokens N] [--temperature T]\n"
         "                          [--top-k K] [--top-p P] [--seed S] [--num-samples N] [--batch]\n"
-        "                          [--exact-context] [--threads N]\n"
+        "                          [--exact-context] [--stats] [--threads N]\n"
         "  temperature 0 is greedy; the same seed gives the same text; --batch runs the samples\n"
         "  as parallel streams and prints them at the end\n");
 }
 
 int cmd_sample(int argc, char **argv) {
     const char *dir = NULL, *prompt = NULL, *prompt_file = NULL;
-    int tokens = 500, top_k = 0, num = 1, batch = 0, exact = 0, threads = 0;
+    int tokens = 500, top_k = 0, num = 1, batch = 0, exact = 0, threads = 0, stats = 0;
     float temperature = 1.0f, top_p = 1.0f;
     uint64_t seed = 1337;
     for (int i = 0; i < argc; i++) {
@@ -31,6 +31,7 @@ int cmd_sample(int argc, char **argv) {
         else if (!strcmp(a, "--num-samples")) rc = arg_int(argc, argv, &i, 1, 65536, &num);
         else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &threads);
         else if (!strcmp(a, "--batch")) batch = 1;
+        else if (!strcmp(a, "--stats")) stats = 1;
         else if (!strcmp(a, "--exact-context")) exact = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
         else if (a[0] == '-' && a[1]) rc = ng_set_error("unknown flag '%s' for sample", a);
@@ -81,6 +82,7 @@ int cmd_sample(int argc, char **argv) {
     if (!inf || !work || !cur || !dec || !outs || !out_len) { if (!*ng_last_error()) ng_set_error("out of memory"); goto fail; }
     if (exact) ng_infer_set_keep(inf, ng_model_cfg(m)->block_size - 1);
     char buf[256];
+    double t_start = cli_now();
     for (int r = 0; r < rounds; r++) {
         ng_rng rng[S];
         for (int s = 0; s < S; s++) {
@@ -124,6 +126,11 @@ int cmd_sample(int argc, char **argv) {
     }
     if (batch)
         for (int s = 0; s < S; s++) printf("--- sample %d\n%s\n", s + 1, outs[s] ? outs[s] : "");
+    if (stats) {
+        double dt = cli_now() - t_start;
+        long long total = (long long)num * (tokens + (long long)np);
+        fprintf(stderr, "nanogen: %lld tokens (prompt included) in %.3f s: %.0f tok/s\n", total, dt, total / dt);
+    }
     code = 0;
     goto out;
 fail:

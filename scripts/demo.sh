@@ -1,0 +1,36 @@
+#!/bin/sh
+# scripts/demo.sh - what `make demo` runs after building: get Tiny Shakespeare, train the baby
+# GPT (SPEC.md, about two minutes on 2 cores), and print samples.
+# Offline with no copy of Tiny Shakespeare: train on nanogen's own sources instead (a model
+# that learns to write C), which are always there.
+set -e
+cd "$(dirname "$0")/.."
+URL=https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt
+DATA=data/tinyshakespeare.txt
+OUT=runs/demo
+mkdir -p data runs
+if [ ! -s "$DATA" ] && [ -s ../shared/data/tinyshakespeare.txt ]; then
+    cp ../shared/data/tinyshakespeare.txt "$DATA"
+fi
+if [ ! -s "$DATA" ]; then
+    echo "demo: downloading Tiny Shakespeare from $URL"
+    if ! curl -fsSL --connect-timeout 10 --max-time 60 -o "$DATA.part" "$URL" 2>/dev/null; then
+        rm -f "$DATA.part"
+        echo "demo: cannot download Tiny Shakespeare (offline?). To use it later, put the file at"
+        echo "      $DATA (1,115,394 characters) and run make demo again."
+        echo "demo: training on nanogen's own source code and docs instead: a model that writes C."
+        DATA=data/nanogen-source.txt
+        cat include/nanogen.h src/*.h src/*.c src/*/*.h src/*/*.c README.md > "$DATA"
+    else
+        mv "$DATA.part" "$DATA"
+    fi
+fi
+PROMPT="ROMEO:"
+[ "$DATA" = data/nanogen-source.txt ] && PROMPT="int "
+echo "demo: ./nanogen train gpt --preset baby --data $DATA --out $OUT --force"
+./nanogen train gpt --preset baby --data "$DATA" --out "$OUT" --force
+echo
+echo "demo: ./nanogen sample $OUT --prompt \"$PROMPT\" --tokens 400 --temperature 0.8 --num-samples 2"
+./nanogen sample "$OUT" --prompt "$PROMPT" --tokens 400 --temperature 0.8 --num-samples 2
+echo
+echo "demo: done. Try ./nanogen sample $OUT --prompt 'JULIET:' --top-k 10, ./nanogen info $OUT, or make test."

@@ -1,0 +1,33 @@
+#!/bin/sh
+# scripts/deps.sh [test] - make sure the Debian packages nanogen needs are installed; install the
+# missing ones with apt-get when we are root (or have sudo), else say exactly what to run.
+#   build: gcc, make, OpenBLAS (OpenMP build), cJSON;  demo: curl (to fetch Tiny Shakespeare)
+#   test:  python3-torch, python3-numpy (the PyTorch reference the tests compare against)
+arch=$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
+missing=""
+need() { # package, file that proves it is installed
+    [ -e "$2" ] || missing="$missing $1"
+}
+command -v gcc >/dev/null 2>&1 || missing="$missing gcc"
+command -v make >/dev/null 2>&1 || missing="$missing make"
+need libopenblas-openmp-dev "/usr/lib/$arch/openblas-openmp/libopenblas.so"
+need libcjson-dev /usr/include/cjson/cJSON.h
+command -v curl >/dev/null 2>&1 || missing="$missing curl"
+if [ "$1" = test ]; then
+    /usr/bin/python3 -c "import numpy" 2>/dev/null || missing="$missing python3-numpy"
+    /usr/bin/python3 -c "import torch" 2>/dev/null || missing="$missing python3-torch"
+fi
+[ -z "$missing" ] && exit 0
+echo "nanogen: installing missing Debian packages:$missing"
+if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "nanogen: not root and no sudo: please run  apt-get install$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get install -y -q $missing >/dev/null 2>&1; then
+    $SUDO apt-get update -q >/dev/null 2>&1
+    if ! $SUDO apt-get install -y -q $missing; then
+        echo "nanogen: could not install:$missing (no package mirror reachable?). Install them and run make again." >&2
+        exit 1
+    fi
+fi
