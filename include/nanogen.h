@@ -186,7 +186,8 @@ typedef struct {
 typedef struct ng_adamw ng_adamw;
 ng_adamw *ng_adamw_new(ng_params *P, const ng_adamw_cfg *cfg);
 void ng_adamw_free(ng_adamw *o);
-/* lr of step `step` (0-based): linear warmup then cosine to min_lr at the last step. */
+/* lr of step `step` (0-based): lr*(step+1)/warmup during warmup, then cosine from lr to
+ * min_lr, reached at step == steps (the PyTorch reference's formula, number for number). */
 float ng_lr_schedule(const ng_adamw_cfg *cfg, int step);
 /* Clip gradients by global norm (if cfg->grad_clip > 0), update with lr, zero the gradients.
  * Returns the gradient norm before clipping. */

@@ -32,10 +32,11 @@ int ng_sample_logits(const float *logits, int V, float temperature, int top_k, f
         g_sort_vals = p;   /* not reentrant across threads; sampling runs on one thread */
         qsort(idx, (size_t)V, sizeof *idx, by_value_desc);
         if (top_k > 0 && top_k < n) n = top_k;
-        if (top_p > 0 && top_p < 1) {
-            double c = 0;
+        if (top_p > 0 && top_p < 1) {   /* nucleus of what top-k kept, renormalised */
+            double kept = 0, c = 0;
+            for (int k = 0; k < n; k++) kept += p[idx[k]];
             int k = 0;
-            while (k < n) { c += p[idx[k]]; k++; if (c >= top_p) break; }
+            while (k < n) { c += p[idx[k]]; k++; if (c >= top_p * kept) break; }
             n = k;
         }
     }
