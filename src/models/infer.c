@@ -98,14 +98,14 @@ static void gpt_step(ng_infer *s, const int32_t *tokens) {
                 }
             }
         }
-        /* x += proj(y); x += mlp_proj(gelu(fc(ln_2(x)))) ; the residual via GEMM beta = 1 */
-        ng_sgemm(0, 1, S, C, C, 1.0f, s->y, C, b->c_proj_w->data, C, 1.0f, s->x, C);
-        for (int i = 0; i < S; i++) for (int j = 0; j < C; j++) s->x[(size_t)i * C + j] += b->c_proj_b->data[j];
+        /* x += proj(y); x += mlp_proj(gelu(fc(ln_2(x)))) */
+        ng_k_linear(s->xn, s->y, b->c_proj_w->data, b->c_proj_b->data, S, C, C);
+        for (int64_t i = 0; i < (int64_t)S * C; i++) s->x[i] += s->xn[i];
         ng_k_layernorm(s->xn, NULL, NULL, s->x, b->ln_2_w->data, b->ln_2_b->data, S, C, 1e-5f);
         ng_k_linear(s->f, s->xn, b->c_fc_w->data, b->c_fc_b->data, S, C, 4 * C);
         ng_k_gelu(s->f, s->f, (int64_t)S * 4 * C);
-        ng_sgemm(0, 1, S, C, 4 * C, 1.0f, s->f, 4 * C, b->mlp_proj_w->data, 4 * C, 1.0f, s->x, C);
-        for (int i = 0; i < S; i++) for (int j = 0; j < C; j++) s->x[(size_t)i * C + j] += b->mlp_proj_b->data[j];
+        ng_k_linear(s->xn, s->f, b->mlp_proj_w->data, b->mlp_proj_b->data, S, 4 * C, C);
+        for (int64_t i = 0; i < (int64_t)S * C; i++) s->x[i] += s->xn[i];
     }
     ng_k_layernorm(s->xn, NULL, NULL, s->x, m->ln_f_w->data, m->ln_f_b->data, S, C, 1e-5f);
     ng_k_linear(s->logits, s->xn, m->wte->data, NULL, S, C, V);

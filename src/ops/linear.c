@@ -2,9 +2,18 @@
 #include "graph_internal.h"
 #include "kernels.h"
 
+#include <cblas.h>
 #include <string.h>
 
 void ng_k_linear(float *y, const float *x, const float *W, const float *b, int N, int in, int out) {
+    if (N < 4) {
+        /* a few rows (sampling one stream): GEMV reads W once; GEMM would first pack all of it */
+        for (int i = 0; i < N; i++) {
+            if (b) memcpy(y + (size_t)i * out, b, (size_t)out * sizeof(float));
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, W, in, x + (size_t)i * in, 1, b ? 1.0f : 0.0f, y + (size_t)i * out, 1);
+        }
+        return;
+    }
     float beta = 0.0f;
     if (b) {
         #pragma omp parallel for if ((int64_t)N * out > 32768)
