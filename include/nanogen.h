@@ -310,7 +310,8 @@ const float *ng_infer_step(ng_infer *s, const int32_t *tokens);
 const float *ng_infer_attention(const ng_infer *s, int layer, int stream, int *n_ctx);
 
 /* Draw the next token from logits (V): divide by temperature (0: argmax), keep the top_k
- * largest (<=0: all), then the smallest set with probability >= top_p (>=1: all), softmax,
+ * largest (<=0: all), then the smallest set with probability >= top_p (>=1: all; 0: the
+ * most likely token), softmax,
  * one draw. work: scratch of 2*V floats. If p_drawn is non-NULL it receives the probability
  * the drawn token had in the distribution it was drawn from. */
 int ng_sample_logits(const float *logits, int V, float temperature, int top_k, float top_p,

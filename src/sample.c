@@ -27,12 +27,12 @@ int ng_sample_logits(const float *logits, int V, float temperature, int top_k, f
     for (int i = 0; i < V; i++) p[i] = (float)(p[i] / sum);
     int n = V;
     for (int i = 0; i < V; i++) idx[i] = i;
-    int need_sort = (top_k > 0 && top_k < V) || (top_p > 0 && top_p < 1);
+    int need_sort = (top_k > 0 && top_k < V) || top_p < 1;
     if (need_sort) {
         g_sort_vals = p;   /* not reentrant across threads; sampling runs on one thread */
         qsort(idx, (size_t)V, sizeof *idx, by_value_desc);
         if (top_k > 0 && top_k < n) n = top_k;
-        if (top_p > 0 && top_p < 1) {   /* nucleus of what top-k kept, renormalised */
+        if (top_p < 1) {   /* nucleus of what top-k kept, renormalised (top_p <= 0: the argmax) */
             double kept = 0, c = 0;
             for (int k = 0; k < n; k++) kept += p[idx[k]];
             int k = 0;

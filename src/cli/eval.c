@@ -36,7 +36,10 @@ int cmd_eval(int argc, char **argv) {
     if (T == 0) T = c->block_size;
     if (c->kind == NG_MODEL_GPT && T > c->block_size) { ng_set_error("--block-size %d exceeds the model's %d", T, c->block_size); goto fail; }
     size_t n_train = (size_t)(0.9 * (double)n);
-    if (n < 4) { ng_set_error("'%s' has only %zu tokens", data, n); goto fail; }
+    if (n - n_train < 2) {
+        ng_set_error("'%s' is too small: %zu tokens leave %zu for the val split, which needs at least 2", data, n, n - n_train);
+        goto fail;
+    }
     g = ng_graph_new();
     ng_lm_graph lg;
     if (!g || ng_model_build(m, g, B, T, &lg)) goto fail;

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 
 int cmd_info(int argc, char **argv) {
-    if (argc < 1 || argv[0][0] == '-') return cli_usage_error("usage: nanogen info DIR");
+    if (argc != 1 || argv[0][0] == '-') return cli_usage_error("usage: nanogen info DIR");
     const char *dir = argv[0];
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;
@@ -24,13 +24,14 @@ int cmd_info(int argc, char **argv) {
         printf("config      block_size %d\n", c->block_size);
     printf("parameters  %lld\n", (long long)ng_params_numel(ng_model_params(m)));
     printf("tokenizer   %s, %d tokens:", ng_tokenizer_kind(tok) == NG_TOK_CHAR ? "char" : "word", c->vocab_size);
-    for (int i = 0; i < c->vocab_size && i < 24; i++) {
+    const int shown = 256;   /* a whole char vocabulary of an alphabet; the first of a word one */
+    for (int i = 0; i < c->vocab_size && i < shown; i++) {
         const char *s = ng_tokenizer_token(tok, i);
         if (!strcmp(s, "\n")) printf(" \\n");
         else if (!strcmp(s, " ")) printf(" ' '");
         else printf(" %s", s);
     }
-    printf("%s\n", c->vocab_size > 24 ? " ..." : "");
+    printf("%s\n", c->vocab_size > shown ? " ..." : "");
     cJSON *j = train ? cJSON_Parse(train) : NULL;
     if (cJSON_IsObject(j)) {
         const cJSON *step = cJSON_GetObjectItem(j, "step"), *steps = cJSON_GetObjectItem(j, "steps");

@@ -1,9 +1,7 @@
 /* main.c - the nanogen command: one binary, one subcommand per job. */
 #include "cli.h"
 
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -17,14 +15,6 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    /* libgomp reads OMP_WAIT_POLICY once, before main. Between two parallel regions (ours and
-     * OpenBLAS's, one every few microseconds in a training step) sleeping threads cost a futex
-     * wake-up each time; spinning ones do not (measured: 2x the steps per second on 2 cores).
-     * So unless the user chose a policy, run again with "active". */
-    if (!getenv("OMP_WAIT_POLICY")) {
-        setenv("OMP_WAIT_POLICY", "active", 1);
-        execv("/proc/self/exe", argv);   /* returns only on failure: then go on as we are */
-    }
     if (argc < 2) { usage(stderr); return 2; }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) { usage(stdout); return 0; }

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -439,7 +440,12 @@ int cmd_train(int argc, char **argv) {
             ng_set_error("'%s' already holds a checkpoint: continue it with --resume %s, or pass --force to overwrite it", o.out, o.out);
             goto fail;
         }
-        mkdir(o.out, 0755);
+        /* find out now, not after hours of training, that the checkpoint cannot be written */
+        if (stat(o.out, &st) == 0 ? !S_ISDIR(st.st_mode) : mkdir(o.out, 0755) != 0) {
+            ng_set_error("--out '%s': %s", o.out, stat(o.out, &st) == 0 ? "exists and is not a directory" : strerror(errno));
+            goto fail;
+        }
+        if (access(o.out, W_OK) != 0) { ng_set_error("--out '%s' is not writable: %s", o.out, strerror(errno)); goto fail; }
     }
     g = ng_graph_new();
     ng_lm_graph lg;
@@ -465,8 +471,9 @@ int cmd_train(int argc, char **argv) {
         if (mpath) {
             snprintf(mpath, plen, "%s/metrics.jsonl", o.out);
             metrics = fopen(mpath, o.resume ? "a" : "w");
-            if (!metrics) fprintf(stderr, "nanogen: warning: cannot write %s\n", mpath);
+            if (!metrics) ng_set_error("cannot write %s: %s", mpath, strerror(errno));
             free(mpath);
+            if (!metrics) goto fail;
         }
     }
     printf("%s: %" PRId64 " parameters, vocab %d (%s), %zu train / %zu val tokens, batch %d x block %d, %d threads\n",
@@ -556,8 +563,14 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (tty) fprintf(stderr, "\r\033[K");
-    if (step == step0) {   /* nothing trained (already done): still save nothing, report */
+    if (step == step0 && o.resume) {
         printf("nothing to do: the checkpoint is already at step %d of %d (raise --steps to train more)\n", step0, o.steps);
+    } else if (step == 0) {   /* --steps 0: save the initialised (or fine-tuning start) model */
+        char *sj = state_json(&o, 0, &rng, last_train, last_val, 0);
+        int rc = ng_checkpoint_save(o.out, m, tok, sj, opt);
+        free(sj);
+        if (rc) goto fail;
+        printf("--steps 0: saved the untrained model in %s/model.safetensors\n", o.out);
     } else {
         size_t cnt = 0;
         double full_val = cli_full_loss(&lg, g, B, T, val_ids, n_val, &cnt);
