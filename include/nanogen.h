@@ -338,6 +338,8 @@ int ng_checkpoint_load_optim(const char *dir, ng_model *m, ng_adamw *opt);
 char *ng_checkpoint_model_path(const char *path);
 
 /* ------------------------------------------------------------------ files */
+/* Create a directory and its missing parents (like mkdir -p). Error if a part is not a directory. */
+int ng_mkdir_p(const char *dir);
 /* Read a whole file (malloc'd, NUL-terminated; *len without the NUL). NULL + error. */
 char *ng_read_file(const char *path, size_t *len);
 

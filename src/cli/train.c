@@ -441,10 +441,7 @@ int cmd_train(int argc, char **argv) {
             goto fail;
         }
         /* find out now, not after hours of training, that the checkpoint cannot be written */
-        if (stat(o.out, &st) == 0 ? !S_ISDIR(st.st_mode) : mkdir(o.out, 0755) != 0) {
-            ng_set_error("--out '%s': %s", o.out, stat(o.out, &st) == 0 ? "exists and is not a directory" : strerror(errno));
-            goto fail;
-        }
+        if (ng_mkdir_p(o.out)) { ng_set_error("--out: %s", ng_last_error()); goto fail; }
         if (access(o.out, W_OK) != 0) { ng_set_error("--out '%s' is not writable: %s", o.out, strerror(errno)); goto fail; }
     }
     g = ng_graph_new();

@@ -27,15 +27,8 @@ static char *checkpoint_dir(const char *path) {
     return mp;
 }
 
-static int ensure_dir(const char *dir) {
-    struct stat st;
-    if (stat(dir, &st) == 0) return S_ISDIR(st.st_mode) ? NG_OK : ng_set_error("'%s' exists and is not a directory", dir);
-    if (mkdir(dir, 0755) != 0) return ng_set_error("cannot create directory '%s': %s", dir, strerror(errno));
-    return NG_OK;
-}
-
 int ng_checkpoint_save(const char *dir, ng_model *m, const ng_tokenizer *tok, const char *train_json, ng_adamw *opt) {
-    if (ensure_dir(dir)) return NG_ERR;
+    if (ng_mkdir_p(dir)) return NG_ERR;
     ng_params *P = ng_model_params(m);
     int n = ng_params_count(P), rc = NG_ERR;
     size_t plen = strlen(dir) + 32;

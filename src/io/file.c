@@ -41,3 +41,23 @@ char *ng_read_file(const char *path, size_t *len) {
     if (len) *len = n;
     return buf;
 }
+
+int ng_mkdir_p(const char *dir) {
+    size_t n = strlen(dir);
+    if (n == 0 || n >= 4096) return ng_set_error("bad directory name '%s'", dir);
+    char path[4096];
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != 0) continue;
+        char c = path[i];
+        path[i] = 0;
+        struct stat st;
+        if (stat(path, &st) == 0) {
+            if (!S_ISDIR(st.st_mode)) return ng_set_error("'%s' exists and is not a directory", path);
+        } else if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            return ng_set_error("cannot create directory '%s': %s", path, strerror(errno));
+        }
+        path[i] = c;
+    }
+    return NG_OK;
+}
