@@ -10,7 +10,9 @@ CC      ?= gcc
 # portable to any such machine, unlike -march=native. Falls back to native elsewhere.
 ARCH    ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo 2>/dev/null && echo x86-64-v3 || echo native)
 OPT     ?= -O2
-CFLAGS  ?= $(OPT) -march=$(ARCH) -g
+# -fno-trapping-math / -fno-math-errno: results stay IEEE (no -ffast-math), but branch-free
+# selects like clamps may be vectorised and sqrtf needs no errno check. We never read FP traps or errno.
+CFLAGS  ?= $(OPT) -march=$(ARCH) -g -fno-trapping-math -fno-math-errno
 # OpenBLAS built on OpenMP (Debian's libopenblas-openmp-dev): its threads are the same libgomp
 # pool as our kernels, so they never spin against each other (the pthread build does: 2x slower).
 BLASDIR ?= /usr/lib/$(shell gcc -dumpmachine)/openblas-openmp

@@ -4,6 +4,7 @@
  * formulas, gradient clipping. Prints the largest finite-difference error seen per op. */
 #include "nanogen.h"
 #include "test.h"
+#include "fastmath.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -901,6 +902,33 @@ static void test_adamw(void) {
     ng_params_free(P);
 }
 
+/* fastmath.h against libm (double): the vectorisable exp and GELU used by the kernels */
+static void test_fastmath(void) {
+    double worst_exp = 0, worst_gelu = 0, worst_dgelu = 0;
+    for (int i = 0; i <= 200000; i++) {
+        float x = -87.0f + 175.0f * (float)i / 200000.0f;
+        double e = exp((double)x), r = fabs(ng_expf(x) - e) / e;
+        if (r > worst_exp) worst_exp = r;
+    }
+    for (int i = 0; i <= 100000; i++) {
+        float x = -12.0f + 24.0f * (float)i / 100000.0f;
+        double u = 0.7978845608028654 * (x + 0.044715 * (double)x * x * x), th = tanh(u);
+        double gl = 0.5 * x * (1 + th);
+        double dg = 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * 0.7978845608028654 * (1 + 3 * 0.044715 * (double)x * x);
+        double eg = fabs(ng_gelu_f(x) - gl) / (fabs(gl) + 1e-6), ed = fabs(ng_gelu_grad_f(x) - dg) / (fabs(dg) + 1.0);   /* absolute near its zero */
+        if (eg > worst_gelu) worst_gelu = eg;
+        if (ed > worst_dgelu) worst_dgelu = ed;
+    }
+    printf("  fastmath: exp rel err %.1e, gelu %.1e, gelu' %.1e\n", worst_exp, worst_gelu, worst_dgelu);
+    CHECK(worst_exp < 5e-7, "ng_expf relative error %.2e", worst_exp);
+    CHECK(worst_gelu < 2e-6, "gelu error %.2e", worst_gelu);
+    CHECK(worst_dgelu < 2e-6, "gelu grad error %.2e", worst_dgelu);
+    CHECK(ng_expf(-1000.0f) >= 0 && ng_expf(-1000.0f) < 1e-37f, "exp of a very negative number is ~0");
+    CHECK(isfinite(ng_expf(1000.0f)), "exp of a large number stays finite");
+    CHECK(ng_gelu_f(-100.0f) == 0.0f || fabsf(ng_gelu_f(-100.0f)) < 1e-30f, "gelu(-100) ~ 0");
+    CHECK(ng_gelu_f(100.0f) == 100.0f, "gelu(100) = 100");
+}
+
 int main(void) {
     ng_rng_seed(&g_rng, 20240607);
     RUN(test_grad_linear);
@@ -923,6 +951,7 @@ int main(void) {
     RUN(test_gemm);
     RUN(test_lr_schedule);
     RUN(test_adamw);
+    RUN(test_fastmath);
     printf("  finite differences (tolerance |a-n| <= %g max(|a|,|n|) + %g):\n", FD_RTOL, FD_ATOL);
     for (int i = 0; i < g_nstats; i++)
         printf("    %-20s %5ld elements  max abs err %.2e  max rel err %.2e  worst err/tol %.2f\n", g_stats[i].op,

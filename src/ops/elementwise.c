@@ -1,6 +1,7 @@
 /* elementwise.c - embedding lookup, add (with broadcast), mul, scale, GELU, ReLU, dropout,
  * sum and mean. Each forward/backward pair is one flat loop, threaded with OpenMP when large. */
 #include "graph_internal.h"
+#include "fastmath.h"
 #include "kernels.h"
 
 #include <math.h>
@@ -102,14 +103,10 @@ void scale_backward(ng_graph *g, ng_tensor *t) {
     if (t->src[0]->grad) for (int64_t i = 0; i < t->n; i++) t->src[0]->grad[i] += s * t->grad[i];
 }
 
-/* gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
-#define GELU_K 0.7978845608028654f
+/* gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), see fastmath.h */
 void ng_k_gelu(float *y, const float *x, int64_t n) {
-    #pragma omp parallel for if (n > PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        y[i] = 0.5f * v * (1.0f + tanhf(GELU_K * (v + 0.044715f * v * v * v)));
-    }
+    #pragma omp parallel for simd if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] = ng_gelu_f(x[i]);
 }
 
 void gelu_forward(ng_graph *g, ng_tensor *t) {
@@ -122,15 +119,8 @@ void gelu_backward(ng_graph *g, ng_tensor *t) {
     const float *x = t->src[0]->data, *dy = t->grad;
     float *dx = t->src[0]->grad;
     if (!dx) return;
-    #pragma omp parallel for if (t->n > PAR_MIN)
-    for (int64_t i = 0; i < t->n; i++) {
-        float v = x[i];
-        float u = GELU_K * (v + 0.044715f * v * v * v);
-        float th = tanhf(u);
-        float sech2 = 1.0f - th * th;
-        float du = GELU_K * (1.0f + 3.0f * 0.044715f * v * v);
-        dx[i] += dy[i] * (0.5f * (1.0f + th) + 0.5f * v * sech2 * du);
-    }
+    #pragma omp parallel for simd if (t->n > PAR_MIN)
+    for (int64_t i = 0; i < t->n; i++) dx[i] += dy[i] * ng_gelu_grad_f(x[i]);
 }
 
 void relu_forward(ng_graph *g, ng_tensor *t) {

@@ -1,5 +1,6 @@
 /* xent.c - fused softmax + cross-entropy, mean over the counted rows (target >= 0).
  * aux[i] = log-sum-exp of row i, aux[N] = number of counted rows. */
+#include "fastmath.h"
 #include "graph_internal.h"
 
 #include <math.h>
@@ -16,7 +17,8 @@ void softmax_xent_forward(ng_graph *g, ng_tensor *t) {
         float mx = row[0];
         for (int64_t j = 1; j < V; j++) mx = row[j] > mx ? row[j] : mx;
         float s = 0;
-        for (int64_t j = 0; j < V; j++) s += expf(row[j] - mx);
+        #pragma omp simd reduction(+ : s)
+        for (int64_t j = 0; j < V; j++) s += ng_expf(row[j] - mx);
         float lse = mx + logf(s);
         t->aux[i] = lse;
         int32_t y = tg->idata[i];
@@ -41,7 +43,8 @@ void softmax_xent_backward(ng_graph *g, ng_tensor *t) {
         if (y < 0 || y >= V) continue;
         const float *row = lg->data + i * V;
         float *drow = lg->grad + i * V, lse = t->aux[i];
-        for (int64_t j = 0; j < V; j++) drow[j] += expf(row[j] - lse) * scale;
+        #pragma omp simd
+        for (int64_t j = 0; j < V; j++) drow[j] += ng_expf(row[j] - lse) * scale;
         drow[y] -= scale;
     }
 }
