@@ -19,43 +19,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/nanogen-pt.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-TO=""
-command -v timeout >/dev/null 2>&1 && TO="timeout -k 5 120"
-OUT=$TMP/out; ERR=$TMP/err
-
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() {
-    fail=$((fail + 1)); echo "FAIL $1: $2"
-    if [ -s "$ERR" ]; then echo "     stderr:"; head -n 5 "$ERR" | sed 's/^/     | /'; fi
-}
-crashed() {
-    [ "$1" -ge 128 ] && return 0
-    grep -qE 'Segmentation|Aborted|core dumped|Sanitizer|runtime error:|double free|stack smashing|free\(\): |malloc\(\): ' "$ERR"
-}
-run() { $TO "$@" > "$OUT" 2> "$ERR"; }
-# expect_fail "description" "expected substring in the nanogen: lines of stderr" cmd...
-expect_fail() {
-    _d=$1; _s=$2; shift 2
-    run "$@"; _rc=$?
-    if [ "$_rc" -eq 124 ]; then bad "$_d" "timed out: $*"
-    elif crashed "$_rc"; then bad "$_d" "crashed (exit $_rc): $*"
-    elif [ "$_rc" -eq 0 ]; then bad "$_d" "exit 0, expected a failure: $*"
-    elif ! grep -i '^nanogen:' "$ERR" | grep -qiF -- "$_s"; then bad "$_d" "exit $_rc but stderr does not say '$_s': $*"
-    else ok "$_d"; fi
-}
-expect_ok() {
-    _d=$1; shift
-    run "$@"; _rc=$?
-    if [ "$_rc" -ne 0 ]; then bad "$_d" "exit $_rc: $*"; return 1; fi
-    if crashed 0; then bad "$_d" "sanitizer or libc report on stderr: $*"; return 1; fi
-    ok "$_d"
-}
-check() { _d=$1; shift; if "$@"; then ok "$_d"; else bad "$_d" "check failed: $*"; fi; }
-finish() {
-    echo "$NAME: $pass passed, $fail failed"
-    [ "$fail" -eq 0 ]
-    exit $?
-}
+. tests/lib.sh
 # valid UTF-8 with at least one accented Portuguese letter
 accented_utf8() {
     "$PY" -c 'import sys
