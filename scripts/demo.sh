@@ -18,19 +18,18 @@ if [ ! -s "$DATA" ]; then
         rm -f "$DATA.part"
         echo "demo: cannot download Tiny Shakespeare (offline?). To use it later, put the file at"
         echo "      $DATA (1,115,394 characters) and run make demo again."
-        echo "demo: training on nanogen's own source code and docs instead: a model that writes C."
-        DATA=data/nanogen-source.txt
-        cat include/nanogen.h src/*.h src/*.c src/*/*.h src/*/*.c README.md > "$DATA"
+        echo "demo: training on nanogen's own source code instead: a model that writes C."
+        DATA=$(sh scripts/corpus.sh)
     else
         mv "$DATA.part" "$DATA"
     fi
 fi
-PROMPT="ROMEO:"
-[ "$DATA" = data/nanogen-source.txt ] && PROMPT="int "
+PROMPT="ROMEO:"; PROMPT2="JULIET:"
+[ "$DATA" = data/nanogen-source.txt ] && PROMPT="int " && PROMPT2="static "
 echo "demo: ./nanogen train gpt --preset baby --data $DATA --out $OUT --force"
 ./nanogen train gpt --preset baby --data "$DATA" --out "$OUT" --force
 echo
 echo "demo: ./nanogen sample $OUT --prompt \"$PROMPT\" --tokens 400 --temperature 0.8 --num-samples 2"
 ./nanogen sample "$OUT" --prompt "$PROMPT" --tokens 400 --temperature 0.8 --num-samples 2
 echo
-echo "demo: done. Try ./nanogen sample $OUT --prompt 'JULIET:' --top-k 10, ./nanogen info $OUT, or make test."
+echo "demo: done. Try ./nanogen sample $OUT --prompt '$PROMPT2' --top-k 10, ./nanogen info $OUT, or make test."

@@ -34,9 +34,8 @@ for l in lines:
 }
 
 if [ ! -x "$NG" ]; then bad "binary" "$NG not found: run make first"; finish; fi
-SH=${NG_SHAKESPEARE:-data/tinyshakespeare.txt}
-[ -s "$SH" ] || SH=../shared/data/tinyshakespeare.txt
-if [ ! -s "$SH" ]; then bad "data" "data/tinyshakespeare.txt not found (make demo downloads it)"; finish; fi
+SH=${NG_SHAKESPEARE:-$(sh scripts/corpus.sh)}
+if [ ! -s "$SH" ]; then bad "data" "no text corpus (scripts/corpus.sh)"; finish; fi
 if [ -z "$PY" ]; then bad "python" "python3 not found"; finish; fi
 
 TINY="--n-layer 1 --n-embd 32 --n-head 2 --block-size 32 --batch-size 8"
@@ -122,10 +121,8 @@ expect_fail "train: no model name" "gpt" $NG train --data "$SH" --out "$X"
 expect_fail "train: no --out" "--out" $NG train gpt --data "$SH"
 expect_fail "train: --tokenizer bogus" "bogus" $NG train gpt --data "$SH" --out "$X" --tokenizer bogus
 expect_fail "train: --resume and --init-from together" "--init-from" $NG train --resume "$M" --init-from "$M"
-t0=$(date +%s)
 expect_fail "train: a model too big for memory is refused" "memory" $NG train gpt --data "$SH" --out "$X" --n-embd 65536 --n-layer 1024
-t1=$(date +%s)
-check "train: ... refused up front (under 10 s)" test $((t1 - t0)) -le 10
+check "train: ... refused up front (no training step)" sh -c '! grep -q "^step " "$1"' sh "$OUT"
 check "train: failed runs create no output directory" test ! -e "$X"
 cp "$M/model.safetensors" "$TMP/model.bak"; cp "$M/optim.safetensors" "$TMP/optim.bak"; cp "$M/metrics.jsonl" "$TMP/metrics.bak"
 expect_fail "train: --out holds a checkpoint, no --force" "already|--force" $NG train gpt --data "$SH" --out "$M" $TINY --steps 5

@@ -107,9 +107,8 @@ def test_same_weights():
 
 
 def test_trained_checkpoint():
-    data = os.path.join(ROOT, "data", "tinyshakespeare.txt")
-    if not os.path.exists(data):
-        data = os.path.join(SHARED, "data", "tinyshakespeare.txt")
+    corpus = subprocess.run(["sh", os.path.join(ROOT, "scripts", "corpus.sh")], capture_output=True, text=True).stdout.strip()
+    data = os.path.join(ROOT, corpus)   # Tiny Shakespeare, or nanogen's sources offline
     nanogen = os.path.join(ROOT, "nanogen")
     with tempfile.TemporaryDirectory() as d:
         run = [nanogen, "train", "gpt", "--data", data, "--out", d, "--force", "--n-layer", "2", "--n-head", "2",
