@@ -40,6 +40,10 @@ except ImportError as e:  # the suite needs them: .ci/run installs python3-torch
     failed += 1
     finish()
 
+if not os.path.exists(os.path.join(SHARED, "bench", "torch_gpt.py")):
+    # the reference lives in the team's shared folder beside the repository (CI has it)
+    print(f"skipped: no PyTorch reference at {SHARED}/bench/torch_gpt.py (set NANOGEN_SHARED)")
+    finish()
 sys.path.insert(0, os.path.join(SHARED, "bench"))
 import torch_gpt  # noqa: E402
 
