@@ -80,11 +80,25 @@ typedef enum {
     NG_OP_SUM,         /* scalar sum of all elements */
     NG_OP_MEAN,        /* scalar mean of all elements */
     NG_OP_VIEW,        /* same data and gradient as src0, another shape (ng_reshape) */
+    /* images (NCHW, PyTorch's layouts) */
+    NG_OP_CONV2D,      /* x (N,Ci,H,W), w (Co,Ci,k,k), b (Co) or NULL -> (N,Co,Ho,Wo); iarg[0]=stride, iarg[1]=pad */
+    NG_OP_CONV_T2D,    /* transposed: x (N,Ci,H,W), w (Ci,Co,k,k), b (Co) or NULL -> Ho = (H-1)*stride - 2*pad + k */
+    NG_OP_MAXPOOL2D,   /* (N,C,H,W) -> (N,C,H/s,W/s) windows k x k, iarg[0]=k, iarg[1]=stride */
+    NG_OP_AVGPOOL2D,
+    NG_OP_BATCHNORM,   /* x (N,C) or (N,C,H,W); src1 w, src2 b, src3 running mean, src4 running var (C);
+                          farg[0]=eps, farg[1]=momentum; training: batch statistics + running update */
+    NG_OP_LEAKY_RELU,  /* farg[0] = negative slope */
+    NG_OP_SIGMOID,
+    NG_OP_TANH,
+    NG_OP_BCE_LOGITS,  /* binary cross-entropy with logits: logits, targets (f32, same shape) -> scalar */
+    NG_OP_MSE,         /* squared error: a, b (same shape) -> scalar */
+    NG_OP_GAUSS_KL,    /* mu, logvar (N,Z) -> scalar -1/2 sum(1 + logvar - mu^2 - exp(logvar)) */
+    NG_OP_REPARAM,     /* mu, logvar, eps -> mu + exp(logvar/2) * eps (eps: an input filled with N(0,1)) */
     NG_OP_COUNT_
 } ng_op;
 
 #define NG_MAX_DIMS 4
-#define NG_MAX_SRC 3
+#define NG_MAX_SRC 5
 
 typedef struct ng_tensor ng_tensor;
 struct ng_tensor {
@@ -136,6 +150,23 @@ ng_tensor *ng_softmax_xent(ng_graph *g, ng_tensor *logits, ng_tensor *targets);
 ng_tensor *ng_dropout(ng_graph *g, ng_tensor *x, float p);
 ng_tensor *ng_sum(ng_graph *g, ng_tensor *x);
 ng_tensor *ng_mean(ng_graph *g, ng_tensor *x);
+/* Image ops (see the enum for shapes). Losses reduce with NG_MEAN (over all elements) or
+ * NG_SUM (over all elements; e.g. the VAE's per-image sums added over the batch). */
+typedef enum { NG_MEAN = 0, NG_SUM = 1 } ng_reduction;
+ng_tensor *ng_conv2d(ng_graph *g, ng_tensor *x, ng_tensor *w, ng_tensor *b, int stride, int pad);
+ng_tensor *ng_conv_transpose2d(ng_graph *g, ng_tensor *x, ng_tensor *w, ng_tensor *b, int stride, int pad);
+ng_tensor *ng_maxpool2d(ng_graph *g, ng_tensor *x, int k, int stride);
+ng_tensor *ng_avgpool2d(ng_graph *g, ng_tensor *x, int k, int stride);
+ng_tensor *ng_batchnorm(ng_graph *g, ng_tensor *x, ng_tensor *w, ng_tensor *b, ng_tensor *running_mean,
+                        ng_tensor *running_var, float eps, float momentum);
+ng_tensor *ng_leaky_relu(ng_graph *g, ng_tensor *x, float slope);
+ng_tensor *ng_sigmoid(ng_graph *g, ng_tensor *x);
+ng_tensor *ng_tanh(ng_graph *g, ng_tensor *x);
+ng_tensor *ng_bce_logits(ng_graph *g, ng_tensor *logits, ng_tensor *targets, ng_reduction r);
+ng_tensor *ng_mse(ng_graph *g, ng_tensor *a, ng_tensor *b, ng_reduction r);
+ng_tensor *ng_gauss_kl(ng_graph *g, ng_tensor *mu, ng_tensor *logvar, ng_reduction r);
+ng_tensor *ng_reparam(ng_graph *g, ng_tensor *mu, ng_tensor *logvar, ng_tensor *eps);
+
 /* View x with another shape of the same size (shares data and grad; no copy, no work). */
 ng_tensor *ng_reshape(ng_graph *g, ng_tensor *x, int ndim, const int64_t *ne);
 /* View rows [row0, row0+nrows) of x seen as (rows, last dim) (shares data and grad). */
@@ -148,6 +179,9 @@ void ng_graph_forward(ng_graph *g);
 /* Backward from the finalized output (its gradient is set to 1). Parameter gradients
  * accumulate (+=) into their ng_params block; intermediate gradients are reset each call. */
 void ng_graph_backward(ng_graph *g);
+/* Backward with a given gradient of the (non-scalar) output, e.g. the gradient a GAN's
+ * discriminator sends back into the generator's images. dout has out->n floats. */
+void ng_graph_backward_with(ng_graph *g, const float *dout);
 /* Number of nodes, and node i in execution order (for tests and tools). */
 int ng_graph_size(const ng_graph *g);
 ng_tensor *ng_graph_node(const ng_graph *g, int i);

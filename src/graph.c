@@ -28,6 +28,18 @@ const ng_op_info ng_ops[NG_OP_COUNT_] = {
     [NG_OP_SUM] = {"sum", sum_forward, sum_backward},
     [NG_OP_MEAN] = {"mean", mean_forward, mean_backward},
     [NG_OP_VIEW] = {"view", noop, noop},
+    [NG_OP_CONV2D] = {"conv2d", conv2d_forward, conv2d_backward},
+    [NG_OP_CONV_T2D] = {"conv_transpose2d", conv_t2d_forward, conv_t2d_backward},
+    [NG_OP_MAXPOOL2D] = {"maxpool2d", maxpool2d_forward, maxpool2d_backward},
+    [NG_OP_AVGPOOL2D] = {"avgpool2d", avgpool2d_forward, avgpool2d_backward},
+    [NG_OP_BATCHNORM] = {"batchnorm", batchnorm_forward, batchnorm_backward},
+    [NG_OP_LEAKY_RELU] = {"leaky_relu", leaky_relu_forward, leaky_relu_backward},
+    [NG_OP_SIGMOID] = {"sigmoid", sigmoid_forward, sigmoid_backward},
+    [NG_OP_TANH] = {"tanh", tanh_forward, tanh_backward},
+    [NG_OP_BCE_LOGITS] = {"bce_logits", bce_logits_forward, bce_logits_backward},
+    [NG_OP_MSE] = {"mse", mse_forward, mse_backward},
+    [NG_OP_GAUSS_KL] = {"gauss_kl", gauss_kl_forward, gauss_kl_backward},
+    [NG_OP_REPARAM] = {"reparam", reparam_forward, reparam_backward},
 };
 
 ng_graph *ng_graph_new(void) {
@@ -90,21 +102,27 @@ static ng_tensor *new_node(ng_graph *g, ng_op op, const char *name, int ndim, co
     return t;
 }
 
-/* Record an op node with up to three sources; requires_grad flows from f32 sources. */
-static ng_tensor *op_node(ng_graph *g, ng_op op, int ndim, const int64_t *ne, ng_tensor *a, ng_tensor *b, ng_tensor *c) {
+ng_tensor *ng__op_node(ng_graph *g, ng_op op, int ndim, const int64_t *ne, ng_tensor *const *src, int nsrc) {
     ng_tensor *t = new_node(g, op, ng_ops[op].name, ndim, ne, 0);
     if (!t) return NULL;
-    t->src[0] = a; t->src[1] = b; t->src[2] = c;
+    for (int i = 0; i < nsrc && i < NG_MAX_SRC; i++) t->src[i] = src[i];
     for (int i = 0; i < NG_MAX_SRC; i++)
         if (t->src[i] && t->src[i]->data && t->src[i]->requires_grad) t->requires_grad = 1;
     return t;
 }
 
-static int set_aux(ng_tensor *t, int64_t n) {
+/* Record an op node with up to three sources. */
+static ng_tensor *op_node(ng_graph *g, ng_op op, int ndim, const int64_t *ne, ng_tensor *a, ng_tensor *b, ng_tensor *c) {
+    ng_tensor *src[3] = {a, b, c};
+    return ng__op_node(g, op, ndim, ne, src, 3);
+}
+
+int ng__set_aux(ng_tensor *t, int64_t n) {
     t->aux = ng_alloc_aligned((size_t)n * sizeof(float), "op state");
     t->naux = n;
     return t->aux ? NG_OK : NG_ERR;
 }
+#define set_aux ng__set_aux
 
 static int same_shape(const ng_tensor *a, const ng_tensor *b) {
     if (a->ndim != b->ndim) return 0;
@@ -118,7 +136,8 @@ static void shape_str(const ng_tensor *t, char *buf, size_t cap) {
     if (k < (int)cap) snprintf(buf + k, cap - k, ")");
 }
 
-static ng_tensor *shape_error(const char *op, const ng_tensor *a, const ng_tensor *b) {
+#define shape_error ng__shape_error
+ng_tensor *ng__shape_error(const char *op, const ng_tensor *a, const ng_tensor *b) {
     char sa[64], sb[64] = "";
     shape_str(a, sa, sizeof sa);
     if (b) shape_str(b, sb, sizeof sb);
@@ -327,14 +346,17 @@ void ng_graph_forward(ng_graph *g) {
     }
 }
 
-void ng_graph_backward(ng_graph *g) {
+void ng_graph_backward(ng_graph *g) { ng_graph_backward_with(g, NULL); }
+
+void ng_graph_backward_with(ng_graph *g, const float *dout) {
     if (!g->out || !g->out->requires_grad) return;
     /* reset intermediate gradients (parameters accumulate until the optimizer zeroes them) */
     for (int i = 0; i < g->n_order; i++) {
         ng_tensor *t = g->order[i];
         if (t->grad && t->op != NG_OP_VIEW) memset(t->grad, 0, (size_t)t->n * sizeof(float));
     }
-    for (int64_t i = 0; i < g->out->n; i++) g->out->grad[i] = 1.0f;
+    if (dout) memcpy(g->out->grad, dout, (size_t)g->out->n * sizeof(float));
+    else for (int64_t i = 0; i < g->out->n; i++) g->out->grad[i] = 1.0f;
     for (int i = g->n_order - 1; i >= 0; i--) {
         ng_tensor *t = g->order[i];
         if (t->requires_grad) ng_ops[t->op].backward(g, t);

@@ -27,8 +27,17 @@ static inline uint64_t ng_drop_stream(const ng_graph *g, const ng_tensor *t) {
     return g->drop_step * 1000003ull + (uint64_t)t->id;
 }
 
+/* Builder plumbing shared by graph.c and graph_image.c: a new op node with up to five
+ * sources (requires_grad flows from f32 sources), op-private state, and shape errors. */
+ng_tensor *ng__op_node(ng_graph *g, ng_op op, int ndim, const int64_t *ne, ng_tensor *const *src, int nsrc);
+int ng__set_aux(ng_tensor *t, int64_t n);
+ng_tensor *ng__shape_error(const char *op, const ng_tensor *a, const ng_tensor *b);
+
 #define NG_DECL_OP(name) void name##_forward(ng_graph *g, ng_tensor *t); void name##_backward(ng_graph *g, ng_tensor *t)
 NG_DECL_OP(linear); NG_DECL_OP(matmul); NG_DECL_OP(embedding); NG_DECL_OP(add); NG_DECL_OP(mul);
 NG_DECL_OP(scale); NG_DECL_OP(layernorm); NG_DECL_OP(gelu); NG_DECL_OP(relu); NG_DECL_OP(attention);
 NG_DECL_OP(softmax_xent); NG_DECL_OP(dropout); NG_DECL_OP(sum); NG_DECL_OP(mean);
+NG_DECL_OP(conv2d); NG_DECL_OP(conv_t2d); NG_DECL_OP(maxpool2d); NG_DECL_OP(avgpool2d); NG_DECL_OP(batchnorm);
+NG_DECL_OP(leaky_relu); NG_DECL_OP(sigmoid); NG_DECL_OP(tanh); NG_DECL_OP(bce_logits); NG_DECL_OP(mse);
+NG_DECL_OP(gauss_kl); NG_DECL_OP(reparam);
 #endif
