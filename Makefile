@@ -17,7 +17,7 @@ CFLAGS  ?= $(OPT) -march=$(ARCH) -g -fno-trapping-math -fno-math-errno
 # pool as our kernels, so they never spin against each other (the pthread build does: 2x slower).
 BLASDIR ?= /usr/lib/$(shell gcc -dumpmachine)/openblas-openmp
 CFLAGS  += -std=c11 -Wall -Wextra -fopenmp -D_GNU_SOURCE -Iinclude -I/usr/include/$(shell gcc -dumpmachine)/openblas-openmp
-LDLIBS  += -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -lcjson -lm -fopenmp
+LDLIBS  += -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -lcjson -lstb -lz -lm -fopenmp
 PREFIX  ?= /usr/local
 BUILD   ?= build
 

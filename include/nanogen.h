@@ -356,6 +356,32 @@ int ng_sample_logits(const float *logits, int V, float temperature, int top_k, f
  * Requires n > T. */
 void ng_text_batch(const int32_t *ids, size_t n, int B, int T, ng_rng *rng, int32_t *x, int32_t *y);
 
+/* ------------------------------------------------------------------ image data and pictures */
+/* A set of images, pixels as floats in [0, 1], layout (n, c, h, w); labels optional. */
+typedef struct {
+    int n, c, h, w;
+    float *pixels;       /* n*c*h*w floats (64-byte aligned; free with ng_images_free) */
+    uint8_t *labels;     /* n class ids, or NULL */
+    int n_classes;       /* 0 when unlabelled */
+} ng_images;
+void ng_images_free(ng_images *im);
+/* An IDX image file (idx3-ubyte, raw or .gz): magic, dimensions and size checked against the
+ * file; pixels scaled to [0,1]. Error names the file and what is wrong. */
+int ng_idx_load_images(const char *path, ng_images *out);
+/* The matching IDX label file (idx1-ubyte): count must equal im->n; labels < 256. */
+int ng_idx_load_labels(const char *path, ng_images *im);
+/* A data set by name: "fashion-mnist" or "mnist" (Debian's /usr/share/datasets/<name>/), a
+ * folder with the standard IDX names (train-images-idx3-ubyte[.gz], t10k-..., labels), or a
+ * folder of PNG/JPEG images (then size and channels apply: each image is resized so its
+ * shorter side is `size`, centre-cropped to size x size, converted to `channels` 1 or 3; the
+ * files, sorted by name, are split 90% train / 10% test). split: "train" or "test". */
+int ng_dataset_load(const char *spec, const char *split, int size, int channels, ng_images *out);
+/* Write an 8-bit PNG (channels 1, 3 or 4), atomically. */
+int ng_png_write(const char *path, const uint8_t *pix, int w, int h, int channels);
+/* Write n images (c, h, w) with values in [lo, hi] as a grid PNG of ncol columns with a
+ * 2-pixel border, each image scaled up by `zoom`. */
+int ng_png_grid(const char *path, const float *imgs, int n, int c, int h, int w, int ncol, int zoom, float lo, float hi);
+
 /* ------------------------------------------------------------------ checkpoints */
 /* DIR/model.safetensors: the parameters under their state_dict names; __metadata__ holds
  * "format" = "nanogen", "config" (model config JSON), "tokenizer" (tokenizer JSON) and

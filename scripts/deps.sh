@@ -1,7 +1,8 @@
 #!/bin/sh
 # scripts/deps.sh [test] - make sure the Debian packages nanogen needs are installed; install the
 # missing ones with apt-get when we are root (or have sudo), else say exactly what to run.
-#   build: gcc, make, OpenBLAS (OpenMP build), cJSON;  demo: curl (to fetch Tiny Shakespeare)
+#   build: gcc, make, OpenBLAS (OpenMP build), cJSON, stb (images), zlib (.gz);
+#   data: dataset-fashion-mnist;  demo: curl (to fetch Tiny Shakespeare)
 #   test:  python3-torch, python3-numpy (the PyTorch reference the tests compare against)
 arch=$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
 missing=""
@@ -12,6 +13,9 @@ command -v gcc >/dev/null 2>&1 || missing="$missing gcc"
 command -v make >/dev/null 2>&1 || missing="$missing make"
 need libopenblas-openmp-dev "/usr/lib/$arch/openblas-openmp/libopenblas.so"
 need libcjson-dev /usr/include/cjson/cJSON.h
+need libstb-dev /usr/include/stb/stb_image.h
+need zlib1g-dev /usr/include/zlib.h
+need dataset-fashion-mnist /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 if [ "$1" = test ]; then
     /usr/bin/python3 -c "import numpy" 2>/dev/null || missing="$missing python3-numpy"

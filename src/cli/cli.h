@@ -8,6 +8,7 @@ int cmd_train(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 /* Flag parsing: argv[*i] is the flag; its value is argv[*i+1]. Each returns NG_ERR with a
  * message naming the flag when the value is missing, not a number, or outside [lo, hi]. */

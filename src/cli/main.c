@@ -11,7 +11,8 @@ static void usage(FILE *f) {
         "  train --resume DIR                       continue a run where it stopped\n"
         "  sample DIR [--prompt TEXT]               generate text (temperature, top-k, top-p)\n"
         "  eval DIR --data FILE                     loss and bits per character on the full splits\n"
-        "  info DIR                                 config, parameters, training history\n");
+        "  info DIR                                 config, parameters, training history\n"
+        "  plot DIR --out loss.svg                  the loss curves of a run\n");
 }
 
 int main(int argc, char **argv) {
@@ -23,6 +24,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "sample")) return cmd_sample(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+    if (!strcmp(cmd, "plot")) return cmd_plot(argc - 2, argv + 2);
     fprintf(stderr, "nanogen: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;
