@@ -382,6 +382,45 @@ int ng_png_write(const char *path, const uint8_t *pix, int w, int h, int channel
  * 2-pixel border, each image scaled up by `zoom`. */
 int ng_png_grid(const char *path, const float *imgs, int n, int c, int h, int w, int ncol, int zoom, float lo, float hi);
 
+/* ------------------------------------------------------------------ image models */
+typedef enum { NG_IMG_AE = 0, NG_IMG_DAE, NG_IMG_VAE, NG_IMG_GAN } ng_imodel_kind;
+typedef struct {
+    ng_imodel_kind kind;
+    int c, h, w;        /* image shape */
+    int hidden;         /* MLP width (400 in SPEC.md's VAE) */
+    int latent;         /* z size (20 for the VAE, 100 for the GAN's noise) */
+    float beta;         /* VAE: weight of the KL term (1) */
+} ng_imodel_config;
+typedef struct ng_imodel ng_imodel;
+const char *ng_imodel_kind_name(ng_imodel_kind k);
+int ng_imodel_config_check(const ng_imodel_config *c);
+char *ng_imodel_config_to_json(const ng_imodel_config *c);
+int ng_imodel_config_from_json(const char *json, ng_imodel_config *c);
+/* A model with its parameters (named as the PyTorch reference's state_dict; GAN: "G." and
+ * "D." prefixes) initialised as PyTorch does (nn.Linear defaults; GAN: N(0, 0.02)). */
+ng_imodel *ng_imodel_new(const ng_imodel_config *cfg, uint64_t seed);
+void ng_imodel_free(ng_imodel *m);
+/* Trainable parameter blocks: 1 (AE/VAE) or 2 (GAN: 0 = generator, 1 = discriminator). */
+int ng_imodel_n_blocks(const ng_imodel *m);
+ng_params *ng_imodel_params(ng_imodel *m, int block);
+/* Non-trained state (BatchNorm running statistics), or NULL. */
+ng_params *ng_imodel_buffers(ng_imodel *m);
+const ng_imodel_config *ng_imodel_cfg(const ng_imodel *m);
+
+/* An auto-encoder / VAE graph over B images: fill x (B,c*h*w) (and, for a DAE, x_in with the
+ * corrupted images; for a VAE, eps (B,latent) with N(0,1)); loss = summed over the batch
+ * (divide by B for per image): reconstruction BCE (+ KL for a VAE). */
+typedef struct {
+    ng_tensor *x, *x_in, *eps;   /* inputs (x_in == x unless DAE) */
+    ng_tensor *recon_logits;     /* (B, c*h*w) */
+    ng_tensor *mu, *logvar;      /* VAE only */
+    ng_tensor *rec, *kl, *loss;  /* scalars (kl NULL unless VAE) */
+} ng_ae_graph;
+int ng_ae_build(ng_imodel *m, ng_graph *g, int B, ng_ae_graph *out);
+/* The decoder alone: z (B,latent) -> images in [0,1] (B, c*h*w) (VAE/AE). */
+typedef struct { ng_tensor *z, *images; } ng_decoder_graph;
+int ng_decoder_build(ng_imodel *m, ng_graph *g, int B, ng_decoder_graph *out);
+
 /* ------------------------------------------------------------------ checkpoints */
 /* DIR/model.safetensors: the parameters under their state_dict names; __metadata__ holds
  * "format" = "nanogen", "config" (model config JSON), "tokenizer" (tokenizer JSON) and
@@ -396,6 +435,13 @@ int ng_checkpoint_load(const char *path, ng_model **m, ng_tokenizer **tok, char 
 int ng_checkpoint_load_optim(const char *dir, ng_model *m, ng_adamw *opt);
 /* The model file of a checkpoint path (DIR -> DIR/model.safetensors), malloc'd. */
 char *ng_checkpoint_model_path(const char *path);
+
+/* Image models: DIR/model.safetensors holds every parameter block and the BatchNorm running
+ * statistics, with "image_config" and "train" metadata; DIR/optim.safetensors the moments of
+ * one optimizer per trainable block (opts has ng_imodel_n_blocks entries, NULL to skip). */
+int ng_icheckpoint_save(const char *dir, ng_imodel *m, const char *train_json, ng_adamw *const *opts);
+int ng_icheckpoint_load(const char *path, ng_imodel **m, char **train_json);
+int ng_icheckpoint_load_optim(const char *path, ng_imodel *m, ng_adamw *const *opts);
 
 /* ------------------------------------------------------------------ files */
 /* Create a directory and its missing parents (like mkdir -p). Error if a part is not a directory. */

@@ -1,4 +1,6 @@
-/* checkpoint.c - models, tokenizers and optimizer state in safetensors files. */
+/* checkpoint.c - models, tokenizers and optimizer state in safetensors files.
+ * Text and image models share the same pieces: a list of parameter blocks is written as one
+ * file (weights) and, for training, a second file (AdamW moments "m.<name>" / "v.<name>"). */
 #include "nanogen.h"
 
 #include <errno.h>
@@ -18,67 +20,96 @@ char *ng_checkpoint_model_path(const char *path) {
     return out;
 }
 
-/* The directory that holds a checkpoint path (DIR or DIR/x.safetensors), malloc'd. */
-static char *checkpoint_dir(const char *path) {
+/* DIR/<file> for the directory that holds a checkpoint path (DIR or DIR/x.safetensors), malloc'd. */
+static char *sibling_path(const char *path, const char *file) {
     char *mp = ng_checkpoint_model_path(path);
     if (!mp) return NULL;
     char *slash = strrchr(mp, '/');
-    if (slash) *slash = 0; else strcpy(mp, ".");
-    return mp;
+    const char *dir = slash ? (*slash = 0, mp) : ".";
+    size_t len = strlen(dir) + strlen(file) + 2;
+    char *out = ng_malloc(len, "a path");
+    if (out) snprintf(out, len, "%s/%s", dir, file);
+    free(mp);
+    return out;
 }
 
-int ng_checkpoint_save(const char *dir, ng_model *m, const ng_tokenizer *tok, const char *train_json, ng_adamw *opt) {
-    if (ng_mkdir_p(dir)) return NG_ERR;
-    ng_params *P = ng_model_params(m);
-    int n = ng_params_count(P), rc = NG_ERR;
-    size_t plen = strlen(dir) + 32;
-    char *path = malloc(plen);
-    ng_st_tensor *ts = calloc((size_t)2 * n + 1, sizeof *ts);
-    char **names = calloc((size_t)2 * n + 1, sizeof *names);
-    char *cfg = ng_model_config_to_json(ng_model_cfg(m));
-    char *tj = ng_tokenizer_to_json(tok);
-    char tbuf[32];
-    if (!path || !ts || !names || !cfg || !tj) { ng_set_error("out of memory saving a checkpoint"); goto done; }
-    if (opt) {
-        /* the optimizer first: a crash between the two files leaves an older model with a
-         * newer optimizer, which resume detects through the step counts */
-        float *base = ng_params_data(P);
-        for (int i = 0; i < n; i++) {
-            ng_tensor *t = ng_params_get(P, i);
-            for (int k = 0; k < 2; k++) {
-                ng_st_tensor *s = &ts[2 * i + k];
-                size_t len = strlen(t->name) + 3;
-                names[2 * i + k] = malloc(len);
-                if (!names[2 * i + k]) { ng_set_error("out of memory saving a checkpoint"); goto done; }
-                snprintf(names[2 * i + k], len, "%c.%s", k ? 'v' : 'm', t->name);
-                s->name = names[2 * i + k];
-                s->ndim = t->ndim;
-                memcpy(s->shape, t->ne, sizeof s->shape);
-                s->data = (k ? ng_adamw_v(opt) : ng_adamw_m(opt)) + (t->data - base);
-            }
+/* ---------------------------------------------------------------- writing */
+
+/* A growing list of tensors to write, with the names it owns. */
+typedef struct { ng_st_tensor *t; char **names; int n, cap; } st_list;
+
+static void st_list_free(st_list *l) {
+    for (int i = 0; i < l->n; i++) free(l->names[i]);
+    free(l->names); free(l->t);
+}
+
+/* Add every tensor of P as "<prefix><name>", with values from `values` (same layout as P's
+ * flat block: optimizer moments) or from the parameters themselves when NULL. */
+static int st_list_add(st_list *l, ng_params *P, const char *prefix, const float *values) {
+    const float *base = ng_params_data(P);
+    for (int i = 0; i < ng_params_count(P); i++) {
+        if (l->n == l->cap) {
+            int cap = l->cap ? 2 * l->cap : 64;
+            ng_st_tensor *t = realloc(l->t, cap * sizeof *t);
+            if (t) l->t = t;
+            char **nm = realloc(l->names, cap * sizeof *nm);
+            if (nm) l->names = nm;
+            if (!t || !nm) return ng_set_error("out of memory saving a checkpoint");
+            l->cap = cap;
         }
-        snprintf(tbuf, sizeof tbuf, "%" PRId64, ng_adamw_t(opt));
-        const char *keys[] = {"format", "t"}, *vals[] = {"nanogen-optim", tbuf};
-        snprintf(path, plen, "%s/optim.safetensors", dir);
-        if (ng_safetensors_write(path, ts, 2 * n, keys, vals, 2)) goto done;
+        ng_tensor *p = ng_params_get(P, i);
+        size_t len = strlen(prefix) + strlen(p->name) + 1;
+        char *name = malloc(len);
+        if (!name) return ng_set_error("out of memory saving a checkpoint");
+        snprintf(name, len, "%s%s", prefix, p->name);
+        ng_st_tensor *s = &l->t[l->n];
+        memset(s, 0, sizeof *s);
+        s->name = name;
+        s->ndim = p->ndim;
+        memcpy(s->shape, p->ne, sizeof s->shape);
+        s->data = values ? values + (p->data - base) : p->data;
+        l->names[l->n++] = name;
     }
-    for (int i = 0; i < n; i++) {
-        ng_tensor *t = ng_params_get(P, i);
-        ts[i].name = t->name; ts[i].ndim = t->ndim; ts[i].data = t->data;
-        memcpy(ts[i].shape, t->ne, sizeof ts[i].shape);
+    return NG_OK;
+}
+
+/* Write DIR/optim.safetensors: the moments of each optimizer over its block, and the step count. */
+static int save_optim(const char *dir, ng_params *const *blocks, ng_adamw *const *opts, int nb) {
+    st_list l = {0};
+    int rc = NG_OK;
+    for (int b = 0; b < nb && !rc; b++) {
+        if (!opts[b]) continue;
+        rc = st_list_add(&l, blocks[b], "m.", ng_adamw_m(opts[b]));
+        if (!rc) rc = st_list_add(&l, blocks[b], "v.", ng_adamw_v(opts[b]));
     }
-    const char *keys[] = {"format", "nanogen_version", "config", "tokenizer", "train"};
-    const char *vals[] = {"nanogen", NANOGEN_VERSION, cfg, tj, train_json ? train_json : "{}"};
-    snprintf(path, plen, "%s/model.safetensors", dir);
-    rc = ng_safetensors_write(path, ts, n, keys, vals, 5);
-done:
-    if (names) for (int i = 0; i < 2 * n; i++) free(names[i]);
-    free(names); free(ts); free(path); free(cfg); free(tj);
+    char tbuf[32], *path = NULL;
+    snprintf(tbuf, sizeof tbuf, "%" PRId64, opts[0] ? ng_adamw_t(opts[0]) : 0);
+    const char *keys[] = {"format", "t"}, *vals[] = {"nanogen-optim", tbuf};
+    if (!rc && !(path = sibling_path(dir, "optim.safetensors"))) rc = NG_ERR;
+    if (!rc) rc = ng_safetensors_write(path, l.t, l.n, keys, vals, 2);
+    free(path);
+    st_list_free(&l);
     return rc;
 }
 
-/* Copy a named tensor of f into t, checking its shape. */
-static int load_tensor(ng_st_file *f, const char *file, const char *name, ng_tensor *t, float *dst) {
+/* Write DIR/model.safetensors from blocks (a NULL block is skipped) and metadata pairs. */
+static int save_model(const char *dir, ng_params *const *blocks, int nb, const char *const *keys, const char *const *vals, int nm) {
+    st_list l = {0};
+    int rc = NG_OK;
+    for (int b = 0; b < nb && !rc; b++)
+        if (blocks[b]) rc = st_list_add(&l, blocks[b], "", NULL);
+    char *path = NULL;
+    if (!rc && !(path = sibling_path(dir, "model.safetensors"))) rc = NG_ERR;
+    if (!rc) rc = ng_safetensors_write(path, l.t, l.n, keys, vals, nm);
+    free(path);
+    st_list_free(&l);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+/* Copy the named tensor of f into dst, checking its shape against t. */
+static int load_tensor(ng_st_file *f, const char *file, const char *name, const ng_tensor *t, float *dst) {
     int ndim = 0;
     int64_t shape[NG_MAX_DIMS];
     const float *d = ng_st_find(f, name, &ndim, shape);
@@ -93,6 +124,71 @@ static int load_tensor(ng_st_file *f, const char *file, const char *name, ng_ten
     }
     memcpy(dst, d, (size_t)t->n * sizeof(float));
     return NG_OK;
+}
+
+/* Load every tensor of P ("<prefix><name>") into P's data, or into `dst` laid out like P. */
+static int load_block(ng_st_file *f, const char *file, ng_params *P, const char *prefix, float *dst) {
+    const float *base = ng_params_data(P);
+    char name[160];
+    for (int i = 0; i < ng_params_count(P); i++) {
+        ng_tensor *t = ng_params_get(P, i);
+        snprintf(name, sizeof name, "%s%s", prefix, t->name);
+        if (load_tensor(f, file, name, t, dst ? dst + (t->data - base) : t->data)) return NG_ERR;
+    }
+    return NG_OK;
+}
+
+/* Every tensor of f must belong to one of the blocks. */
+static int check_no_extra(ng_st_file *f, const char *file, ng_params *const *blocks, int nb) {
+    for (int i = 0; i < ng_st_count(f); i++) {
+        int found = 0;
+        for (int b = 0; b < nb && !found; b++) found = blocks[b] && ng_params_find(blocks[b], ng_st_name(f, i));
+        if (!found) return ng_set_error("%s: unexpected tensor '%s' for this config", file, ng_st_name(f, i));
+    }
+    return NG_OK;
+}
+
+/* Load DIR/optim.safetensors into the optimizers of the blocks. */
+static int load_optim(const char *path, ng_params *const *blocks, ng_adamw *const *opts, int nb) {
+    char *file = sibling_path(path, "optim.safetensors");
+    if (!file) return NG_ERR;
+    ng_st_file *f = ng_safetensors_open(file);
+    int rc = NG_ERR;
+    if (!f) goto done;
+    const char *t = ng_st_meta(f, "t");
+    char *end = NULL;
+    long long tv = t ? strtoll(t, &end, 10) : -1;
+    if (!t || *end || tv < 0) { ng_set_error("%s: missing or bad step count 't'", file); goto done; }
+    for (int b = 0; b < nb; b++) {
+        if (!opts[b]) continue;
+        if (load_block(f, file, blocks[b], "m.", ng_adamw_m(opts[b])) || load_block(f, file, blocks[b], "v.", ng_adamw_v(opts[b]))) goto done;
+        ng_adamw_set_t(opts[b], tv);
+    }
+    rc = NG_OK;
+done:
+    ng_safetensors_close(f);
+    free(file);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- text models */
+
+int ng_checkpoint_save(const char *dir, ng_model *m, const ng_tokenizer *tok, const char *train_json, ng_adamw *opt) {
+    if (ng_mkdir_p(dir)) return NG_ERR;
+    ng_params *P = ng_model_params(m);
+    /* the optimizer first: a crash between the two files leaves an older model with a
+     * newer optimizer, which resume detects through the step counts */
+    if (opt && save_optim(dir, &P, &opt, 1)) return NG_ERR;
+    char *cfg = ng_model_config_to_json(ng_model_cfg(m)), *tj = ng_tokenizer_to_json(tok);
+    int rc = NG_ERR;
+    if (!cfg || !tj) ng_set_error("out of memory saving a checkpoint");
+    else {
+        const char *keys[] = {"format", "nanogen_version", "config", "tokenizer", "train"};
+        const char *vals[] = {"nanogen", NANOGEN_VERSION, cfg, tj, train_json ? train_json : "{}"};
+        rc = save_model(dir, &P, 1, keys, vals, 5);
+    }
+    free(cfg); free(tj);
+    return rc;
 }
 
 int ng_checkpoint_load(const char *path, ng_model **mp, ng_tokenizer **tp, char **train_json) {
@@ -118,14 +214,7 @@ int ng_checkpoint_load(const char *path, ng_model **mp, ng_tokenizer **tp, char 
     m = ng_model_new(&cfg);
     if (!m) goto done;
     ng_params *P = ng_model_params(m);
-    for (int i = 0; i < ng_params_count(P); i++) {
-        ng_tensor *t = ng_params_get(P, i);
-        if (load_tensor(f, file, t->name, t, t->data)) goto done;
-    }
-    if (ng_st_count(f) != ng_params_count(P)) {
-        for (int i = 0; i < ng_st_count(f); i++)
-            if (!ng_params_find(P, ng_st_name(f, i))) { ng_set_error("%s: unexpected tensor '%s' for this config", file, ng_st_name(f, i)); goto done; }
-    }
+    if (load_block(f, file, P, "", NULL) || check_no_extra(f, file, &P, 1)) goto done;
     if (train_json) {
         const char *tr = ng_st_meta(f, "train");
         if (tr) *train_json = strdup(tr);
@@ -141,34 +230,62 @@ done:
 }
 
 int ng_checkpoint_load_optim(const char *path, ng_model *m, ng_adamw *opt) {
-    char *dir = checkpoint_dir(path);
-    if (!dir) return NG_ERR;
-    size_t len = strlen(dir) + 32;
-    char *file = malloc(len);
-    if (!file) { free(dir); return ng_set_error("out of memory"); }
-    snprintf(file, len, "%s/optim.safetensors", dir);
-    free(dir);
-    ng_st_file *f = ng_safetensors_open(file);
-    int rc = NG_ERR;
-    if (!f) goto done;
-    const char *t = ng_st_meta(f, "t");
-    char *end = NULL;
-    long long tv = t ? strtoll(t, &end, 10) : -1;
-    if (!t || *end || tv < 0) { ng_set_error("%s: missing or bad step count 't'", file); goto done; }
     ng_params *P = ng_model_params(m);
-    float *base = ng_params_data(P);
-    char name[80];
-    for (int i = 0; i < ng_params_count(P); i++) {
-        ng_tensor *pt = ng_params_get(P, i);
-        snprintf(name, sizeof name, "m.%s", pt->name);
-        if (load_tensor(f, file, name, pt, ng_adamw_m(opt) + (pt->data - base))) goto done;
-        snprintf(name, sizeof name, "v.%s", pt->name);
-        if (load_tensor(f, file, name, pt, ng_adamw_v(opt) + (pt->data - base))) goto done;
+    return load_optim(path, &P, &opt, 1);
+}
+
+/* ---------------------------------------------------------------- image models */
+
+int ng_icheckpoint_save(const char *dir, ng_imodel *m, const char *train_json, ng_adamw *const *opts) {
+    if (ng_mkdir_p(dir)) return NG_ERR;
+    int nb = ng_imodel_n_blocks(m);
+    ng_params *blocks[3] = {ng_imodel_params(m, 0), ng_imodel_params(m, 1), NULL};
+    if (opts && save_optim(dir, blocks, opts, nb)) return NG_ERR;
+    blocks[nb] = ng_imodel_buffers(m);
+    char *cfg = ng_imodel_config_to_json(ng_imodel_cfg(m));
+    if (!cfg) return ng_set_error("out of memory saving a checkpoint");
+    const char *keys[] = {"format", "nanogen_version", "image_config", "train"};
+    const char *vals[] = {"nanogen", NANOGEN_VERSION, cfg, train_json ? train_json : "{}"};
+    int rc = save_model(dir, blocks, nb + 1, keys, vals, 4);
+    free(cfg);
+    return rc;
+}
+
+int ng_icheckpoint_load(const char *path, ng_imodel **mp, char **train_json) {
+    *mp = NULL;
+    if (train_json) *train_json = NULL;
+    char *file = ng_checkpoint_model_path(path);
+    if (!file) return NG_ERR;
+    ng_st_file *f = ng_safetensors_open(file);
+    if (!f) { free(file); return NG_ERR; }
+    int rc = NG_ERR;
+    ng_imodel *m = NULL;
+    ng_imodel_config cfg;
+    const char *cj = ng_st_meta(f, "image_config");
+    if (!cj) { ng_set_error("%s: not a nanogen image-model checkpoint (no image_config metadata)", file); goto done; }
+    if (ng_imodel_config_from_json(cj, &cfg)) { ng_set_error("%s: %s", file, ng_last_error()); goto done; }
+    m = ng_imodel_new(&cfg, 0);
+    if (!m) goto done;
+    int nb = ng_imodel_n_blocks(m);
+    ng_params *blocks[3] = {ng_imodel_params(m, 0), ng_imodel_params(m, 1), NULL};
+    blocks[nb] = ng_imodel_buffers(m);
+    for (int b = 0; b <= nb; b++)
+        if (blocks[b] && load_block(f, file, blocks[b], "", NULL)) goto done;
+    if (check_no_extra(f, file, blocks, nb + 1)) goto done;
+    if (train_json) {
+        const char *tr = ng_st_meta(f, "train");
+        if (tr) *train_json = strdup(tr);
     }
-    ng_adamw_set_t(opt, tv);
+    *mp = m; m = NULL;
     rc = NG_OK;
 done:
+    ng_imodel_free(m);
     ng_safetensors_close(f);
     free(file);
     return rc;
+}
+
+int ng_icheckpoint_load_optim(const char *path, ng_imodel *m, ng_adamw *const *opts) {
+    ng_params *blocks[2] = {ng_imodel_params(m, 0), ng_imodel_params(m, 1)};
+    return load_optim(path, blocks, opts, ng_imodel_n_blocks(m));
 }

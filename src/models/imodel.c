@@ -1,0 +1,181 @@
+/* imodel.c - image models: configs, parameters, and the MLP auto-encoder family
+ * (AE, denoising AE, VAE as in SPEC.md / PyTorch's VAE example). GAN: gan.c. */
+#include "imodel_internal.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *KIND_NAMES[] = {"ae", "dae", "vae", "gan"};
+
+const char *ng_imodel_kind_name(ng_imodel_kind k) { return (unsigned)k < 4 ? KIND_NAMES[k] : "?"; }
+
+int ng_imodel_config_check(const ng_imodel_config *c) {
+    if ((unsigned)c->kind > NG_IMG_GAN) return ng_set_error("unknown image model kind %d", c->kind);
+    if (c->c != 1 && c->c != 3) return ng_set_error("--channels %d: images have 1 or 3 channels", c->c);
+    if (c->h < 4 || c->w < 4 || c->h > 1024 || c->w > 1024) return ng_set_error("image size %dx%d out of range [4, 1024]", c->h, c->w);
+    if (c->latent < 1 || c->latent > 65536) return ng_set_error("--latent %d out of range [1, 65536]", c->latent);
+    if (c->kind != NG_IMG_GAN && (c->hidden < 1 || c->hidden > 65536)) return ng_set_error("--hidden %d out of range [1, 65536]", c->hidden);
+    if (!(c->beta >= 0 && c->beta <= 1e6)) return ng_set_error("--beta %g out of range [0, 1e6]", c->beta);
+    if (c->kind == NG_IMG_GAN && (c->h != 28 || c->w != 28 || c->c != 1))
+        return ng_set_error("the DCGAN of SPEC.md is for 28x28 grey images (got %dx%dx%d)", c->c, c->h, c->w);
+    return NG_OK;
+}
+
+char *ng_imodel_config_to_json(const ng_imodel_config *c) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", ng_imodel_kind_name(c->kind));
+    cJSON_AddNumberToObject(o, "channels", c->c);
+    cJSON_AddNumberToObject(o, "height", c->h);
+    cJSON_AddNumberToObject(o, "width", c->w);
+    cJSON_AddNumberToObject(o, "hidden", c->hidden);
+    cJSON_AddNumberToObject(o, "latent", c->latent);
+    cJSON_AddNumberToObject(o, "beta", c->beta);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static int jint(const cJSON *o, const char *k, int *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble) return ng_set_error("image model config: '%s' missing or not an integer", k);
+    *out = (int)v->valuedouble;
+    return NG_OK;
+}
+
+int ng_imodel_config_from_json(const char *json, ng_imodel_config *c) {
+    memset(c, 0, sizeof *c);
+    cJSON *o = json ? cJSON_Parse(json) : NULL;
+    int rc = NG_ERR;
+    if (!cJSON_IsObject(o)) { ng_set_error("image model config is not a JSON object"); goto done; }
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "model");
+    int kind = -1;
+    for (int i = 0; i < 4 && cJSON_IsString(k); i++) if (!strcmp(k->valuestring, KIND_NAMES[i])) kind = i;
+    if (kind < 0) { ng_set_error("image model config: unknown or missing 'model'"); goto done; }
+    c->kind = (ng_imodel_kind)kind;
+    if (jint(o, "channels", &c->c) || jint(o, "height", &c->h) || jint(o, "width", &c->w) ||
+        jint(o, "hidden", &c->hidden) || jint(o, "latent", &c->latent)) goto done;
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "beta");
+    c->beta = cJSON_IsNumber(b) ? (float)b->valuedouble : 1.0f;
+    rc = ng_imodel_config_check(c);
+done:
+    cJSON_Delete(o);
+    return rc;
+}
+
+/* nn.Linear(in, out) with PyTorch's default init: weight and bias U(-1/sqrt(in), 1/sqrt(in)). */
+static int linear_decl(ng_params *P, ng_tensor **w, ng_tensor **b, const char *name, int in, int out) {
+    char n[64];
+    int64_t we[2] = {out, in}, be[1] = {out};
+    snprintf(n, sizeof n, "%s.weight", name);
+    *w = ng_param(P, n, 2, we, 0);
+    snprintf(n, sizeof n, "%s.bias", name);
+    *b = ng_param(P, n, 1, be, 0);
+    return *w && *b ? NG_OK : NG_ERR;
+}
+
+void ng__init_uniform(ng_tensor *t, float bound, ng_rng *r) {
+    for (int64_t i = 0; i < t->n; i++) t->data[i] = (2.0f * ng_rng_uniform(r) - 1.0f) * bound;
+}
+
+/* The MLP family: enc fc1 (D->H), [VAE: mu, logvar (H->Z) | AE: enc (H->Z)], dec fc3 (Z->H), fc4 (H->D). */
+static int mlp_declare(ng_imodel *m) {
+    const ng_imodel_config *c = &m->cfg;
+    int D = c->c * c->h * c->w, H = c->hidden, Z = c->latent;
+    ng_params *P = m->P[0];
+    if (linear_decl(P, &m->fc1_w, &m->fc1_b, "fc1", D, H)) return NG_ERR;
+    if (c->kind == NG_IMG_VAE) {
+        if (linear_decl(P, &m->mu_w, &m->mu_b, "mu", H, Z) || linear_decl(P, &m->lv_w, &m->lv_b, "logvar", H, Z)) return NG_ERR;
+    } else if (linear_decl(P, &m->mu_w, &m->mu_b, "fc2", H, Z)) return NG_ERR;
+    if (linear_decl(P, &m->fc3_w, &m->fc3_b, "fc3", Z, H) || linear_decl(P, &m->fc4_w, &m->fc4_b, "fc4", H, D)) return NG_ERR;
+    return NG_OK;
+}
+
+static void mlp_init(ng_imodel *m, ng_rng *r) {
+    ng_params *P = m->P[0];
+    for (int i = 0; i < ng_params_count(P); i++) {
+        ng_tensor *t = ng_params_get(P, i);
+        /* fan_in of a weight is its second dim; a bias uses its weight's fan_in (the tensor before it) */
+        ng_tensor *w = t->ndim == 2 ? t : ng_params_get(P, i - 1);
+        ng__init_uniform(t, 1.0f / sqrtf((float)w->ne[1]), r);
+    }
+}
+
+ng_imodel *ng_imodel_new(const ng_imodel_config *cfg, uint64_t seed) {
+    if (ng_imodel_config_check(cfg)) return NULL;
+    ng_imodel *m = calloc(1, sizeof *m);
+    if (!m) { ng_set_error("out of memory creating a model"); return NULL; }
+    m->cfg = *cfg;
+    m->n_blocks = cfg->kind == NG_IMG_GAN ? 2 : 1;
+    for (int i = 0; i < m->n_blocks; i++) if (!(m->P[i] = ng_params_new())) goto fail;
+    if (!(m->buf = ng_params_new())) goto fail;
+    if (cfg->kind == NG_IMG_GAN ? gan_declare(m) : mlp_declare(m)) goto fail;
+    for (int i = 0; i < m->n_blocks; i++) if (ng_params_alloc(m->P[i])) goto fail;
+    if (ng_params_count(m->buf) && ng_params_alloc(m->buf)) goto fail;
+    ng_rng r;
+    ng_rng_seed(&r, seed);
+    if (cfg->kind == NG_IMG_GAN) gan_init(m, &r);
+    else mlp_init(m, &r);
+    return m;
+fail:
+    ng_imodel_free(m);
+    return NULL;
+}
+
+void ng_imodel_free(ng_imodel *m) {
+    if (!m) return;
+    for (int i = 0; i < 2; i++) ng_params_free(m->P[i]);
+    ng_params_free(m->buf);
+    free(m);
+}
+
+int ng_imodel_n_blocks(const ng_imodel *m) { return m->n_blocks; }
+ng_params *ng_imodel_params(ng_imodel *m, int block) { return block >= 0 && block < m->n_blocks ? m->P[block] : NULL; }
+ng_params *ng_imodel_buffers(ng_imodel *m) { return ng_params_count(m->buf) ? m->buf : NULL; }
+const ng_imodel_config *ng_imodel_cfg(const ng_imodel *m) { return &m->cfg; }
+
+/* decoder: z -> fc3 -> relu -> fc4 -> logits (B, D) */
+static ng_tensor *decode(ng_imodel *m, ng_graph *g, ng_tensor *z) {
+    return ng_linear(g, ng_relu(g, ng_linear(g, z, m->fc3_w, m->fc3_b)), m->fc4_w, m->fc4_b);
+}
+
+int ng_ae_build(ng_imodel *m, ng_graph *g, int B, ng_ae_graph *o) {
+    const ng_imodel_config *c = &m->cfg;
+    if (c->kind == NG_IMG_GAN) return ng_set_error("a GAN has no auto-encoder graph");
+    memset(o, 0, sizeof *o);
+    int64_t D = (int64_t)c->c * c->h * c->w, xe[2] = {B, D}, ze[2] = {B, c->latent};
+    o->x = ng_input(g, "x", 2, xe);
+    o->x_in = c->kind == NG_IMG_DAE ? ng_input(g, "x_noisy", 2, xe) : o->x;
+    if (!o->x || !o->x_in) return NG_ERR;
+    ng_tensor *h = ng_relu(g, ng_linear(g, o->x_in, m->fc1_w, m->fc1_b)), *z;
+    if (c->kind == NG_IMG_VAE) {
+        o->mu = ng_linear(g, h, m->mu_w, m->mu_b);
+        o->logvar = ng_linear(g, h, m->lv_w, m->lv_b);
+        o->eps = ng_input(g, "eps", 2, ze);
+        z = ng_reparam(g, o->mu, o->logvar, o->eps);
+    } else {
+        z = ng_linear(g, h, m->mu_w, m->mu_b);
+    }
+    o->recon_logits = decode(m, g, z);
+    o->rec = ng_bce_logits(g, o->recon_logits, o->x, NG_SUM);
+    if (c->kind == NG_IMG_VAE) {
+        o->kl = ng_gauss_kl(g, o->mu, o->logvar, NG_SUM);
+        o->loss = ng_add(g, o->rec, c->beta == 1.0f ? o->kl : ng_scale(g, o->kl, c->beta));
+    } else {
+        o->loss = o->rec;
+    }
+    if (!o->loss) return NG_ERR;
+    return ng_graph_finalize(g, o->loss);
+}
+
+int ng_decoder_build(ng_imodel *m, ng_graph *g, int B, ng_decoder_graph *o) {
+    const ng_imodel_config *c = &m->cfg;
+    int64_t ze[2] = {B, c->latent};
+    o->z = ng_input(g, "z", 2, ze);
+    if (!o->z) return NG_ERR;
+    if (c->kind == NG_IMG_GAN) o->images = gan_generator(m, g, o->z);
+    else o->images = ng_sigmoid(g, decode(m, g, o->z));
+    if (!o->images) return NG_ERR;
+    return ng_graph_finalize(g, o->images);
+}

@@ -1,0 +1,27 @@
+/* imodel_internal.h - the image model structure shared by imodel.c and gan.c. */
+#ifndef NG_IMODEL_INTERNAL_H
+#define NG_IMODEL_INTERNAL_H
+#include "nanogen.h"
+
+struct ng_imodel {
+    ng_imodel_config cfg;
+    int n_blocks;
+    ng_params *P[2];      /* trainable: [0] (AE/VAE or generator), [1] discriminator */
+    ng_params *buf;       /* BatchNorm running statistics */
+    /* MLP family */
+    ng_tensor *fc1_w, *fc1_b, *mu_w, *mu_b, *lv_w, *lv_b, *fc3_w, *fc3_b, *fc4_w, *fc4_b;
+    /* DCGAN generator */
+    ng_tensor *g_fc_w, *g_bn0[4], *g_up1_w, *g_bn1[4], *g_up2_w, *g_up2_b;
+    /* DCGAN discriminator */
+    ng_tensor *d_c1_w, *d_c1_b, *d_c2_w, *d_bn2[4], *d_fc_w, *d_fc_b;
+};
+
+int gan_declare(ng_imodel *m);
+void gan_init(ng_imodel *m, ng_rng *r);
+/* G: z (B,nz) -> images (B,1,28,28) in [-1,1] */
+ng_tensor *gan_generator(ng_imodel *m, ng_graph *g, ng_tensor *z);
+/* D: images (B,1,28,28) -> logits (B,1) */
+ng_tensor *gan_discriminator(ng_imodel *m, ng_graph *g, ng_tensor *x);
+/* Fill t with U(-bound, bound). */
+void ng__init_uniform(ng_tensor *t, float bound, ng_rng *r);
+#endif
