@@ -417,7 +417,10 @@ typedef struct {
     ng_tensor *rec, *kl, *loss;  /* scalars (kl NULL unless VAE) */
 } ng_ae_graph;
 int ng_ae_build(ng_imodel *m, ng_graph *g, int B, ng_ae_graph *out);
-/* The decoder alone: z (B,latent) -> images in [0,1] (B, c*h*w) (VAE/AE). */
+/* A GAN's discriminator over images x (B,c,h,w) -> logits (B,1), added to graph g. */
+ng_tensor *ng_gan_discriminator(ng_imodel *m, ng_graph *g, ng_tensor *x);
+/* The decoder alone: z (B,latent) -> images (VAE/AE: in [0,1], (B, c*h*w); GAN: the
+ * generator, in [-1,1], (B,c,h,w)). */
 typedef struct { ng_tensor *z, *images; } ng_decoder_graph;
 int ng_decoder_build(ng_imodel *m, ng_graph *g, int B, ng_decoder_graph *out);
 

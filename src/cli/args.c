@@ -145,3 +145,12 @@ uint64_t cli_mem_available(void) {
     fclose(f);
     return (uint64_t)kb * 1024;
 }
+
+int cli_is_image_checkpoint(const char *path) {
+    char *file = ng_checkpoint_model_path(path);
+    ng_st_file *f = file ? ng_safetensors_open(file) : NULL;
+    int yes = f && ng_st_meta(f, "image_config") != NULL;
+    ng_safetensors_close(f);
+    free(file);
+    return yes;
+}

@@ -9,6 +9,11 @@ int cmd_sample(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_train_images(int argc, char **argv);
+/* ae, dae, vae, gan */
+int cli_is_image_model(const char *name);
+/* Whether the checkpoint at path (DIR or file) is an image model's. */
+int cli_is_image_checkpoint(const char *path);
 
 /* Flag parsing: argv[*i] is the flag; its value is argv[*i+1]. Each returns NG_ERR with a
  * message naming the flag when the value is missing, not a number, or outside [lo, hi]. */

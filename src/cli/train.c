@@ -48,6 +48,7 @@ static void usage(void) {
         "usage: nanogen train gpt|bigram --data FILE --out DIR [options]\n"
         "       nanogen train --resume DIR [--steps N] [--data FILE]\n"
         "       nanogen train gpt --init-from DIR --data FILE --out DIR2   (fine-tune)\n"
+        "       nanogen train ae|dae|vae|gan --data fashion-mnist --out DIR   (images: see --help there)\n"
         "model:    --preset baby|shakespeare-char|bigram  --block-size T --n-layer L --n-head H\n"
         "          --n-embd C --dropout P --tokenizer char|word --vocab-size N\n"
         "training: --batch-size B --lr X --min-lr X --warmup N --steps N --weight-decay X\n"
@@ -340,6 +341,9 @@ static double estimate(ng_graph *g, ng_lm_graph *lg, const int32_t *ids, size_t 
 }
 
 int cmd_train(int argc, char **argv) {
+    if (argc > 0 && cli_is_image_model(argv[0])) return cmd_train_images(argc, argv);
+    for (int i = 0; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--resume") && cli_is_image_checkpoint(argv[i + 1])) return cmd_train_images(argc, argv);
     train_opts o;
     given_flags gv;
     if (parse(argc, argv, &o, &gv)) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); usage(); return 2; }

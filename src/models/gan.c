@@ -77,3 +77,8 @@ ng_tensor *gan_discriminator(ng_imodel *m, ng_graph *g, ng_tensor *x) {
     h = ng_leaky_relu(g, bn(g, ng_conv2d(g, h, m->d_c2_w, NULL, 2, 1), m->d_bn2), 0.2f);  /* (B,128,7,7) */
     return ng_linear(g, ng_reshape(g, h, 2, e2), m->d_fc_w, m->d_fc_b);                   /* (B,1) */
 }
+
+ng_tensor *ng_gan_discriminator(ng_imodel *m, ng_graph *g, ng_tensor *x) {
+    if (m->cfg.kind != NG_IMG_GAN) { ng_set_error("not a GAN"); return NULL; }
+    return gan_discriminator(m, g, x);
+}

@@ -1,0 +1,436 @@
+/* train_images.c - `nanogen train ae|dae|vae|gan --data fashion-mnist --out DIR`: the image
+ * models of SPEC.md trained per epoch, with metrics.jsonl, a sample grid per epoch in
+ * DIR/samples/, checkpoints each epoch, --resume, and a clean Ctrl-C. */
+#include "cli.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+    ng_imodel_config mc;
+    const char *data, *out, *resume;
+    int epochs, B, threads, force, size, max_batches, log_every;
+    float lr, beta1, beta2, noise;
+    int noise_mask;       /* DAE: 0 gaussian noise of std `noise`, 1 masking with probability `noise` */
+    uint64_t seed;
+} itrain_opts;
+
+static volatile sig_atomic_t g_stop = 0;
+static void on_signal(int sig) { g_stop = sig; }
+
+static void usage(void) {
+    fprintf(stderr,
+        "usage: nanogen train ae|dae|vae|gan --data fashion-mnist|mnist|DIR --out DIR [options]\n"
+        "       nanogen train --resume DIR [--epochs N]\n"
+        "  --epochs N (10; gan 5)  --batch-size B (128)  --lr X (1e-3; gan 2e-4)  --beta1 X --beta2 X\n"
+        "  --latent N (20; gan 100)  --hidden N (400)  --beta X (VAE KL weight, 1)\n"
+        "  --noise gaussian:S | mask:P (dae, default gaussian:0.3)\n"
+        "  --image-size N --channels 1|3 (folders of PNG/JPEG)  --max-batches N  --seed S --threads N --force\n");
+}
+
+static int is_image_kind(const char *s) { return !strcmp(s, "ae") || !strcmp(s, "dae") || !strcmp(s, "vae") || !strcmp(s, "gan"); }
+
+static int parse(int argc, char **argv, itrain_opts *o) {
+    memset(o, 0, sizeof *o);
+    int i = 0, kind = -1;
+    if (argc > 0 && argv[0][0] != '-') {
+        const char *k = argv[0];
+        kind = !strcmp(k, "ae") ? NG_IMG_AE : !strcmp(k, "dae") ? NG_IMG_DAE : !strcmp(k, "vae") ? NG_IMG_VAE : NG_IMG_GAN;
+        i = 1;
+    }
+    o->mc.kind = (ng_imodel_kind)(kind < 0 ? NG_IMG_VAE : kind);
+    int gan = o->mc.kind == NG_IMG_GAN;
+    o->epochs = gan ? 5 : 10; o->B = 128; o->lr = gan ? 2e-4f : 1e-3f; o->beta1 = gan ? 0.5f : 0.9f; o->beta2 = 0.999f;
+    o->mc.latent = gan ? 100 : 20; o->mc.hidden = 400; o->mc.beta = 1.0f; o->noise = 0.3f;
+    o->seed = 1; o->size = 28; o->mc.c = 1; o->log_every = 50;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        int rc = NG_OK;
+        if (!strcmp(a, "--data")) rc = arg_str(argc, argv, &i, &o->data);
+        else if (!strcmp(a, "--out")) rc = arg_str(argc, argv, &i, &o->out);
+        else if (!strcmp(a, "--resume")) rc = arg_str(argc, argv, &i, &o->resume);
+        else if (!strcmp(a, "--epochs")) rc = arg_int(argc, argv, &i, 0, 100000, &o->epochs);
+        else if (!strcmp(a, "--batch-size")) rc = arg_int(argc, argv, &i, 1, 65536, &o->B);
+        else if (!strcmp(a, "--lr")) rc = arg_float(argc, argv, &i, 0, 10, &o->lr);
+        else if (!strcmp(a, "--beta1")) rc = arg_float(argc, argv, &i, 0, 0.9999, &o->beta1);
+        else if (!strcmp(a, "--beta2")) rc = arg_float(argc, argv, &i, 0, 0.99999, &o->beta2);
+        else if (!strcmp(a, "--latent")) rc = arg_int(argc, argv, &i, 1, 65536, &o->mc.latent);
+        else if (!strcmp(a, "--hidden")) rc = arg_int(argc, argv, &i, 1, 65536, &o->mc.hidden);
+        else if (!strcmp(a, "--beta")) rc = arg_float(argc, argv, &i, 0, 1e6, &o->mc.beta);
+        else if (!strcmp(a, "--image-size")) rc = arg_int(argc, argv, &i, 4, 1024, &o->size);
+        else if (!strcmp(a, "--channels")) rc = arg_int(argc, argv, &i, 1, 3, &o->mc.c);
+        else if (!strcmp(a, "--max-batches")) rc = arg_int(argc, argv, &i, 0, 1 << 30, &o->max_batches);
+        else if (!strcmp(a, "--log-every")) rc = arg_int(argc, argv, &i, 1, 1 << 30, &o->log_every);
+        else if (!strcmp(a, "--seed")) rc = arg_u64(argc, argv, &i, &o->seed);
+        else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &o->threads);
+        else if (!strcmp(a, "--force")) o->force = 1;
+        else if (!strcmp(a, "--noise")) {
+            const char *v;
+            rc = arg_str(argc, argv, &i, &v);
+            char *end = NULL;
+            if (!rc && !strncmp(v, "gaussian:", 9)) { o->noise_mask = 0; o->noise = strtof(v + 9, &end); }
+            else if (!rc && !strncmp(v, "mask:", 5)) { o->noise_mask = 1; o->noise = strtof(v + 5, &end); }
+            if (!rc && (!end || *end || !(o->noise >= 0) || o->noise > (o->noise_mask ? 1.0f : 10.0f)))
+                rc = ng_set_error("--noise: '%s' is not gaussian:STD (0..10) or mask:P (0..1)", v);
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); exit(0); }
+        else rc = ng_set_error("unknown flag '%s' for train %s", a, ng_imodel_kind_name(o->mc.kind));
+        if (rc) return rc;
+    }
+    if (o->mc.c != 1 && o->mc.c != 3) return ng_set_error("--channels must be 1 or 3");
+    if (!o->resume) {
+        if (!o->data) return ng_set_error("--data is required: fashion-mnist, mnist, or a folder of IDX files or images");
+        if (!o->out) return ng_set_error("--out DIR is required (where the checkpoint goes)");
+    }
+    return NG_OK;
+}
+
+static void metrics_line(FILE *f, cJSON *j) {
+    char *s = cJSON_PrintUnformatted(j);
+    if (s && f) { fprintf(f, "%s\n", s); fflush(f); }
+    if (s) { printf("%s\n", s); fflush(stdout); }
+    free(s);
+    cJSON_Delete(j);
+}
+
+static char *state_json(const itrain_opts *o, int epoch, const ng_rng *rng) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "epoch", epoch);
+    cJSON_AddNumberToObject(j, "epochs", o->epochs);
+    cJSON_AddNumberToObject(j, "batch_size", o->B);
+    cJSON_AddNumberToObject(j, "lr", o->lr);
+    cJSON_AddNumberToObject(j, "beta1", o->beta1);
+    cJSON_AddNumberToObject(j, "beta2", o->beta2);
+    cJSON_AddNumberToObject(j, "noise", o->noise);
+    cJSON_AddNumberToObject(j, "noise_mask", o->noise_mask);
+    cJSON_AddNumberToObject(j, "image_size", o->size);
+    cJSON_AddStringToObject(j, "data", o->data ? o->data : "");
+    char buf[32];
+    snprintf(buf, sizeof buf, "%" PRIu64, o->seed);
+    cJSON_AddStringToObject(j, "seed", buf);
+    cJSON *r = cJSON_AddArrayToObject(j, "rng");
+    for (int i = 0; i < 4; i++) {
+        snprintf(buf, sizeof buf, "%016" PRIx64, rng->s[i]);
+        cJSON_AddItemToArray(r, cJSON_CreateString(buf));
+    }
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+static int load_state(const char *json, itrain_opts *o, int *epoch, ng_rng *rng, int epochs_given) {
+    cJSON *j = json ? cJSON_Parse(json) : NULL;
+    int ok = cJSON_IsObject(j);
+    const cJSON *e = cJSON_GetObjectItem(j, "epoch"), *r = cJSON_GetObjectItem(j, "rng");
+    ok = ok && cJSON_IsNumber(e) && e->valuedouble >= 0 && cJSON_IsArray(r) && cJSON_GetArraySize(r) == 4;
+    if (ok) {
+        *epoch = e->valueint;
+        const cJSON *v;
+        if (!epochs_given && cJSON_IsNumber(v = cJSON_GetObjectItem(j, "epochs"))) o->epochs = v->valueint;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "batch_size")) && v->valueint > 0) o->B = v->valueint;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "lr"))) o->lr = (float)v->valuedouble;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "beta1"))) o->beta1 = (float)v->valuedouble;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "beta2"))) o->beta2 = (float)v->valuedouble;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "noise"))) o->noise = (float)v->valuedouble;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "noise_mask"))) o->noise_mask = v->valueint;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "image_size"))) o->size = v->valueint;
+        static char data[4096];
+        if (!o->data && cJSON_IsString(v = cJSON_GetObjectItem(j, "data")) && v->valuestring[0]) {
+            snprintf(data, sizeof data, "%s", v->valuestring);
+            o->data = data;
+        }
+        if (cJSON_IsString(v = cJSON_GetObjectItem(j, "seed"))) o->seed = strtoull(v->valuestring, NULL, 10);
+        for (int i = 0; i < 4; i++) rng->s[i] = strtoull(cJSON_GetArrayItem(r, i)->valuestring ? cJSON_GetArrayItem(r, i)->valuestring : "0", NULL, 16);
+    }
+    cJSON_Delete(j);
+    return ok ? NG_OK : ng_set_error("the checkpoint has no valid training state to resume");
+}
+
+/* Shuffle 0..n-1 (Fisher-Yates). */
+static void permute(int *p, int n, ng_rng *r) {
+    for (int i = 0; i < n; i++) p[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)ng_rng_below(r, (uint32_t)(i + 1)), t = p[i];
+        p[i] = p[j]; p[j] = t;
+    }
+}
+
+/* Copy the images idx[0..b) of `im` into dst, mapping [0,1] to [lo, hi]. */
+static void gather(float *dst, const ng_images *im, const int *idx, int b, float lo, float hi) {
+    const size_t D = (size_t)im->c * im->h * im->w;
+    for (int i = 0; i < b; i++) {
+        const float *s = im->pixels + (size_t)idx[i] * D;
+        float *d = dst + (size_t)i * D;
+        if (lo == 0 && hi == 1) memcpy(d, s, D * sizeof(float));
+        else for (size_t j = 0; j < D; j++) d[j] = lo + (hi - lo) * s[j];
+    }
+}
+
+static void fill_normal(float *x, int64_t n, ng_rng *r) {
+    for (int64_t i = 0; i < n; i++) x[i] = ng_rng_normal(r);
+}
+
+/* DAE corruption: Gaussian noise clipped to [0,1], or pixels zeroed with probability p. */
+static void corrupt(float *dst, const float *src, int64_t n, const itrain_opts *o, ng_rng *r) {
+    for (int64_t i = 0; i < n; i++) {
+        if (o->noise_mask) dst[i] = ng_rng_uniform(r) < o->noise ? 0.0f : src[i];
+        else {
+            float v = src[i] + o->noise * ng_rng_normal(r);
+            dst[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+        }
+    }
+}
+
+/* largest divisor of n that is <= cap (an eval batch that covers the set exactly) */
+static int divisor_upto(int n, int cap) {
+    for (int b = cap < n ? cap : n; b > 1; b--) if (n % b == 0) return b;
+    return 1;
+}
+
+/* DIR/samples/<name>_NNN.png */
+static void sample_path(char *buf, size_t cap, const char *out, const char *name, int epoch) {
+    snprintf(buf, cap, "%s/samples/%s_%03d.png", out, name, epoch);
+}
+
+int cmd_train_images(int argc, char **argv) {
+    itrain_opts o;
+    if (parse(argc, argv, &o)) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); usage(); return 2; }
+    int epochs_given = 0;
+    for (int i = 0; i < argc; i++) if (!strcmp(argv[i], "--epochs")) epochs_given = 1;
+    ng_set_threads(o.threads);
+    ng_imodel *m = NULL;
+    ng_images tr = {0}, te = {0};
+    ng_graph *gs[6] = {0};
+    ng_adamw *opts[2] = {0};
+    char *state = NULL;
+    int *perm = NULL, code = 1, epoch0 = 0;
+    FILE *metrics = NULL;
+    ng_rng rng;
+    ng_rng_seed(&rng, o.seed);
+    if (o.resume) {
+        if (ng_icheckpoint_load(o.resume, &m, &state) || load_state(state, &o, &epoch0, &rng, epochs_given)) goto fail;
+        o.mc = *ng_imodel_cfg(m);
+        if (!o.out) o.out = o.resume;
+        if (!o.data) { ng_set_error("the checkpoint does not say which data it trained on: give --data"); goto fail; }
+        printf("resuming %s from epoch %d of %d\n", o.resume, epoch0, o.epochs);
+    }
+    if (ng_dataset_load(o.data, "train", o.size, o.mc.c, &tr) || ng_dataset_load(o.data, "test", o.size, o.mc.c, &te)) goto fail;
+    if (tr.n < 1 || te.n < 1) { ng_set_error("'%s': the train or test split is empty", o.data); goto fail; }
+    if (!m) {
+        o.mc.c = tr.c; o.mc.h = tr.h; o.mc.w = tr.w;
+        if (!(m = ng_imodel_new(&o.mc, o.seed))) goto fail;
+    } else if (tr.c != o.mc.c || tr.h != o.mc.h || tr.w != o.mc.w) {
+        ng_set_error("'%s' has %dx%dx%d images but the model was trained on %dx%dx%d", o.data, tr.c, tr.h, tr.w, o.mc.c, o.mc.h, o.mc.w);
+        goto fail;
+    }
+    {   /* never overwrite a checkpoint by accident; find out now that --out is writable */
+        char *mp = ng_checkpoint_model_path(o.out);
+        struct stat st;
+        int exists = mp && stat(mp, &st) == 0;
+        free(mp);
+        if (exists && !o.resume && !o.force) {
+            ng_set_error("'%s' already holds a checkpoint: continue it with --resume %s, or pass --force to overwrite it", o.out, o.out);
+            goto fail;
+        }
+        char sdir[4096];
+        snprintf(sdir, sizeof sdir, "%s/samples", o.out);
+        if (ng_mkdir_p(sdir)) { ng_set_error("--out: %s", ng_last_error()); goto fail; }
+        snprintf(sdir, sizeof sdir, "%s/metrics.jsonl", o.out);
+        metrics = fopen(sdir, o.resume ? "a" : "w");
+        if (!metrics) { ng_set_error("cannot write %s: %s", sdir, strerror(errno)); goto fail; }
+    }
+    const ng_imodel_config *c = ng_imodel_cfg(m);
+    const int gan = c->kind == NG_IMG_GAN, B = o.B < tr.n ? o.B : tr.n;
+    const int64_t D = (int64_t)c->c * c->h * c->w;
+    int n_batches = tr.n / B, rem = tr.n % B;
+    if (o.max_batches && o.max_batches < n_batches) { n_batches = o.max_batches; rem = 0; }
+    if (gan) rem = 0;   /* GAN epochs use whole batches only (BatchNorm statistics of equal batches) */
+    for (int b = 0; b < ng_imodel_n_blocks(m); b++) {
+        ng_adamw_cfg ac = {o.lr, o.lr, o.beta1, o.beta2, 1e-8f, 0.0f, 0.0f, 0, 1};
+        if (!(opts[b] = ng_adamw_new(ng_imodel_params(m, b), &ac))) goto fail;
+    }
+    if (o.resume && epoch0 > 0 && ng_icheckpoint_load_optim(o.resume, m, opts))
+        fprintf(stderr, "nanogen: warning: %s; the optimizer restarts from zero moments\n", ng_last_error());
+    perm = malloc(sizeof(int) * tr.n);
+    if (!perm) { ng_set_error("out of memory"); goto fail; }
+    printf("%s: %" PRId64 " parameters, %d train / %d test images %dx%dx%d, batch %d, %d threads\n", ng_imodel_kind_name(c->kind),
+           ng_params_numel(ng_imodel_params(m, 0)) + (gan ? ng_params_numel(ng_imodel_params(m, 1)) : 0), tr.n, te.n, c->c, c->h, c->w, B, ng_get_threads());
+    fflush(stdout);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    /* graphs: shapes are fixed, so one per batch size; they share the parameters */
+    ng_ae_graph ag[3];           /* train B, train remainder, eval */
+    ng_decoder_graph dg;         /* samples: 64 from the prior (VAE/GAN) */
+    ng_tensor *dr_x = NULL, *dr_t = NULL, *dr_l = NULL, *df_x = NULL, *df_t = NULL, *df_l = NULL, *df_logits = NULL, *dr_logits = NULL;
+    int Be = divisor_upto(te.n, 1000);
+    if (!gan) {
+        if (!(gs[0] = ng_graph_new()) || ng_ae_build(m, gs[0], B, &ag[0])) goto fail;
+        if (rem && (!(gs[1] = ng_graph_new()) || ng_ae_build(m, gs[1], rem, &ag[1]))) goto fail;
+        if (!(gs[2] = ng_graph_new()) || ng_ae_build(m, gs[2], Be, &ag[2])) goto fail;
+        ng_graph_set_training(gs[2], 0);
+    } else {
+        int64_t xe[4] = {B, 1, 28, 28}, te1[2] = {B, 1};
+        if (!(gs[3] = ng_graph_new()) || ng_decoder_build(m, gs[3], B, &dg)) goto fail;     /* G (training) */
+        gs[4] = ng_graph_new();   /* D on real images */
+        gs[5] = ng_graph_new();   /* D on generated images, gradient flows to its input */
+        if (!gs[4] || !gs[5]) goto fail;
+        dr_x = ng_input(gs[4], "real", 4, xe); dr_t = ng_input(gs[4], "target", 2, te1);
+        df_x = ng_input(gs[5], "fake", 4, xe); df_t = ng_input(gs[5], "target", 2, te1);
+        if (!dr_x || !dr_t || !df_x || !df_t) goto fail;
+        df_x->requires_grad = 1;
+        dr_logits = ng_gan_discriminator(m, gs[4], dr_x);
+        df_logits = ng_gan_discriminator(m, gs[5], df_x);
+        dr_l = ng_bce_logits(gs[4], dr_logits, dr_t, NG_MEAN);
+        df_l = ng_bce_logits(gs[5], df_logits, df_t, NG_MEAN);
+        if (!dr_l || !df_l || ng_graph_finalize(gs[4], dr_l) || ng_graph_finalize(gs[5], df_l)) goto fail;
+        for (int i = 0; i < B; i++) dr_t->data[i] = 1.0f;
+    }
+    ng_graph *sg = ng_graph_new();   /* samples from the prior, eval mode */
+    ng_decoder_graph sdg;
+    if (!sg || ng_decoder_build(m, sg, 64, &sdg)) { ng_graph_free(sg); goto fail; }
+    ng_graph_set_training(sg, 0);
+    ng_rng fixed;   /* the same 64 latents every epoch, so the grids show progress */
+    ng_rng_seed(&fixed, o.seed ^ 0xF1DEDull);
+    float *zfix = malloc(sizeof(float) * 64 * c->latent);
+    if (!zfix) { ng_graph_free(sg); ng_set_error("out of memory"); goto fail; }
+    fill_normal(zfix, 64 * (int64_t)c->latent, &fixed);
+
+    for (int epoch = epoch0; epoch < o.epochs; epoch++) {
+        double t0 = cli_now(), tot = 0, d_tot = 0, g_tot = 0, dx_tot = 0, dgz_tot = 0;
+        permute(perm, tr.n, &rng);
+        int seen = 0;
+        for (int bi = 0; bi < n_batches + (rem ? 1 : 0); bi++) {
+            int b = bi < n_batches ? B : rem;
+            const int *idx = perm + (size_t)bi * B;
+            if (!gan) {
+                ng_ae_graph *a = &ag[bi < n_batches ? 0 : 1];
+                ng_graph *g = gs[bi < n_batches ? 0 : 1];
+                gather(a->x->data, &tr, idx, b, 0, 1);
+                if (c->kind == NG_IMG_DAE) corrupt(a->x_in->data, a->x->data, (int64_t)b * D, &o, &rng);
+                if (a->eps) fill_normal(a->eps->data, a->eps->n, &rng);
+                ng_graph_forward(g);
+                ng_graph_backward(g);
+                ng_adamw_step(opts[0], o.lr);
+                tot += a->loss->data[0];
+            } else {
+                /* D: real -> 1, G(z) -> 0 ; then G: D(G(z)) -> 1 (non-saturating) */
+                fill_normal(dg.z->data, dg.z->n, &rng);
+                ng_graph_forward(gs[3]);
+                gather(dr_x->data, &tr, idx, b, -1, 1);
+                memcpy(df_x->data, dg.images->data, (size_t)df_x->n * sizeof(float));
+                for (int i = 0; i < B; i++) df_t->data[i] = 0.0f;
+                ng_graph_forward(gs[4]); ng_graph_backward(gs[4]);
+                ng_graph_forward(gs[5]); ng_graph_backward(gs[5]);
+                double dx = 0;
+                for (int i = 0; i < B; i++) dx += 1.0 / (1.0 + exp(-dr_logits->data[i]));
+                d_tot += dr_l->data[0] + df_l->data[0];
+                dx_tot += dx / B;
+                ng_adamw_step(opts[1], o.lr);
+                for (int i = 0; i < B; i++) df_t->data[i] = 1.0f;
+                ng_graph_forward(gs[5]); ng_graph_backward(gs[5]);
+                double dgz = 0;
+                for (int i = 0; i < B; i++) dgz += 1.0 / (1.0 + exp(-df_logits->data[i]));
+                dgz_tot += dgz / B;
+                g_tot += df_l->data[0];
+                ng_graph_backward_with(gs[3], df_x->grad);
+                ng_adamw_step(opts[0], o.lr);
+                ng_params_zero_grad(ng_imodel_params(m, 1));   /* D's gradients from the G step are not used */
+            }
+            seen += b;
+            if (isatty(STDERR_FILENO)) {
+                double el = cli_now() - t0;
+                fprintf(stderr, "\r\033[Kepoch %d/%d | batch %d/%d | %.0f img/s", epoch + 1, o.epochs, bi + 1, n_batches + (rem ? 1 : 0), seen / el);
+            }
+            if (g_stop) break;
+        }
+        if (isatty(STDERR_FILENO)) fprintf(stderr, "\r\033[K");
+        double dt = cli_now() - t0;
+        if (g_stop) {
+            /* the epoch is incomplete: keep the last complete checkpoint, say how to resume */
+            printf("interrupted in epoch %d: the checkpoint of the last complete epoch stays in %s (continue with: nanogen train --resume %s)\n",
+                   epoch + 1, o.out, o.out);
+            code = g_stop == SIGTERM ? 143 : 130;
+            ng_graph_free(sg); free(zfix);
+            goto out;
+        }
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddNumberToObject(j, "epoch", epoch + 1);
+        char name[4096];
+        if (!gan) {
+            double test = 0;
+            for (int s = 0; s < te.n; s += Be) {
+                int idx[Be];
+                for (int i = 0; i < Be; i++) idx[i] = s + i;
+                gather(ag[2].x->data, &te, idx, Be, 0, 1);
+                if (c->kind == NG_IMG_DAE) corrupt(ag[2].x_in->data, ag[2].x->data, (int64_t)Be * D, &o, &rng);
+                if (ag[2].eps) fill_normal(ag[2].eps->data, ag[2].eps->n, &rng);
+                ng_graph_forward(gs[2]);
+                test += ag[2].loss->data[0];
+            }
+            cJSON_AddNumberToObject(j, "train_loss", round(tot / seen * 1000) / 1000);
+            cJSON_AddNumberToObject(j, "test_loss", round(test / te.n * 1000) / 1000);
+            /* pictures: reconstructions of the first test images (originals | noisy | output) */
+            int rows = c->kind == NG_IMG_DAE ? 3 : 2, n = 8, ne = n < Be ? n : Be;
+            float *grid = malloc(sizeof(float) * (size_t)rows * n * D);
+            if (grid) {
+                for (int i = 0; i < ne; i++) {
+                    memcpy(grid + (size_t)i * D, ag[2].x->data + (size_t)i * D, D * sizeof(float));
+                    if (rows == 3) memcpy(grid + (size_t)(n + i) * D, ag[2].x_in->data + (size_t)i * D, D * sizeof(float));
+                    for (int64_t k = 0; k < D; k++)
+                        grid[(size_t)((rows - 1) * n + i) * D + k] = 1.0f / (1.0f + expf(-ag[2].recon_logits->data[(size_t)i * D + k]));
+                }
+                sample_path(name, sizeof name, o.out, "reconstructions", epoch + 1);
+                if (ng_png_grid(name, grid, rows * n, c->c, c->h, c->w, n, 2, 0, 1))
+                    fprintf(stderr, "nanogen: warning: %s\n", ng_last_error());
+                free(grid);
+            }
+        } else {
+            cJSON_AddNumberToObject(j, "d_loss", round(d_tot / n_batches * 10000) / 10000);
+            cJSON_AddNumberToObject(j, "g_loss", round(g_tot / n_batches * 10000) / 10000);
+            cJSON_AddNumberToObject(j, "d_real", round(dx_tot / n_batches * 10000) / 10000);
+            cJSON_AddNumberToObject(j, "d_fake", round(dgz_tot / n_batches * 10000) / 10000);
+        }
+        if (c->kind == NG_IMG_VAE || gan) {
+            memcpy(sdg.z->data, zfix, sizeof(float) * 64 * c->latent);
+            ng_graph_forward(sg);
+            sample_path(name, sizeof name, o.out, "samples", epoch + 1);
+            if (ng_png_grid(name, sdg.images->data, 64, c->c, c->h, c->w, 8, 2, gan ? -1 : 0, 1))
+                fprintf(stderr, "nanogen: warning: %s\n", ng_last_error());
+        }
+        cJSON_AddNumberToObject(j, "epoch_s", round(dt * 100) / 100);
+        cJSON_AddNumberToObject(j, "img_per_s", round(seen / dt * 10) / 10);
+        metrics_line(metrics, j);
+        char *sj = state_json(&o, epoch + 1, &rng);
+        int rc = ng_icheckpoint_save(o.out, m, sj, opts);
+        free(sj);
+        if (rc) { ng_graph_free(sg); free(zfix); goto fail; }
+    }
+    ng_graph_free(sg);
+    free(zfix);
+    printf("checkpoint: %s/model.safetensors, pictures in %s/samples/\n", o.out, o.out);
+    code = 0;
+    goto out;
+fail:
+    fprintf(stderr, "nanogen: %s\n", ng_last_error());
+    code = 1;
+out:
+    if (metrics) fclose(metrics);
+    for (int i = 0; i < 6; i++) ng_graph_free(gs[i]);
+    for (int i = 0; i < 2; i++) ng_adamw_free(opts[i]);
+    free(perm); free(state);
+    ng_images_free(&tr); ng_images_free(&te);
+    ng_imodel_free(m);
+    return code;
+}
+
+int cli_is_image_model(const char *name) { return is_image_kind(name); }

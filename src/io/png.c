@@ -1,0 +1,146 @@
+/* png.c - writing PNG pictures (stb_image_write) and grids of generated images.
+ *
+ * Writes are atomic like the checkpoints': the PNG goes to "<path>.tmp", is flushed and
+ * fsync'd, then renamed over path (and the directory synced), so a failed write never leaves
+ * a half-written picture or damages an old one.
+ *
+ * Grids: n images (c, h, w), values mapped linearly from [lo, hi] to 0..255 (clamped; NaN
+ * counts as lo), laid out row by row in min(ncol, n) columns, every pixel repeated zoom x
+ * zoom, with a 2-pixel dark-grey (64) border around and between the cells; cells left over in
+ * the last row are border colour.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "nanogen.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <stb/stb_image_write.h>
+
+#define PNG_MAX_BYTES (1u << 28)   /* largest raw picture written (stb encodes it all in memory) */
+#define GRID_BORDER 2
+#define GRID_GREY 64
+
+/* Where stb's encoder writes to: a FILE, and whether every write succeeded. */
+typedef struct { FILE *fp; int ok, err; } png_sink;
+
+/* stb_image_write callback: append the encoded bytes to the file, remember failures. */
+static void png_put(void *ctx, void *data, int size) {
+    png_sink *s = ctx;
+    if (!s->ok || size <= 0) return;
+    if (fwrite(data, 1, (size_t)size, s->fp) != (size_t)size) { s->ok = 0; s->err = errno; }
+}
+
+/* fsync the directory holding path so the rename is durable. NG_OK or NG_ERR + error. */
+static int sync_parent_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
+    char *dir = ng_malloc(n + 1, "directory name");
+    if (!dir) return NG_ERR;
+    if (slash) memcpy(dir, path, n);
+    else dir[0] = '.';
+    dir[n] = 0;
+    int rc = NG_OK, fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = ng_set_error("%s: written, but cannot open directory '%s' to sync it: %s", path, dir, strerror(errno));
+    } else {
+        if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP)
+            rc = ng_set_error("%s: written, but syncing directory '%s' failed: %s", path, dir, strerror(errno));
+        close(fd);
+    }
+    free(dir);
+    return rc;
+}
+
+/* Write w x h pixels of `channels` interleaved bytes as an 8-bit PNG at path, atomically.
+ * NG_OK, or NG_ERR + error naming the file (an old file at path is left as it was). */
+int ng_png_write(const char *path, const uint8_t *pix, int w, int h, int channels) {
+    if (!path || !*path) return ng_set_error("ng_png_write: empty file name");
+    if (!pix) return ng_set_error("'%s': no pixels to write", path);
+    if (channels != 1 && channels != 3 && channels != 4)
+        return ng_set_error("'%s': a PNG is written with 1, 3 or 4 channels, not %d", path, channels);
+    if (w <= 0 || h <= 0) return ng_set_error("'%s': bad picture size %dx%d", path, w, h);
+    if ((uint64_t)w * (uint64_t)h * (uint64_t)channels > PNG_MAX_BYTES)
+        return ng_set_error("'%s': picture too large (%dx%dx%d, more than %u bytes)", path, w, h, channels, PNG_MAX_BYTES);
+    size_t plen = strlen(path);
+    char *tmp = ng_malloc(plen + 5, "temporary file name");
+    if (!tmp) return NG_ERR;
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    png_sink s = {fopen(tmp, "wb"), 1, 0};
+    if (!s.fp) {
+        ng_set_error("cannot write '%s': cannot create '%s': %s", path, tmp, strerror(errno));
+        free(tmp);
+        return NG_ERR;
+    }
+    int ok = 1;
+    if (!stbi_write_png_to_func(png_put, &s, w, h, channels, pix, w * channels)) {
+        ng_set_error("cannot write '%s': PNG encoding failed (out of memory?)", path);
+        ok = 0;
+    } else if (!s.ok) {
+        ng_set_error("cannot write '%s' (via '%s'): %s", path, tmp, strerror(s.err));
+        ok = 0;
+    }
+    if (ok && (fflush(s.fp) != 0 || fsync(fileno(s.fp)) != 0)) {
+        ng_set_error("cannot write '%s' (via '%s'): %s", path, tmp, strerror(errno));
+        ok = 0;
+    }
+    if (fclose(s.fp) != 0 && ok) {
+        ng_set_error("cannot write '%s' (closing '%s'): %s", path, tmp, strerror(errno));
+        ok = 0;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        ng_set_error("cannot write '%s': renaming '%s' over it failed: %s", path, tmp, strerror(errno));
+        ok = 0;
+    }
+    if (!ok) remove(tmp);
+    free(tmp);
+    if (!ok) return NG_ERR;
+    return sync_parent_dir(path);
+}
+
+/* Write n images (c, h, w) as a grid PNG (see the top of the file). NG_OK or NG_ERR + error. */
+int ng_png_grid(const char *path, const float *imgs, int n, int c, int h, int w, int ncol, int zoom, float lo, float hi) {
+    if (!path || !*path) return ng_set_error("ng_png_grid: empty file name");
+    if (!imgs || n <= 0) return ng_set_error("'%s': no images for the grid", path);
+    if (c != 1 && c != 3) return ng_set_error("'%s': grid images need 1 or 3 channels, not %d", path, c);
+    if (h <= 0 || w <= 0) return ng_set_error("'%s': bad image size %dx%d", path, w, h);
+    if (ncol <= 0 || zoom <= 0) return ng_set_error("'%s': columns (%d) and zoom (%d) must be positive", path, ncol, zoom);
+    if (!isfinite(lo) || !isfinite(hi) || !(lo < hi))
+        return ng_set_error("'%s': value range [%g, %g] must be finite with lo < hi", path, lo, hi);
+    int cols = ncol < n ? ncol : n, rows = (n + cols - 1) / cols;
+    int64_t cw = (int64_t)w * zoom, ch = (int64_t)h * zoom;
+    int64_t W = cols * (cw + GRID_BORDER) + GRID_BORDER, H = rows * (ch + GRID_BORDER) + GRID_BORDER;
+    if (cw > PNG_MAX_BYTES || ch > PNG_MAX_BYTES || W * H * c > PNG_MAX_BYTES)
+        return ng_set_error("'%s': grid too large (%lldx%lld pixels)", path, (long long)W, (long long)H);
+    uint8_t *buf = ng_malloc((size_t)(W * H * c), "grid picture");
+    if (!buf) return NG_ERR;
+    memset(buf, GRID_GREY, (size_t)(W * H * c));
+    float scale = 255.0f / (hi - lo);
+    size_t plane = (size_t)h * w;
+    for (int i = 0; i < n; i++) {
+        const float *im = imgs + (size_t)i * c * plane;
+        int64_t ox = GRID_BORDER + (i % cols) * (cw + GRID_BORDER), oy = GRID_BORDER + (i / cols) * (ch + GRID_BORDER);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                for (int k = 0; k < c; k++) {
+                    float v = (im[k * plane + (size_t)y * w + x] - lo) * scale;
+                    if (!(v > 0)) v = 0;   /* NaN too */
+                    if (v > 255) v = 255;
+                    uint8_t b = (uint8_t)(v + 0.5f);
+                    for (int dy = 0; dy < zoom; dy++) {
+                        uint8_t *row = buf + ((oy + (int64_t)y * zoom + dy) * W + ox + (int64_t)x * zoom) * c + k;
+                        for (int dx = 0; dx < zoom; dx++) row[(size_t)dx * c] = b;
+                    }
+                }
+    }
+    int rc = ng_png_write(path, buf, (int)W, (int)H, c);
+    free(buf);
+    return rc;
+}

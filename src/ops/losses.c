@@ -1,0 +1,200 @@
+/* losses.c - binary cross-entropy with logits, squared error, the Gaussian KL term of a VAE,
+ * and the reparameterisation z = mu + exp(logvar/2) eps.
+ *
+ * Scalar losses reduce deterministically: fixed blocks of BLOCK elements are summed (in
+ * double) in parallel into t->aux, then the blocks are added in order, so the value does not
+ * depend on the number of threads. iarg[0] = the reduction (NG_MEAN / NG_SUM). */
+#include "graph_internal.h"
+#include "fastmath.h"
+#include "image_ref.h"
+
+#include <math.h>
+#include <stdint.h>
+
+#define PAR_MIN 65536
+#define BLOCK NG_LOSS_BLOCK
+
+static int64_t ng__loss_blocks(int64_t n) { return (n + BLOCK - 1) / BLOCK; }
+
+/* log(w) for w in [1, 2] (Cephes' logf: w = 2^e m, m in [sqrt(1/2), sqrt(2)), a polynomial
+ * in m - 1), branch-free. */
+static inline float log_1_2(float w) {
+    int hi = w > 1.41421356f;
+    float m = hi ? 0.5f * w : w, e = hi ? 1.0f : 0.0f;
+    float x = m - 1.0f, z = x * x;
+    float y = ((((((((7.0376836292e-2f * x - 1.1514610310e-1f) * x + 1.1676998740e-1f) * x - 1.2420140846e-1f) * x
+                   + 1.4249322787e-1f) * x - 1.6668057665e-1f) * x + 2.0000714765e-1f) * x - 2.4999993993e-1f) * x
+              + 3.3333331174e-1f) * x * z;
+    y += -2.12194440e-4f * e;
+    y += -0.5f * z;
+    return x + y + 0.693359375f * e;
+}
+
+/* log(1 + u) for u in [0, 1], accurate for tiny u too: log(w) u / (w - 1) with w = 1 + u
+ * rounded (w - 1 is exact), and u itself when w rounds to 1. */
+static inline float log1p_01(float u) {
+    float w = 1.0f + u, d = w - 1.0f;
+    float r = log_1_2(w) * (u / (d == 0.0f ? 1.0f : d));
+    return d == 0.0f ? u : r;
+}
+
+/* Stable per-element BCE with logits: max(x,0) - x t + log(1 + e^-|x|). */
+static inline float bce_f(float x, float t) {
+    float ax = x < 0 ? -x : x;
+    return (x > 0 ? x : 0.0f) - x * t + log1p_01(ng_expf(-ax));
+}
+
+static float finish_sum(const ng_tensor *t, int64_t nblk, int64_t n) {
+    const double *part = (const double *)t->aux;
+    double s = 0;
+    for (int64_t b = 0; b < nblk; b++) s += part[b];
+    return (float)(t->iarg[0] == NG_MEAN ? s / (double)n : s);
+}
+
+/* ---------------------------------------------------------------- BCE with logits */
+
+void bce_logits_forward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    const ng_tensor *xl = t->src[0], *tg = t->src[1];
+    const float *x = xl->data, *y = tg->data;
+    const int64_t n = xl->n, nblk = ng__loss_blocks(n);
+    double *part = (double *)t->aux;
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (int64_t b = 0; b < nblk; b++) {
+        int64_t lo = b * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
+        double s = 0;
+        #pragma omp simd reduction(+:s)
+        for (int64_t i = lo; i < hi; i++) s += bce_f(x[i], y[i]);
+        part[b] = s;
+    }
+    t->data[0] = finish_sum(t, nblk, n);
+}
+
+/* dx += g (sigmoid(x) - t) ; dt += -g x  (g = upstream / n for the mean) */
+void bce_logits_backward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_tensor *xl = t->src[0], *tg = t->src[1];
+    const int64_t n = xl->n;
+    const float gs = t->iarg[0] == NG_MEAN ? t->grad[0] / (float)n : t->grad[0];
+    const float *x = xl->data, *y = tg->data;
+    if (xl->grad) {
+        float *dx = xl->grad;
+        #pragma omp parallel for simd if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) dx[i] += gs * (ng_sigmoidf(x[i]) - y[i]);
+    }
+    if (tg->grad) {
+        float *dt = tg->grad;
+        #pragma omp parallel for simd if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) dt[i] -= gs * x[i];
+    }
+}
+
+/* ---------------------------------------------------------------- squared error */
+
+void mse_forward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    const float *a = t->src[0]->data, *b = t->src[1]->data;
+    const int64_t n = t->src[0]->n, nblk = ng__loss_blocks(n);
+    double *part = (double *)t->aux;
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (int64_t k = 0; k < nblk; k++) {
+        int64_t lo = k * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
+        double s = 0;
+        #pragma omp simd reduction(+:s)
+        for (int64_t i = lo; i < hi; i++) { float d = a[i] - b[i]; s += d * d; }
+        part[k] = s;
+    }
+    t->data[0] = finish_sum(t, nblk, n);
+}
+
+/* da += 2 g (a - b), db -= 2 g (a - b) */
+void mse_backward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_tensor *A = t->src[0], *B = t->src[1];
+    const int64_t n = A->n;
+    const float gs = 2.0f * (t->iarg[0] == NG_MEAN ? t->grad[0] / (float)n : t->grad[0]);
+    const float *a = A->data, *b = B->data;
+    if (A->grad) {
+        float *da = A->grad;
+        #pragma omp parallel for simd if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) da[i] += gs * (a[i] - b[i]);
+    }
+    if (B->grad) {
+        float *db = B->grad;
+        #pragma omp parallel for simd if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) db[i] -= gs * (a[i] - b[i]);
+    }
+}
+
+/* ---------------------------------------------------------------- Gaussian KL */
+
+/* KL(N(mu, e^logvar) || N(0, 1)) summed over all elements: -1/2 sum(1 + lv - mu^2 - e^lv).
+ * NG_SUM: that sum; NG_MEAN: divided by the number of rows N = mu->ne[0] (per sample). */
+static float kl_scale(const ng_tensor *t) {
+    return t->iarg[0] == NG_MEAN ? 1.0f / (float)t->src[0]->ne[0] : 1.0f;
+}
+
+void gauss_kl_forward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    const float *mu = t->src[0]->data, *lv = t->src[1]->data;
+    const int64_t n = t->src[0]->n, nblk = ng__loss_blocks(n);
+    double *part = (double *)t->aux;
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (int64_t k = 0; k < nblk; k++) {
+        int64_t lo = k * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
+        double s = 0;
+        #pragma omp simd reduction(+:s)
+        for (int64_t i = lo; i < hi; i++) s += 1.0f + lv[i] - mu[i] * mu[i] - ng_expf(lv[i]);
+        part[k] = s;
+    }
+    double s = 0;
+    for (int64_t k = 0; k < nblk; k++) s += part[k];
+    t->data[0] = (float)(-0.5 * s * (double)kl_scale(t));
+}
+
+/* dmu += g mu ; dlogvar += g (e^lv - 1) / 2  (g includes the 1/N of NG_MEAN) */
+void gauss_kl_backward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_tensor *M = t->src[0], *L = t->src[1];
+    const int64_t n = M->n;
+    const float gs = t->grad[0] * kl_scale(t);
+    const float *mu = M->data, *lv = L->data;
+    if (M->grad) {
+        float *dm = M->grad;
+        #pragma omp parallel for simd if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) dm[i] += gs * mu[i];
+    }
+    if (L->grad) {
+        float *dl = L->grad;
+        #pragma omp parallel for simd if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) dl[i] += 0.5f * gs * (ng_expf(lv[i]) - 1.0f);
+    }
+}
+
+/* ---------------------------------------------------------------- reparameterisation */
+
+/* z = mu + e^{lv/2} eps */
+void reparam_forward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    const float *mu = t->src[0]->data, *lv = t->src[1]->data, *eps = t->src[2]->data;
+    float *z = t->data;
+    #pragma omp parallel for simd if (t->n > PAR_MIN)
+    for (int64_t i = 0; i < t->n; i++) z[i] = mu[i] + ng_expf(0.5f * lv[i]) * eps[i];
+}
+
+/* dmu += dz ; dlv += dz eps e^{lv/2} / 2 ; eps gets nothing (it is noise) */
+void reparam_backward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_tensor *M = t->src[0], *L = t->src[1];
+    const float *lv = L->data, *eps = t->src[2]->data, *dz = t->grad;
+    if (M->grad) {
+        float *dm = M->grad;
+        #pragma omp parallel for simd if (t->n > PAR_MIN)
+        for (int64_t i = 0; i < t->n; i++) dm[i] += dz[i];
+    }
+    if (L->grad) {
+        float *dl = L->grad;
+        #pragma omp parallel for simd if (t->n > PAR_MIN)
+        for (int64_t i = 0; i < t->n; i++) dl[i] += 0.5f * dz[i] * eps[i] * ng_expf(0.5f * lv[i]);
+    }
+}
