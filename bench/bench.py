@@ -3,7 +3,7 @@
 
 Trains the `baby` GPT (SPEC.md) for --steps steps with each, reports the median ms/step and
 tok/s, their ratio, and the max RSS of each process; then nanogen's sampling speed with the
-KV cache. Run with Debian's /usr/bin/python3 (python3-torch) from the repository root.
+KV cache; then the VAE and the DCGAN on Fashion-MNIST, images/s side by side. Run with Debian's /usr/bin/python3 (python3-torch) from the repository root.
 """
 import argparse, json, os, re, statistics, subprocess, sys, tempfile, time
 
@@ -41,6 +41,17 @@ def torch_train(data, steps, threads):
     return done["ms_per_step"], rss
 
 
+def image_bench(kind, extra_ng, extra_pt):
+    """img/s and max RSS of nanogen and PyTorch training one image model (SPEC.md)."""
+    with tempfile.TemporaryDirectory() as d:
+        _, _, _, rss_ng = run([os.path.join(ROOT, "nanogen"), "train", kind, "--data", "fashion-mnist", "--out", d,
+                               "--force", "--threads", "2"] + extra_ng)
+        ips_ng = [json.loads(l)["img_per_s"] for l in open(os.path.join(d, "metrics.jsonl")) if "img_per_s" in l][-1]
+    out, _, _, rss_pt = run(["/usr/bin/python3", os.path.join(SHARED, "bench", "torch_images.py"), kind, "--threads", "2"] + extra_pt)
+    ips_pt = [json.loads(l) for l in out.splitlines() if '"done"' in l][-1]["img_per_s"]
+    return ips_ng, rss_ng, ips_pt, rss_pt
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=150)
@@ -70,6 +81,15 @@ def main():
                                    "--seed", "1", "--stats"] + extra)
             m = re.search(r"([0-9.]+) tok/s", err)
             print(f"sampling, KV cache, {label}: {m.group(1) if m else '?'} tok/s")
+    if os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"):
+        print()
+        print(f"image models on Fashion-MNIST, training images/s, 2 threads each")
+        print(f"{'':24}{'nanogen':>10}{'PyTorch':>10}{'ratio':>8}{'RSS MB ng':>11}{'RSS MB pt':>11}")
+        for kind, ng_args, pt_args, label in (("vae", ["--epochs", "1"], ["--epochs", "1"], "VAE (1 epoch)"),
+                                              ("gan", ["--epochs", "1", "--max-batches", "40"], ["--epochs", "1", "--max-batches", "40"],
+                                               "DCGAN (40 batches)")):
+            a, ra, b, rb = image_bench(kind, ng_args, pt_args)
+            print(f"{label:24}{a:10.0f}{b:10.0f}{a / b:7.2f}x{ra:11.0f}{rb:11.0f}")
 
 
 if __name__ == "__main__":

@@ -383,13 +383,17 @@ int ng_png_write(const char *path, const uint8_t *pix, int w, int h, int channel
 int ng_png_grid(const char *path, const float *imgs, int n, int c, int h, int w, int ncol, int zoom, float lo, float hi);
 
 /* ------------------------------------------------------------------ image models */
-typedef enum { NG_IMG_AE = 0, NG_IMG_DAE, NG_IMG_VAE, NG_IMG_GAN } ng_imodel_kind;
+typedef enum { NG_IMG_AE = 0, NG_IMG_DAE, NG_IMG_VAE, NG_IMG_GAN, NG_IMG_CLASSIFIER } ng_imodel_kind;
+/* Architecture of the AE/DAE/VAE: SPEC.md's MLP (default) or a small conv net (size divisible by 4). */
+typedef enum { NG_ARCH_MLP = 0, NG_ARCH_CONV = 1 } ng_imodel_arch;
 typedef struct {
     ng_imodel_kind kind;
     int c, h, w;        /* image shape */
     int hidden;         /* MLP width (400 in SPEC.md's VAE) */
     int latent;         /* z size (20 for the VAE, 100 for the GAN's noise) */
     float beta;         /* VAE: weight of the KL term (1) */
+    int arch;           /* ng_imodel_arch (AE/DAE/VAE; JSON "arch", absent = "mlp") */
+    int n_classes;      /* classifier: number of classes (10; JSON "classes") */
 } ng_imodel_config;
 typedef struct ng_imodel ng_imodel;
 const char *ng_imodel_kind_name(ng_imodel_kind k);
@@ -397,10 +401,17 @@ int ng_imodel_config_check(const ng_imodel_config *c);
 char *ng_imodel_config_to_json(const ng_imodel_config *c);
 int ng_imodel_config_from_json(const char *json, ng_imodel_config *c);
 /* A model with its parameters (named as the PyTorch reference's state_dict; GAN: "G." and
- * "D." prefixes) initialised as PyTorch does (nn.Linear defaults; GAN: N(0, 0.02)). */
+ * "D." prefixes) initialised as PyTorch does (nn.Linear / nn.Conv2d / nn.ConvTranspose2d
+ * defaults: U(+-1/sqrt(fan_in)); GAN: N(0, 0.02)).
+ * Conv AE/DAE/VAE (arch NG_ARCH_CONV): enc1 Conv(c->32,k4,s2,p1) ReLU, enc2 Conv(32->64,k4,s2,p1)
+ * ReLU, flatten, fc1 (64*h/4*w/4 -> hidden) ReLU, mu/logvar (VAE) or fc2 (AE) -> latent;
+ * decoder fc3 (latent -> hidden) ReLU, fc4 (hidden -> 64*h/4*w/4) ReLU, dec1 ConvT(64->32,k4,s2,p1)
+ * ReLU, dec2 ConvT(32->c,k4,s2,p1) -> logits.
+ * Classifier: conv1 Conv(c->32,k3,p1) ReLU MaxPool2, conv2 Conv(32->64,k3,p1) ReLU MaxPool2,
+ * flatten, fc1 (64*h/4*w/4 -> hidden, 128) ReLU = the features, fc2 (hidden -> n_classes). */
 ng_imodel *ng_imodel_new(const ng_imodel_config *cfg, uint64_t seed);
 void ng_imodel_free(ng_imodel *m);
-/* Trainable parameter blocks: 1 (AE/VAE) or 2 (GAN: 0 = generator, 1 = discriminator). */
+/* Trainable parameter blocks: 1 (AE/VAE, classifier) or 2 (GAN: 0 = generator, 1 = discriminator). */
 int ng_imodel_n_blocks(const ng_imodel *m);
 ng_params *ng_imodel_params(ng_imodel *m, int block);
 /* Non-trained state (BatchNorm running statistics), or NULL. */
@@ -423,6 +434,25 @@ ng_tensor *ng_gan_discriminator(ng_imodel *m, ng_graph *g, ng_tensor *x);
  * generator, in [-1,1], (B,c,h,w)). */
 typedef struct { ng_tensor *z, *images; } ng_decoder_graph;
 int ng_decoder_build(ng_imodel *m, ng_graph *g, int B, ng_decoder_graph *out);
+/* A classifier's graph over B images: fill x (B,c,h,w) in [0,1] and labels (B) i32;
+ * logits (B,n_classes), features (B,hidden) (the penultimate layer, after its ReLU),
+ * loss = mean cross-entropy. Eval mode: ng_graph_set_training(g, 0). */
+typedef struct {
+    ng_tensor *x, *labels;
+    ng_tensor *logits, *features, *loss;
+} ng_classifier_graph;
+int ng_classifier_build(ng_imodel *m, ng_graph *g, int B, ng_classifier_graph *out);
+
+/* Frechet distance between Gaussians (FID with a classifier's features).
+ * ng_gaussian_fit: mean (d) and covariance (d x d, divided by n-1) of n feature rows of d
+ * floats (n >= 2). ng_frechet_distance: ||mu1-mu2||^2 + Tr(S1 + S2 - 2 sqrt(S1 S2)), with
+ * Tr sqrt(S1 S2) from the eigenvalues of the symmetric sqrt(S1) S2 sqrt(S1) (Jacobi);
+ * NAN + error if d < 1 or out of memory. ng_sym_eigen: eigenvalues (w, d) and eigenvectors
+ * (columns of V, d x d row-major; may be NULL) of the symmetric d x d matrix A (not changed)
+ * by cyclic Jacobi rotations. */
+int ng_gaussian_fit(const float *feats, int n, int d, double *mu, double *S);
+double ng_frechet_distance(const double *mu1, const double *S1, const double *mu2, const double *S2, int d);
+int ng_sym_eigen(const double *A, int d, double *w, double *V);
 
 /* ------------------------------------------------------------------ checkpoints */
 /* DIR/model.safetensors: the parameters under their state_dict names; __metadata__ holds

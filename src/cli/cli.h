@@ -10,6 +10,13 @@ int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_train_images(int argc, char **argv);
+/* image_cmds.c: sample / eval of image models, and interpolate */
+int cmd_sample_images(int argc, char **argv);
+int cmd_eval_images(int argc, char **argv);
+int cmd_interpolate(int argc, char **argv);
+/* Whether sample (sample = 1) or eval arguments are for an image model: a positional argument
+ * that is an image checkpoint, or (sample) --out, --manifold, --scatter. */
+int cli_image_args(int argc, char **argv, int sample);
 /* ae, dae, vae, gan */
 int cli_is_image_model(const char *name);
 /* Whether the checkpoint at path (DIR or file) is an image model's. */
@@ -37,4 +44,9 @@ size_t cli_count_chars(const ng_tokenizer *tok, const int32_t *ids, size_t n);
 double cli_now(void);
 /* Bytes of memory available (MemAvailable), or 0 if unknown. */
 uint64_t cli_mem_available(void);
+/* fid.c: a GAN's quality through a classifier's penultimate features (`nanogen eval GAN_DIR
+ * --classifier CLF_DIR [--n N]`): FID of n generated images (eval mode, [-1,1] -> [0,1]) vs n
+ * real test images, the untrained generator's FID and the real train/test floor, the classes
+ * of the samples. Prints the report (or "nanogen: <error>"); returns the exit code (0 or 1). */
+int cli_gan_quality(const char *gan_dir, const char *clf_dir, int n, uint64_t seed);
 #endif

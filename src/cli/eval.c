@@ -6,6 +6,7 @@
 #include <string.h>
 
 int cmd_eval(int argc, char **argv) {
+    if (cli_image_args(argc, argv, 0)) return cmd_eval_images(argc, argv);   /* image_cmds.c */
     const char *dir = NULL, *data = NULL;
     int B = 16, threads = 0, skip = 0, T = 0;
     for (int i = 0; i < argc; i++) {

@@ -12,7 +12,12 @@ static void usage(FILE *f) {
         "  sample DIR [--prompt TEXT]               generate text (temperature, top-k, top-p)\n"
         "  eval DIR --data FILE                     loss and bits per character on the full splits\n"
         "  info DIR                                 config, parameters, training history\n"
-        "  plot DIR --out loss.svg                  the loss curves of a run\n");
+        "  plot DIR --out loss.svg                  the loss curves of a run\n"
+        "\nimage models (train ae|dae|vae|gan --data fashion-mnist --out DIR):\n"
+        "  sample DIR --out grid.png                samples (vae, gan) or reconstructions (ae, dae)\n"
+        "  sample DIR --manifold|--scatter --out F  the decoder over a 2-D latent grid / test latents by class\n"
+        "  interpolate DIR --out walk.png           linear walks in latent space\n"
+        "  eval DIR                                 test loss per image (gan: D's outputs)\n");
 }
 
 int main(int argc, char **argv) {
@@ -23,6 +28,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "sample")) return cmd_sample(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "interpolate")) return cmd_interpolate(argc - 2, argv + 2);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(cmd, "plot")) return cmd_plot(argc - 2, argv + 2);
     fprintf(stderr, "nanogen: unknown command '%s'\n\n", cmd);

@@ -14,6 +14,7 @@ static void usage(void) {
 }
 
 int cmd_sample(int argc, char **argv) {
+    if (cli_image_args(argc, argv, 1)) return cmd_sample_images(argc, argv);   /* image_cmds.c */
     const char *dir = NULL, *prompt = NULL, *prompt_file = NULL;
     int tokens = 500, top_k = 0, num = 1, batch = 0, exact = 0, threads = 0, stats = 0;
     float temperature = 1.0f, top_p = 1.0f;

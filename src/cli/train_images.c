@@ -1,6 +1,7 @@
-/* train_images.c - `nanogen train ae|dae|vae|gan --data fashion-mnist --out DIR`: the image
- * models of SPEC.md trained per epoch, with metrics.jsonl, a sample grid per epoch in
- * DIR/samples/, checkpoints each epoch, --resume, and a clean Ctrl-C. */
+/* train_images.c - `nanogen train ae|dae|vae|gan|classifier --data fashion-mnist --out DIR`:
+ * the image models of SPEC.md (AE/DAE/VAE as MLP or --arch conv) and the CNN classifier whose
+ * features the GAN's FID uses, trained per epoch, with metrics.jsonl, a sample grid per epoch
+ * in DIR/samples/, checkpoints each epoch, --resume, and a clean Ctrl-C. */
 #include "cli.h"
 
 #include <cjson/cJSON.h>
@@ -27,28 +28,35 @@ static void on_signal(int sig) { g_stop = sig; }
 
 static void usage(void) {
     fprintf(stderr,
-        "usage: nanogen train ae|dae|vae|gan --data fashion-mnist|mnist|DIR --out DIR [options]\n"
+        "usage: nanogen train ae|dae|vae|gan|classifier --data fashion-mnist|mnist|DIR --out DIR [options]\n"
         "       nanogen train --resume DIR [--epochs N]\n"
-        "  --epochs N (10; gan 5)  --batch-size B (128)  --lr X (1e-3; gan 2e-4)  --beta1 X --beta2 X\n"
-        "  --latent N (20; gan 100)  --hidden N (400)  --beta X (VAE KL weight, 1)\n"
+        "  --epochs N (10; gan 5; classifier 5)  --batch-size B (128)  --lr X (1e-3; gan 2e-4)  --beta1 X --beta2 X\n"
+        "  --arch mlp|conv (ae, dae, vae: SPEC.md's MLP, or a conv encoder/decoder; size divisible by 4)\n"
+        "  --latent N (20; gan 100)  --hidden N (400; conv 256; classifier 128)  --beta X (VAE KL weight, 1)\n"
         "  --noise gaussian:S | mask:P (dae, default gaussian:0.3)\n"
         "  --image-size N --channels 1|3 (folders of PNG/JPEG)  --max-batches N  --seed S --threads N --force\n");
 }
 
-static int is_image_kind(const char *s) { return !strcmp(s, "ae") || !strcmp(s, "dae") || !strcmp(s, "vae") || !strcmp(s, "gan"); }
+static int is_image_kind(const char *s) {
+    return !strcmp(s, "ae") || !strcmp(s, "dae") || !strcmp(s, "vae") || !strcmp(s, "gan") || !strcmp(s, "classifier");
+}
 
 static int parse(int argc, char **argv, itrain_opts *o) {
     memset(o, 0, sizeof *o);
     int i = 0, kind = -1;
     if (argc > 0 && argv[0][0] != '-') {
         const char *k = argv[0];
-        kind = !strcmp(k, "ae") ? NG_IMG_AE : !strcmp(k, "dae") ? NG_IMG_DAE : !strcmp(k, "vae") ? NG_IMG_VAE : NG_IMG_GAN;
+        kind = !strcmp(k, "ae") ? NG_IMG_AE : !strcmp(k, "dae") ? NG_IMG_DAE : !strcmp(k, "vae") ? NG_IMG_VAE
+             : !strcmp(k, "classifier") ? NG_IMG_CLASSIFIER : NG_IMG_GAN;
         i = 1;
     }
     o->mc.kind = (ng_imodel_kind)(kind < 0 ? NG_IMG_VAE : kind);
     int gan = o->mc.kind == NG_IMG_GAN;
     o->epochs = gan ? 5 : 10; o->B = 128; o->lr = gan ? 2e-4f : 1e-3f; o->beta1 = gan ? 0.5f : 0.9f; o->beta2 = 0.999f;
-    o->mc.latent = gan ? 100 : 20; o->mc.hidden = 400; o->mc.beta = 1.0f; o->noise = 0.3f;
+    const int clf = o->mc.kind == NG_IMG_CLASSIFIER;
+    if (clf) o->epochs = 5;
+    o->mc.latent = gan ? 100 : 20; o->mc.hidden = clf ? 128 : 400; o->mc.beta = 1.0f; o->noise = 0.3f;
+    int hidden_given = 0;
     o->seed = 1; o->size = 28; o->mc.c = 1; o->log_every = 50;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -62,7 +70,14 @@ static int parse(int argc, char **argv, itrain_opts *o) {
         else if (!strcmp(a, "--beta1")) rc = arg_float(argc, argv, &i, 0, 0.9999, &o->beta1);
         else if (!strcmp(a, "--beta2")) rc = arg_float(argc, argv, &i, 0, 0.99999, &o->beta2);
         else if (!strcmp(a, "--latent")) rc = arg_int(argc, argv, &i, 1, 65536, &o->mc.latent);
-        else if (!strcmp(a, "--hidden")) rc = arg_int(argc, argv, &i, 1, 65536, &o->mc.hidden);
+        else if (!strcmp(a, "--hidden")) { rc = arg_int(argc, argv, &i, 1, 65536, &o->mc.hidden); hidden_given = 1; }
+        else if (!strcmp(a, "--arch")) {
+            const char *v;
+            rc = arg_str(argc, argv, &i, &v);
+            if (!rc && !strcmp(v, "mlp")) o->mc.arch = NG_ARCH_MLP;
+            else if (!rc && !strcmp(v, "conv")) o->mc.arch = NG_ARCH_CONV;
+            else if (!rc) rc = ng_set_error("--arch: '%s' is not mlp or conv", v);
+        }
         else if (!strcmp(a, "--beta")) rc = arg_float(argc, argv, &i, 0, 1e6, &o->mc.beta);
         else if (!strcmp(a, "--image-size")) rc = arg_int(argc, argv, &i, 4, 1024, &o->size);
         else if (!strcmp(a, "--channels")) rc = arg_int(argc, argv, &i, 1, 3, &o->mc.c);
@@ -84,6 +99,9 @@ static int parse(int argc, char **argv, itrain_opts *o) {
         if (rc) return rc;
     }
     if (o->mc.c != 1 && o->mc.c != 3) return ng_set_error("--channels must be 1 or 3");
+    if (o->mc.arch == NG_ARCH_CONV && (gan || clf))
+        return ng_set_error("--arch conv is for ae, dae and vae (the %s has its own architecture)", ng_imodel_kind_name(o->mc.kind));
+    if (o->mc.arch == NG_ARCH_CONV && !hidden_given) o->mc.hidden = 256;
     if (!o->resume) {
         if (!o->data) return ng_set_error("--data is required: fashion-mnist, mnist, or a folder of IDX files or images");
         if (!o->out) return ng_set_error("--out DIR is required (where the checkpoint goes)");
@@ -222,8 +240,17 @@ int cmd_train_images(int argc, char **argv) {
     }
     if (ng_dataset_load(o.data, "train", o.size, o.mc.c, &tr) || ng_dataset_load(o.data, "test", o.size, o.mc.c, &te)) goto fail;
     if (tr.n < 1 || te.n < 1) { ng_set_error("'%s': the train or test split is empty", o.data); goto fail; }
+    if (o.mc.kind == NG_IMG_CLASSIFIER && (!tr.labels || !te.labels || tr.n_classes < 2)) {
+        ng_set_error("'%s': the classifier needs labelled images of 2 classes or more", o.data);
+        goto fail;
+    }
+    if (o.mc.kind == NG_IMG_CLASSIFIER && m && (tr.n_classes > o.mc.n_classes || te.n_classes > o.mc.n_classes)) {
+        ng_set_error("'%s' has %d classes but the classifier was trained on %d", o.data, tr.n_classes, o.mc.n_classes);
+        goto fail;
+    }
     if (!m) {
         o.mc.c = tr.c; o.mc.h = tr.h; o.mc.w = tr.w;
+        if (o.mc.kind == NG_IMG_CLASSIFIER) o.mc.n_classes = tr.n_classes;
         if (!(m = ng_imodel_new(&o.mc, o.seed))) goto fail;
     } else if (tr.c != o.mc.c || tr.h != o.mc.h || tr.w != o.mc.w) {
         ng_set_error("'%s' has %dx%dx%d images but the model was trained on %dx%dx%d", o.data, tr.c, tr.h, tr.w, o.mc.c, o.mc.h, o.mc.w);
@@ -239,14 +266,15 @@ int cmd_train_images(int argc, char **argv) {
             goto fail;
         }
         char sdir[4096];
-        snprintf(sdir, sizeof sdir, "%s/samples", o.out);
+        if (ng_imodel_cfg(m)->kind == NG_IMG_CLASSIFIER) snprintf(sdir, sizeof sdir, "%s", o.out);   /* no pictures */
+        else snprintf(sdir, sizeof sdir, "%s/samples", o.out);
         if (ng_mkdir_p(sdir)) { ng_set_error("--out: %s", ng_last_error()); goto fail; }
         snprintf(sdir, sizeof sdir, "%s/metrics.jsonl", o.out);
         metrics = fopen(sdir, o.resume ? "a" : "w");
         if (!metrics) { ng_set_error("cannot write %s: %s", sdir, strerror(errno)); goto fail; }
     }
     const ng_imodel_config *c = ng_imodel_cfg(m);
-    const int gan = c->kind == NG_IMG_GAN, B = o.B < tr.n ? o.B : tr.n;
+    const int gan = c->kind == NG_IMG_GAN, clf = c->kind == NG_IMG_CLASSIFIER, B = o.B < tr.n ? o.B : tr.n;
     const int64_t D = (int64_t)c->c * c->h * c->w;
     int n_batches = tr.n / B, rem = tr.n % B;
     if (o.max_batches && o.max_batches < n_batches) { n_batches = o.max_batches; rem = 0; }
@@ -270,10 +298,16 @@ int cmd_train_images(int argc, char **argv) {
 
     /* graphs: shapes are fixed, so one per batch size; they share the parameters */
     ng_ae_graph ag[3];           /* train B, train remainder, eval */
+    ng_classifier_graph cg[3];   /* the same for a classifier */
     ng_decoder_graph dg;         /* samples: 64 from the prior (VAE/GAN) */
     ng_tensor *dr_x = NULL, *dr_t = NULL, *dr_l = NULL, *df_x = NULL, *df_t = NULL, *df_l = NULL, *df_logits = NULL, *dr_logits = NULL;
     int Be = divisor_upto(te.n, 1000);
-    if (!gan) {
+    if (clf) {
+        if (!(gs[0] = ng_graph_new()) || ng_classifier_build(m, gs[0], B, &cg[0])) goto fail;
+        if (rem && (!(gs[1] = ng_graph_new()) || ng_classifier_build(m, gs[1], rem, &cg[1]))) goto fail;
+        if (!(gs[2] = ng_graph_new()) || ng_classifier_build(m, gs[2], Be, &cg[2])) goto fail;
+        ng_graph_set_training(gs[2], 0);
+    } else if (!gan) {
         if (!(gs[0] = ng_graph_new()) || ng_ae_build(m, gs[0], B, &ag[0])) goto fail;
         if (rem && (!(gs[1] = ng_graph_new()) || ng_ae_build(m, gs[1], rem, &ag[1]))) goto fail;
         if (!(gs[2] = ng_graph_new()) || ng_ae_build(m, gs[2], Be, &ag[2])) goto fail;
@@ -295,15 +329,19 @@ int cmd_train_images(int argc, char **argv) {
         if (!dr_l || !df_l || ng_graph_finalize(gs[4], dr_l) || ng_graph_finalize(gs[5], df_l)) goto fail;
         for (int i = 0; i < B; i++) dr_t->data[i] = 1.0f;
     }
-    ng_graph *sg = ng_graph_new();   /* samples from the prior, eval mode */
+    ng_graph *sg = NULL;   /* samples from the prior, eval mode (not for a classifier) */
     ng_decoder_graph sdg;
-    if (!sg || ng_decoder_build(m, sg, 64, &sdg)) { ng_graph_free(sg); goto fail; }
-    ng_graph_set_training(sg, 0);
-    ng_rng fixed;   /* the same 64 latents every epoch, so the grids show progress */
-    ng_rng_seed(&fixed, o.seed ^ 0xF1DEDull);
-    float *zfix = malloc(sizeof(float) * 64 * c->latent);
-    if (!zfix) { ng_graph_free(sg); ng_set_error("out of memory"); goto fail; }
-    fill_normal(zfix, 64 * (int64_t)c->latent, &fixed);
+    float *zfix = NULL;
+    if (!clf) {
+        sg = ng_graph_new();
+        if (!sg || ng_decoder_build(m, sg, 64, &sdg)) { ng_graph_free(sg); goto fail; }
+        ng_graph_set_training(sg, 0);
+        ng_rng fixed;   /* the same 64 latents every epoch, so the grids show progress */
+        ng_rng_seed(&fixed, o.seed ^ 0xF1DEDull);
+        zfix = malloc(sizeof(float) * 64 * c->latent);
+        if (!zfix) { ng_graph_free(sg); ng_set_error("out of memory"); goto fail; }
+        fill_normal(zfix, 64 * (int64_t)c->latent, &fixed);
+    }
 
     for (int epoch = epoch0; epoch < o.epochs; epoch++) {
         double t0 = cli_now(), tot = 0, d_tot = 0, g_tot = 0, dx_tot = 0, dgz_tot = 0;
@@ -312,7 +350,16 @@ int cmd_train_images(int argc, char **argv) {
         for (int bi = 0; bi < n_batches + (rem ? 1 : 0); bi++) {
             int b = bi < n_batches ? B : rem;
             const int *idx = perm + (size_t)bi * B;
-            if (!gan) {
+            if (clf) {
+                ng_classifier_graph *a = &cg[bi < n_batches ? 0 : 1];
+                ng_graph *g = gs[bi < n_batches ? 0 : 1];
+                gather(a->x->data, &tr, idx, b, 0, 1);
+                for (int i = 0; i < b; i++) a->labels->idata[i] = tr.labels[idx[i]];
+                ng_graph_forward(g);
+                ng_graph_backward(g);
+                ng_adamw_step(opts[0], o.lr);
+                tot += (double)a->loss->data[0] * b;   /* mean over the batch -> sum */
+            } else if (!gan) {
                 ng_ae_graph *a = &ag[bi < n_batches ? 0 : 1];
                 ng_graph *g = gs[bi < n_batches ? 0 : 1];
                 gather(a->x->data, &tr, idx, b, 0, 1);
@@ -366,7 +413,28 @@ int cmd_train_images(int argc, char **argv) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddNumberToObject(j, "epoch", epoch + 1);
         char name[4096];
-        if (!gan) {
+        if (clf) {
+            double test = 0;
+            long correct = 0;
+            const int K = c->n_classes;
+            for (int s = 0; s < te.n; s += Be) {
+                int idx[Be];
+                for (int i = 0; i < Be; i++) idx[i] = s + i;
+                gather(cg[2].x->data, &te, idx, Be, 0, 1);
+                for (int i = 0; i < Be; i++) cg[2].labels->idata[i] = te.labels[s + i];
+                ng_graph_forward(gs[2]);
+                test += (double)cg[2].loss->data[0] * Be;
+                for (int i = 0; i < Be; i++) {
+                    const float *l = cg[2].logits->data + (size_t)i * K;
+                    int best = 0;
+                    for (int k = 1; k < K; k++) if (l[k] > l[best]) best = k;
+                    correct += best == te.labels[s + i];
+                }
+            }
+            cJSON_AddNumberToObject(j, "train_loss", round(tot / seen * 10000) / 10000);
+            cJSON_AddNumberToObject(j, "test_loss", round(test / te.n * 10000) / 10000);
+            cJSON_AddNumberToObject(j, "test_acc", round((double)correct / te.n * 10000) / 10000);
+        } else if (!gan) {
             double test = 0;
             for (int s = 0; s < te.n; s += Be) {
                 int idx[Be];
@@ -417,7 +485,8 @@ int cmd_train_images(int argc, char **argv) {
     }
     ng_graph_free(sg);
     free(zfix);
-    printf("checkpoint: %s/model.safetensors, pictures in %s/samples/\n", o.out, o.out);
+    if (clf) printf("checkpoint: %s/model.safetensors\n", o.out);
+    else printf("checkpoint: %s/model.safetensors, pictures in %s/samples/\n", o.out, o.out);
     code = 0;
     goto out;
 fail:

@@ -7,19 +7,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *KIND_NAMES[] = {"ae", "dae", "vae", "gan"};
+static const char *KIND_NAMES[] = {"ae", "dae", "vae", "gan", "classifier"};
+#define N_KINDS 5
 
-const char *ng_imodel_kind_name(ng_imodel_kind k) { return (unsigned)k < 4 ? KIND_NAMES[k] : "?"; }
+const char *ng_imodel_kind_name(ng_imodel_kind k) { return (unsigned)k < N_KINDS ? KIND_NAMES[k] : "?"; }
 
 int ng_imodel_config_check(const ng_imodel_config *c) {
-    if ((unsigned)c->kind > NG_IMG_GAN) return ng_set_error("unknown image model kind %d", c->kind);
+    if ((unsigned)c->kind > NG_IMG_CLASSIFIER) return ng_set_error("unknown image model kind %d", c->kind);
+    const int ae = c->kind == NG_IMG_AE || c->kind == NG_IMG_DAE || c->kind == NG_IMG_VAE;
     if (c->c != 1 && c->c != 3) return ng_set_error("--channels %d: images have 1 or 3 channels", c->c);
     if (c->h < 4 || c->w < 4 || c->h > 1024 || c->w > 1024) return ng_set_error("image size %dx%d out of range [4, 1024]", c->h, c->w);
-    if (c->latent < 1 || c->latent > 65536) return ng_set_error("--latent %d out of range [1, 65536]", c->latent);
+    if (c->kind != NG_IMG_CLASSIFIER && (c->latent < 1 || c->latent > 65536)) return ng_set_error("--latent %d out of range [1, 65536]", c->latent);
     if (c->kind != NG_IMG_GAN && (c->hidden < 1 || c->hidden > 65536)) return ng_set_error("--hidden %d out of range [1, 65536]", c->hidden);
     if (!(c->beta >= 0 && c->beta <= 1e6)) return ng_set_error("--beta %g out of range [0, 1e6]", c->beta);
     if (c->kind == NG_IMG_GAN && (c->h != 28 || c->w != 28 || c->c != 1))
         return ng_set_error("the DCGAN of SPEC.md is for 28x28 grey images (got %dx%dx%d)", c->c, c->h, c->w);
+    if (c->arch != NG_ARCH_MLP && c->arch != NG_ARCH_CONV) return ng_set_error("--arch: unknown architecture %d (mlp or conv)", c->arch);
+    if (c->arch == NG_ARCH_CONV && !ae) return ng_set_error("--arch conv is for ae, dae and vae (%s has its own architecture)", ng_imodel_kind_name(c->kind));
+    if ((c->arch == NG_ARCH_CONV || c->kind == NG_IMG_CLASSIFIER) && (c->h % 4 || c->w % 4))
+        return ng_set_error("the %s needs an image size divisible by 4 (got %dx%d)", c->kind == NG_IMG_CLASSIFIER ? "classifier" : "conv architecture", c->h, c->w);
+    if (c->kind == NG_IMG_CLASSIFIER && (c->n_classes < 2 || c->n_classes > 65536))
+        return ng_set_error("classifier: %d classes, need 2 to 65536 (a labelled data set)", c->n_classes);
     return NG_OK;
 }
 
@@ -32,6 +40,8 @@ char *ng_imodel_config_to_json(const ng_imodel_config *c) {
     cJSON_AddNumberToObject(o, "hidden", c->hidden);
     cJSON_AddNumberToObject(o, "latent", c->latent);
     cJSON_AddNumberToObject(o, "beta", c->beta);
+    if (c->kind != NG_IMG_GAN && c->kind != NG_IMG_CLASSIFIER) cJSON_AddStringToObject(o, "arch", c->arch == NG_ARCH_CONV ? "conv" : "mlp");
+    if (c->kind == NG_IMG_CLASSIFIER) cJSON_AddNumberToObject(o, "classes", c->n_classes);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -51,13 +61,20 @@ int ng_imodel_config_from_json(const char *json, ng_imodel_config *c) {
     if (!cJSON_IsObject(o)) { ng_set_error("image model config is not a JSON object"); goto done; }
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "model");
     int kind = -1;
-    for (int i = 0; i < 4 && cJSON_IsString(k); i++) if (!strcmp(k->valuestring, KIND_NAMES[i])) kind = i;
+    for (int i = 0; i < N_KINDS && cJSON_IsString(k); i++) if (!strcmp(k->valuestring, KIND_NAMES[i])) kind = i;
     if (kind < 0) { ng_set_error("image model config: unknown or missing 'model'"); goto done; }
     c->kind = (ng_imodel_kind)kind;
     if (jint(o, "channels", &c->c) || jint(o, "height", &c->h) || jint(o, "width", &c->w) ||
         jint(o, "hidden", &c->hidden) || jint(o, "latent", &c->latent)) goto done;
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "beta");
     c->beta = cJSON_IsNumber(b) ? (float)b->valuedouble : 1.0f;
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "arch");
+    if (a && !(cJSON_IsString(a) && (!strcmp(a->valuestring, "mlp") || !strcmp(a->valuestring, "conv")))) {
+        ng_set_error("image model config: 'arch' is not \"mlp\" or \"conv\"");
+        goto done;
+    }
+    c->arch = a && !strcmp(a->valuestring, "conv") ? NG_ARCH_CONV : NG_ARCH_MLP;
+    if (c->kind == NG_IMG_CLASSIFIER && jint(o, "classes", &c->n_classes)) goto done;
     rc = ng_imodel_config_check(c);
 done:
     cJSON_Delete(o);
@@ -92,13 +109,45 @@ static int mlp_declare(ng_imodel *m) {
     return NG_OK;
 }
 
-static void mlp_init(ng_imodel *m, ng_rng *r) {
+ng_tensor *ng__decl(ng_params *P, const char *name, int ndim, int64_t a, int64_t b, int64_t c, int64_t d) {
+    int64_t ne[4] = {a, b, c, d};
+    return ng_param(P, name, ndim, ne, 0);
+}
+
+/* A conv layer NAME.weight (d0,d1,k,k) and NAME.bias (nb). */
+static int conv_decl(ng_params *P, ng_tensor **w, ng_tensor **b, const char *name, int d0, int d1, int k, int nb) {
+    char n[64];
+    snprintf(n, sizeof n, "%s.weight", name);
+    *w = ng__decl(P, n, 4, d0, d1, k, k);
+    snprintf(n, sizeof n, "%s.bias", name);
+    *b = ng__decl(P, n, 1, nb, 0, 0, 0);
+    return *w && *b ? NG_OK : NG_ERR;
+}
+
+/* The conv family (PyTorch module order): enc1, enc2, fc1, mu+logvar | fc2, fc3, fc4, dec1, dec2. */
+static int conv_declare(ng_imodel *m) {
+    const ng_imodel_config *c = &m->cfg;
+    int F = 64 * (c->h / 4) * (c->w / 4), H = c->hidden, Z = c->latent;
     ng_params *P = m->P[0];
+    if (conv_decl(P, &m->enc1_w, &m->enc1_b, "enc1", 32, c->c, 4, 32) ||
+        conv_decl(P, &m->enc2_w, &m->enc2_b, "enc2", 64, 32, 4, 64) ||
+        linear_decl(P, &m->fc1_w, &m->fc1_b, "fc1", F, H)) return NG_ERR;
+    if (c->kind == NG_IMG_VAE) {
+        if (linear_decl(P, &m->mu_w, &m->mu_b, "mu", H, Z) || linear_decl(P, &m->lv_w, &m->lv_b, "logvar", H, Z)) return NG_ERR;
+    } else if (linear_decl(P, &m->mu_w, &m->mu_b, "fc2", H, Z)) return NG_ERR;
+    if (linear_decl(P, &m->fc3_w, &m->fc3_b, "fc3", Z, H) || linear_decl(P, &m->fc4_w, &m->fc4_b, "fc4", H, F)) return NG_ERR;
+    /* ConvTranspose2d weights are (in, out, k, k) */
+    if (conv_decl(P, &m->dec1_w, &m->dec1_b, "dec1", 64, 32, 4, 32) ||
+        conv_decl(P, &m->dec2_w, &m->dec2_b, "dec2", 32, c->c, 4, c->c)) return NG_ERR;
+    return NG_OK;
+}
+
+void ng__init_default(ng_params *P, ng_rng *r) {
+    int64_t fan_in = 1;
     for (int i = 0; i < ng_params_count(P); i++) {
         ng_tensor *t = ng_params_get(P, i);
-        /* fan_in of a weight is its second dim; a bias uses its weight's fan_in (the tensor before it) */
-        ng_tensor *w = t->ndim == 2 ? t : ng_params_get(P, i - 1);
-        ng__init_uniform(t, 1.0f / sqrtf((float)w->ne[1]), r);
+        if (t->ndim >= 2) fan_in = t->n / t->ne[0];
+        ng__init_uniform(t, 1.0f / sqrtf((float)fan_in), r);
     }
 }
 
@@ -110,13 +159,15 @@ ng_imodel *ng_imodel_new(const ng_imodel_config *cfg, uint64_t seed) {
     m->n_blocks = cfg->kind == NG_IMG_GAN ? 2 : 1;
     for (int i = 0; i < m->n_blocks; i++) if (!(m->P[i] = ng_params_new())) goto fail;
     if (!(m->buf = ng_params_new())) goto fail;
-    if (cfg->kind == NG_IMG_GAN ? gan_declare(m) : mlp_declare(m)) goto fail;
+    int drc = cfg->kind == NG_IMG_GAN ? gan_declare(m) : cfg->kind == NG_IMG_CLASSIFIER ? classifier_declare(m)
+            : cfg->arch == NG_ARCH_CONV ? conv_declare(m) : mlp_declare(m);
+    if (drc) goto fail;
     for (int i = 0; i < m->n_blocks; i++) if (ng_params_alloc(m->P[i])) goto fail;
     if (ng_params_count(m->buf) && ng_params_alloc(m->buf)) goto fail;
     ng_rng r;
     ng_rng_seed(&r, seed);
     if (cfg->kind == NG_IMG_GAN) gan_init(m, &r);
-    else mlp_init(m, &r);
+    else ng__init_default(m->P[0], &r);
     return m;
 fail:
     ng_imodel_free(m);
@@ -135,20 +186,42 @@ ng_params *ng_imodel_params(ng_imodel *m, int block) { return block >= 0 && bloc
 ng_params *ng_imodel_buffers(ng_imodel *m) { return ng_params_count(m->buf) ? m->buf : NULL; }
 const ng_imodel_config *ng_imodel_cfg(const ng_imodel *m) { return &m->cfg; }
 
-/* decoder: z -> fc3 -> relu -> fc4 -> logits (B, D) */
+/* decoder: z -> fc3 -> relu -> fc4 -> logits (B, D); conv: fc4 -> relu -> (B,64,h/4,w/4) ->
+ * dec1 -> relu -> dec2 -> logits (B,c,h,w) seen as (B, D) */
 static ng_tensor *decode(ng_imodel *m, ng_graph *g, ng_tensor *z) {
-    return ng_linear(g, ng_relu(g, ng_linear(g, z, m->fc3_w, m->fc3_b)), m->fc4_w, m->fc4_b);
+    const ng_imodel_config *c = &m->cfg;
+    ng_tensor *h = ng_linear(g, ng_relu(g, ng_linear(g, z, m->fc3_w, m->fc3_b)), m->fc4_w, m->fc4_b);
+    if (c->arch != NG_ARCH_CONV || !h) return h;
+    int64_t B = z->ne[0], e4[4] = {B, 64, c->h / 4, c->w / 4}, e2[2] = {B, (int64_t)c->c * c->h * c->w};
+    h = ng_reshape(g, ng_relu(g, h), 4, e4);
+    h = ng_relu(g, ng_conv_transpose2d(g, h, m->dec1_w, m->dec1_b, 2, 1));     /* (B,32,h/2,w/2) */
+    h = ng_conv_transpose2d(g, h, m->dec2_w, m->dec2_b, 2, 1);                 /* (B,c,h,w) */
+    return h ? ng_reshape(g, h, 2, e2) : NULL;
+}
+
+/* encoder trunk: x (B, D) -> relu(fc1(...)) (B, hidden); conv: enc1, enc2 first */
+static ng_tensor *encode(ng_imodel *m, ng_graph *g, ng_tensor *x) {
+    const ng_imodel_config *c = &m->cfg;
+    if (c->arch == NG_ARCH_CONV) {
+        int64_t B = x->ne[0], e4[4] = {B, c->c, c->h, c->w}, e2[2] = {B, 64 * (int64_t)(c->h / 4) * (c->w / 4)};
+        ng_tensor *h = ng_relu(g, ng_conv2d(g, ng_reshape(g, x, 4, e4), m->enc1_w, m->enc1_b, 2, 1));   /* (B,32,h/2,w/2) */
+        h = ng_relu(g, ng_conv2d(g, h, m->enc2_w, m->enc2_b, 2, 1));                                    /* (B,64,h/4,w/4) */
+        if (!h) return NULL;
+        x = ng_reshape(g, h, 2, e2);
+    }
+    return ng_relu(g, ng_linear(g, x, m->fc1_w, m->fc1_b));
 }
 
 int ng_ae_build(ng_imodel *m, ng_graph *g, int B, ng_ae_graph *o) {
     const ng_imodel_config *c = &m->cfg;
-    if (c->kind == NG_IMG_GAN) return ng_set_error("a GAN has no auto-encoder graph");
+    if (c->kind == NG_IMG_GAN || c->kind == NG_IMG_CLASSIFIER) return ng_set_error("a %s has no auto-encoder graph", ng_imodel_kind_name(c->kind));
     memset(o, 0, sizeof *o);
     int64_t D = (int64_t)c->c * c->h * c->w, xe[2] = {B, D}, ze[2] = {B, c->latent};
     o->x = ng_input(g, "x", 2, xe);
     o->x_in = c->kind == NG_IMG_DAE ? ng_input(g, "x_noisy", 2, xe) : o->x;
     if (!o->x || !o->x_in) return NG_ERR;
-    ng_tensor *h = ng_relu(g, ng_linear(g, o->x_in, m->fc1_w, m->fc1_b)), *z;
+    ng_tensor *h = encode(m, g, o->x_in), *z;
+    if (!h) return NG_ERR;
     if (c->kind == NG_IMG_VAE) {
         o->mu = ng_linear(g, h, m->mu_w, m->mu_b);
         o->logvar = ng_linear(g, h, m->lv_w, m->lv_b);
@@ -171,6 +244,7 @@ int ng_ae_build(ng_imodel *m, ng_graph *g, int B, ng_ae_graph *o) {
 
 int ng_decoder_build(ng_imodel *m, ng_graph *g, int B, ng_decoder_graph *o) {
     const ng_imodel_config *c = &m->cfg;
+    if (c->kind == NG_IMG_CLASSIFIER) return ng_set_error("a classifier has no decoder");
     int64_t ze[2] = {B, c->latent};
     o->z = ng_input(g, "z", 2, ze);
     if (!o->z) return NG_ERR;

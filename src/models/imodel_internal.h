@@ -10,6 +10,10 @@ struct ng_imodel {
     ng_params *buf;       /* BatchNorm running statistics */
     /* MLP family */
     ng_tensor *fc1_w, *fc1_b, *mu_w, *mu_b, *lv_w, *lv_b, *fc3_w, *fc3_b, *fc4_w, *fc4_b;
+    /* conv AE family (arch conv): encoder convs, decoder transposed convs */
+    ng_tensor *enc1_w, *enc1_b, *enc2_w, *enc2_b, *dec1_w, *dec1_b, *dec2_w, *dec2_b;
+    /* classifier: conv1, conv2, fc1 (features), fc2 (logits) */
+    ng_tensor *cl_c1_w, *cl_c1_b, *cl_c2_w, *cl_c2_b, *cl_fc1_w, *cl_fc1_b, *cl_fc2_w, *cl_fc2_b;
     /* DCGAN generator */
     ng_tensor *g_fc_w, *g_bn0[4], *g_up1_w, *g_bn1[4], *g_up2_w, *g_up2_b;
     /* DCGAN discriminator */
@@ -24,4 +28,11 @@ ng_tensor *gan_generator(ng_imodel *m, ng_graph *g, ng_tensor *z);
 ng_tensor *gan_discriminator(ng_imodel *m, ng_graph *g, ng_tensor *x);
 /* Fill t with U(-bound, bound). */
 void ng__init_uniform(ng_tensor *t, float bound, ng_rng *r);
+/* PyTorch's default init of a block declared as weight, bias pairs: U(+-1/sqrt(fan_in)) with
+ * fan_in = the weight's elements per row of dim 0 (Linear: in; Conv2d: in*k*k; ConvTranspose2d:
+ * out*k*k, as weight.size(1)*k*k); a bias uses the fan_in of the weight declared before it. */
+void ng__init_default(ng_params *P, ng_rng *r);
+/* A parameter of shape (a[,b[,c[,d]]]) (no weight decay). */
+ng_tensor *ng__decl(ng_params *P, const char *name, int ndim, int64_t a, int64_t b, int64_t c, int64_t d);
+int classifier_declare(ng_imodel *m);
 #endif
