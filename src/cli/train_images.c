@@ -117,9 +117,46 @@ static void metrics_line(FILE *f, cJSON *j) {
     cJSON_Delete(j);
 }
 
-static char *state_json(const itrain_opts *o, int epoch, const ng_rng *rng) {
+/* Where a run stopped inside an epoch (Ctrl-C): the next batch, the RNG as the epoch began
+ * (it regenerates the shuffle), and the epoch's running sums, so a resume continues exactly. */
+typedef struct {
+    int batch, seen;
+    ng_rng rng_epoch;
+    double acc[6];   /* loss sums (tot, d, g, D(x), D(G(z)), correct) */
+    double elapsed;
+} epoch_pos;
+
+static void add_rng(cJSON *j, const char *key, const ng_rng *rng) {
+    char buf[32];
+    cJSON *r = cJSON_AddArrayToObject(j, key);
+    for (int i = 0; i < 4; i++) {
+        snprintf(buf, sizeof buf, "%016" PRIx64, rng->s[i]);
+        cJSON_AddItemToArray(r, cJSON_CreateString(buf));
+    }
+}
+
+static int get_rng(const cJSON *j, const char *key, ng_rng *rng) {
+    const cJSON *r = cJSON_GetObjectItem(j, key);
+    if (!cJSON_IsArray(r) || cJSON_GetArraySize(r) != 4) return NG_ERR;
+    for (int i = 0; i < 4; i++) {
+        const cJSON *x = cJSON_GetArrayItem(r, i);
+        if (!cJSON_IsString(x)) return NG_ERR;
+        rng->s[i] = strtoull(x->valuestring, NULL, 16);
+    }
+    return NG_OK;
+}
+
+static char *state_json(const itrain_opts *o, int epoch, const ng_rng *rng, const epoch_pos *pos) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "epoch", epoch);
+    if (pos && pos->batch > 0) {
+        cJSON_AddNumberToObject(j, "batch", pos->batch);
+        cJSON_AddNumberToObject(j, "seen", pos->seen);
+        cJSON_AddNumberToObject(j, "elapsed_s", pos->elapsed);
+        cJSON *a = cJSON_AddArrayToObject(j, "sums");
+        for (int i = 0; i < 6; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(pos->acc[i]));
+        add_rng(j, "rng_epoch", &pos->rng_epoch);
+    }
     cJSON_AddNumberToObject(j, "epochs", o->epochs);
     cJSON_AddNumberToObject(j, "batch_size", o->B);
     cJSON_AddNumberToObject(j, "lr", o->lr);
@@ -128,21 +165,18 @@ static char *state_json(const itrain_opts *o, int epoch, const ng_rng *rng) {
     cJSON_AddNumberToObject(j, "noise", o->noise);
     cJSON_AddNumberToObject(j, "noise_mask", o->noise_mask);
     cJSON_AddNumberToObject(j, "image_size", o->size);
+    cJSON_AddNumberToObject(j, "max_batches", o->max_batches);
     cJSON_AddStringToObject(j, "data", o->data ? o->data : "");
     char buf[32];
     snprintf(buf, sizeof buf, "%" PRIu64, o->seed);
     cJSON_AddStringToObject(j, "seed", buf);
-    cJSON *r = cJSON_AddArrayToObject(j, "rng");
-    for (int i = 0; i < 4; i++) {
-        snprintf(buf, sizeof buf, "%016" PRIx64, rng->s[i]);
-        cJSON_AddItemToArray(r, cJSON_CreateString(buf));
-    }
+    add_rng(j, "rng", rng);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return s;
 }
 
-static int load_state(const char *json, itrain_opts *o, int *epoch, ng_rng *rng, int epochs_given) {
+static int load_state(const char *json, itrain_opts *o, int *epoch, ng_rng *rng, int epochs_given, epoch_pos *pos) {
     cJSON *j = json ? cJSON_Parse(json) : NULL;
     int ok = cJSON_IsObject(j);
     const cJSON *e = cJSON_GetObjectItem(j, "epoch"), *r = cJSON_GetObjectItem(j, "rng");
@@ -158,13 +192,23 @@ static int load_state(const char *json, itrain_opts *o, int *epoch, ng_rng *rng,
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "noise"))) o->noise = (float)v->valuedouble;
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "noise_mask"))) o->noise_mask = v->valueint;
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "image_size"))) o->size = v->valueint;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "max_batches")) && v->valueint >= 0) o->max_batches = v->valueint;
         static char data[4096];
         if (!o->data && cJSON_IsString(v = cJSON_GetObjectItem(j, "data")) && v->valuestring[0]) {
             snprintf(data, sizeof data, "%s", v->valuestring);
             o->data = data;
         }
         if (cJSON_IsString(v = cJSON_GetObjectItem(j, "seed"))) o->seed = strtoull(v->valuestring, NULL, 10);
-        for (int i = 0; i < 4; i++) rng->s[i] = strtoull(cJSON_GetArrayItem(r, i)->valuestring ? cJSON_GetArrayItem(r, i)->valuestring : "0", NULL, 16);
+        ok = get_rng(j, "rng", rng) == NG_OK;
+        memset(pos, 0, sizeof *pos);
+        const cJSON *bt = cJSON_GetObjectItem(j, "batch"), *sm = cJSON_GetObjectItem(j, "sums");
+        if (ok && cJSON_IsNumber(bt) && bt->valueint > 0) {   /* stopped inside an epoch */
+            ok = cJSON_IsArray(sm) && cJSON_GetArraySize(sm) == 6 && get_rng(j, "rng_epoch", &pos->rng_epoch) == NG_OK;
+            pos->batch = bt->valueint;
+            if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "seen"))) pos->seen = v->valueint;
+            if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "elapsed_s"))) pos->elapsed = v->valuedouble;
+            for (int i = 0; ok && i < 6; i++) pos->acc[i] = cJSON_GetArrayItem(sm, i)->valuedouble;
+        }
     }
     cJSON_Delete(j);
     return ok ? NG_OK : ng_set_error("the checkpoint has no valid training state to resume");
@@ -228,15 +272,17 @@ int cmd_train_images(int argc, char **argv) {
     ng_adamw *opts[2] = {0};
     char *state = NULL;
     int *perm = NULL, code = 1, epoch0 = 0;
+    epoch_pos pos0 = {0};
     FILE *metrics = NULL;
     ng_rng rng;
     ng_rng_seed(&rng, o.seed);
     if (o.resume) {
-        if (ng_icheckpoint_load(o.resume, &m, &state) || load_state(state, &o, &epoch0, &rng, epochs_given)) goto fail;
+        if (ng_icheckpoint_load(o.resume, &m, &state) || load_state(state, &o, &epoch0, &rng, epochs_given, &pos0)) goto fail;
         o.mc = *ng_imodel_cfg(m);
         if (!o.out) o.out = o.resume;
         if (!o.data) { ng_set_error("the checkpoint does not say which data it trained on: give --data"); goto fail; }
-        printf("resuming %s from epoch %d of %d\n", o.resume, epoch0, o.epochs);
+        if (pos0.batch) printf("resuming %s in epoch %d of %d at batch %d\n", o.resume, epoch0 + 1, o.epochs, pos0.batch + 1);
+        else printf("resuming %s from epoch %d of %d\n", o.resume, epoch0, o.epochs);
     }
     if (ng_dataset_load(o.data, "train", o.size, o.mc.c, &tr) || ng_dataset_load(o.data, "test", o.size, o.mc.c, &te)) goto fail;
     if (tr.n < 1 || te.n < 1) { ng_set_error("'%s': the train or test split is empty", o.data); goto fail; }
@@ -283,7 +329,7 @@ int cmd_train_images(int argc, char **argv) {
         ng_adamw_cfg ac = {o.lr, o.lr, o.beta1, o.beta2, 1e-8f, 0.0f, 0.0f, 0, 1};
         if (!(opts[b] = ng_adamw_new(ng_imodel_params(m, b), &ac))) goto fail;
     }
-    if (o.resume && epoch0 > 0 && ng_icheckpoint_load_optim(o.resume, m, opts))
+    if (o.resume && (epoch0 > 0 || pos0.batch > 0) && ng_icheckpoint_load_optim(o.resume, m, opts))
         fprintf(stderr, "nanogen: warning: %s; the optimizer restarts from zero moments\n", ng_last_error());
     perm = malloc(sizeof(int) * tr.n);
     if (!perm) { ng_set_error("out of memory"); goto fail; }
@@ -313,7 +359,7 @@ int cmd_train_images(int argc, char **argv) {
         if (!(gs[2] = ng_graph_new()) || ng_ae_build(m, gs[2], Be, &ag[2])) goto fail;
         ng_graph_set_training(gs[2], 0);
     } else {
-        int64_t xe[4] = {B, 1, 28, 28}, te1[2] = {B, 1};
+        int64_t xe[4] = {B, c->c, c->h, c->w}, te1[2] = {B, 1};
         if (!(gs[3] = ng_graph_new()) || ng_decoder_build(m, gs[3], B, &dg)) goto fail;     /* G (training) */
         gs[4] = ng_graph_new();   /* D on real images */
         gs[5] = ng_graph_new();   /* D on generated images, gradient flows to its input */
@@ -343,11 +389,24 @@ int cmd_train_images(int argc, char **argv) {
         fill_normal(zfix, 64 * (int64_t)c->latent, &fixed);
     }
 
+    /* NANOGEN_TEST_STOP_AT=N: behave as if Ctrl-C came after N batches (tests of exact resume) */
+    const char *stop_env = getenv("NANOGEN_TEST_STOP_AT");
+    long stop_at = stop_env ? strtol(stop_env, NULL, 10) : 0, batches_run = 0;
     for (int epoch = epoch0; epoch < o.epochs; epoch++) {
         double t0 = cli_now(), tot = 0, d_tot = 0, g_tot = 0, dx_tot = 0, dgz_tot = 0;
-        permute(perm, tr.n, &rng);
-        int seen = 0;
-        for (int bi = 0; bi < n_batches + (rem ? 1 : 0); bi++) {
+        int seen = 0, first = 0;
+        ng_rng rng_epoch = rng;
+        if (epoch == epoch0 && pos0.batch > 0) {   /* resume inside this epoch */
+            rng_epoch = pos0.rng_epoch;
+            ng_rng shuffle = rng_epoch;
+            permute(perm, tr.n, &shuffle);
+            first = pos0.batch; seen = pos0.seen; t0 -= pos0.elapsed;
+            tot = pos0.acc[0]; d_tot = pos0.acc[1]; g_tot = pos0.acc[2]; dx_tot = pos0.acc[3]; dgz_tot = pos0.acc[4];
+        } else {
+            permute(perm, tr.n, &rng);
+        }
+        int bi;
+        for (bi = first; bi < n_batches + (rem ? 1 : 0); bi++) {
             int b = bi < n_batches ? B : rem;
             const int *idx = perm + (size_t)bi * B;
             if (clf) {
@@ -398,14 +457,21 @@ int cmd_train_images(int argc, char **argv) {
                 double el = cli_now() - t0;
                 fprintf(stderr, "\r\033[Kepoch %d/%d | batch %d/%d | %.0f img/s", epoch + 1, o.epochs, bi + 1, n_batches + (rem ? 1 : 0), seen / el);
             }
+            if (stop_at > 0 && ++batches_run == stop_at) g_stop = SIGINT;   /* test hook: a Ctrl-C at a known batch */
             if (g_stop) break;
         }
         if (isatty(STDERR_FILENO)) fprintf(stderr, "\r\033[K");
         double dt = cli_now() - t0;
         if (g_stop) {
-            /* the epoch is incomplete: keep the last complete checkpoint, say how to resume */
-            printf("interrupted in epoch %d: the checkpoint of the last complete epoch stays in %s (continue with: nanogen train --resume %s)\n",
-                   epoch + 1, o.out, o.out);
+            /* save where we are inside the epoch: a resume continues with the next batch */
+            epoch_pos pos = {bi + 1, seen, rng_epoch, {tot, d_tot, g_tot, dx_tot, dgz_tot, 0}, dt};
+            if (bi + 1 >= n_batches + (rem ? 1 : 0)) pos.batch = n_batches + (rem ? 1 : 0);
+            char *sj = state_json(&o, epoch, &rng, &pos);
+            int rc = ng_icheckpoint_save(o.out, m, sj, opts);
+            free(sj);
+            if (rc) { ng_graph_free(sg); free(zfix); goto fail; }
+            printf("interrupted in epoch %d after batch %d: checkpoint saved in %s (continue with: nanogen train --resume %s)\n",
+                   epoch + 1, bi + 1, o.out, o.out);
             code = g_stop == SIGTERM ? 143 : 130;
             ng_graph_free(sg); free(zfix);
             goto out;
@@ -478,7 +544,7 @@ int cmd_train_images(int argc, char **argv) {
         cJSON_AddNumberToObject(j, "epoch_s", round(dt * 100) / 100);
         cJSON_AddNumberToObject(j, "img_per_s", round(seen / dt * 10) / 10);
         metrics_line(metrics, j);
-        char *sj = state_json(&o, epoch + 1, &rng);
+        char *sj = state_json(&o, epoch + 1, &rng, NULL);
         int rc = ng_icheckpoint_save(o.out, m, sj, opts);
         free(sj);
         if (rc) { ng_graph_free(sg); free(zfix); goto fail; }
