@@ -477,6 +477,8 @@ int ng_icheckpoint_load(const char *path, ng_imodel **m, char **train_json);
 int ng_icheckpoint_load_optim(const char *path, ng_imodel *m, ng_adamw *const *opts);
 
 /* ------------------------------------------------------------------ files */
+/* fsync the directory that holds path, so that a rename into it is durable (atomic writes). */
+int ng_sync_parent_dir(const char *path);
 /* Create a directory and its missing parents (like mkdir -p). Error if a part is not a directory. */
 int ng_mkdir_p(const char *dir);
 /* Read a whole file (malloc'd, NUL-terminated; *len without the NUL). NULL + error. */

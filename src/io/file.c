@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 char *ng_read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -60,4 +62,25 @@ int ng_mkdir_p(const char *dir) {
         path[i] = c;
     }
     return NG_OK;
+}
+
+int ng_sync_parent_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
+    char *dir = ng_malloc(n + 1, "directory name");
+    if (!dir) return NG_ERR;
+    if (slash) memcpy(dir, path, n);
+    else dir[0] = '.';
+    dir[n] = 0;
+    int rc = NG_OK, fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = ng_set_error("%s: written, but cannot open directory '%s' to sync it: %s", path, dir, strerror(errno));
+    } else {
+        /* some file systems cannot sync a directory (EINVAL): nothing more can be done there */
+        if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP)
+            rc = ng_set_error("%s: written, but syncing directory '%s' failed: %s", path, dir, strerror(errno));
+        close(fd);
+    }
+    free(dir);
+    return rc;
 }

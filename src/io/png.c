@@ -37,26 +37,6 @@ static void png_put(void *ctx, void *data, int size) {
     if (fwrite(data, 1, (size_t)size, s->fp) != (size_t)size) { s->ok = 0; s->err = errno; }
 }
 
-/* fsync the directory holding path so the rename is durable. NG_OK or NG_ERR + error. */
-static int sync_parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
-    char *dir = ng_malloc(n + 1, "directory name");
-    if (!dir) return NG_ERR;
-    if (slash) memcpy(dir, path, n);
-    else dir[0] = '.';
-    dir[n] = 0;
-    int rc = NG_OK, fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = ng_set_error("%s: written, but cannot open directory '%s' to sync it: %s", path, dir, strerror(errno));
-    } else {
-        if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP)
-            rc = ng_set_error("%s: written, but syncing directory '%s' failed: %s", path, dir, strerror(errno));
-        close(fd);
-    }
-    free(dir);
-    return rc;
-}
 
 /* Write w x h pixels of `channels` interleaved bytes as an 8-bit PNG at path, atomically.
  * NG_OK, or NG_ERR + error naming the file (an old file at path is left as it was). */
@@ -102,7 +82,7 @@ int ng_png_write(const char *path, const uint8_t *pix, int w, int h, int channel
     if (!ok) remove(tmp);
     free(tmp);
     if (!ok) return NG_ERR;
-    return sync_parent_dir(path);
+    return ng_sync_parent_dir(path);
 }
 
 /* Write n images (c, h, w) as a grid PNG (see the top of the file). NG_OK or NG_ERR + error. */

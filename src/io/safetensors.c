@@ -273,27 +273,6 @@ static int write_f32_le(FILE *fp, const float *x, int64_t n) {
     return 0;
 }
 
-/* fsync the directory holding path so the rename is durable. NG_OK or NG_ERR + error. */
-static int sync_parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
-    char *dir = ng_malloc(n + 1, "directory name");
-    if (!dir) return NG_ERR;
-    if (slash) memcpy(dir, path, n);
-    else dir[0] = '.';
-    dir[n] = 0;
-    int rc = NG_OK, fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = ng_set_error("%s: written, but cannot open directory '%s' to sync it: %s", path, dir, strerror(errno));
-    } else {
-        /* some file systems cannot sync a directory (EINVAL): nothing more can be done there */
-        if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP)
-            rc = ng_set_error("%s: written, but syncing directory '%s' failed: %s", path, dir, strerror(errno));
-        close(fd);
-    }
-    free(dir);
-    return rc;
-}
 
 /* Write tensors + metadata to path atomically. NG_OK, or NG_ERR + error (old file untouched). */
 int ng_safetensors_write(const char *path, const ng_st_tensor *tensors, int n_tensors,
@@ -336,7 +315,7 @@ int ng_safetensors_write(const char *path, const ng_st_tensor *tensors, int n_te
     free(header);
     free(tmp);
     if (!ok) return NG_ERR;
-    return sync_parent_dir(path);
+    return ng_sync_parent_dir(path);
 }
 
 /* ================================================================ reading */
