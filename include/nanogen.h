@@ -408,7 +408,9 @@ int ng_imodel_config_from_json(const char *json, ng_imodel_config *c);
  * decoder fc3 (latent -> hidden) ReLU, fc4 (hidden -> 64*h/4*w/4) ReLU, dec1 ConvT(64->32,k4,s2,p1)
  * ReLU, dec2 ConvT(32->c,k4,s2,p1) -> logits.
  * Classifier: conv1 Conv(c->32,k3,p1) ReLU MaxPool2, conv2 Conv(32->64,k3,p1) ReLU MaxPool2,
- * flatten, fc1 (64*h/4*w/4 -> hidden, 128) ReLU = the features, fc2 (hidden -> n_classes). */
+ * flatten, fc1 (64*h/4*w/4 -> hidden, 128) ReLU = the features, fc2 (hidden -> n_classes).
+ * GAN (DCGAN, src/models/gan.c): square pictures of 28 (SPEC.md's net: base 7x7, two stages),
+ * 32 (base 8x8, two stages) or 64 pixels (base 8x8, three stages: G.up3, D.c3, D.bn3), c 1 or 3. */
 ng_imodel *ng_imodel_new(const ng_imodel_config *cfg, uint64_t seed);
 void ng_imodel_free(ng_imodel *m);
 /* Trainable parameter blocks: 1 (AE/VAE, classifier) or 2 (GAN: 0 = generator, 1 = discriminator). */

@@ -49,4 +49,6 @@ uint64_t cli_mem_available(void);
  * real test images, the untrained generator's FID and the real train/test floor, the classes
  * of the samples. Prints the report (or "nanogen: <error>"); returns the exit code (0 or 1). */
 int cli_gan_quality(const char *gan_dir, const char *clf_dir, int n, uint64_t seed);
+/* NG_OK when the classifier FID applies to a GAN of this shape (28x28x1), else NG_ERR + why. */
+int cli_gan_fid_check(const ng_imodel_config *gc);
 #endif

@@ -84,6 +84,12 @@ static int pick(const ng_images *im, int n, uint64_t seed, float *out, int *lab,
     return NG_OK;
 }
 
+int cli_gan_fid_check(const ng_imodel_config *gc) {
+    if (gc->c == 1 && gc->h == 28 && gc->w == 28) return NG_OK;
+    return ng_set_error("--classifier: the classifier FID is for 28x28 grey GANs (Fashion-MNIST, MNIST); this GAN makes %dx%dx%d pictures",
+                        gc->c, gc->h, gc->w);
+}
+
 int cli_gan_quality(const char *gan_dir, const char *clf_dir, int n, uint64_t seed) {
     ng_imodel *G = NULL, *G0 = NULL, *C = NULL;
     char *gtrain = NULL, *ctrain = NULL, *data = NULL, *gseed = NULL;
@@ -94,6 +100,7 @@ int cli_gan_quality(const char *gan_dir, const char *clf_dir, int n, uint64_t se
     double *mu[4] = {0}, *S[4] = {0};
     if (ng_icheckpoint_load(gan_dir, &G, &gtrain)) goto fail;
     if (ng_imodel_cfg(G)->kind != NG_IMG_GAN) { ng_set_error("'%s' is a %s, not a GAN", gan_dir, ng_imodel_kind_name(ng_imodel_cfg(G)->kind)); goto fail; }
+    if (cli_gan_fid_check(ng_imodel_cfg(G))) goto fail;
     if (ng_icheckpoint_load(clf_dir, &C, &ctrain)) { ng_set_error("--classifier: %s", ng_last_error()); goto fail; }
     const ng_imodel_config *gc = ng_imodel_cfg(G), *cc = ng_imodel_cfg(C);
     if (cc->kind != NG_IMG_CLASSIFIER) {

@@ -605,6 +605,7 @@ int cmd_eval_images(int argc, char **argv) {
     ng_rng_seed(&rng, seed);
     const char *kind = ng_imodel_kind_name(c->kind);
     if (clf && c->kind != NG_IMG_GAN) { ng_set_error("--classifier measures a GAN's samples (FID); this is a %s", kind); goto fail; }
+    if (clf && cli_gan_fid_check(c)) goto fail;
     if (c->kind != NG_IMG_GAN) {
         /* test loss as train_images.c computes it: BCE summed over pixels (+ KL for the VAE) */
         int Be = divisor_upto(te.n, 1000);

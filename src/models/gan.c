@@ -1,8 +1,12 @@
-/* gan.c - SPEC.md's DCGAN for 28x28 grey images (PyTorch's DCGAN example, sized for MNIST).
- *   G: z (100) -> linear 6272 (no bias) -> BN -> ReLU -> (128,7,7) -> ConvT 128->64 k4 s2 p1
- *      (no bias) -> BN -> ReLU -> ConvT 64->1 k4 s2 p1 -> tanh
- *   D: Conv 1->64 k4 s2 p1 -> LeakyReLU 0.2 -> Conv 64->128 k4 s2 p1 (no bias) -> BN ->
- *      LeakyReLU 0.2 -> flatten -> linear 6272 -> 1 logit */
+/* gan.c - SPEC.md's DCGAN (PyTorch's DCGAN example, sized for MNIST), for c x 28x28 images, and
+ * the same net one base size up for 32x32 and 64x64 pictures. With S up/down stages and the
+ * base size b (28: S 2, b 7; 32: S 2, b 8; 64: S 3, b 8) and F = 64 * 2^(S-1) (128 or 256):
+ *   G: z (100) -> linear F*b*b (no bias) -> BN -> ReLU -> (F,b,b) -> S-1 times [ConvT k4 s2 p1
+ *      (no bias) halving the channels -> BN -> ReLU] -> ConvT 64->c k4 s2 p1 -> tanh
+ *   D: Conv c->64 k4 s2 p1 -> LeakyReLU 0.2 -> S-1 times [Conv k4 s2 p1 (no bias) doubling the
+ *      channels -> BN -> LeakyReLU 0.2] -> flatten -> linear F*b*b -> 1 logit
+ * Names: G.fc, G.bn0, G.up1, G.bn1, ..., G.upS; D.c1, D.c2, D.bn2, ..., D.cS, D.bnS, D.fc.
+ * 28x28x1 is SPEC.md's net exactly (910,658 parameters with D). */
 #include "imodel_internal.h"
 
 #include <math.h>
@@ -24,22 +28,45 @@ static int bn_decl(ng_imodel *m, ng_params *P, ng_tensor **bn, const char *name,
     return bn[0] && bn[1] && bn[2] && bn[3] ? NG_OK : NG_ERR;
 }
 
+int gan_shape(int h, int w, int *stages, int *base) {
+    int s = h == 64 ? 3 : 2;
+    if (h != w || (h != 28 && h != 32 && h != 64))
+        return ng_set_error("the DCGAN is for square pictures of 28, 32 or 64 pixels (--image-size 28|32|64), got %dx%d", h, w);
+    if (stages) *stages = s;
+    if (base) *base = h >> s;
+    return NG_OK;
+}
+
 int gan_declare(ng_imodel *m) {
-    const int nz = m->cfg.latent;
+    const int nz = m->cfg.latent, c = m->cfg.c;
+    int S = 2, b = 7;
+    if (gan_shape(m->cfg.h, m->cfg.w, &S, &b)) return NG_ERR;
+    const int F = 64 << (S - 1), FB = F * b * b;
     ng_params *G = m->P[0], *D = m->P[1];
-    m->g_fc_w = decl(G, "G.fc.weight", 2, 6272, nz, 0, 0);
-    if (bn_decl(m, G, m->g_bn0, "G.bn0", 6272)) return NG_ERR;
-    m->g_up1_w = decl(G, "G.up1.weight", 4, 128, 64, 4, 4);
-    if (bn_decl(m, G, m->g_bn1, "G.bn1", 64)) return NG_ERR;
-    m->g_up2_w = decl(G, "G.up2.weight", 4, 64, 1, 4, 4);
-    m->g_up2_b = decl(G, "G.up2.bias", 1, 1, 0, 0, 0);
-    m->d_c1_w = decl(D, "D.c1.weight", 4, 64, 1, 4, 4);
+    char n[64];
+    m->gan_stages = S;
+    m->g_fc_w = decl(G, "G.fc.weight", 2, FB, nz, 0, 0);
+    if (bn_decl(m, G, m->g_bn[0], "G.bn0", FB)) return NG_ERR;
+    for (int i = 1; i <= S; i++) {      /* G.up<i>: ConvTranspose2d weight (in, out, k, k) */
+        const int in = F >> (i - 1), out = i < S ? in / 2 : c;
+        snprintf(n, sizeof n, "G.up%d.weight", i);
+        if (!(m->g_up_w[i - 1] = decl(G, n, 4, in, out, 4, 4))) return NG_ERR;
+        if (i < S) { snprintf(n, sizeof n, "G.bn%d", i); if (bn_decl(m, G, m->g_bn[i], n, out)) return NG_ERR; }
+    }
+    snprintf(n, sizeof n, "G.up%d.bias", S);
+    m->g_up_b = decl(G, n, 1, c, 0, 0, 0);
+    m->d_c_w[0] = decl(D, "D.c1.weight", 4, 64, c, 4, 4);
     m->d_c1_b = decl(D, "D.c1.bias", 1, 64, 0, 0, 0);
-    m->d_c2_w = decl(D, "D.c2.weight", 4, 128, 64, 4, 4);
-    if (bn_decl(m, D, m->d_bn2, "D.bn2", 128)) return NG_ERR;
-    m->d_fc_w = decl(D, "D.fc.weight", 2, 1, 6272, 0, 0);
+    for (int i = 2; i <= S; i++) {      /* D.c<i> (no bias), D.bn<i> */
+        const int out = 64 << (i - 1);
+        snprintf(n, sizeof n, "D.c%d.weight", i);
+        if (!(m->d_c_w[i - 1] = decl(D, n, 4, out, out / 2, 4, 4))) return NG_ERR;
+        snprintf(n, sizeof n, "D.bn%d", i);
+        if (bn_decl(m, D, m->d_bn[i - 1], n, out)) return NG_ERR;
+    }
+    m->d_fc_w = decl(D, "D.fc.weight", 2, 1, FB, 0, 0);
     m->d_fc_b = decl(D, "D.fc.bias", 1, 1, 0, 0, 0);
-    return m->d_fc_b && m->g_up2_b ? NG_OK : NG_ERR;
+    return m->g_fc_w && m->g_up_b && m->d_c_w[0] && m->d_c1_b && m->d_fc_w && m->d_fc_b ? NG_OK : NG_ERR;
 }
 
 static void normal(ng_tensor *t, float std, ng_rng *r) {
@@ -48,37 +75,51 @@ static void normal(ng_tensor *t, float std, ng_rng *r) {
 static void fill(ng_tensor *t, float v) {
     for (int64_t i = 0; i < t->n; i++) t->data[i] = v;
 }
+static void bn_init(ng_tensor **p) { fill(p[0], 1); fill(p[1], 0); fill(p[2], 0); fill(p[3], 1); }
 
-/* Weights N(0, 0.02) (the reference re-initialises them); biases keep PyTorch's default
- * U(+-1/sqrt(fan_in)); BatchNorm weight 1, bias 0, running mean 0, running var 1. */
+/* Weights N(0, 0.02) (the reference re-initialises them), in the order G.fc, G.up1..S, D.c1..S,
+ * D.fc; biases keep PyTorch's default U(+-1/sqrt(fan_in)); BatchNorm weight 1, bias 0, running
+ * mean 0, running var 1. */
 void gan_init(ng_imodel *m, ng_rng *r) {
-    ng_tensor *w[] = {m->g_fc_w, m->g_up1_w, m->g_up2_w, m->d_c1_w, m->d_c2_w, m->d_fc_w};
-    for (size_t i = 0; i < sizeof w / sizeof *w; i++) normal(w[i], 0.02f, r);
-    ng__init_uniform(m->g_up2_b, 1.0f / sqrtf(1 * 16.0f), r);    /* ConvT fan_in = weight.size(1) * k * k */
-    ng__init_uniform(m->d_c1_b, 1.0f / sqrtf(1 * 16.0f), r);
-    ng__init_uniform(m->d_fc_b, 1.0f / sqrtf(6272.0f), r);
-    ng_tensor **bns[] = {m->g_bn0, m->g_bn1, m->d_bn2};
-    for (int i = 0; i < 3; i++) { fill(bns[i][0], 1); fill(bns[i][1], 0); fill(bns[i][2], 0); fill(bns[i][3], 1); }
+    const int S = m->gan_stages, c = m->cfg.c;
+    normal(m->g_fc_w, 0.02f, r);
+    for (int i = 0; i < S; i++) normal(m->g_up_w[i], 0.02f, r);
+    for (int i = 0; i < S; i++) normal(m->d_c_w[i], 0.02f, r);
+    normal(m->d_fc_w, 0.02f, r);
+    ng__init_uniform(m->g_up_b, 1.0f / sqrtf(c * 16.0f), r);    /* ConvT fan_in = weight.size(1) * k * k */
+    ng__init_uniform(m->d_c1_b, 1.0f / sqrtf(c * 16.0f), r);
+    ng__init_uniform(m->d_fc_b, 1.0f / sqrtf((float)m->d_fc_w->ne[1]), r);
+    for (int i = 0; i < S; i++) bn_init(m->g_bn[i]);
+    for (int i = 1; i < S; i++) bn_init(m->d_bn[i]);
 }
 
 static ng_tensor *bn(ng_graph *g, ng_tensor *x, ng_tensor **p) { return ng_batchnorm(g, x, p[0], p[1], p[2], p[3], 1e-5f, 0.1f); }
 
 ng_tensor *gan_generator(ng_imodel *m, ng_graph *g, ng_tensor *z) {
-    int64_t B = z->ne[0], e4[4] = {B, 128, 7, 7};
-    ng_tensor *h = ng_relu(g, bn(g, ng_linear(g, z, m->g_fc_w, NULL), m->g_bn0));     /* (B,6272) */
-    h = ng_reshape(g, h, 4, e4);                                                         /* (B,128,7,7) */
-    h = ng_relu(g, bn(g, ng_conv_transpose2d(g, h, m->g_up1_w, NULL, 2, 1), m->g_bn1)); /* (B,64,14,14) */
-    return ng_tanh(g, ng_conv_transpose2d(g, h, m->g_up2_w, m->g_up2_b, 2, 1));        /* (B,1,28,28) */
+    const int S = m->gan_stages;
+    const int64_t B = z->ne[0], F = m->g_up_w[0]->ne[0], b = m->cfg.h >> S, e4[4] = {B, F, b, b};
+    ng_tensor *h = ng_relu(g, bn(g, ng_linear(g, z, m->g_fc_w, NULL), m->g_bn[0]));       /* (B,F*b*b) */
+    h = ng_reshape(g, h, 4, e4);                                                            /* (B,F,b,b) */
+    for (int i = 1; i < S; i++)                                                             /* (B,F/2^i,b*2^i,b*2^i) */
+        h = ng_relu(g, bn(g, ng_conv_transpose2d(g, h, m->g_up_w[i - 1], NULL, 2, 1), m->g_bn[i]));
+    return ng_tanh(g, ng_conv_transpose2d(g, h, m->g_up_w[S - 1], m->g_up_b, 2, 1));        /* (B,c,h,w) */
 }
 
 ng_tensor *gan_discriminator(ng_imodel *m, ng_graph *g, ng_tensor *x) {
-    int64_t B = x->ne[0], e2[2] = {B, 6272};
-    ng_tensor *h = ng_leaky_relu(g, ng_conv2d(g, x, m->d_c1_w, m->d_c1_b, 2, 1), 0.2f);   /* (B,64,14,14) */
-    h = ng_leaky_relu(g, bn(g, ng_conv2d(g, h, m->d_c2_w, NULL, 2, 1), m->d_bn2), 0.2f);  /* (B,128,7,7) */
-    return ng_linear(g, ng_reshape(g, h, 2, e2), m->d_fc_w, m->d_fc_b);                   /* (B,1) */
+    const int S = m->gan_stages;
+    const int64_t B = x->ne[0], e2[2] = {B, m->d_fc_w->ne[1]};
+    ng_tensor *h = ng_leaky_relu(g, ng_conv2d(g, x, m->d_c_w[0], m->d_c1_b, 2, 1), 0.2f);        /* (B,64,h/2,w/2) */
+    for (int i = 1; i < S; i++)                                                                    /* (B,64*2^i,h/2^(i+1),..) */
+        h = ng_leaky_relu(g, bn(g, ng_conv2d(g, h, m->d_c_w[i], NULL, 2, 1), m->d_bn[i]), 0.2f);
+    return ng_linear(g, ng_reshape(g, h, 2, e2), m->d_fc_w, m->d_fc_b);                          /* (B,1) */
 }
 
 ng_tensor *ng_gan_discriminator(ng_imodel *m, ng_graph *g, ng_tensor *x) {
     if (m->cfg.kind != NG_IMG_GAN) { ng_set_error("not a GAN"); return NULL; }
+    const ng_imodel_config *c = &m->cfg;
+    if (!x || x->ndim != 4 || x->ne[1] != c->c || x->ne[2] != c->h || x->ne[3] != c->w) {
+        ng_set_error("the discriminator takes (B,%d,%d,%d) images", c->c, c->h, c->w);
+        return NULL;
+    }
     return gan_discriminator(m, g, x);
 }

@@ -20,8 +20,7 @@ int ng_imodel_config_check(const ng_imodel_config *c) {
     if (c->kind != NG_IMG_CLASSIFIER && (c->latent < 1 || c->latent > 65536)) return ng_set_error("--latent %d out of range [1, 65536]", c->latent);
     if (c->kind != NG_IMG_GAN && (c->hidden < 1 || c->hidden > 65536)) return ng_set_error("--hidden %d out of range [1, 65536]", c->hidden);
     if (!(c->beta >= 0 && c->beta <= 1e6)) return ng_set_error("--beta %g out of range [0, 1e6]", c->beta);
-    if (c->kind == NG_IMG_GAN && (c->h != 28 || c->w != 28 || c->c != 1))
-        return ng_set_error("the DCGAN of SPEC.md is for 28x28 grey images (got %dx%dx%d)", c->c, c->h, c->w);
+    if (c->kind == NG_IMG_GAN && gan_shape(c->h, c->w, NULL, NULL)) return NG_ERR;
     if (c->arch != NG_ARCH_MLP && c->arch != NG_ARCH_CONV) return ng_set_error("--arch: unknown architecture %d (mlp or conv)", c->arch);
     if (c->arch == NG_ARCH_CONV && !ae) return ng_set_error("--arch conv is for ae, dae and vae (%s has its own architecture)", ng_imodel_kind_name(c->kind));
     if ((c->arch == NG_ARCH_CONV || c->kind == NG_IMG_CLASSIFIER) && (c->h % 4 || c->w % 4))

@@ -14,17 +14,22 @@ struct ng_imodel {
     ng_tensor *enc1_w, *enc1_b, *enc2_w, *enc2_b, *dec1_w, *dec1_b, *dec2_w, *dec2_b;
     /* classifier: conv1, conv2, fc1 (features), fc2 (logits) */
     ng_tensor *cl_c1_w, *cl_c1_b, *cl_c2_w, *cl_c2_b, *cl_fc1_w, *cl_fc1_b, *cl_fc2_w, *cl_fc2_b;
-    /* DCGAN generator */
-    ng_tensor *g_fc_w, *g_bn0[4], *g_up1_w, *g_bn1[4], *g_up2_w, *g_up2_b;
-    /* DCGAN discriminator */
-    ng_tensor *d_c1_w, *d_c1_b, *d_c2_w, *d_bn2[4], *d_fc_w, *d_fc_b;
+    /* DCGAN (gan.c) with gan_stages S (2 or 3) up/down-sampling stages.
+     * generator: G.fc, G.bn<i> = g_bn[i] (i < S), G.up<i> = g_up_w[i-1], the last one's bias g_up_b */
+    int gan_stages;
+    ng_tensor *g_fc_w, *g_bn[3][4], *g_up_w[3], *g_up_b;
+    /* discriminator: D.c<i> = d_c_w[i-1] (D.c1 with bias d_c1_b), D.bn<i> = d_bn[i-1] (i >= 2), D.fc */
+    ng_tensor *d_c_w[3], *d_c1_b, *d_bn[3][4], *d_fc_w, *d_fc_b;
 };
 
+/* The DCGAN's stages and base size for h x w pictures (28: 2, 7; 32: 2, 8; 64: 3, 8), or NG_ERR
+ * + an error naming the supported sizes. stages / base may be NULL. */
+int gan_shape(int h, int w, int *stages, int *base);
 int gan_declare(ng_imodel *m);
 void gan_init(ng_imodel *m, ng_rng *r);
-/* G: z (B,nz) -> images (B,1,28,28) in [-1,1] */
+/* G: z (B,nz) -> images (B,c,h,w) in [-1,1] */
 ng_tensor *gan_generator(ng_imodel *m, ng_graph *g, ng_tensor *z);
-/* D: images (B,1,28,28) -> logits (B,1) */
+/* D: images (B,c,h,w) -> logits (B,1) */
 ng_tensor *gan_discriminator(ng_imodel *m, ng_graph *g, ng_tensor *x);
 /* Fill t with U(-bound, bound). */
 void ng__init_uniform(ng_tensor *t, float bound, ng_rng *r);
