@@ -10,26 +10,14 @@
 Needs Debian's python3-torch and python3-numpy; prints "N passed, N failed".
 """
 import json, math, os, re, struct, subprocess, sys, tempfile
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ngtest  # noqa: E402
+from ngtest import check, read_safetensors, rel_err  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
 SHARED = os.environ.get("NANOGEN_SHARED", os.path.join(ROOT, "..", "shared"))
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-
-
-def finish():
-    print(f"tests/test_torch.py: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
 
 
 try:
@@ -37,36 +25,15 @@ try:
     import torch
 except ImportError as e:  # the suite needs them: .ci/run installs python3-torch python3-numpy
     print("cannot import torch/numpy:", e)
-    failed += 1
-    finish()
+    check(False, "python3-torch and python3-numpy are needed")
+    ngtest.finish("tests/test_torch.py")
 
 if not os.path.exists(os.path.join(SHARED, "bench", "torch_gpt.py")):
     # the reference lives in the team's shared folder beside the repository (CI has it)
     print(f"skipped: no PyTorch reference at {SHARED}/bench/torch_gpt.py (set NANOGEN_SHARED)")
-    finish()
+    ngtest.finish("tests/test_torch.py")
 sys.path.insert(0, os.path.join(SHARED, "bench"))
 import torch_gpt  # noqa: E402
-
-
-def read_safetensors(path):
-    """Standard safetensors reader: 8-byte little-endian header size, JSON header, F32 data."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    data = raw[8 + n:]
-    meta = header.pop("__metadata__", {})
-    out = {}
-    for name, e in header.items():
-        assert e["dtype"] == "F32", e
-        b, end = e["data_offsets"]
-        out[name] = np.frombuffer(data[b:end], dtype="<f4").reshape(e["shape"]).copy()
-    return out, meta
-
-
-def rel_err(a, b):
-    a = np.asarray(a, dtype=np.float64); b = np.asarray(b, dtype=np.float64)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))
 
 
 def torch_model(meta, tensors):
@@ -162,4 +129,4 @@ def test_trained_checkpoint():
 
 test_same_weights()
 test_trained_checkpoint()
-finish()
+ngtest.finish("tests/test_torch.py")

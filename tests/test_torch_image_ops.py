@@ -9,26 +9,14 @@ gradients of sum(y * dy), BatchNorm running statistics) and requires a relative 
 Needs Debian's python3-torch and python3-numpy; prints "N passed, N failed".
 """
 import json, os, struct, subprocess, sys, tempfile
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ngtest  # noqa: E402
+from ngtest import check, read_safetensors, rel_err  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
 TOL = 1e-4
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-
-
-def finish():
-    print(f"tests/test_torch_image_ops.py: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
 
 
 try:
@@ -37,31 +25,8 @@ try:
     import torch.nn.functional as F
 except ImportError as e:  # the suite needs them: .ci/run installs python3-torch python3-numpy
     print("cannot import torch/numpy:", e)
-    failed += 1
-    finish()
-
-
-def read_safetensors(path):
-    """Standard safetensors reader: 8-byte little-endian header size, JSON header, F32 data."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    data = raw[8 + n:]
-    header.pop("__metadata__", None)
-    out = {}
-    for name, e in header.items():
-        assert e["dtype"] == "F32", e
-        b, end = e["data_offsets"]
-        out[name] = np.frombuffer(data[b:end], dtype="<f4").reshape(e["shape"]).copy()
-    return out
-
-
-def rel_err(a, b):
-    a = np.asarray(a, dtype=np.float64); b = np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        return float("inf")
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))
+    check(False, "python3-torch and python3-numpy are needed")
+    ngtest.finish("tests/test_torch_image_ops.py")
 
 
 worst = {}
@@ -147,13 +112,13 @@ def main():
         r = subprocess.run([tool, path], capture_output=True, text=True)
         check(r.returncode == 0, "image_ops_dump ran: " + r.stderr)
         if r.returncode:
-            finish()
-        T = read_safetensors(path)
+            ngtest.finish("tests/test_torch_image_ops.py")
+        T = read_safetensors(path)[0]
     torch.set_default_dtype(torch.float64)
     for t in (test_conv, test_batchnorm, test_pool_pointwise, test_losses):
         t(T)
     print("worst relative error per case: " + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()))
-    finish()
+    ngtest.finish("tests/test_torch_image_ops.py")
 
 
 if __name__ == "__main__":
