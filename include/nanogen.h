@@ -46,6 +46,9 @@ void *ng_malloc(size_t bytes, const char *what);
 /* 64-byte aligned, zeroed allocation; free with ng_free_aligned. NULL + error on failure. */
 void *ng_alloc_aligned(size_t bytes, const char *what);
 void ng_free_aligned(void *p);
+/* Bytes of memory this process can use: MemAvailable (else physical RAM), capped by RLIMIT_AS.
+ * Used to refuse, up front and with a clear message, work that would not fit. */
+uint64_t ng_memory_available(void);
 
 /* ------------------------------------------------------------------ threads */
 /* Number of threads for OpenMP kernels and BLAS (<=0: all cores). */
@@ -59,6 +62,7 @@ uint64_t ng_rng_u64(ng_rng *r);
 uint32_t ng_rng_below(ng_rng *r, uint32_t n);   /* uniform in [0, n) without bias */
 float ng_rng_uniform(ng_rng *r);                /* uniform in [0, 1) */
 float ng_rng_normal(ng_rng *r);                 /* standard normal */
+void ng_rng_fill_normal(ng_rng *r, float *x, int64_t n);   /* x[0..n) ~ N(0,1) */
 /* Counter-based uniform in [0,1) from (seed, stream, index): same value whatever the thread. */
 float ng_hash_uniform(uint64_t seed, uint64_t stream, uint64_t index);
 
@@ -432,6 +436,9 @@ typedef struct {
 int ng_ae_build(ng_imodel *m, ng_graph *g, int B, ng_ae_graph *out);
 /* A GAN's discriminator over images x (B,c,h,w) -> logits (B,1), added to graph g. */
 ng_tensor *ng_gan_discriminator(ng_imodel *m, ng_graph *g, ng_tensor *x);
+/* The denoising AE's corruption of n pixels in [0,1]: Gaussian noise of std `level` clipped
+ * to [0,1] (mask 0), or each pixel zeroed with probability `level` (mask 1). */
+void ng_dae_corrupt(float *dst, const float *src, int64_t n, int mask, float level, ng_rng *r);
 /* The decoder alone: z (B,latent) -> images (VAE/AE: in [0,1], (B, c*h*w); GAN: the
  * generator, in [-1,1], (B,c,h,w)). */
 typedef struct { ng_tensor *z, *images; } ng_decoder_graph;
@@ -479,7 +486,14 @@ int ng_icheckpoint_load(const char *path, ng_imodel **m, char **train_json);
 int ng_icheckpoint_load_optim(const char *path, ng_imodel *m, ng_adamw *const *opts);
 
 /* ------------------------------------------------------------------ files */
-/* fsync the directory that holds path, so that a rename into it is durable (atomic writes). */
+/* Atomic file writing: ng_atomic_open creates "<path>.tmp" (f->fp is yours to write);
+ * ng_atomic_commit(f, ok) flushes, fsyncs, closes and renames it over path, then fsyncs the
+ * directory; with ok == 0, or on any failure, the .tmp is removed and an old file at path is
+ * left as it was. Both return NG_OK or NG_ERR + an error naming the file. */
+typedef struct { FILE *fp; char *tmp; const char *path; } ng_atomic_file;
+int ng_atomic_open(ng_atomic_file *f, const char *path);
+int ng_atomic_commit(ng_atomic_file *f, int ok);
+/* fsync the directory that holds path, so that a rename into it is durable. */
 int ng_sync_parent_dir(const char *path);
 /* Create a directory and its missing parents (like mkdir -p). Error if a part is not a directory. */
 int ng_mkdir_p(const char *dir);

@@ -8,6 +8,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- errors */
 static _Thread_local char g_err[1024];
@@ -44,6 +46,27 @@ void *ng_alloc_aligned(size_t bytes, const char *what) {
 }
 
 void ng_free_aligned(void *p) { free(p); }
+
+uint64_t ng_memory_available(void) {
+    /* MemAvailable (what can be had without swapping), else physical RAM */
+    uint64_t avail = 0;
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        unsigned long long kb;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) { avail = (uint64_t)kb * 1024; break; }
+        fclose(f);
+    }
+    if (!avail) {
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        avail = (pages > 0 && page > 0) ? (uint64_t)pages * (uint64_t)page : (uint64_t)1 << 34;
+    }
+    struct rlimit rl;   /* an address-space limit (ulimit -v) may be lower */
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (uint64_t)rl.rlim_cur < avail)
+        avail = (uint64_t)rl.rlim_cur;
+    return avail;
+}
 
 /* ---------------------------------------------------------------- threads */
 static int g_threads = 0;
@@ -106,6 +129,10 @@ float ng_rng_normal(ng_rng *r) {
     double u1 = ((ng_rng_u64(r) >> 11) + 1) * (1.0 / 9007199254740992.0);
     double u2 = (ng_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
     return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+}
+
+void ng_rng_fill_normal(ng_rng *r, float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = ng_rng_normal(r);
 }
 
 float ng_hash_uniform(uint64_t seed, uint64_t stream, uint64_t index) {

@@ -1,6 +1,16 @@
-# tests/lib.sh - helpers shared by the shell tests (sourced after NAME and TMP are set):
-# ok/bad counters, crash detection, expect_fail/expect_ok/check, and finish, which prints
-# "NAME: N passed, N failed" and exits non-zero on failure.
+# tests/lib.sh - what every shell test shares. Source it from the repository root after
+# setting NAME: it sets NG (./nanogen) and PY (python3), makes $TMP (removed at exit, as is a
+# background job whose pid is in $BG), counts checks (ok/bad, expect_fail/expect_ok/check) and
+# ends with finish, which prints "NAME: N passed, N failed" and exits non-zero on failure.
+NG=./nanogen
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3)
+pass=0; fail=0; BG=""
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/nanogen-$(basename "$NAME" .sh).XXXXXX") || exit 1
+cleanup() { [ -n "$BG" ] && kill -KILL "$BG" 2>/dev/null; rm -rf "$TMP"; }
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 TO=""
 command -v timeout >/dev/null 2>&1 && TO="timeout -k 5 120"
 OUT=$TMP/out; ERR=$TMP/err
@@ -53,3 +63,6 @@ finish() {
     [ "$fail" -eq 0 ]
     exit $?
 }
+
+if [ ! -x "$NG" ]; then bad "binary" "$NG not found: run make first"; finish; fi
+if [ -z "$PY" ]; then bad "python" "python3 not found"; finish; fi

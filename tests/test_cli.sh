@@ -11,16 +11,6 @@
 # default) so that the timings hold on a busy machine.
 NAME=tests/test_cli.sh
 cd "$(dirname "$0")/.." || exit 1
-NG=./nanogen
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
-pass=0; fail=0
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/nanogen-cli.XXXXXX") || exit 1
-BG=""
-cleanup() { [ -n "$BG" ] && kill -KILL "$BG" 2>/dev/null; rm -rf "$TMP"; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 . tests/lib.sh
 # "training    step X of Y" of nanogen info, or empty
 info_step() { $NG info "$1" 2>/dev/null | sed -n 's/^training *step \([0-9][0-9]*\) of.*/\1/p'; }

@@ -8,19 +8,8 @@
 # from its safetensors header; other sizes and the 28x28-only FID fail with a clear message.
 NAME=tests/test_gan_sizes.sh
 cd "$(dirname "$0")/.." || exit 1
-NG=./nanogen
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
-pass=0; fail=0
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/nanogen-gansz.XXXXXX") || exit 1
-cleanup() { rm -rf "$TMP"; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 . tests/lib.sh
 
-if [ ! -x "$NG" ]; then bad "binary" "$NG not found: run make first"; finish; fi
-if [ -z "$PY" ]; then bad "python" "python3 not found"; finish; fi
 
 # 30 pictures 40x40 RGB: a disc or a square of one of 5 colours on a dark background
 PICS=$TMP/pics

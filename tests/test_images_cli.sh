@@ -8,19 +8,8 @@
 # Needs Fashion-MNIST (/usr/share/datasets/fashion-mnist, or $NG_FASHION: a folder of IDX files).
 NAME=tests/test_images_cli.sh
 cd "$(dirname "$0")/.." || exit 1
-NG=./nanogen
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
-pass=0; fail=0
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/nanogen-img.XXXXXX") || exit 1
-cleanup() { rm -rf "$TMP"; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 . tests/lib.sh
 
-if [ ! -x "$NG" ]; then bad "binary" "$NG not found: run make first"; finish; fi
-if [ -z "$PY" ]; then bad "python" "python3 not found"; finish; fi
 DATA=${NG_FASHION:-fashion-mnist}
 if [ -z "$NG_FASHION" ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
     echo "skip: no Fashion-MNIST in /usr/share/datasets/fashion-mnist (set NG_FASHION)"; finish

@@ -3,11 +3,6 @@
 # the same metrics and bit-identical weights as an uninterrupted run (VAE and GAN).
 NAME=tests/test_images_resume.sh
 cd "$(dirname "$0")/.." || exit 1
-NG=./nanogen
-PY=/usr/bin/python3
-pass=0; fail=0
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/nanogen-iresume.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
 . tests/lib.sh
 if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then bad "data" "dataset-fashion-mnist is not installed"; finish; fi
 same_tensors() {   # the tensors of two safetensors files are identical (metadata aside)

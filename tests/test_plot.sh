@@ -6,18 +6,8 @@
 # well-formed XML. Run from anywhere: sh tests/test_plot.sh (uses ./nanogen).
 NAME=tests/test_plot.sh
 cd "$(dirname "$0")/.." || exit 1
-NG=./nanogen
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
-pass=0; fail=0
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/nanogen-plot.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 . tests/lib.sh
 
-if [ ! -x "$NG" ]; then bad "binary" "$NG not found: run make first"; finish; fi
-if [ -z "$PY" ]; then bad "python" "python3 not found"; finish; fi
 
 well_formed() { "$PY" -c 'import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])' "$1" 2>/dev/null; }
 # svg_has FILE N KEY...: N <polyline>s, and each KEY names a polyline (its <title>) and a

@@ -10,15 +10,7 @@
 # with --threads 1 so that the timings hold on a busy machine.
 NAME=tests/test_portuguese.sh
 cd "$(dirname "$0")/.." || exit 1
-NG=./nanogen
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
 PT=tests/data/portugues.txt
-pass=0; fail=0
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/nanogen-pt.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 . tests/lib.sh
 # valid UTF-8 with at least one accented Portuguese letter
 accented_utf8() {

@@ -135,17 +135,6 @@ double cli_now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-uint64_t cli_mem_available(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
-    fclose(f);
-    return (uint64_t)kb * 1024;
-}
-
 int cli_is_image_checkpoint(const char *path) {
     char *file = ng_checkpoint_model_path(path);
     ng_st_file *f = file ? ng_safetensors_open(file) : NULL;
@@ -153,4 +142,25 @@ int cli_is_image_checkpoint(const char *path) {
     ng_safetensors_close(f);
     free(file);
     return yes;
+}
+
+volatile sig_atomic_t cli_stop = 0;
+static void on_stop_signal(int sig) { cli_stop = sig; }
+
+void cli_catch_stop_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int cli_stop_code(void) { return cli_stop == SIGTERM ? 143 : 130; }
+
+void cli_metrics_line(FILE *f, cJSON *j, int echo) {
+    char *s = cJSON_PrintUnformatted(j);
+    if (s && f) { fprintf(f, "%s\n", s); fflush(f); }
+    if (s && echo) { printf("%s\n", s); fflush(stdout); }
+    free(s);
+    cJSON_Delete(j);
 }

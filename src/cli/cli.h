@@ -3,6 +3,9 @@
 #define NG_CLI_H
 #include "nanogen.h"
 
+#include <cjson/cJSON.h>
+#include <signal.h>
+
 /* Command entry points: argc/argv start after the command name. Return the exit code. */
 int cmd_train(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
@@ -40,10 +43,16 @@ int32_t *cli_encode_file(const char *path, const ng_tokenizer *tok, int skip_unk
 double cli_full_loss(ng_lm_graph *lg, ng_graph *g, int B, int T, const int32_t *ids, size_t n, size_t *count);
 /* Number of Unicode code points encoded by ids (for bits per character). */
 size_t cli_count_chars(const ng_tokenizer *tok, const int32_t *ids, size_t n);
+/* Training runs stop cleanly on SIGINT/SIGTERM: cli_catch_stop_signals() installs a handler
+ * that sets cli_stop to the signal; the loop saves a checkpoint and exits cli_stop_code(). */
+extern volatile sig_atomic_t cli_stop;
+void cli_catch_stop_signals(void);
+int cli_stop_code(void);   /* 130 for SIGINT, 143 for SIGTERM */
+/* Append one JSON object as a line of metrics.jsonl (f may be NULL) and, if echo, to stdout;
+ * frees j. */
+void cli_metrics_line(FILE *f, cJSON *j, int echo);
 /* Seconds of a monotonic clock. */
 double cli_now(void);
-/* Bytes of memory available (MemAvailable), or 0 if unknown. */
-uint64_t cli_mem_available(void);
 /* fid.c: a GAN's quality through a classifier's penultimate features (`nanogen eval GAN_DIR
  * --classifier CLF_DIR [--n N]`): FID of n generated images (eval mode, [-1,1] -> [0,1]) vs n
  * real test images, the untrained generator's FID and the real train/test floor, the classes

@@ -55,7 +55,7 @@ static int generate(ng_imodel *G, int n, int B, uint64_t seed, float *out, int64
     ng_rng r;
     ng_rng_seed(&r, seed);
     for (int s = 0; s < n; s += B) {
-        for (int64_t i = 0; i < dg.z->n; i++) dg.z->data[i] = ng_rng_normal(&r);
+        ng_rng_fill_normal(&r, dg.z->data, dg.z->n);
         ng_graph_forward(g);
         int b = n - s < B ? n - s : B;
         for (int64_t i = 0; i < (int64_t)b * D; i++) {

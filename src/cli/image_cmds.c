@@ -104,21 +104,6 @@ static int check_out(const char *out, const char *ext) {
     return NG_OK;
 }
 
-static void fill_normal(float *x, int64_t n, ng_rng *r) {
-    for (int64_t i = 0; i < n; i++) x[i] = ng_rng_normal(r);
-}
-
-/* DAE corruption, as in training: Gaussian noise clipped to [0,1], or pixels zeroed with probability p. */
-static void corrupt(float *dst, const float *src, int64_t n, const train_info *t, ng_rng *r) {
-    for (int64_t i = 0; i < n; i++) {
-        if (t->noise_mask) dst[i] = ng_rng_uniform(r) < t->noise ? 0.0f : src[i];
-        else {
-            float v = src[i] + t->noise * ng_rng_normal(r);
-            dst[i] = v < 0 ? 0 : v > 1 ? 1 : v;
-        }
-    }
-}
-
 static int batch_for(int n) { return n < 256 ? n : 256; }
 
 /* The decoder (VAE/AE: sigmoid images in [0,1]; GAN: generator in [-1,1]) over n latents.
@@ -409,7 +394,7 @@ int cmd_sample_images(int argc, char **argv) {
         if (zoom < 0) zoom = 2;
         z = malloc(sizeof(float) * (size_t)n * Z);
         if (!z) { ng_set_error("out of memory"); goto fail; }
-        fill_normal(z, (int64_t)n * Z, &rng);
+        ng_rng_fill_normal(&rng, z, (int64_t)n * Z);
         if (!(imgs = decode_all(m, z, n))) goto fail;
         if (ng_png_grid(out, imgs, n, c->c, c->h, c->w, ncol, zoom, lo, 1)) goto fail;
         printf("%s: %d samples from the prior (seed %llu) -> %s\n", ng_imodel_kind_name(c->kind), n, (unsigned long long)seed, out);
@@ -424,7 +409,7 @@ int cmd_sample_images(int argc, char **argv) {
         x = malloc(sizeof(float) * D * N);
         grid = malloc(sizeof(float) * D * N * rows);
         if (!x || !grid) { ng_set_error("out of memory"); goto fail; }
-        if (dae) corrupt(x, te.pixels, (int64_t)D * N, &ti, &rng);
+        if (dae) ng_dae_corrupt(x, te.pixels, (int64_t)D * N, ti.noise_mask, ti.noise, &rng);
         else memcpy(x, te.pixels, sizeof(float) * D * N);
         if (!(z = encode_all(m, x, N)) || !(imgs = decode_all(m, z, N))) goto fail;
         for (int gi = 0; gi < groups; gi++)
@@ -523,7 +508,7 @@ int cmd_interpolate(int argc, char **argv) {
         memcpy(ends, e, sizeof(float) * 2 * rows * Z);
         free(e);
     } else {
-        fill_normal(ends, 2 * (int64_t)rows * (int64_t)Z, &rng);
+        ng_rng_fill_normal(&rng, ends, 2 * (int64_t)rows * (int64_t)Z);
     }
     for (int r = 0; r < rows; r++)
         for (int s = 0; s < steps; s++) {
@@ -615,8 +600,8 @@ int cmd_eval_images(int argc, char **argv) {
         double rec = 0, kl = 0;
         for (int s = 0; s < te.n; s += Be) {
             memcpy(ag.x->data, te.pixels + (size_t)s * D, sizeof(float) * D * Be);
-            if (c->kind == NG_IMG_DAE) corrupt(ag.x_in->data, ag.x->data, (int64_t)Be * D, &ti, &rng);
-            if (ag.eps) fill_normal(ag.eps->data, ag.eps->n, &rng);
+            if (c->kind == NG_IMG_DAE) ng_dae_corrupt(ag.x_in->data, ag.x->data, (int64_t)Be * D, ti.noise_mask, ti.noise, &rng);
+            if (ag.eps) ng_rng_fill_normal(&rng, ag.eps->data, ag.eps->n);
             ng_graph_forward(g);
             rec += ag.rec->data[0];
             if (ag.kl) kl += ag.kl->data[0];
@@ -653,7 +638,7 @@ int cmd_eval_images(int argc, char **argv) {
         }
         z = malloc(sizeof(float) * (size_t)n_fake * c->latent);
         if (!z) { ng_set_error("out of memory"); goto fail; }
-        fill_normal(z, (int64_t)n_fake * c->latent, &rng);
+        ng_rng_fill_normal(&rng, z, (int64_t)n_fake * c->latent);
         if (!(fake = decode_all(m, z, n_fake))) goto fail;
         for (int s = 0; s < n_fake; s += B) {
             int b = n_fake - s < B ? n_fake - s : B;

@@ -78,7 +78,7 @@ int cmd_sample(int argc, char **argv) {
         const ng_model_config *c = ng_model_cfg(m);
         double per = 4.0 * (2.0 * c->n_layer * c->block_size * c->n_embd + (double)c->n_layer * c->n_head * c->block_size +
                             10.0 * c->n_embd + c->vocab_size + c->block_size);
-        uint64_t avail = cli_mem_available();
+        uint64_t avail = ng_memory_available();
         if (avail && per * S > 0.8 * (double)avail) {
             ng_set_error("%d parallel streams need about %.1f GiB for their caches but %.1f GiB is available: lower --num-samples or drop --batch",
                          S, per * S / 1073741824.0, avail / 1073741824.0);

@@ -40,8 +40,6 @@ typedef struct {
 /* Which flags the user gave, so that --resume keeps the saved value of the others. */
 typedef struct { int T, B, L, H, C, dropout, lr, min_lr, warmup, steps, eval_every, eval_iters, seed, wd, clip, tok, vocab, log_every; } given_flags;
 
-static volatile sig_atomic_t g_stop = 0;
-static void on_signal(int sig) { g_stop = sig; }
 
 static void usage(void) {
     fprintf(stderr,
@@ -317,14 +315,6 @@ static void fmt_eta(double s, char *buf, size_t cap) {
     else snprintf(buf, cap, "%ds", sec);
 }
 
-static void metrics_line(FILE *f, cJSON *j) {
-    if (!f) { cJSON_Delete(j); return; }
-    char *s = cJSON_PrintUnformatted(j);
-    if (s) { fprintf(f, "%s\n", s); fflush(f); }
-    free(s);
-    cJSON_Delete(j);
-}
-
 /* Mean loss of n random batches of a split, in eval mode, from an RNG of its own. */
 static double estimate(ng_graph *g, ng_lm_graph *lg, const int32_t *ids, size_t n, int B, int T, int iters, uint64_t seed) {
     ng_rng r;
@@ -421,7 +411,7 @@ int cmd_train(int argc, char **argv) {
             ? (double)B * T * ((double)c->n_layer * (22.0 * c->n_embd + (double)c->n_head * T) + 2.0 * c->vocab_size + 4.0 * c->n_embd)
             : (double)B * T * 2.0 * c->vocab_size;
         double need = 4.0 * (4.0 * (double)ng_model_param_count(c) + 2.0 * acts);
-        uint64_t avail = cli_mem_available();
+        uint64_t avail = ng_memory_available();
         if (avail && need > 0.9 * (double)avail) {
             ng_set_error("this configuration needs about %.1f GiB (%.0fM parameters, batch %d x block %d) but only %.1f GiB "
                          "of memory is available: lower --batch-size, --block-size, --n-embd or --n-layer",
@@ -482,11 +472,7 @@ int cmd_train(int argc, char **argv) {
            ng_tokenizer_kind(tok) == NG_TOK_CHAR ? "char" : "word", n_train, n_val, B, T, ng_get_threads());
     fflush(stdout);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_stop_signals();
 
     const int tty = isatty(STDERR_FILENO);
     const int32_t *train_ids = ids, *val_ids = ids + n_train;
@@ -506,7 +492,7 @@ int cmd_train(int argc, char **argv) {
             cJSON_AddNumberToObject(j, "step", step);
             cJSON_AddNumberToObject(j, "train_loss", last_train);
             cJSON_AddNumberToObject(j, "val_loss", last_val);
-            metrics_line(metrics, j);
+            cli_metrics_line(metrics, j, 0);
             if (step > step0) {
                 char *sj = state_json(&o, step, &rng, last_train, last_val, elapsed0 + cli_now() - t_start);
                 int rc = ng_checkpoint_save(o.out, m, tok, sj, opt);
@@ -549,17 +535,17 @@ int cmd_train(int argc, char **argv) {
             cJSON_AddNumberToObject(j, "lr", lr);
             cJSON_AddNumberToObject(j, "tok_per_s", tps);
             cJSON_AddNumberToObject(j, "ms_per_step", ms);
-            metrics_line(metrics, j);
+            cli_metrics_line(metrics, j, 0);
             win_t = 0; win_n = 0; loss_sum = 0; loss_n = 0;
         }
-        if (g_stop) {
+        if (cli_stop) {
             if (tty) fprintf(stderr, "\r\033[K");
             char *sj = state_json(&o, step + 1, &rng, last_train, last_val, elapsed0 + cli_now() - t_start);
             int rc = ng_checkpoint_save(o.out, m, tok, sj, opt);
             free(sj);
             if (rc) goto fail;
             printf("interrupted at step %d: checkpoint saved in %s (continue with: nanogen train --resume %s)\n", step + 1, o.out, o.out);
-            exit_code = g_stop == SIGTERM ? 143 : 130;
+            exit_code = cli_stop_code();
             goto out;
         }
     }
@@ -580,7 +566,7 @@ int cmd_train(int argc, char **argv) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddNumberToObject(j, "step", step);
         cJSON_AddNumberToObject(j, "full_val_loss", full_val);
-        metrics_line(metrics, j);
+        cli_metrics_line(metrics, j, 0);
         printf("checkpoint: %s/model.safetensors\n", o.out);
     }
     exit_code = 0;

@@ -23,8 +23,6 @@ typedef struct {
     uint64_t seed;
 } itrain_opts;
 
-static volatile sig_atomic_t g_stop = 0;
-static void on_signal(int sig) { g_stop = sig; }
 
 static void usage(void) {
     fprintf(stderr,
@@ -107,14 +105,6 @@ static int parse(int argc, char **argv, itrain_opts *o) {
         if (!o->out) return ng_set_error("--out DIR is required (where the checkpoint goes)");
     }
     return NG_OK;
-}
-
-static void metrics_line(FILE *f, cJSON *j) {
-    char *s = cJSON_PrintUnformatted(j);
-    if (s && f) { fprintf(f, "%s\n", s); fflush(f); }
-    if (s) { printf("%s\n", s); fflush(stdout); }
-    free(s);
-    cJSON_Delete(j);
 }
 
 /* Where a run stopped inside an epoch (Ctrl-C): the next batch, the RNG as the epoch began
@@ -234,21 +224,6 @@ static void gather(float *dst, const ng_images *im, const int *idx, int b, float
     }
 }
 
-static void fill_normal(float *x, int64_t n, ng_rng *r) {
-    for (int64_t i = 0; i < n; i++) x[i] = ng_rng_normal(r);
-}
-
-/* DAE corruption: Gaussian noise clipped to [0,1], or pixels zeroed with probability p. */
-static void corrupt(float *dst, const float *src, int64_t n, const itrain_opts *o, ng_rng *r) {
-    for (int64_t i = 0; i < n; i++) {
-        if (o->noise_mask) dst[i] = ng_rng_uniform(r) < o->noise ? 0.0f : src[i];
-        else {
-            float v = src[i] + o->noise * ng_rng_normal(r);
-            dst[i] = v < 0 ? 0 : v > 1 ? 1 : v;
-        }
-    }
-}
-
 /* largest divisor of n that is <= cap (an eval batch that covers the set exactly) */
 static int divisor_upto(int n, int cap) {
     for (int b = cap < n ? cap : n; b > 1; b--) if (n % b == 0) return b;
@@ -336,11 +311,7 @@ int cmd_train_images(int argc, char **argv) {
     printf("%s: %" PRId64 " parameters, %d train / %d test images %dx%dx%d, batch %d, %d threads\n", ng_imodel_kind_name(c->kind),
            ng_params_numel(ng_imodel_params(m, 0)) + (gan ? ng_params_numel(ng_imodel_params(m, 1)) : 0), tr.n, te.n, c->c, c->h, c->w, B, ng_get_threads());
     fflush(stdout);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_stop_signals();
 
     /* graphs: shapes are fixed, so one per batch size; they share the parameters */
     ng_ae_graph ag[3];           /* train B, train remainder, eval */
@@ -386,7 +357,7 @@ int cmd_train_images(int argc, char **argv) {
         ng_rng_seed(&fixed, o.seed ^ 0xF1DEDull);
         zfix = malloc(sizeof(float) * 64 * c->latent);
         if (!zfix) { ng_graph_free(sg); ng_set_error("out of memory"); goto fail; }
-        fill_normal(zfix, 64 * (int64_t)c->latent, &fixed);
+        ng_rng_fill_normal(&fixed, zfix, 64 * (int64_t)c->latent);
     }
 
     /* NANOGEN_TEST_STOP_AT=N: behave as if Ctrl-C came after N batches (tests of exact resume) */
@@ -422,15 +393,15 @@ int cmd_train_images(int argc, char **argv) {
                 ng_ae_graph *a = &ag[bi < n_batches ? 0 : 1];
                 ng_graph *g = gs[bi < n_batches ? 0 : 1];
                 gather(a->x->data, &tr, idx, b, 0, 1);
-                if (c->kind == NG_IMG_DAE) corrupt(a->x_in->data, a->x->data, (int64_t)b * D, &o, &rng);
-                if (a->eps) fill_normal(a->eps->data, a->eps->n, &rng);
+                if (c->kind == NG_IMG_DAE) ng_dae_corrupt(a->x_in->data, a->x->data, (int64_t)b * D, o.noise_mask, o.noise, &rng);
+                if (a->eps) ng_rng_fill_normal(&rng, a->eps->data, a->eps->n);
                 ng_graph_forward(g);
                 ng_graph_backward(g);
                 ng_adamw_step(opts[0], o.lr);
                 tot += a->loss->data[0];
             } else {
                 /* D: real -> 1, G(z) -> 0 ; then G: D(G(z)) -> 1 (non-saturating) */
-                fill_normal(dg.z->data, dg.z->n, &rng);
+                ng_rng_fill_normal(&rng, dg.z->data, dg.z->n);
                 ng_graph_forward(gs[3]);
                 gather(dr_x->data, &tr, idx, b, -1, 1);
                 memcpy(df_x->data, dg.images->data, (size_t)df_x->n * sizeof(float));
@@ -457,12 +428,12 @@ int cmd_train_images(int argc, char **argv) {
                 double el = cli_now() - t0;
                 fprintf(stderr, "\r\033[Kepoch %d/%d | batch %d/%d | %.0f img/s", epoch + 1, o.epochs, bi + 1, n_batches + (rem ? 1 : 0), seen / el);
             }
-            if (stop_at > 0 && ++batches_run == stop_at) g_stop = SIGINT;   /* test hook: a Ctrl-C at a known batch */
-            if (g_stop) break;
+            if (stop_at > 0 && ++batches_run == stop_at) cli_stop = SIGINT;   /* test hook: a Ctrl-C at a known batch */
+            if (cli_stop) break;
         }
         if (isatty(STDERR_FILENO)) fprintf(stderr, "\r\033[K");
         double dt = cli_now() - t0;
-        if (g_stop) {
+        if (cli_stop) {
             /* save where we are inside the epoch: a resume continues with the next batch */
             epoch_pos pos = {bi + 1, seen, rng_epoch, {tot, d_tot, g_tot, dx_tot, dgz_tot, 0}, dt};
             if (bi + 1 >= n_batches + (rem ? 1 : 0)) pos.batch = n_batches + (rem ? 1 : 0);
@@ -472,7 +443,7 @@ int cmd_train_images(int argc, char **argv) {
             if (rc) { ng_graph_free(sg); free(zfix); goto fail; }
             printf("interrupted in epoch %d after batch %d: checkpoint saved in %s (continue with: nanogen train --resume %s)\n",
                    epoch + 1, bi + 1, o.out, o.out);
-            code = g_stop == SIGTERM ? 143 : 130;
+            code = cli_stop_code();
             ng_graph_free(sg); free(zfix);
             goto out;
         }
@@ -506,8 +477,8 @@ int cmd_train_images(int argc, char **argv) {
                 int idx[Be];
                 for (int i = 0; i < Be; i++) idx[i] = s + i;
                 gather(ag[2].x->data, &te, idx, Be, 0, 1);
-                if (c->kind == NG_IMG_DAE) corrupt(ag[2].x_in->data, ag[2].x->data, (int64_t)Be * D, &o, &rng);
-                if (ag[2].eps) fill_normal(ag[2].eps->data, ag[2].eps->n, &rng);
+                if (c->kind == NG_IMG_DAE) ng_dae_corrupt(ag[2].x_in->data, ag[2].x->data, (int64_t)Be * D, o.noise_mask, o.noise, &rng);
+                if (ag[2].eps) ng_rng_fill_normal(&rng, ag[2].eps->data, ag[2].eps->n);
                 ng_graph_forward(gs[2]);
                 test += ag[2].loss->data[0];
             }
@@ -543,7 +514,7 @@ int cmd_train_images(int argc, char **argv) {
         }
         cJSON_AddNumberToObject(j, "epoch_s", round(dt * 100) / 100);
         cJSON_AddNumberToObject(j, "img_per_s", round(seen / dt * 10) / 10);
-        metrics_line(metrics, j);
+        cli_metrics_line(metrics, j, 1);
         char *sj = state_json(&o, epoch + 1, &rng, NULL);
         int rc = ng_icheckpoint_save(o.out, m, sj, opts);
         free(sj);

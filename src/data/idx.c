@@ -36,16 +36,6 @@ typedef struct {
     uint64_t pos;      /* bytes of IDX data read so far (decompressed) */
 } idx_reader;
 
-/* Memory this process may use: physical RAM, or the address-space limit if lower. */
-static uint64_t memory_available(void) {
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    uint64_t avail = (pages > 0 && page > 0) ? (uint64_t)pages * (uint64_t)page : (uint64_t)1 << 34;
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (uint64_t)rl.rlim_cur < avail)
-        avail = (uint64_t)rl.rlim_cur;
-    return avail;
-}
-
 /* Open path and find out whether it is gzip. NG_OK, or NG_ERR + error naming the file. */
 static int reader_open(idx_reader *r, const char *path) {
     memset(r, 0, sizeof *r);
@@ -243,7 +233,7 @@ int ng_idx_load_images(const char *path, ng_images *out) {
     int rc = read_header(&r, 3, "an image file (idx3-ubyte)", d, &count);
     if (rc == NG_OK) rc = check_raw_size(&r, 3, count, "pixels");
     if (rc == NG_OK) {
-        uint64_t need = count * sizeof(float), avail = memory_available();
+        uint64_t need = count * sizeof(float), avail = ng_memory_available();
         if (need > avail / 2)
             rc = ng_set_error("'%s': %u images of %ux%u need %.1f MB as floats, more than half of the memory available (%.1f MB)",
                               path, d[0], d[1], d[2], need / 1e6, avail / 1e6);

@@ -43,16 +43,6 @@ void ng_images_free(ng_images *im) {
     memset(im, 0, sizeof *im);
 }
 
-/* Memory this process may use: physical RAM, or the address-space limit if lower. */
-static uint64_t memory_available(void) {
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    uint64_t avail = (pages > 0 && page > 0) ? (uint64_t)pages * (uint64_t)page : (uint64_t)1 << 34;
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (uint64_t)rl.rlim_cur < avail)
-        avail = (uint64_t)rl.rlim_cur;
-    return avail;
-}
-
 /* "a/b" (malloc'd, caller frees), or NULL + error. */
 static char *join(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
@@ -280,7 +270,7 @@ static int load_picture_dir(const char *dir, const char *split, int size, int ch
                           dir, paths.n);
     size_t per = (size_t)channels * size * size;
     if (rc == NG_OK) {
-        uint64_t need = (uint64_t)n * per * sizeof(float), avail = memory_available();
+        uint64_t need = (uint64_t)n * per * sizeof(float), avail = ng_memory_available();
         if (need > avail / 2)
             rc = ng_set_error("'%s': %d pictures of %dx%dx%d need %.1f MB as floats, more than half of the memory "
                               "available (%.1f MB); use a smaller size or fewer pictures",

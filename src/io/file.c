@@ -84,3 +84,39 @@ int ng_sync_parent_dir(const char *path) {
     free(dir);
     return rc;
 }
+
+int ng_atomic_open(ng_atomic_file *f, const char *path) {
+    memset(f, 0, sizeof *f);
+    f->path = path;
+    size_t n = strlen(path) + 5;
+    if (!(f->tmp = ng_malloc(n, "temporary file name"))) return NG_ERR;
+    snprintf(f->tmp, n, "%s.tmp", path);
+    if (!(f->fp = fopen(f->tmp, "wb"))) {
+        ng_set_error("cannot write '%s': cannot create '%s': %s", path, f->tmp, strerror(errno));
+        free(f->tmp); f->tmp = NULL;
+        return NG_ERR;
+    }
+    return NG_OK;
+}
+
+int ng_atomic_commit(ng_atomic_file *f, int ok) {
+    if (!f->fp) return NG_ERR;
+    int good = ok;
+    if (good && (ferror(f->fp) || fflush(f->fp) != 0 || fsync(fileno(f->fp)) != 0)) {
+        ng_set_error("cannot write '%s' (via '%s'): %s", f->path, f->tmp, strerror(errno ? errno : EIO));
+        good = 0;
+    }
+    if (fclose(f->fp) != 0 && good) {
+        ng_set_error("cannot write '%s' (closing '%s'): %s", f->path, f->tmp, strerror(errno));
+        good = 0;
+    }
+    f->fp = NULL;
+    if (good && rename(f->tmp, f->path) != 0) {
+        ng_set_error("cannot write '%s': renaming '%s' over it failed: %s", f->path, f->tmp, strerror(errno));
+        good = 0;
+    }
+    if (!good) remove(f->tmp);
+    free(f->tmp); f->tmp = NULL;
+    if (!good) return NG_ERR;
+    return ng_sync_parent_dir(f->path);
+}

@@ -48,41 +48,18 @@ int ng_png_write(const char *path, const uint8_t *pix, int w, int h, int channel
     if (w <= 0 || h <= 0) return ng_set_error("'%s': bad picture size %dx%d", path, w, h);
     if ((uint64_t)w * (uint64_t)h * (uint64_t)channels > PNG_MAX_BYTES)
         return ng_set_error("'%s': picture too large (%dx%dx%d, more than %u bytes)", path, w, h, channels, PNG_MAX_BYTES);
-    size_t plen = strlen(path);
-    char *tmp = ng_malloc(plen + 5, "temporary file name");
-    if (!tmp) return NG_ERR;
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    png_sink s = {fopen(tmp, "wb"), 1, 0};
-    if (!s.fp) {
-        ng_set_error("cannot write '%s': cannot create '%s': %s", path, tmp, strerror(errno));
-        free(tmp);
-        return NG_ERR;
-    }
+    ng_atomic_file af;
+    if (ng_atomic_open(&af, path)) return NG_ERR;
+    png_sink s = {af.fp, 1, 0};
     int ok = 1;
     if (!stbi_write_png_to_func(png_put, &s, w, h, channels, pix, w * channels)) {
         ng_set_error("cannot write '%s': PNG encoding failed (out of memory?)", path);
         ok = 0;
     } else if (!s.ok) {
-        ng_set_error("cannot write '%s' (via '%s'): %s", path, tmp, strerror(s.err));
+        ng_set_error("cannot write '%s' (via '%s'): %s", path, af.tmp, strerror(s.err));
         ok = 0;
     }
-    if (ok && (fflush(s.fp) != 0 || fsync(fileno(s.fp)) != 0)) {
-        ng_set_error("cannot write '%s' (via '%s'): %s", path, tmp, strerror(errno));
-        ok = 0;
-    }
-    if (fclose(s.fp) != 0 && ok) {
-        ng_set_error("cannot write '%s' (closing '%s'): %s", path, tmp, strerror(errno));
-        ok = 0;
-    }
-    if (ok && rename(tmp, path) != 0) {
-        ng_set_error("cannot write '%s': renaming '%s' over it failed: %s", path, tmp, strerror(errno));
-        ok = 0;
-    }
-    if (!ok) remove(tmp);
-    free(tmp);
-    if (!ok) return NG_ERR;
-    return ng_sync_parent_dir(path);
+    return ng_atomic_commit(&af, ok);
 }
 
 /* Write n images (c, h, w) as a grid PNG (see the top of the file). NG_OK or NG_ERR + error. */

@@ -281,18 +281,9 @@ int ng_safetensors_write(const char *path, const ng_st_tensor *tensors, int n_te
     size_t hlen = 0;
     char *header = build_header(path, tensors, n_tensors, meta_keys, meta_vals, n_meta, &hlen);
     if (!header) return NG_ERR;
-    size_t plen = strlen(path);
-    char *tmp = ng_malloc(plen + 5, "temporary file name");
-    if (!tmp) { free(header); return NG_ERR; }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) {
-        ng_set_error("cannot write '%s': cannot create '%s': %s", path, tmp, strerror(errno));
-        free(header); free(tmp);
-        return NG_ERR;
-    }
+    ng_atomic_file af;
+    if (ng_atomic_open(&af, path)) { free(header); return NG_ERR; }
+    FILE *fp = af.fp;
     unsigned char prefix[8];
     for (int b = 0; b < 8; b++) prefix[b] = (unsigned char)((uint64_t)hlen >> (8 * b));
     int ok = fwrite(prefix, 1, 8, fp) == 8 && fwrite(header, 1, hlen, fp) == hlen;
@@ -301,21 +292,9 @@ int ng_safetensors_write(const char *path, const ng_st_tensor *tensors, int n_te
         for (int d = 0; d < tensors[i].ndim; d++) numel *= tensors[i].shape[d];
         ok = write_f32_le(fp, tensors[i].data, numel) == 0;
     }
-    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-    if (!ok) ng_set_error("cannot write '%s' (via '%s'): %s", path, tmp, strerror(errno));
-    if (fclose(fp) != 0 && ok) {
-        ng_set_error("cannot write '%s' (closing '%s'): %s", path, tmp, strerror(errno));
-        ok = 0;
-    }
-    if (ok && rename(tmp, path) != 0) {
-        ng_set_error("cannot write '%s': renaming '%s' over it failed: %s", path, tmp, strerror(errno));
-        ok = 0;
-    }
-    if (!ok) remove(tmp);
+    if (!ok) ng_set_error("cannot write '%s' (via '%s'): %s", path, af.tmp, strerror(errno));
     free(header);
-    free(tmp);
-    if (!ok) return NG_ERR;
-    return ng_sync_parent_dir(path);
+    return ng_atomic_commit(&af, ok);
 }
 
 /* ================================================================ reading */

@@ -602,30 +602,11 @@ char *svg_chart_end(svg_chart *c, size_t *len) {
 }
 
 int svg_write_file_atomic(const char *path, const char *data, size_t len) {
-    size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    if (!tmp) return ng_set_error("out of memory writing '%s'", path);
-    snprintf(tmp, n, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int e = errno;
-        free(tmp);
-        return ng_set_error("cannot write '%s': %s", path, strerror(e));
-    }
-    int ok = fwrite(data, 1, len, f) == len;
-    ok = fflush(f) == 0 && ok;
-    int e = errno;
-    ok = ok && fsync(fileno(f)) == 0;
-    if (!ok) e = errno;
-    if (fclose(f) != 0 && ok) { ok = 0; e = errno; }
-    if (ok && rename(tmp, path) != 0) { ok = 0; e = errno; }
-    if (!ok) {
-        unlink(tmp);
-        free(tmp);
-        return ng_set_error("cannot write '%s': %s", path, strerror(e ? e : EIO));
-    }
-    free(tmp);
-    return NG_OK;
+    ng_atomic_file af;
+    if (ng_atomic_open(&af, path)) return NG_ERR;
+    int ok = fwrite(data, 1, len, af.fp) == len;
+    if (!ok) ng_set_error("cannot write '%s': %s", path, strerror(errno ? errno : EIO));
+    return ng_atomic_commit(&af, ok);
 }
 
 int svg_chart_write(svg_chart *c, const char *path) {

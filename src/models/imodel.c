@@ -252,3 +252,13 @@ int ng_decoder_build(ng_imodel *m, ng_graph *g, int B, ng_decoder_graph *o) {
     if (!o->images) return NG_ERR;
     return ng_graph_finalize(g, o->images);
 }
+
+void ng_dae_corrupt(float *dst, const float *src, int64_t n, int mask, float level, ng_rng *r) {
+    for (int64_t i = 0; i < n; i++) {
+        if (mask) dst[i] = ng_rng_uniform(r) < level ? 0.0f : src[i];
+        else {
+            float v = src[i] + level * ng_rng_normal(r);
+            dst[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+        }
+    }
+}

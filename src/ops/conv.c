@@ -384,17 +384,21 @@ void ng_ref_conv2d_forward(float *y, const float *x, const float *w, const float
                 }
 }
 
+/* db[c] += sum over images and positions of dy (N, C, P), in double */
+static void ref_bias_grad(float *db, const float *dy, int N, int C, int P) {
+    for (int c = 0; c < C; c++) {
+        double acc = 0;
+        for (int n = 0; n < N; n++)
+            for (int i = 0; i < P; i++) acc += dy[((int64_t)n * C + c) * P + i];
+        db[c] += (float)acc;
+    }
+}
+
 void ng_ref_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                             int N, int Ci, int H, int W, int Co, int k, int s, int p) {
     int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
 #define DY(n, co, oh, ow) dy[(((int64_t)(n) * Co + (co)) * Ho + (oh)) * Wo + (ow)]
-    if (db)
-        for (int co = 0; co < Co; co++) {
-            double acc = 0;
-            for (int n = 0; n < N; n++)
-                for (int i = 0; i < Ho * Wo; i++) acc += DY(n, co, 0, i);
-            db[co] += (float)acc;
-        }
+    if (db) ref_bias_grad(db, dy, N, Co, Ho * Wo);
     if (dw)
         for (int co = 0; co < Co; co++)
             for (int ci = 0; ci < Ci; ci++)
@@ -453,13 +457,7 @@ void ng_ref_conv_t2d_backward(float *dx, float *dw, float *db, const float *dy, 
                               int N, int Ci, int H, int W, int Co, int k, int s, int p) {
     int Ho = (H - 1) * s - 2 * p + k, Wo = (W - 1) * s - 2 * p + k;
 #define DY(n, co, oh, ow) dy[(((int64_t)(n) * Co + (co)) * Ho + (oh)) * Wo + (ow)]
-    if (db)
-        for (int co = 0; co < Co; co++) {
-            double acc = 0;
-            for (int n = 0; n < N; n++)
-                for (int i = 0; i < Ho * Wo; i++) acc += DY(n, co, 0, i);
-            db[co] += (float)acc;
-        }
+    if (db) ref_bias_grad(db, dy, N, Co, Ho * Wo);
     if (dw)
         for (int ci = 0; ci < Ci; ci++)
             for (int co = 0; co < Co; co++)

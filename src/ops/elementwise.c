@@ -43,12 +43,14 @@ void add_forward(ng_graph *g, ng_tensor *t) {
     float *y = t->data;
     int64_t n = t->n, m = t->src[1]->n;
     if (m == n) {
-        #pragma omp parallel for if (n > PAR_MIN)
+        #pragma omp parallel for simd if (n > PAR_MIN)
         for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
     } else {
         #pragma omp parallel for if (n > PAR_MIN)
-        for (int64_t r = 0; r < n / m; r++)
+        for (int64_t r = 0; r < n / m; r++) {
+            #pragma omp simd
             for (int64_t j = 0; j < m; j++) y[r * m + j] = a[r * m + j] + b[j];
+        }
     }
 }
 
@@ -59,17 +61,19 @@ void add_backward(ng_graph *g, ng_tensor *t) {
     int64_t n = t->n, m = b->n;
     if (a->grad) {
         float *da = a->grad;
-        #pragma omp parallel for if (n > PAR_MIN)
+        #pragma omp parallel for simd if (n > PAR_MIN)
         for (int64_t i = 0; i < n; i++) da[i] += dy[i];
     }
     if (b->grad) {
         float *db = b->grad;
         if (m == n) {
-            #pragma omp parallel for if (n > PAR_MIN)
+            #pragma omp parallel for simd if (n > PAR_MIN)
             for (int64_t i = 0; i < n; i++) db[i] += dy[i];
         } else {
-            for (int64_t r = 0; r < n / m; r++)
+            for (int64_t r = 0; r < n / m; r++) {
+                #pragma omp simd
                 for (int64_t j = 0; j < m; j++) db[j] += dy[r * m + j];
+            }
         }
     }
 }
@@ -78,29 +82,45 @@ void mul_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *a = t->src[0]->data, *b = t->src[1]->data;
     float *y = t->data;
-    #pragma omp parallel for if (t->n > PAR_MIN)
-    for (int64_t i = 0; i < t->n; i++) y[i] = a[i] * b[i];
+    const int64_t n = t->n;
+    #pragma omp parallel for simd if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i];
 }
 
 void mul_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *a = t->src[0], *b = t->src[1];
-    const float *dy = t->grad;
-    if (a->grad) for (int64_t i = 0; i < t->n; i++) a->grad[i] += dy[i] * b->data[i];
-    if (b->grad) for (int64_t i = 0; i < t->n; i++) b->grad[i] += dy[i] * a->data[i];
+    const float *dy = t->grad, *av = a->data, *bv = b->data;
+    float *da = a->grad, *db = b->grad;
+    const int64_t n = t->n;
+    if (da) {
+        #pragma omp parallel for simd if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) da[i] += dy[i] * bv[i];
+    }
+    if (db) {
+        #pragma omp parallel for simd if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) db[i] += dy[i] * av[i];
+    }
 }
 
 void scale_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *a = t->src[0]->data;
-    float s = t->farg[0];
-    for (int64_t i = 0; i < t->n; i++) t->data[i] = s * a[i];
+    const float s = t->farg[0];
+    float *y = t->data;
+    const int64_t n = t->n;
+    #pragma omp parallel for simd if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] = s * a[i];
 }
 
 void scale_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
-    float s = t->farg[0];
-    if (t->src[0]->grad) for (int64_t i = 0; i < t->n; i++) t->src[0]->grad[i] += s * t->grad[i];
+    const float s = t->farg[0], *dy = t->grad;
+    float *dx = t->src[0]->grad;
+    const int64_t n = t->n;
+    if (!dx) return;
+    #pragma omp parallel for simd if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) dx[i] += s * dy[i];
 }
 
 /* gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), see fastmath.h */
@@ -126,17 +146,21 @@ void gelu_backward(ng_graph *g, ng_tensor *t) {
 void relu_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *x = t->src[0]->data;
-    #pragma omp parallel for if (t->n > PAR_MIN)
-    for (int64_t i = 0; i < t->n; i++) t->data[i] = x[i] > 0 ? x[i] : 0;
+    float *y = t->data;
+    const int64_t n = t->n;
+    #pragma omp parallel for simd if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
 }
 
 void relu_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *x = t->src[0]->data;
     float *dx = t->src[0]->grad;
+    const float *dy = t->grad;
+    const int64_t n = t->n;
     if (!dx) return;
-    #pragma omp parallel for if (t->n > PAR_MIN)
-    for (int64_t i = 0; i < t->n; i++) dx[i] += x[i] > 0 ? t->grad[i] : 0;
+    #pragma omp parallel for simd if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) dx[i] += x[i] > 0 ? dy[i] : 0;
 }
 
 /* Inverted dropout: keep with probability 1-p and scale by 1/(1-p). The mask comes from a

@@ -44,30 +44,36 @@ static inline float bce_f(float x, float t) {
     return (x > 0 ? x : 0.0f) - x * t + log1p_01(ng_expf(-ax));
 }
 
-static float finish_sum(const ng_tensor *t, int64_t nblk, int64_t n) {
-    const double *part = (const double *)t->aux;
-    double s = 0;
-    for (int64_t b = 0; b < nblk; b++) s += part[b];
-    return (float)(t->iarg[0] == NG_MEAN ? s / (double)n : s);
+/* Sum TERM (an expression of the element index i) over i in [0, n) into the double `sum`:
+ * fixed blocks summed in parallel into t->aux, then added in order (thread-count independent). */
+#define BLOCKED_SUM(t, n, sum, TERM) do {                                                  \
+        const int64_t n_ = (n), nblk_ = ng__loss_blocks(n_);                                \
+        double *part_ = (double *)(t)->aux;                                                 \
+        _Pragma("omp parallel for schedule(static) if (n_ > PAR_MIN)")                      \
+        for (int64_t b_ = 0; b_ < nblk_; b_++) {                                            \
+            const int64_t lo_ = b_ * BLOCK, hi_ = lo_ + BLOCK < n_ ? lo_ + BLOCK : n_;       \
+            double s_ = 0;                                                                  \
+            _Pragma("omp simd reduction(+:s_)")                                             \
+            for (int64_t i = lo_; i < hi_; i++) s_ += (TERM);                               \
+            part_[b_] = s_;                                                                 \
+        }                                                                                   \
+        (sum) = 0;                                                                          \
+        for (int64_t b_ = 0; b_ < nblk_; b_++) (sum) += part_[b_];                          \
+    } while (0)
+
+/* the reduction of a loss: NG_MEAN divides the sum by the element count */
+static float reduce(const ng_tensor *t, double sum, int64_t n) {
+    return (float)(t->iarg[0] == NG_MEAN ? sum / (double)n : sum);
 }
 
 /* ---------------------------------------------------------------- BCE with logits */
 
 void bce_logits_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
-    const ng_tensor *xl = t->src[0], *tg = t->src[1];
-    const float *x = xl->data, *y = tg->data;
-    const int64_t n = xl->n, nblk = ng__loss_blocks(n);
-    double *part = (double *)t->aux;
-    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
-    for (int64_t b = 0; b < nblk; b++) {
-        int64_t lo = b * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
-        double s = 0;
-        #pragma omp simd reduction(+:s)
-        for (int64_t i = lo; i < hi; i++) s += bce_f(x[i], y[i]);
-        part[b] = s;
-    }
-    t->data[0] = finish_sum(t, nblk, n);
+    const float *x = t->src[0]->data, *y = t->src[1]->data;
+    double sum;
+    BLOCKED_SUM(t, t->src[0]->n, sum, bce_f(x[i], y[i]));
+    t->data[0] = reduce(t, sum, t->src[0]->n);
 }
 
 /* dx += g (sigmoid(x) - t) ; dt += -g x  (g = upstream / n for the mean) */
@@ -94,17 +100,9 @@ void bce_logits_backward(ng_graph *g, ng_tensor *t) {
 void mse_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *a = t->src[0]->data, *b = t->src[1]->data;
-    const int64_t n = t->src[0]->n, nblk = ng__loss_blocks(n);
-    double *part = (double *)t->aux;
-    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
-    for (int64_t k = 0; k < nblk; k++) {
-        int64_t lo = k * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
-        double s = 0;
-        #pragma omp simd reduction(+:s)
-        for (int64_t i = lo; i < hi; i++) { float d = a[i] - b[i]; s += d * d; }
-        part[k] = s;
-    }
-    t->data[0] = finish_sum(t, nblk, n);
+    double sum;
+    BLOCKED_SUM(t, t->src[0]->n, sum, (a[i] - b[i]) * (a[i] - b[i]));
+    t->data[0] = reduce(t, sum, t->src[0]->n);
 }
 
 /* da += 2 g (a - b), db -= 2 g (a - b) */
@@ -137,19 +135,9 @@ static float kl_scale(const ng_tensor *t) {
 void gauss_kl_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *mu = t->src[0]->data, *lv = t->src[1]->data;
-    const int64_t n = t->src[0]->n, nblk = ng__loss_blocks(n);
-    double *part = (double *)t->aux;
-    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
-    for (int64_t k = 0; k < nblk; k++) {
-        int64_t lo = k * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
-        double s = 0;
-        #pragma omp simd reduction(+:s)
-        for (int64_t i = lo; i < hi; i++) s += 1.0f + lv[i] - mu[i] * mu[i] - ng_expf(lv[i]);
-        part[k] = s;
-    }
-    double s = 0;
-    for (int64_t k = 0; k < nblk; k++) s += part[k];
-    t->data[0] = (float)(-0.5 * s * (double)kl_scale(t));
+    double sum;
+    BLOCKED_SUM(t, t->src[0]->n, sum, 1.0f + lv[i] - mu[i] * mu[i] - ng_expf(lv[i]));
+    t->data[0] = (float)(-0.5 * sum * (double)kl_scale(t));
 }
 
 /* dmu += g mu ; dlogvar += g (e^lv - 1) / 2  (g includes the 1/N of NG_MEAN) */
