@@ -34,6 +34,8 @@ expect_ok "train ae (20 batches)" $NG train ae --data "$DATA" --out "$A" --epoch
 expect_ok "train dae, mask noise (20 batches)" $NG train dae --data "$DATA" --out "$D" --epochs 1 --max-batches 20 --noise mask:0.5 $T1
 expect_ok "train gan (5 batches)" $NG train gan --data "$DATA" --out "$G" --epochs 1 --max-batches 5 $T1
 head -c 20000 include/nanogen.h > "$TMP/text.txt"
+# every character a temporary path can hold, so that a path used as a prompt below is in the vocabulary
+echo "ABCDEFGHIJKLMNOPQRSTUVWXYZ abcdefghijklmnopqrstuvwxyz 0123456789 /._-" >> "$TMP/text.txt"
 expect_ok "train bigram (a text model for the error cases)" $NG train bigram --data "$TMP/text.txt" --out "$X" --steps 2 --eval-every 1 --eval-iters 1 $T1
 
 # ------------------------------------------------------------------ sample

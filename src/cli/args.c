@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *value_of(int argc, char **argv, int *i) {
     if (*i + 1 >= argc) { ng_set_error("%s needs a value", argv[*i]); return NULL; }
@@ -163,4 +165,18 @@ void cli_metrics_line(FILE *f, cJSON *j, int echo) {
     if (s && echo) { printf("%s\n", s); fflush(stdout); }
     free(s);
     cJSON_Delete(j);
+}
+
+int cli_prepare_out(const char *out, const char *subdir, int resume, int force) {
+    char *mp = ng_checkpoint_model_path(out);
+    struct stat st;
+    int exists = mp && stat(mp, &st) == 0;
+    free(mp);
+    if (exists && !resume && !force)
+        return ng_set_error("'%s' already holds a checkpoint: continue it with --resume %s, or pass --force to overwrite it", out, out);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s%s%s", out, subdir ? "/" : "", subdir ? subdir : "");
+    if (ng_mkdir_p(dir)) return ng_set_error("--out: %s", ng_last_error());
+    if (access(out, W_OK) != 0) return ng_set_error("--out '%s' is not writable: %s", out, strerror(errno));
+    return NG_OK;
 }

@@ -51,6 +51,9 @@ int cli_stop_code(void);   /* 130 for SIGINT, 143 for SIGTERM */
 /* Append one JSON object as a line of metrics.jsonl (f may be NULL) and, if echo, to stdout;
  * frees j. */
 void cli_metrics_line(FILE *f, cJSON *j, int echo);
+/* Prepare a training run's --out directory before any work: refuse to overwrite a checkpoint
+ * unless resuming or forced, create it (and subdir, if non-NULL) and check it is writable. */
+int cli_prepare_out(const char *out, const char *subdir, int resume, int force);
 /* Seconds of a monotonic clock. */
 double cli_now(void);
 /* fid.c: a GAN's quality through a classifier's penultimate features (`nanogen eval GAN_DIR

@@ -424,20 +424,8 @@ int cmd_train(int argc, char **argv) {
         if (!m) goto fail;
         ng_model_init(m, o.seed);
     }
-    /* output directory: never overwrite a checkpoint by accident */
-    {
-        char *mp = ng_checkpoint_model_path(o.out);
-        struct stat st;
-        int exists = mp && stat(mp, &st) == 0;
-        free(mp);
-        if (exists && !o.resume && !o.force) {
-            ng_set_error("'%s' already holds a checkpoint: continue it with --resume %s, or pass --force to overwrite it", o.out, o.out);
-            goto fail;
-        }
-        /* find out now, not after hours of training, that the checkpoint cannot be written */
-        if (ng_mkdir_p(o.out)) { ng_set_error("--out: %s", ng_last_error()); goto fail; }
-        if (access(o.out, W_OK) != 0) { ng_set_error("--out '%s' is not writable: %s", o.out, strerror(errno)); goto fail; }
-    }
+    /* never overwrite a checkpoint by accident; find out now, not after hours, that --out works */
+    if (cli_prepare_out(o.out, NULL, o.resume != NULL, o.force)) goto fail;
     g = ng_graph_new();
     ng_lm_graph lg;
     if (!g || ng_model_build(m, g, B, T, &lg)) goto fail;

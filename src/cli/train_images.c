@@ -278,18 +278,9 @@ int cmd_train_images(int argc, char **argv) {
         goto fail;
     }
     {   /* never overwrite a checkpoint by accident; find out now that --out is writable */
-        char *mp = ng_checkpoint_model_path(o.out);
-        struct stat st;
-        int exists = mp && stat(mp, &st) == 0;
-        free(mp);
-        if (exists && !o.resume && !o.force) {
-            ng_set_error("'%s' already holds a checkpoint: continue it with --resume %s, or pass --force to overwrite it", o.out, o.out);
-            goto fail;
-        }
+        int pictures = ng_imodel_cfg(m)->kind != NG_IMG_CLASSIFIER;
+        if (cli_prepare_out(o.out, pictures ? "samples" : NULL, o.resume != NULL, o.force)) goto fail;
         char sdir[4096];
-        if (ng_imodel_cfg(m)->kind == NG_IMG_CLASSIFIER) snprintf(sdir, sizeof sdir, "%s", o.out);   /* no pictures */
-        else snprintf(sdir, sizeof sdir, "%s/samples", o.out);
-        if (ng_mkdir_p(sdir)) { ng_set_error("--out: %s", ng_last_error()); goto fail; }
         snprintf(sdir, sizeof sdir, "%s/metrics.jsonl", o.out);
         metrics = fopen(sdir, o.resume ? "a" : "w");
         if (!metrics) { ng_set_error("cannot write %s: %s", sdir, strerror(errno)); goto fail; }
