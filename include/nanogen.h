@@ -186,6 +186,12 @@ void ng_graph_backward(ng_graph *g);
 /* Backward with a given gradient of the (non-scalar) output, e.g. the gradient a GAN's
  * discriminator sends back into the generator's images. dout has out->n floats. */
 void ng_graph_backward_with(ng_graph *g, const float *dout);
+/* Profiling: with NANOGEN_PROFILE=1 in the environment, the wall time of every op kind
+ * (forward, backward) and of the named phases given to ng_profile_add is printed to stderr at
+ * exit. ng_profiling() says whether it is on. */
+int ng_profiling(void);
+void ng_profile_add(const char *name, double seconds);
+void ng_profile_pause(int paused);   /* 1: stop counting (evaluation), 0: count again */
 /* Number of nodes, and node i in execution order (for tests and tools). */
 int ng_graph_size(const ng_graph *g);
 ng_tensor *ng_graph_node(const ng_graph *g, int i);
@@ -196,6 +202,19 @@ void ng_ref_sgemm(int transA, int transB, int M, int N, int K, float alpha, cons
 /* The fast GEMM used by the ops (CBLAS): C = alpha op(A) op(B) + beta C, row-major. */
 void ng_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
+/* OpenBLAS's sgemm, whatever ng_sgemm uses; and the name of the GEMM ng_sgemm uses
+ * ("nanogen-avx512" or "openblas"; NANOGEN_GEMM=openblas in the environment forces OpenBLAS). */
+void ng_sgemm_blas(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc);
+const char *ng_gemm_name(void);
+/* The OpenBLAS kernel set in use ("Haswell", "SkylakeX", ...). */
+const char *ng_blas_core(void);
+/* OpenBLAS 0.3.21 (Debian 12) does not know AMD's AVX-512 CPUs (Zen 4, Zen 5) and runs its AVX2
+ * kernels there, at half the speed of its SkylakeX kernels (sgemm 2048^3 on a 2-core Zen 5: 228
+ * vs 444 GFLOP/s). The kernels are chosen when the library loads, from OPENBLAS_CORETYPE. This
+ * returns the core to ask for ("SKYLAKEX") when the CPU and the OS support AVX-512 and OpenBLAS
+ * picked an AVX2 core; NULL when the choice is right already or OPENBLAS_CORETYPE is set. */
+const char *ng_blas_better_core(void);
 
 /* ------------------------------------------------------------------ params */
 /* A flat block of named parameters with their gradients (one allocation each). */

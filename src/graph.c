@@ -5,6 +5,7 @@
  * output depends on and allocates their gradients; forward/backward then only run kernels
  * over memory that already exists: a training step allocates nothing. */
 #include "graph_internal.h"
+#include <omp.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -339,7 +340,56 @@ int ng_graph_finalize(ng_graph *g, ng_tensor *out) {
     return NG_OK;
 }
 
+/* NANOGEN_PROFILE=1: wall time per op kind, forward and backward, printed at exit (stderr).
+ * Off by default: one getenv, then one branch per op. */
+static int prof_on = -1, prof_paused;
+static double prof_s[NG_OP_COUNT_][3];   /* forward, backward, gradient zeroing (in [0][2]) */
+static long prof_n[NG_OP_COUNT_][2];
+static double prof_extra_s[8]; static const char *prof_extra_name[8]; static int prof_n_extra;
+
+static void prof_report(void) {
+    double total = 0;
+    for (int i = 0; i < NG_OP_COUNT_; i++) total += prof_s[i][0] + prof_s[i][1] + prof_s[i][2];
+    for (int i = 0; i < prof_n_extra; i++) total += prof_extra_s[i];
+    if (total <= 0) return;
+    fprintf(stderr, "profile (NANOGEN_PROFILE): %.3f s in ops\n%-14s %10s %10s %7s\n", total, "op", "fwd ms", "bwd ms", "share");
+    for (int i = 0; i < NG_OP_COUNT_; i++) {
+        double f = prof_s[i][0], b = prof_s[i][1];
+        if (f + b <= 0) continue;
+        fprintf(stderr, "%-14s %10.1f %10.1f %6.1f%%\n", ng_ops[i].name, f * 1e3, b * 1e3, 100 * (f + b) / total);
+    }
+    if (prof_s[0][2] > 0) fprintf(stderr, "%-14s %10s %10.1f %6.1f%%\n", "grad zeroing", "", prof_s[0][2] * 1e3, 100 * prof_s[0][2] / total);
+    for (int i = 0; i < prof_n_extra; i++)
+        fprintf(stderr, "%-14s %10.1f %10s %6.1f%%\n", prof_extra_name[i], prof_extra_s[i] * 1e3, "", 100 * prof_extra_s[i] / total);
+}
+
+int ng_profiling(void) {
+    if (prof_on < 0) {
+        const char *e = getenv("NANOGEN_PROFILE");
+        prof_on = e && *e && strcmp(e, "0") != 0;
+        if (prof_on) atexit(prof_report);
+    }
+    return prof_on && !prof_paused;
+}
+
+void ng_profile_pause(int paused) { prof_paused = paused; }
+
+void ng_profile_add(const char *name, double seconds) {
+    for (int i = 0; i < prof_n_extra; i++)
+        if (!strcmp(prof_extra_name[i], name)) { prof_extra_s[i] += seconds; return; }
+    if (prof_n_extra < 8) { prof_extra_name[prof_n_extra] = name; prof_extra_s[prof_n_extra++] = seconds; }
+}
+
 void ng_graph_forward(ng_graph *g) {
+    if (ng_profiling()) {
+        for (int i = 0; i < g->n_order; i++) {
+            ng_tensor *t = g->order[i];
+            double t0 = omp_get_wtime();
+            ng_ops[t->op].forward(g, t);
+            prof_s[t->op][0] += omp_get_wtime() - t0; prof_n[t->op][0]++;
+        }
+        return;
+    }
     for (int i = 0; i < g->n_order; i++) {
         ng_tensor *t = g->order[i];
         ng_ops[t->op].forward(g, t);
@@ -350,16 +400,26 @@ void ng_graph_backward(ng_graph *g) { ng_graph_backward_with(g, NULL); }
 
 void ng_graph_backward_with(ng_graph *g, const float *dout) {
     if (!g->out || !g->out->requires_grad) return;
+    const int prof = ng_profiling();
+    double t0 = prof ? omp_get_wtime() : 0;
     /* reset intermediate gradients (parameters accumulate until the optimizer zeroes them) */
     for (int i = 0; i < g->n_order; i++) {
         ng_tensor *t = g->order[i];
         if (t->grad && t->op != NG_OP_VIEW) memset(t->grad, 0, (size_t)t->n * sizeof(float));
     }
+    if (prof) prof_s[0][2] += omp_get_wtime() - t0;
     if (dout) memcpy(g->out->grad, dout, (size_t)g->out->n * sizeof(float));
     else for (int64_t i = 0; i < g->out->n; i++) g->out->grad[i] = 1.0f;
     for (int i = g->n_order - 1; i >= 0; i--) {
         ng_tensor *t = g->order[i];
-        if (t->requires_grad) ng_ops[t->op].backward(g, t);
+        if (!t->requires_grad) continue;
+        if (prof) {
+            double t1 = omp_get_wtime();
+            ng_ops[t->op].backward(g, t);
+            prof_s[t->op][1] += omp_get_wtime() - t1; prof_n[t->op][1]++;
+        } else {
+            ng_ops[t->op].backward(g, t);
+        }
     }
 }
 

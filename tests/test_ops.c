@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "gradcheck.h"
+#include "ops/attention_ref.h"
 
 /* A parameter block with the given tensors declared (ne rows of up to 2 dims), allocated,
  * filled N(0, std). */
@@ -565,6 +566,48 @@ static void test_attention_forward(void) {
     ng_graph_free(g);
 }
 
+/* The fast attention kernels against their plain twins: the same probabilities, outputs and
+ * gradients, for head sizes compiled with a fixed size (16, 32, 64, 128) and others, with and
+ * without dropout, T = 1 to 70. */
+static void attention_twin(int B, int T, int H, int C, float p) {
+    ng_graph *g = ng_graph_new();
+    ng_graph_set_dropout_seed(g, 99, 3);
+    int64_t s[3] = {B, T, 3 * C};
+    ng_tensor *qkv = leaf(g, "qkv", 3, s, 1);
+    ng_tensor *y = ng_attention(g, qkv, H, p);
+    ng_graph_finalize(g, y);
+    ng_graph_set_training(g, 1);
+    const size_t ny = (size_t)y->n, np = (size_t)B * H * T * T, nx = (size_t)qkv->n;
+    float *y1 = malloc(ny * 4), *p1 = malloc(np * 4), *dx1 = malloc(nx * 4), *dy = malloc(ny * 4);
+    fill_normal(dy, (int64_t)ny, 1);
+    ng_graph_forward(g);
+    memcpy(y1, y->data, ny * 4); memcpy(p1, y->aux, np * 4);
+    ng_graph_backward_with(g, dy);
+    memcpy(dx1, qkv->grad, nx * 4);
+    /* plain twins on the same node */
+    ng_ref_attention_forward(g, y);
+    memset(qkv->grad, 0, nx * 4);
+    memcpy(y->grad, dy, ny * 4);
+    ng_ref_attention_backward(g, y);
+    double ey = 0, ep = 0, ex = 0, mx = 0;
+    for (size_t i = 0; i < ny; i++) ey = fmax(ey, fabs(y1[i] - y->data[i]));
+    for (size_t i = 0; i < np; i++) ep = fmax(ep, fabs(p1[i] - y->aux[i]));
+    for (size_t i = 0; i < nx; i++) { ex = fmax(ex, fabs(dx1[i] - qkv->grad[i])); mx = fmax(mx, fabs(qkv->grad[i])); }
+    CHECK(ey < 1e-5 && ep < 1e-6 && ex < 1e-5 * (1 + mx),
+          "attention fast vs plain B=%d T=%d H=%d C=%d p=%g: |dy| %.2e |dP| %.2e |dqkv| %.2e", B, T, H, C, p, ey, ep, ex);
+    free(y1); free(p1); free(dx1); free(dy);
+    ng_graph_free(g);
+}
+
+static void test_attention_twins(void) {
+    attention_twin(2, 64, 4, 128, 0);      /* baby GPT: hs 32 */
+    attention_twin(1, 70, 6, 384, 0);      /* shakespeare-char's hs 64, T not a multiple of 16 */
+    attention_twin(2, 33, 2, 32, 0.2f);    /* hs 16 with dropout */
+    attention_twin(1, 17, 1, 128, 0.1f);   /* hs 128 */
+    attention_twin(3, 9, 3, 15, 0);        /* hs 5: the general path */
+    attention_twin(2, 1, 2, 8, 0.3f);      /* T = 1 */
+}
+
 static void test_dropout_forward(void) {
     ng_graph *g = ng_graph_new();
     int64_t s[1] = {100000};
@@ -654,17 +697,18 @@ static void test_threads(void) {
 /* ---------------------------------------------------------------- GEMM twin */
 
 static void test_gemm(void) {
-    const int sizes[4] = {1, 7, 33, 100};
+    /* 300 > the AVX-512 kernel's K block (256) and spans several row and column panels */
+    const int sizes[5] = {1, 7, 33, 100, 300};
     const float alphas[3] = {1.0f, -0.5f, 2.0f}, betas[3] = {0.0f, 1.0f, 0.3f};
     double worst = 0;
     int n_cases = 0, ok_all = 1, pad_ok = 1;
-    float *A = malloc(110 * 110 * sizeof *A), *B = malloc(110 * 110 * sizeof *B);
-    float *C0 = malloc(110 * 110 * sizeof *C0), *C1 = malloc(110 * 110 * sizeof *C1), *C2 = malloc(110 * 110 * sizeof *C2);
+    float *A = malloc(310 * 310 * sizeof *A), *B = malloc(310 * 310 * sizeof *B);
+    float *C0 = malloc(310 * 310 * sizeof *C0), *C1 = malloc(310 * 310 * sizeof *C1), *C2 = malloc(310 * 310 * sizeof *C2);
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++)
-            for (int mi = 0; mi < 4; mi++)
-                for (int ni = 0; ni < 4; ni++)
-                    for (int ki = 0; ki < 4; ki++) {
+            for (int mi = 0; mi < 5; mi++)
+                for (int ni = 0; ni < 5; ni++)
+                    for (int ki = 0; ki < 5; ki++) {
                         int M = sizes[mi], N = sizes[ni], K = sizes[ki];
                         int k = n_cases++;
                         float alpha = alphas[k % 3], beta = betas[(k / 3) % 3];
@@ -703,7 +747,7 @@ static void test_gemm(void) {
     int finite = 1;
     for (int i = 0; i < 49; i++) finite &= isfinite(C1[i]) && isfinite(C2[i]);
     CHECK(finite, "beta 0 with NaN in C");
-    printf("  gemm: %d cases, worst |fast - ref| / sum|a||b| = %.2e\n", n_cases, worst);
+    printf("  gemm (%s): %d cases, worst |fast - ref| / sum|a||b| = %.2e\n", ng_gemm_name(), n_cases, worst);
     free(A); free(B); free(C0); free(C1); free(C2);
 }
 
@@ -856,6 +900,7 @@ int main(void) {
     RUN(test_grad_accumulation);
     RUN(test_forward_values);
     RUN(test_attention_forward);
+    RUN(test_attention_twins);
     RUN(test_dropout_forward);
     RUN(test_shape_errors);
     RUN(test_threads);

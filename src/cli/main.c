@@ -1,7 +1,21 @@
 /* main.c - the nanogen command: one binary, one subcommand per job. */
 #include "cli.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* Run with OpenBLAS's fastest kernels for this CPU: when it picked its AVX2 kernels on an
+ * AVX-512 machine (ng_blas_better_core), set OPENBLAS_CORETYPE and start again, once (the
+ * variable is then set). NANOGEN_NO_REEXEC=1 keeps what OpenBLAS chose. If the exec fails we
+ * simply go on with the kernels we have. */
+static void pick_blas_core(char **argv) {
+    const char *core = ng_blas_better_core(), *no = getenv("NANOGEN_NO_REEXEC");
+    if (!core || (no && *no && strcmp(no, "0"))) return;
+    if (setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_CORETYPE");
+}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -21,10 +35,11 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    pick_blas_core(argv);
     if (argc < 2) { usage(stderr); return 2; }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) { usage(stdout); return 0; }
-    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) { printf("nanogen %s\n", NANOGEN_VERSION); return 0; }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) { printf("nanogen %s (OpenBLAS kernels: %s)\n", NANOGEN_VERSION, ng_blas_core()); return 0; }
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "sample")) return cmd_sample(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);

@@ -471,8 +471,10 @@ int cmd_train(int argc, char **argv) {
     for (;; step++) {
         int last = step == o.steps;
         if ((o.eval_every > 0 && step % o.eval_every == 0 && (step > step0 || step == 0)) || (last && step > step0)) {
+            ng_profile_pause(1);
             last_train = estimate(g, &lg, train_ids, n_train, B, T, o.eval_iters, o.seed ^ (0x5EED0000ull + step));
             last_val = estimate(g, &lg, val_ids, n_val, B, T, o.eval_iters, o.seed ^ (0xE7A10000ull + step));
+            ng_profile_pause(0);
             if (tty) fprintf(stderr, "\r\033[K");
             printf("step %d: train loss %.4f, val loss %.4f\n", step, last_train, last_val);
             fflush(stdout);
@@ -495,7 +497,13 @@ int cmd_train(int argc, char **argv) {
         ng_graph_set_dropout_seed(g, o.seed, (uint64_t)step);
         ng_graph_forward(g);
         ng_graph_backward(g);
-        ng_adamw_step(opt, lr);
+        if (ng_profiling()) {
+            double ta = cli_now();
+            ng_adamw_step(opt, lr);
+            ng_profile_add("adamw+clip", cli_now() - ta);
+        } else {
+            ng_adamw_step(opt, lr);
+        }
         float loss = lg.loss->data[0];
         double dt = cli_now() - t0;
         if (!isfinite(loss)) {
@@ -548,6 +556,7 @@ int cmd_train(int argc, char **argv) {
         printf("--steps 0: saved the untrained model in %s/model.safetensors\n", o.out);
     } else {
         size_t cnt = 0;
+        ng_profile_pause(1);
         double full_val = cli_full_loss(&lg, g, B, T, val_ids, n_val, &cnt);
         printf("final: val loss %.4f on the full val split (%zu tokens), %.2f bits per token; trained in %.1f s\n",
                full_val, cnt, full_val / log(2.0), cli_now() - t_start);

@@ -2,10 +2,61 @@
 #include "nanogen.h"
 
 #include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
-/* The GEMM every op uses: OpenBLAS sgemm. */
+const char *ng_blas_core(void) { return openblas_get_corename(); }
+
+const char *ng_blas_better_core(void) {
+    if (getenv("OPENBLAS_CORETYPE")) return NULL;
+    const char *core = openblas_get_corename();
+    if (!core || (strcasecmp(core, "haswell") && strcasecmp(core, "zen"))) return NULL;
+    __builtin_cpu_init();   /* libgcc also checks that the OS saves the AVX-512 registers (XCR0) */
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd"))
+        return "SKYLAKEX";
+    return NULL;
+}
+
+#ifdef __AVX512F__
+void ng_sgemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc);
+#endif
+
+/* Which GEMM: nanogen's AVX-512 kernel where the build has AVX-512 (gemm_avx512.c), else
+ * OpenBLAS. NANOGEN_GEMM=openblas picks OpenBLAS anyway (make bench compares the two). */
+static int use_openblas = -1;
+
+const char *ng_gemm_name(void) {
+#ifdef __AVX512F__
+    if (use_openblas < 0) {
+        const char *e = getenv("NANOGEN_GEMM");
+        use_openblas = e && !strcmp(e, "openblas");
+    }
+    return use_openblas ? "openblas" : "nanogen-avx512";
+#else
+    return "openblas";
+#endif
+}
+
+/* The GEMM every op uses. */
 void ng_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
+#ifdef __AVX512F__
+    if (use_openblas < 0) ng_gemm_name();
+    if (!use_openblas) {
+        ng_sgemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#endif
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* OpenBLAS's sgemm whatever ng_sgemm uses (for comparisons). */
+void ng_sgemm_blas(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc) {
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

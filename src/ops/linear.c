@@ -39,12 +39,21 @@ void linear_backward(ng_graph *g, ng_tensor *t) {
     if (x->grad) ng_sgemm(0, 0, N, in, out, 1.0f, dy, out, W->data, in, 1.0f, x->grad, in);
     if (W->grad) ng_sgemm(1, 0, out, in, N, 1.0f, dy, out, x->data, in, 1.0f, W->grad, in);
     if (b && b->grad) {
+        /* column sums, read row by row (contiguous); threads split the columns in blocks of 64, so
+         * each sum runs over the rows in order whatever the thread count */
         float *db = b->grad;
-        #pragma omp parallel for if ((int64_t)N * out > 32768)
-        for (int j = 0; j < out; j++) {
-            float s = 0;
-            for (int i = 0; i < N; i++) s += dy[(size_t)i * out + j];
-            db[j] += s;
+        const int nblk = (out + 63) / 64;
+        #pragma omp parallel for schedule(static) if ((int64_t)N * out > 32768)
+        for (int blk = 0; blk < nblk; blk++) {
+            const int j0 = blk * 64, w = out - j0 < 64 ? out - j0 : 64;
+            float acc[64];
+            for (int j = 0; j < w; j++) acc[j] = 0;
+            for (int i = 0; i < N; i++) {
+                const float *r = dy + (size_t)i * out + j0;
+                #pragma omp simd
+                for (int j = 0; j < w; j++) acc[j] += r[j];
+            }
+            for (int j = 0; j < w; j++) db[j0 + j] += acc[j];
         }
     }
 }

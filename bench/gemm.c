@@ -1,0 +1,63 @@
+/* bench/gemm.c - GFLOP/s of the GEMMs nanogen runs, nanogen's kernel against OpenBLAS's sgemm,
+ * and the machine's sgemm peak (OpenBLAS, 2048^3, all threads). Part of `make bench`.
+ *   build/bench/gemm [--threads N]     prints one line per shape, then "peak ..." */
+#include "nanogen.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef void (*gemm_fn)(int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
+
+static double gflops(gemm_fn f, int ta, int tb, int M, int N, int K, float *A, float *B, float *C) {
+    const double flop = 2.0 * M * N * K;
+    int reps = (int)(3e9 / flop);
+    if (reps < 3) reps = 3;
+    int lda = ta ? M : K, ldb = tb ? K : N;
+    for (int r = 0; r < 2; r++) f(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+    double best = 0;
+    for (int round = 0; round < 3; round++) {   /* best of three rounds: the machine is shared */
+        double t = omp_get_wtime();
+        for (int r = 0; r < reps; r++) f(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, N);
+        t = omp_get_wtime() - t;
+        double g = flop * reps / t / 1e9;
+        if (g > best) best = g;
+    }
+    return best;
+}
+
+int main(int argc, char **argv) {
+    int threads = 0;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+    if (threads > 0) ng_set_threads(threads);
+    const size_t big = (size_t)2048 * 2048;
+    float *A = malloc(big * 4), *B = malloc(big * 4), *C = malloc(big * 4);
+    if (!A || !B || !C) return 1;
+    for (size_t i = 0; i < big; i++) { A[i] = (float)(i % 7) * 0.1f; B[i] = (float)(i % 5) * 0.1f; C[i] = 0; }
+    /* the baby GPT's GEMMs (B*T = 768 rows, C = 128): forward x W^T, backward dy W and dy^T x */
+    static const struct { const char *what; int ta, tb, M, N, K; } shapes[] = {
+        {"qkv   fwd  x W^T", 0, 1, 768, 384, 128}, {"proj  fwd  x W^T", 0, 1, 768, 128, 128},
+        {"fc    fwd  x W^T", 0, 1, 768, 512, 128}, {"fc2   fwd  x W^T", 0, 1, 768, 128, 512},
+        {"qkv   bwd  dy W ", 0, 0, 768, 128, 384}, {"fc2   bwd  dy W ", 0, 0, 768, 512, 128},
+        {"qkv   bwd dy^T x", 1, 0, 384, 128, 768}, {"fc    bwd dy^T x", 1, 0, 512, 128, 768},
+        {"head  fwd  x W^T", 0, 1, 768, 65, 128},
+        {"shakespeare-char fc fwd", 0, 1, 16384, 1536, 384}, {"shakespeare-char fc bwd dy^T x", 1, 0, 1536, 384, 16384},
+    };
+    printf("GEMM GFLOP/s, %d threads (%s vs OpenBLAS %s kernels)\n", ng_get_threads(), ng_gemm_name(), ng_blas_core());
+    printf("%-32s %6s %6s %6s %10s %10s\n", "shape", "M", "N", "K", "nanogen", "OpenBLAS");
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int M = shapes[s].M, N = shapes[s].N, K = shapes[s].K;
+        if ((size_t)M * K > big || (size_t)K * N > big || (size_t)M * N > big) continue;
+        double a = gflops(ng_sgemm, shapes[s].ta, shapes[s].tb, M, N, K, A, B, C);
+        double b = gflops(ng_sgemm_blas, shapes[s].ta, shapes[s].tb, M, N, K, A, B, C);
+        printf("%-32s %6d %6d %6d %10.1f %10.1f\n", shapes[s].what, M, N, K, a, b);
+    }
+    double own = gflops(ng_sgemm, 0, 0, 2048, 2048, 2048, A, B, C);
+    double peak = gflops(ng_sgemm_blas, 0, 0, 2048, 2048, 2048, A, B, C);
+    printf("%-32s %6d %6d %6d %10.1f %10.1f\n", "square", 2048, 2048, 2048, own, peak);
+    printf("peak: OpenBLAS sgemm 2048^3 = %.1f GFLOP/s; best of the two = %.1f GFLOP/s\n", peak, own > peak ? own : peak);
+    free(A); free(B); free(C);
+    return 0;
+}
