@@ -403,9 +403,21 @@ void ng_graph_backward_with(ng_graph *g, const float *dout) {
     const int prof = ng_profiling();
     double t0 = prof ? omp_get_wtime() : 0;
     /* reset intermediate gradients (parameters accumulate until the optimizer zeroes them) */
+    int64_t total = 0;
     for (int i = 0; i < g->n_order; i++) {
         ng_tensor *t = g->order[i];
-        if (t->grad && t->op != NG_OP_VIEW) memset(t->grad, 0, (size_t)t->n * sizeof(float));
+        if (t->grad && t->op != NG_OP_VIEW) total += t->n;
+    }
+    /* each thread clears its share of every gradient (memory-bound: both cores' bandwidth) */
+    #pragma omp parallel if (total > (1 << 18))
+    {
+        const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        for (int i = 0; i < g->n_order; i++) {
+            ng_tensor *t = g->order[i];
+            if (!t->grad || t->op == NG_OP_VIEW) continue;
+            int64_t a = t->n * tid / nt, b = t->n * (tid + 1) / nt;
+            if (b > a) memset(t->grad + a, 0, (size_t)(b - a) * sizeof(float));
+        }
     }
     if (prof) prof_s[0][2] += omp_get_wtime() - t0;
     if (dout) memcpy(g->out->grad, dout, (size_t)g->out->n * sizeof(float));

@@ -12,6 +12,7 @@
  * per pair) are what tests/test_ops.c compares them with. */
 #include "fastmath.h"
 #include "graph_internal.h"
+#include "kernels.h"
 #include "ops/attention_ref.h"
 
 #include <math.h>
@@ -132,159 +133,6 @@ typedef struct {
     uint64_t seed, stream;
 } attn_args;
 
-/* dropout factor of probability (i, s) of head bh: 0 or 1/(1-p) */
-static inline float drop_factor(const attn_args *a, size_t base, int s) {
-    return ng_hash_uniform(a->seed, a->stream, base + (size_t)s) < a->pd ? 0.0f : a->keep_scale;
-}
-
-/* One head forward. X: the batch's qkv rows (T, 3C) at column h*hs; P: (T,T) probabilities out;
- * Y: (T, C) output at column h*hs; w: scratch of 3*T*hs + T floats. */
-static inline __attribute__((always_inline)) void head_forward(const attn_args *a, const int hs, const float *X, float *P,
-                                                               float *Y, float *w, size_t pbase) {
-    const int T = a->T, C = a->C;
-    const size_t row = 3 * (size_t)C;
-    float *Q = w, *KT = w + (size_t)T * hs, *V = KT + (size_t)T * hs, *pr = V + (size_t)T * hs;
-    for (int s = 0; s < T; s++) {
-        const float *x = X + s * row;
-        for (int d = 0; d < hs; d++) {
-            Q[s * hs + d] = x[d] * a->scale;
-            KT[d * T + s] = x[C + d];
-            V[s * hs + d] = x[2 * C + d];
-        }
-    }
-    for (int i = 0; i < T; i++) {
-        const int n = i + 1;
-        float *p = P + (size_t)i * T;
-        /* scores s < n: p[s] = sum_d q[d] kT[d][s], SIMD over s */
-        #pragma omp simd
-        for (int s = 0; s < n; s++) p[s] = 0;
-        for (int d = 0; d < hs; d++) {
-            const float qd = Q[i * hs + d];
-            const float *kt = KT + (size_t)d * T;
-            #pragma omp simd
-            for (int s = 0; s < n; s++) p[s] += qd * kt[s];
-        }
-        float mx = -INFINITY;
-        for (int s = 0; s < n; s++) mx = p[s] > mx ? p[s] : mx;
-        float sum = 0;
-        #pragma omp simd reduction(+ : sum)
-        for (int s = 0; s < n; s++) { p[s] = ng_expf(p[s] - mx); sum += p[s]; }
-        const float inv = 1.0f / sum;
-        #pragma omp simd
-        for (int s = 0; s < n; s++) p[s] *= inv;
-        for (int s = n; s < T; s++) p[s] = 0;
-        /* y = sum_s p'[s] v[s], SIMD over d */
-        const float *pp = p;
-        if (a->pd > 0) {
-            for (int s = 0; s < n; s++) pr[s] = p[s] * drop_factor(a, pbase + (size_t)i * T, s);
-            pp = pr;
-        }
-        float acc[hs];
-        #pragma omp simd
-        for (int d = 0; d < hs; d++) acc[d] = 0;
-        for (int s = 0; s < n; s++) {
-            const float ps = pp[s];
-            const float *v = V + (size_t)s * hs;
-            #pragma omp simd
-            for (int d = 0; d < hs; d++) acc[d] += ps * v[d];
-        }
-        float *y = Y + (size_t)i * C;
-        #pragma omp simd
-        for (int d = 0; d < hs; d++) y[d] = acc[d];
-    }
-}
-
-/* One head backward: adds into dX (the batch's qkv gradient rows at column h*hs).
- * w: scratch of 8*T*hs + 2*T*T floats. */
-static inline __attribute__((always_inline)) void head_backward(const attn_args *a, const int hs, const float *X, const float *P,
-                                                                const float *DY, float *dX, float *w, size_t pbase) {
-    const int T = a->T, C = a->C;
-    const size_t row = 3 * (size_t)C;
-    const size_t th = (size_t)T * hs;
-    float *Q = w, *K = Q + th, *VT = K + th, *dy = VT + th, *dQ = dy + th, *dK = dQ + th, *dV = dK + th;
-    float *dS = dV + th, *Pd = dS + (size_t)T * T;   /* dS (T,T); Pd: P' when dropout is on */
-    for (int s = 0; s < T; s++) {
-        const float *x = X + s * row;
-        const float *g = DY + (size_t)s * C;
-        for (int d = 0; d < hs; d++) {
-            Q[s * hs + d] = x[d];
-            K[s * hs + d] = x[C + d];
-            VT[d * T + s] = x[2 * C + d];
-            dy[s * hs + d] = g[d];
-        }
-    }
-    const float *Pv = P;   /* the probabilities v was weighted with */
-    if (a->pd > 0) {
-        for (int i = 0; i < T; i++)
-            for (int s = 0; s <= i; s++) Pd[(size_t)i * T + s] = P[(size_t)i * T + s] * drop_factor(a, pbase + (size_t)i * T, s);
-        Pv = Pd;
-    }
-    for (int i = 0; i < T; i++) {
-        const int n = i + 1;
-        const float *p = P + (size_t)i * T;
-        float *ds = dS + (size_t)i * T;
-        /* dP'[s] = dy[i] . v[s], SIMD over s */
-        #pragma omp simd
-        for (int s = 0; s < n; s++) ds[s] = 0;
-        for (int d = 0; d < hs; d++) {
-            const float g = dy[i * hs + d];
-            const float *vt = VT + (size_t)d * T;
-            #pragma omp simd
-            for (int s = 0; s < n; s++) ds[s] += g * vt[s];
-        }
-        if (a->pd > 0)
-            for (int s = 0; s < n; s++) ds[s] *= drop_factor(a, pbase + (size_t)i * T, s);
-        /* softmax backward: dS = P (dP - sum P dP) scale */
-        float dot = 0;
-        #pragma omp simd reduction(+ : dot)
-        for (int s = 0; s < n; s++) dot += p[s] * ds[s];
-        #pragma omp simd
-        for (int s = 0; s < n; s++) ds[s] = p[s] * (ds[s] - dot) * a->scale;
-        /* dq[i] = sum_s dS[i][s] k[s] */
-        float acc[hs];
-        #pragma omp simd
-        for (int d = 0; d < hs; d++) acc[d] = 0;
-        for (int s = 0; s < n; s++) {
-            const float v = ds[s];
-            const float *k = K + (size_t)s * hs;
-            #pragma omp simd
-            for (int d = 0; d < hs; d++) acc[d] += v * k[d];
-        }
-        #pragma omp simd
-        for (int d = 0; d < hs; d++) dQ[i * hs + d] = acc[d];
-    }
-    /* dk[s] = sum_{i>=s} dS[i][s] q[i];  dv[s] = sum_{i>=s} P'[i][s] dy[i] */
-    for (int s = 0; s < T; s++) {
-        float ak[hs], av[hs];
-        #pragma omp simd
-        for (int d = 0; d < hs; d++) { ak[d] = 0; av[d] = 0; }
-        for (int i = s; i < T; i++) {
-            const float gs = dS[(size_t)i * T + s], pv = Pv[(size_t)i * T + s];
-            const float *q = Q + (size_t)i * hs, *g = dy + (size_t)i * hs;
-            #pragma omp simd
-            for (int d = 0; d < hs; d++) { ak[d] += gs * q[d]; av[d] += pv * g[d]; }
-        }
-        #pragma omp simd
-        for (int d = 0; d < hs; d++) { dK[s * hs + d] = ak[d]; dV[s * hs + d] = av[d]; }
-    }
-    for (int s = 0; s < T; s++) {
-        float *x = dX + s * row;
-        #pragma omp simd
-        for (int d = 0; d < hs; d++) {
-            x[d] += dQ[s * hs + d];
-            x[C + d] += dK[s * hs + d];
-            x[2 * C + d] += dV[s * hs + d];
-        }
-    }
-}
-
-/* head sizes compiled with hs fixed (registers), and the general one */
-#define HEAD_DISPATCH(fn, hs, ...) \
-    switch (hs) { \
-    case 16: fn(__VA_ARGS__, 16); break; case 32: fn(__VA_ARGS__, 32); break; \
-    case 64: fn(__VA_ARGS__, 64); break; case 128: fn(__VA_ARGS__, 128); break; \
-    default: fn(__VA_ARGS__, hs); break; }
-
 static attn_args attn_setup(const ng_graph *g, const ng_tensor *t) {
     attn_args a;
     a.T = (int)t->ne[1]; a.C = (int)t->ne[2];
@@ -297,28 +145,85 @@ static attn_args attn_setup(const ng_graph *g, const ng_tensor *t) {
     return a;
 }
 
-#define FWD_CALL(a, X, P, Y, w, pbase, HS) head_forward(a, HS, X, P, Y, w, pbase)
-#define BWD_CALL(a, X, P, DY, dX, w, pbase, HS) head_backward(a, HS, X, P, DY, dX, w, pbase)
+/* P' = P with the dropout mask of head (pbase) applied, into out (T,T) */
+static void apply_dropout(const attn_args *a, const float *P, float *out, size_t pbase) {
+    const int T = a->T;
+    for (int i = 0; i < T; i++)
+        for (int s = 0; s < T; s++) {
+            size_t o = (size_t)i * T + s;
+            out[o] = s <= i && ng_hash_uniform(a->seed, a->stream, pbase + o) >= a->pd ? P[o] * a->keep_scale : 0.0f;
+        }
+}
+
+/* One head. X: the batch's qkv rows (T, 3C) at column h*hs (q; k at +C, v at +2C). */
+static void head_forward(const attn_args *a, const float *X, float *P, float *Y, float *w, size_t pbase) {
+    const int T = a->T, C = a->C, hs = a->hs, ld = 3 * C;
+    /* S = q k^T scale (the whole square; the masked half costs less than skipping it) */
+    ng_sgemm_serial(0, 1, T, T, hs, a->scale, X, ld, X + C, ld, 0.0f, P, T);
+    for (int i = 0; i < T; i++) {
+        float *p = P + (size_t)i * T;
+        const int n = i + 1;
+        float mx = -INFINITY;
+        for (int s = 0; s < n; s++) mx = p[s] > mx ? p[s] : mx;
+        float sum = 0;
+        #pragma omp simd reduction(+ : sum)
+        for (int s = 0; s < n; s++) { p[s] = ng_expf(p[s] - mx); sum += p[s]; }
+        const float inv = 1.0f / sum;
+        #pragma omp simd
+        for (int s = 0; s < n; s++) p[s] *= inv;
+        for (int s = n; s < T; s++) p[s] = 0;
+    }
+    const float *Pv = P;
+    if (a->pd > 0) { apply_dropout(a, P, w, pbase); Pv = w; }
+    /* y = P' v */
+    ng_sgemm_serial(0, 0, T, hs, T, 1.0f, Pv, T, X + 2 * C, ld, 0.0f, Y, C);
+}
+
+static void head_backward(const attn_args *a, const float *X, const float *P, const float *DY, float *dX, float *w, size_t pbase) {
+    const int T = a->T, C = a->C, hs = a->hs, ld = 3 * C;
+    float *dS = w, *Pd = w + (size_t)T * T;
+    const float *Pv = P;
+    if (a->pd > 0) { apply_dropout(a, P, Pd, pbase); Pv = Pd; }
+    /* dv += P'^T dy ; dP' = dy v^T */
+    ng_sgemm_serial(1, 0, T, hs, T, 1.0f, Pv, T, DY, C, 1.0f, dX + 2 * C, ld);
+    ng_sgemm_serial(0, 1, T, T, hs, 1.0f, DY, C, X + 2 * C, ld, 0.0f, dS, T);
+    /* through the dropout mask, then the softmax: dS = P (dP - sum_s P dP) scale, causal */
+    for (int i = 0; i < T; i++) {
+        const float *p = P + (size_t)i * T;
+        float *ds = dS + (size_t)i * T;
+        const int n = i + 1;
+        if (a->pd > 0)
+            for (int s = 0; s < n; s++)
+                ds[s] *= ng_hash_uniform(a->seed, a->stream, pbase + (size_t)i * T + s) >= a->pd ? a->keep_scale : 0.0f;
+        float dot = 0;
+        #pragma omp simd reduction(+ : dot)
+        for (int s = 0; s < n; s++) dot += p[s] * ds[s];
+        #pragma omp simd
+        for (int s = 0; s < n; s++) ds[s] = p[s] * (ds[s] - dot) * a->scale;
+        for (int s = n; s < T; s++) ds[s] = 0;
+    }
+    /* dq += dS k ; dk += dS^T q */
+    ng_sgemm_serial(0, 0, T, hs, T, 1.0f, dS, T, X + C, ld, 1.0f, dX, ld);
+    ng_sgemm_serial(1, 0, T, hs, T, 1.0f, dS, T, X, ld, 1.0f, dX + C, ld);
+}
 
 void attention_forward(ng_graph *g, ng_tensor *t) {
     const attn_args a = attn_setup(g, t);
     const int B = (int)t->ne[0], H = t->iarg[0], T = a.T, C = a.C, hs = a.hs;
     const float *X = t->src[0]->data;
+    const size_t need = a.pd > 0 ? (size_t)T * T : 1;
     int fail = 0;
     #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)B * H * T * T * hs > 32768)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
-            float *w = attn_scratch(3 * (size_t)T * hs + T);
+            float *w = attn_scratch(need);
             if (!w) {
                 #pragma omp atomic write
                 fail = 1;
                 continue;
             }
-            const float *Xb = X + (size_t)b * T * 3 * C + h * hs;
-            float *P = t->aux + ((size_t)b * H + h) * T * T;
-            float *Y = t->data + (size_t)b * T * C + h * hs;
-            size_t pbase = ((size_t)b * H + h) * T * T;
-            HEAD_DISPATCH(FWD_CALL, hs, &a, Xb, P, Y, w, pbase)
+            head_forward(&a, X + (size_t)b * T * 3 * C + h * hs, t->aux + ((size_t)b * H + h) * T * T,
+                         t->data + (size_t)b * T * C + h * hs, w, ((size_t)b * H + h) * T * T);
         }
     if (fail) ng_ref_attention_forward(g, t);   /* no scratch memory: the plain kernel needs none */
 }
@@ -328,11 +233,12 @@ void attention_backward(ng_graph *g, ng_tensor *t) {
     if (!qkv->grad) return;
     const attn_args a = attn_setup(g, t);
     const int B = (int)t->ne[0], H = t->iarg[0], T = a.T, C = a.C, hs = a.hs;
+    const size_t need = 2 * (size_t)T * T;
     /* scratch first, so that a failure leaves the gradients untouched for the plain kernel */
     int fail = 0;
     #pragma omp parallel if ((int64_t)B * H * T * T * hs > 32768)
     {
-        if (!attn_scratch(8 * (size_t)T * hs + 2 * (size_t)T * T)) {
+        if (!attn_scratch(need)) {
             #pragma omp atomic write
             fail = 1;
         }
@@ -340,13 +246,8 @@ void attention_backward(ng_graph *g, ng_tensor *t) {
     if (fail) { ng_ref_attention_backward(g, t); return; }
     #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)B * H * T * T * hs > 32768)
     for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            float *w = attn_scratch(8 * (size_t)T * hs + 2 * (size_t)T * T);
-            const float *Xb = qkv->data + (size_t)b * T * 3 * C + h * hs;
-            float *dXb = qkv->grad + (size_t)b * T * 3 * C + h * hs;
-            const float *P = t->aux + ((size_t)b * H + h) * T * T;
-            const float *DY = t->grad + (size_t)b * T * C + h * hs;
-            size_t pbase = ((size_t)b * H + h) * T * T;
-            HEAD_DISPATCH(BWD_CALL, hs, &a, Xb, P, DY, dXb, w, pbase)
-        }
+        for (int h = 0; h < H; h++)
+            head_backward(&a, qkv->data + (size_t)b * T * 3 * C + h * hs, t->aux + ((size_t)b * H + h) * T * T,
+                          t->grad + (size_t)b * T * C + h * hs, qkv->grad + (size_t)b * T * 3 * C + h * hs,
+                          attn_scratch(need), ((size_t)b * H + h) * T * T);
 }

@@ -61,6 +61,33 @@ static void pack_a(float *Ap, const float *A, int lda, int ta, int i0, int mr, i
     }
 }
 
+/* dst[k*ldd + c] = src[c*lds + k] for a 16 x 16 block: unpack pairs of rows, then pairs of
+ * pairs, then gather 128-bit lanes. */
+static inline void transpose16(const float *src, size_t lds, float *dst, size_t ldd) {
+    __m512 r[16], t[16], u[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * lds);
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) {   /* rows 4g..4g+3: u[4g+j] holds k = j, j+4, j+8, j+12 */
+        __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * g + 2]), d = _mm512_castps_pd(t[4 * g + 3]);
+        u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int j = 0; j < 4; j++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88), v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88), v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
+        _mm512_storeu_ps(dst + (size_t)(j + 0) * ldd, _mm512_shuffle_f32x4(v0, v2, 0x88));
+        _mm512_storeu_ps(dst + (size_t)(j + 8) * ldd, _mm512_shuffle_f32x4(v0, v2, 0xdd));
+        _mm512_storeu_ps(dst + (size_t)(j + 4) * ldd, _mm512_shuffle_f32x4(v1, v3, 0x88));
+        _mm512_storeu_ps(dst + (size_t)(j + 12) * ldd, _mm512_shuffle_f32x4(v1, v3, 0xdd));
+    }
+}
+
 /* Pack columns [j0, j0+nr) x k [k0, k0+kc) of op(B) as Bp[k*NR + c], zero columns beyond nr. */
 static void pack_b(float *Bp, const float *B, int ldb, int tb, int j0, int nr, int k0, int kc) {
     if (!tb) {  /* op(B)[k,j] = B[k*ldb + j] */
@@ -76,8 +103,15 @@ static void pack_b(float *Bp, const float *B, int ldb, int tb, int j0, int nr, i
                 for (; c < NR; c++) dst[c] = 0;
             }
         }
-    } else {    /* op(B)[k,j] = B[j*ldb + k]: a transpose, column by column */
-        for (int c = 0; c < NR; c++) {
+    } else {    /* op(B)[k,j] = B[j*ldb + k]: a transpose, in 16 x 16 blocks in registers */
+        int c0 = 0;
+        for (; c0 + 16 <= nr; c0 += 16) {
+            int k = 0;
+            for (; k + 16 <= kc; k += 16) transpose16(B + (size_t)(j0 + c0) * ldb + k0 + k, (size_t)ldb, Bp + (size_t)k * NR + c0, NR);
+            for (; k < kc; k++)
+                for (int c = c0; c < c0 + 16; c++) Bp[(size_t)k * NR + c] = B[(size_t)(j0 + c) * ldb + k0 + k];
+        }
+        for (int c = c0; c < NR; c++) {
             if (c < nr) {
                 const float *src = B + (size_t)(j0 + c) * ldb + k0;
                 for (int k = 0; k < kc; k++) Bp[(size_t)k * NR + c] = src[k];
@@ -88,28 +122,35 @@ static void pack_b(float *Bp, const float *B, int ldb, int tb, int j0, int nr, i
     }
 }
 
-/* C[0..mr, 0..32) (masked by m0, m1) = alpha * Ap Bp + (accumulate ? C : beta C) */
-static void kernel_12x32(int kc, const float *restrict Ap, const float *restrict Bp, float *C, int ldc, int mr,
-                         __mmask16 m0, __mmask16 m1, float alpha, float beta) {
-    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
-    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
-    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
-    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps(), c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
-    __m512 c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps(), c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps();
-    __m512 ca0 = _mm512_setzero_ps(), ca1 = _mm512_setzero_ps(), cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps();
-    for (int k = 0; k < kc; k++) {
-        const __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
-        __m512 a;
-#define ROW(r, x0, x1) a = _mm512_set1_ps(Ap[r]); x0 = _mm512_fmadd_ps(a, b0, x0); x1 = _mm512_fmadd_ps(a, b1, x1);
-        ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31)
-        ROW(4, c40, c41) ROW(5, c50, c51) ROW(6, c60, c61) ROW(7, c70, c71)
-        ROW(8, c80, c81) ROW(9, c90, c91) ROW(10, ca0, ca1) ROW(11, cb0, cb1)
-#undef ROW
-        Ap += MR; Bp += NR;
-    }
+static __mmask16 mask_of(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1); }
+
+/* The micro-kernel: C[0..mr, 0..32) (columns masked by m0, m1) = alpha * A Bp + beta C, with
+ * Bp a packed panel (kc x 32) and A read through AEL(r) (element (r, k) of the current k),
+ * advanced by ANEXT after each k. Generated twice: A packed or read in place with a k stride
+ * (a(r,k) = a[r + k*ks]), and A read in place along 12 rows (a(r,k) = row_r[k]). */
+#define KERNEL_BODY(AEL, ANEXT) \
+    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps(); \
+    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps(); \
+    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps(); \
+    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps(), c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps(); \
+    __m512 c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps(), c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps(); \
+    __m512 ca0 = _mm512_setzero_ps(), ca1 = _mm512_setzero_ps(), cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps(); \
+    for (int k = 0; k < kc; k++) { \
+        const __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16); \
+        __m512 a; \
+        ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31) \
+        ROW(4, c40, c41) ROW(5, c50, c51) ROW(6, c60, c61) ROW(7, c70, c71) \
+        ROW(8, c80, c81) ROW(9, c90, c91) ROW(10, ca0, ca1) ROW(11, cb0, cb1) \
+        ANEXT; Bp += NR; \
+    } \
+    const __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}, \
+                               {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}}; \
+    store_tile(acc, C, ldc, mr, m0, m1, alpha, beta);
+#define ROW(r, x0, x1) a = _mm512_set1_ps(AEL(r)); x0 = _mm512_fmadd_ps(a, b0, x0); x1 = _mm512_fmadd_ps(a, b1, x1);
+
+static inline __attribute__((always_inline)) void store_tile(const __m512 acc[MR][2], float *C, int ldc, int mr,
+                                                             __mmask16 m0, __mmask16 m1, float alpha, float beta) {
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51},
-                         {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
     for (int r = 0; r < mr; r++) {
         float *c = C + (size_t)r * ldc;
         __m512 x0 = _mm512_mul_ps(va, acc[r][0]), x1 = _mm512_mul_ps(va, acc[r][1]);
@@ -122,7 +163,76 @@ static void kernel_12x32(int kc, const float *restrict Ap, const float *restrict
     }
 }
 
-static __mmask16 mask_of(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1); }
+static void kernel_kstride(int kc, const float *restrict Ap, size_t ks, const float *restrict Bp, float *C, int ldc,
+                           int mr, __mmask16 m0, __mmask16 m1, float alpha, float beta) {
+#define AEL(r) Ap[r]
+    KERNEL_BODY(AEL, Ap += ks)
+#undef AEL
+}
+
+static void kernel_rows(int kc, const float *restrict A, size_t lda, int mr_valid, const float *restrict Bp, float *C,
+                        int ldc, int mr, __mmask16 m0, __mmask16 m1, float alpha, float beta) {
+    /* rows past the matrix read its first row again (their results are not stored) */
+    const float *r0 = A, *r1 = A + (mr_valid > 1 ? lda : 0), *r2 = A + (mr_valid > 2 ? 2 * lda : 0);
+    const float *r3 = A + (mr_valid > 3 ? 3 * lda : 0), *r4 = A + (mr_valid > 4 ? 4 * lda : 0);
+    const float *r5 = A + (mr_valid > 5 ? 5 * lda : 0), *r6 = A + (mr_valid > 6 ? 6 * lda : 0);
+    const float *r7 = A + (mr_valid > 7 ? 7 * lda : 0), *r8 = A + (mr_valid > 8 ? 8 * lda : 0);
+    const float *r9 = A + (mr_valid > 9 ? 9 * lda : 0), *r10 = A + (mr_valid > 10 ? 10 * lda : 0);
+    const float *r11 = A + (mr_valid > 11 ? 11 * lda : 0);
+#define AEL(r) (r == 0 ? r0 : r == 1 ? r1 : r == 2 ? r2 : r == 3 ? r3 : r == 4 ? r4 : r == 5 ? r5 : r == 6 ? r6 : \
+                r == 7 ? r7 : r == 8 ? r8 : r == 9 ? r9 : r == 10 ? r10 : r11)[k]
+    KERNEL_BODY(AEL, (void)0)
+#undef AEL
+}
+#undef ROW
+
+/* one tile of 12 rows x the column panels [p0, p1) of the packed B (kc deep) */
+static void run_tile(int transA, const float *A, int lda, int i0, int mr, int k0, int kc, float *Ap, int *packed_ip,
+                     const float *Bp, int p0, int p1, int N, float *C, int ldc, float alpha, float beta) {
+    const float *a = NULL;
+    size_t ks = MR;
+    int rows = 0;
+    if (!transA) { a = A + (size_t)i0 * lda + k0; rows = 1; }
+    else if (mr == MR) { a = A + (size_t)k0 * lda + i0; ks = (size_t)lda; }
+    else {   /* the last, partial row panel of a transposed A: packed with zeros */
+        if (*packed_ip != i0) { pack_a(Ap, A, lda, 1, i0, mr, k0, kc); *packed_ip = i0; }
+        a = Ap;
+    }
+    for (int p = p0; p < p1; p++) {
+        const int j0 = p * NR, nr = N - j0;
+        const float *bp = Bp + (size_t)p * NR * kc;
+        float *c = C + (size_t)i0 * ldc + j0;
+        if (rows) kernel_rows(kc, a, (size_t)lda, mr, bp, c, ldc, mr, mask_of(nr), mask_of(nr - 16), alpha, beta);
+        else kernel_kstride(kc, a, ks, bp, c, ldc, mr, mask_of(nr), mask_of(nr - 16), alpha, beta);
+    }
+}
+
+
+/* The same GEMM on the calling thread only (callers that are threads of a parallel region
+ * themselves: the attention heads). */
+void ng_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) {
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return;
+    }
+    const int np = (N + NR - 1) / NR, kcmax = K < KC ? K : KC;
+    float *Bp = scratch_get(&tl_b, (size_t)np * NR * kcmax), *Ap = scratch_get(&tl_a, (size_t)MR * kcmax);
+    if (!Bp || !Ap) {
+        ng_ref_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        const int kc = K - k0 < KC ? K - k0 : KC;
+        const float bk = k0 == 0 ? beta : 1.0f;
+        for (int p = 0; p < np; p++) pack_b(Bp + (size_t)p * NR * kc, B, ldb, transB, p * NR, N - p * NR < NR ? N - p * NR : NR, k0, kc);
+        int packed = -1;
+        for (int i0 = 0; i0 < M; i0 += MR)
+            run_tile(transA, A, lda, i0, M - i0 < MR ? M - i0 : MR, k0, kc, Ap, &packed, Bp, 0, np, N, C, ldc, alpha, bk);
+    }
+}
 
 void ng_sgemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc) {
@@ -168,23 +278,26 @@ void ng_sgemm_avx512(int transA, int transB, int M, int N, int K, float alpha, c
                 pack_b(Bp + (size_t)p * NR * kc, B, ldb, transB, p * NR, nr, k0, kc);
             }
             /* implicit barrier: B packed */
-            int packed = -1;   /* the row panel this thread's Ap holds */
+            int packed = -1;   /* the row panel this thread's Ap holds (partial transposed panels) */
             #pragma omp for schedule(static)
             for (int t = 0; t < tiles; t++) {
                 const int ip = t / ng, g = t % ng;
                 const int i0 = ip * MR, mr = M - i0 < MR ? M - i0 : MR;
-                if (ip != packed) { pack_a(Ap, A, lda, transA, i0, mr, k0, kc); packed = ip; }
                 const int p1 = (g + 1) * per_g < np ? (g + 1) * per_g : np;
-                for (int p = g * per_g; p < p1; p++) {
-                    const int j0 = p * NR, nr = N - j0;
-                    kernel_12x32(kc, Ap, Bp + (size_t)p * NR * kc, C + (size_t)i0 * ldc + j0, ldc, mr,
-                                 mask_of(nr), mask_of(nr - 16), alpha, bk);
-                }
+                run_tile(transA, A, lda, i0, mr, k0, kc, Ap, &packed, Bp, g * per_g, p1, N, C, ldc, alpha, bk);
             }
             /* implicit barrier before the next K block repacks B */
         }
     }
     /* a thread could not get its A pack (nothing was written): the plain loop gives the answer */
     if (fail) ng_ref_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+#else
+#include <cblas.h>
+/* without AVX-512: OpenBLAS, which runs on one thread when called inside a parallel region */
+void ng_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 #endif

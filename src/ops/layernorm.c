@@ -9,15 +9,18 @@ void ng_k_layernorm(float *out, float *mean, float *rstd, const float *x, const 
                     int64_t N, int64_t C, float eps) {
     #pragma omp parallel for if (N * C > 65536)
     for (int64_t i = 0; i < N; i++) {
-        const float *xi = x + i * C;
-        float *yi = out + i * C;
+        const float *restrict xi = x + i * C;
+        float *restrict yi = out + i * C;
         float m = 0;
+        #pragma omp simd reduction(+ : m)
         for (int64_t j = 0; j < C; j++) m += xi[j];
         m /= (float)C;
         float v = 0;
+        #pragma omp simd reduction(+ : v)
         for (int64_t j = 0; j < C; j++) { float d = xi[j] - m; v += d * d; }
         v /= (float)C;
         float r = 1.0f / sqrtf(v + eps);
+        #pragma omp simd
         for (int64_t j = 0; j < C; j++) yi[j] = (xi[j] - m) * r * w[j] + b[j];
         if (mean) mean[i] = m;
         if (rstd) rstd[i] = r;
@@ -34,37 +37,49 @@ void layernorm_forward(ng_graph *g, ng_tensor *t) {
 void layernorm_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
-    int64_t N = ng_rows(x), C = ng_cols(x);
+    const int64_t N = ng_rows(x), C = ng_cols(x);
     const float *mean = t->aux, *rstd = t->aux + N, *dy = t->grad;
+    const float *restrict wd = w->data, *restrict xd = x->data;
     if (x->grad) {
         #pragma omp parallel for if (N * C > 65536)
         for (int64_t i = 0; i < N; i++) {
-            const float *xi = x->data + i * C, *dyi = dy + i * C;
-            float m = mean[i], r = rstd[i], s1 = 0, s2 = 0;
+            const float *restrict xi = xd + i * C, *restrict dyi = dy + i * C;
+            const float m = mean[i], r = rstd[i];
+            float s1 = 0, s2 = 0;
+            #pragma omp simd reduction(+ : s1, s2)
             for (int64_t j = 0; j < C; j++) {
-                float dxh = dyi[j] * w->data[j];
+                float dxh = dyi[j] * wd[j];
                 s1 += dxh;
                 s2 += dxh * (xi[j] - m) * r;
             }
             s1 /= (float)C; s2 /= (float)C;
-            float *dxi = x->grad + i * C;
+            float *restrict dxi = x->grad + i * C;
+            #pragma omp simd
             for (int64_t j = 0; j < C; j++) {
                 float xh = (xi[j] - m) * r;
-                dxi[j] += r * (dyi[j] * w->data[j] - s1 - xh * s2);
+                dxi[j] += r * (dyi[j] * wd[j] - s1 - xh * s2);
             }
         }
     }
     if (w->grad || b->grad) {
-        #pragma omp parallel for if (N * C > 65536)
-        for (int64_t j = 0; j < C; j++) {
-            float sw = 0, sb = 0;
+        /* column sums read row by row; threads split the columns in blocks of 64 (each sum runs
+         * over the rows in order, whatever the thread count) */
+        const int64_t nblk = (C + 63) / 64;
+        #pragma omp parallel for schedule(static) if (N * C > 65536)
+        for (int64_t blk = 0; blk < nblk; blk++) {
+            const int64_t j0 = blk * 64, wdt = C - j0 < 64 ? C - j0 : 64;
+            float sw[64], sb[64];
+            for (int64_t j = 0; j < wdt; j++) { sw[j] = 0; sb[j] = 0; }
             for (int64_t i = 0; i < N; i++) {
-                float d = dy[i * C + j];
-                sw += d * (x->data[i * C + j] - mean[i]) * rstd[i];
-                sb += d;
+                const float *restrict d = dy + i * C + j0, *restrict xi = xd + i * C + j0;
+                const float m = mean[i], r = rstd[i];
+                #pragma omp simd
+                for (int64_t j = 0; j < wdt; j++) { sw[j] += d[j] * (xi[j] - m) * r; sb[j] += d[j]; }
             }
-            if (w->grad) w->grad[j] += sw;
-            if (b->grad) b->grad[j] += sb;
+            for (int64_t j = 0; j < wdt; j++) {
+                if (w->grad) w->grad[j0 + j] += sw[j];
+                if (b->grad) b->grad[j0 + j] += sb[j];
+            }
         }
     }
 }
