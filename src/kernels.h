@@ -11,6 +11,8 @@ void ng_k_layernorm(float *out, float *mean, float *rstd, const float *x, const 
 void ng_k_linear(float *y, const float *x, const float *W, const float *b, int N, int in, int out);
 /* y[i] = gelu_tanh(x[i]) */
 void ng_k_gelu(float *y, const float *x, int64_t n);
+/* y (out) = W (out,in) x (in) + b (may be NULL); W row-major (nanogen's GEMV for sampling) */
+void ng_sgemv_rows(float *y, const float *x, const float *W, const float *b, int in, int out);
 /* C = alpha op(A) op(B) + beta C on the calling thread only (src/ops/gemm_avx512.c): for
  * kernels that run inside their own parallel region, like the attention heads. */
 void ng_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,

@@ -1,6 +1,7 @@
 /* infer.c - incremental inference with a KV cache, llama2.c style: one token per stream per
  * step, keys and values of earlier positions kept, so a token costs O(context) not O(context^2).
  * Streams advance together (same position), so each linear is one small GEMM over streams. */
+#include "fastmath.h"
 #include "kernels.h"
 #include "model_internal.h"
 
@@ -11,10 +12,11 @@
 struct ng_infer {
     ng_model *m;
     int S, pos, keep;
+    int rows;               /* rows the activation buffers hold: positions x streams per block */
     int32_t *hist;          /* (S, T) tokens at positions 0..pos-1 */
     float *kc, *vc;         /* (L, S, T, C) key and value caches */
-    float *x, *xn, *qkv, *y, *f, *logits;  /* (S,C) (S,C) (S,3C) (S,C) (S,4C) (S,V) */
-    float *att;             /* (L, S, H, T) attention probabilities of the last step */
+    float *x, *xn, *qkv, *y, *f, *logits;  /* (rows,C) (rows,C) (rows,3C) (rows,C) (rows,4C) (S,V) */
+    float *att;             /* (L, S, H, T) attention probabilities of the last position */
 };
 
 ng_infer *ng_infer_new(ng_model *m, int n_streams) {
@@ -24,17 +26,20 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
     const ng_model_config *c = &m->cfg;
     const size_t S = n_streams, T = c->block_size, C = c->n_embd, L = c->n_layer, V = c->vocab_size, H = c->n_head;
     s->m = m; s->S = n_streams; s->keep = c->block_size / 2;
+    /* a cache rebuild runs several positions per block as GEMMs: up to 1024 rows, at least S */
+    size_t rows = S * T < 1024 ? S * T : (S > 1024 ? S : 1024);
+    s->rows = (int)rows;
     s->hist = ng_alloc_aligned(S * T * sizeof(int32_t), "sampling history");
     s->logits = ng_alloc_aligned(S * V * sizeof(float), "logits");
     int ok = s->hist && s->logits;
     if (c->kind == NG_MODEL_GPT && ok) {
         s->kc = ng_alloc_aligned(L * S * T * C * sizeof(float), "key cache");
         s->vc = ng_alloc_aligned(L * S * T * C * sizeof(float), "value cache");
-        s->x = ng_alloc_aligned(S * C * sizeof(float), "activations");
-        s->xn = ng_alloc_aligned(S * C * sizeof(float), "activations");
-        s->qkv = ng_alloc_aligned(S * 3 * C * sizeof(float), "activations");
-        s->y = ng_alloc_aligned(S * C * sizeof(float), "activations");
-        s->f = ng_alloc_aligned(S * 4 * C * sizeof(float), "activations");
+        s->x = ng_alloc_aligned(rows * C * sizeof(float), "activations");
+        s->xn = ng_alloc_aligned(rows * C * sizeof(float), "activations");
+        s->qkv = ng_alloc_aligned(rows * 3 * C * sizeof(float), "activations");
+        s->y = ng_alloc_aligned(rows * C * sizeof(float), "activations");
+        s->f = ng_alloc_aligned(rows * 4 * C * sizeof(float), "activations");
         s->att = ng_alloc_aligned(L * S * H * T * sizeof(float), "attention");
         ok = s->kc && s->vc && s->x && s->xn && s->qkv && s->y && s->f && s->att;
     }
@@ -57,60 +62,86 @@ void ng_infer_set_keep(ng_infer *s, int keep) {
     s->keep = keep < 0 ? 0 : keep > T - 1 ? T - 1 : keep;
 }
 
-/* One GPT position for every stream: tokens (S) at position s->pos -> logits (S,V). */
-static void gpt_step(ng_infer *s, const int32_t *tokens) {
+/* x[i] += d[i] */
+static void add_inplace(float *restrict x, const float *restrict d, int64_t n) {
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) x[i] += d[i];
+}
+
+/* n positions (pos .. pos+n-1) for every stream: tok (S, n) tokens, rows ordered stream-major
+ * (row = i*n + t). Keys and values go to the cache; logits (S,V) are those of the last position
+ * when want_logits. One position for all streams is the sampling step; several are a cache
+ * rebuild, where each linear becomes a GEMM over S*n rows. */
+static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_logits) {
     const ng_model *m = s->m;
     const int S = s->S, T = m->cfg.block_size, C = m->cfg.n_embd, H = m->cfg.n_head, hs = C / H;
-    const int L = m->cfg.n_layer, V = m->cfg.vocab_size, pos = s->pos;
+    const int L = m->cfg.n_layer, V = m->cfg.vocab_size, pos = s->pos, R = S * n;
     const float scale = 1.0f / sqrtf((float)hs);
-    for (int i = 0; i < S; i++) {
-        const float *te = m->wte->data + (size_t)tokens[i] * C, *pe = m->wpe->data + (size_t)pos * C;
-        for (int j = 0; j < C; j++) s->x[(size_t)i * C + j] = te[j] + pe[j];
+    for (int r = 0; r < R; r++) {
+        const float *te = m->wte->data + (size_t)tok[r] * C, *pe = m->wpe->data + (size_t)(pos + r % n) * C;
+        float *x = s->x + (size_t)r * C;
+        #pragma omp simd
+        for (int j = 0; j < C; j++) x[j] = te[j] + pe[j];
     }
     for (int l = 0; l < L; l++) {
         const gpt_block *b = &m->h[l];
-        ng_k_layernorm(s->xn, NULL, NULL, s->x, b->ln_1_w->data, b->ln_1_b->data, S, C, 1e-5f);
-        ng_k_linear(s->qkv, s->xn, b->c_attn_w->data, b->c_attn_b->data, S, C, 3 * C);
+        ng_k_layernorm(s->xn, NULL, NULL, s->x, b->ln_1_w->data, b->ln_1_b->data, R, C, 1e-5f);
+        ng_k_linear(s->qkv, s->xn, b->c_attn_w->data, b->c_attn_b->data, R, C, 3 * C);
         float *kc = s->kc + (size_t)l * S * T * C, *vc = s->vc + (size_t)l * S * T * C;
-        #pragma omp parallel for if (S * H * (pos + 1) * hs > 32768)
-        for (int i = 0; i < S; i++) {
-            float *ki = kc + (size_t)i * T * C, *vi = vc + (size_t)i * T * C;
-            memcpy(ki + (size_t)pos * C, s->qkv + (size_t)i * 3 * C + C, (size_t)C * sizeof(float));
-            memcpy(vi + (size_t)pos * C, s->qkv + (size_t)i * 3 * C + 2 * C, (size_t)C * sizeof(float));
+        for (int r = 0; r < R; r++) {
+            const int i = r / n, t = pos + r % n;
+            memcpy(kc + ((size_t)i * T + t) * C, s->qkv + (size_t)r * 3 * C + C, (size_t)C * sizeof(float));
+            memcpy(vc + ((size_t)i * T + t) * C, s->qkv + (size_t)r * 3 * C + 2 * C, (size_t)C * sizeof(float));
+        }
+        #pragma omp parallel for schedule(static) if ((int64_t)R * H * (pos + n) * hs > 65536)
+        for (int r = 0; r < R; r++) {
+            const int i = r / n, t = pos + r % n, last = r % n == n - 1;
+            const float *ki = kc + (size_t)i * T * C, *vi = vc + (size_t)i * T * C;
+            float scratch[T];
             for (int h = 0; h < H; h++) {
-                const float *q = s->qkv + (size_t)i * 3 * C + h * hs;
-                float *p = s->att + (((size_t)l * S + i) * H + h) * T;
+                const float *q = s->qkv + (size_t)r * 3 * C + h * hs;
+                float *p = last ? s->att + (((size_t)l * S + i) * H + h) * T : scratch;
                 float mx = -INFINITY, sum = 0;
-                for (int t = 0; t <= pos; t++) {
-                    const float *k = ki + (size_t)t * C + h * hs;
+                for (int u = 0; u <= t; u++) {
+                    const float *k = ki + (size_t)u * C + h * hs;
                     float d = 0;
+                    #pragma omp simd reduction(+ : d)
                     for (int j = 0; j < hs; j++) d += q[j] * k[j];
-                    p[t] = d * scale;
-                    if (p[t] > mx) mx = p[t];
+                    p[u] = d * scale;
+                    mx = p[u] > mx ? p[u] : mx;
                 }
-                for (int t = 0; t <= pos; t++) { p[t] = expf(p[t] - mx); sum += p[t]; }
-                float *y = s->y + (size_t)i * C + h * hs;
-                memset(y, 0, (size_t)hs * sizeof(float));
-                for (int t = 0; t <= pos; t++) {
-                    p[t] /= sum;
-                    const float *v = vi + (size_t)t * C + h * hs;
-                    for (int j = 0; j < hs; j++) y[j] += p[t] * v[j];
+                #pragma omp simd reduction(+ : sum)
+                for (int u = 0; u <= t; u++) { p[u] = ng_expf(p[u] - mx); sum += p[u]; }
+                const float inv = 1.0f / sum;
+                float *y = s->y + (size_t)r * C + h * hs;
+                #pragma omp simd
+                for (int j = 0; j < hs; j++) y[j] = 0;
+                for (int u = 0; u <= t; u++) {
+                    p[u] *= inv;
+                    const float pu = p[u], *v = vi + (size_t)u * C + h * hs;
+                    #pragma omp simd
+                    for (int j = 0; j < hs; j++) y[j] += pu * v[j];
                 }
             }
         }
         /* x += proj(y); x += mlp_proj(gelu(fc(ln_2(x)))) */
-        ng_k_linear(s->xn, s->y, b->c_proj_w->data, b->c_proj_b->data, S, C, C);
-        for (int64_t i = 0; i < (int64_t)S * C; i++) s->x[i] += s->xn[i];
-        ng_k_layernorm(s->xn, NULL, NULL, s->x, b->ln_2_w->data, b->ln_2_b->data, S, C, 1e-5f);
-        ng_k_linear(s->f, s->xn, b->c_fc_w->data, b->c_fc_b->data, S, C, 4 * C);
-        ng_k_gelu(s->f, s->f, (int64_t)S * 4 * C);
-        ng_k_linear(s->xn, s->f, b->mlp_proj_w->data, b->mlp_proj_b->data, S, 4 * C, C);
-        for (int64_t i = 0; i < (int64_t)S * C; i++) s->x[i] += s->xn[i];
+        ng_k_linear(s->xn, s->y, b->c_proj_w->data, b->c_proj_b->data, R, C, C);
+        add_inplace(s->x, s->xn, (int64_t)R * C);
+        ng_k_layernorm(s->xn, NULL, NULL, s->x, b->ln_2_w->data, b->ln_2_b->data, R, C, 1e-5f);
+        ng_k_linear(s->f, s->xn, b->c_fc_w->data, b->c_fc_b->data, R, C, 4 * C);
+        ng_k_gelu(s->f, s->f, (int64_t)R * 4 * C);
+        ng_k_linear(s->xn, s->f, b->mlp_proj_w->data, b->mlp_proj_b->data, R, 4 * C, C);
+        add_inplace(s->x, s->xn, (int64_t)R * C);
     }
-    ng_k_layernorm(s->xn, NULL, NULL, s->x, m->ln_f_w->data, m->ln_f_b->data, S, C, 1e-5f);
+    for (int r = 0; r < R; r++) s->hist[(size_t)(r / n) * T + pos + r % n] = tok[r];
+    s->pos += n;
+    if (!want_logits) return;
+    /* the last position of each stream: gather its rows, final LayerNorm, tied head */
+    for (int i = 0; i < S; i++)
+        if (n > 1) memmove(s->y + (size_t)i * C, s->x + ((size_t)i * n + n - 1) * C, (size_t)C * sizeof(float));
+    const float *xl = n > 1 ? s->y : s->x;
+    ng_k_layernorm(s->xn, NULL, NULL, xl, m->ln_f_w->data, m->ln_f_b->data, S, C, 1e-5f);
     ng_k_linear(s->logits, s->xn, m->wte->data, NULL, S, C, V);
-    for (int i = 0; i < S; i++) s->hist[(size_t)i * T + pos] = tokens[i];
-    s->pos++;
 }
 
 const float *ng_infer_step(ng_infer *s, const int32_t *tokens) {
@@ -122,18 +153,27 @@ const float *ng_infer_step(ng_infer *s, const int32_t *tokens) {
         return s->logits;
     }
     if (s->pos == T) {
-        /* context full: rebuild the cache from the last `keep` tokens at positions 0..keep-1 */
-        int keep = s->keep;
+        /* context full: rebuild the cache from the last `keep` tokens at positions 0..keep-1,
+         * several positions per block (GEMMs) */
+        const int keep = s->keep;
         for (int i = 0; i < S; i++)
             memmove(s->hist + (size_t)i * T, s->hist + (size_t)i * T + (T - keep), (size_t)keep * sizeof(int32_t));
         s->pos = 0;
-        int32_t col[S];
-        for (int p = 0; p < keep; p++) {
-            for (int i = 0; i < S; i++) col[i] = s->hist[(size_t)i * T + p];
-            gpt_step(s, col);
+        const int per = s->rows / S > 0 ? s->rows / S : 1;
+        int32_t *blk = malloc((size_t)S * (per < keep ? per : keep) * sizeof(int32_t) + 1);
+        for (int p0 = 0; p0 < keep; ) {
+            int n = keep - p0 < per ? keep - p0 : per;
+            if (!blk) n = 1;   /* no memory for a block of tokens: one position at a time */
+            int32_t one[S];
+            int32_t *tk = blk ? blk : one;
+            for (int i = 0; i < S; i++)
+                for (int t = 0; t < n; t++) tk[(size_t)i * n + t] = s->hist[(size_t)i * T + p0 + t];
+            forward_positions(s, tk, n, 0);
+            p0 += n;
         }
+        free(blk);
     }
-    gpt_step(s, tokens);
+    forward_positions(s, tokens, 1, 1);
     return s->logits;
 }
 

@@ -125,8 +125,13 @@ void scale_backward(ng_graph *g, ng_tensor *t) {
 
 /* gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), see fastmath.h */
 void ng_k_gelu(float *y, const float *x, int64_t n) {
-    #pragma omp parallel for simd if (n > PAR_MIN)
-    for (int64_t i = 0; i < n; i++) y[i] = ng_gelu_f(x[i]);
+    if (n > PAR_MIN) {
+        #pragma omp parallel for simd
+        for (int64_t i = 0; i < n; i++) y[i] = ng_gelu_f(x[i]);
+    } else {   /* a sampling step: no thread team at all (and a plainer SIMD loop) */
+        #pragma omp simd
+        for (int64_t i = 0; i < n; i++) y[i] = ng_gelu_f(x[i]);
+    }
 }
 
 void gelu_forward(ng_graph *g, ng_tensor *t) {

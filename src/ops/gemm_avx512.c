@@ -208,6 +208,39 @@ static void run_tile(int transA, const float *A, int lda, int i0, int mr, int k0
 }
 
 
+/* y (out) = W (out,in) x (in) + b (NULL: 0), W row-major: four rows of W at a time, SIMD along
+ * in, one horizontal sum per output. Threads split the rows only when W is large (a sampling
+ * step is many small GEMVs, for which waking threads costs more than it saves). */
+static void gemv_serial(float *y, const float *x, const float *W, const float *b, int in, int out) {
+    const int nq = (out + 3) / 4;
+    for (int q = 0; q < nq; q++) {
+        const int j0 = q * 4, nj = out - j0 < 4 ? out - j0 : 4;
+        const float *w0 = W + (size_t)j0 * in, *w1 = nj > 1 ? w0 + in : w0, *w2 = nj > 2 ? w0 + 2 * (size_t)in : w0;
+        const float *w3 = nj > 3 ? w0 + 3 * (size_t)in : w0;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+        for (int k = 0; k < in; k += 16) {
+            const __mmask16 m = mask_of(in - k);
+            const __m512 xv = _mm512_maskz_loadu_ps(m, x + k);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w0 + k), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w1 + k), xv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w2 + k), xv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w3 + k), xv, a3);
+        }
+        const float r[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1), _mm512_reduce_add_ps(a2), _mm512_reduce_add_ps(a3)};
+        for (int j = 0; j < nj; j++) y[j0 + j] = r[j] + (b ? b[j0 + j] : 0.0f);
+    }
+}
+
+void ng_sgemv_rows(float *y, const float *x, const float *W, const float *b, int in, int out) {
+    if ((int64_t)out * in < (1 << 20)) { gemv_serial(y, x, W, b, in, out); return; }
+    const int nq = (out + 3) / 4, nth = omp_get_max_threads();
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < nth; t++) {   /* each thread a run of whole quads of rows */
+        const int q0 = (int)((int64_t)nq * t / nth), q1 = (int)((int64_t)nq * (t + 1) / nth);
+        if (q1 > q0) gemv_serial(y + 4 * q0, x, W + (size_t)4 * q0 * in, b ? b + 4 * q0 : NULL, in, (q1 == nq ? out : 4 * q1) - 4 * q0);
+    }
+}
+
 /* The same GEMM on the calling thread only (callers that are threads of a parallel region
  * themselves: the attention heads). */
 void ng_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
@@ -294,6 +327,11 @@ void ng_sgemm_avx512(int transA, int transB, int M, int N, int K, float alpha, c
 }
 #else
 #include <cblas.h>
+#include <string.h>
+void ng_sgemv_rows(float *y, const float *x, const float *W, const float *b, int in, int out) {
+    if (b) memcpy(y, b, (size_t)out * sizeof(float));
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, W, in, x, 1, b ? 1.0f : 0.0f, y, 1);
+}
 /* without AVX-512: OpenBLAS, which runs on one thread when called inside a parallel region */
 void ng_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc) {

@@ -5,25 +5,32 @@
 
 #include <math.h>
 
+static inline void layernorm_row(float *restrict yi, float *mean, float *rstd, const float *restrict xi,
+                                 const float *restrict w, const float *restrict b, int64_t C, float eps) {
+    float m = 0;
+    #pragma omp simd reduction(+ : m)
+    for (int64_t j = 0; j < C; j++) m += xi[j];
+    m /= (float)C;
+    float v = 0;
+    #pragma omp simd reduction(+ : v)
+    for (int64_t j = 0; j < C; j++) { float d = xi[j] - m; v += d * d; }
+    v /= (float)C;
+    float r = 1.0f / sqrtf(v + eps);
+    #pragma omp simd
+    for (int64_t j = 0; j < C; j++) yi[j] = (xi[j] - m) * r * w[j] + b[j];
+    if (mean) *mean = m;
+    if (rstd) *rstd = r;
+}
+
 void ng_k_layernorm(float *out, float *mean, float *rstd, const float *x, const float *w, const float *b,
                     int64_t N, int64_t C, float eps) {
-    #pragma omp parallel for if (N * C > 65536)
-    for (int64_t i = 0; i < N; i++) {
-        const float *restrict xi = x + i * C;
-        float *restrict yi = out + i * C;
-        float m = 0;
-        #pragma omp simd reduction(+ : m)
-        for (int64_t j = 0; j < C; j++) m += xi[j];
-        m /= (float)C;
-        float v = 0;
-        #pragma omp simd reduction(+ : v)
-        for (int64_t j = 0; j < C; j++) { float d = xi[j] - m; v += d * d; }
-        v /= (float)C;
-        float r = 1.0f / sqrtf(v + eps);
-        #pragma omp simd
-        for (int64_t j = 0; j < C; j++) yi[j] = (xi[j] - m) * r * w[j] + b[j];
-        if (mean) mean[i] = m;
-        if (rstd) rstd[i] = r;
+    if (N * C > 65536) {
+        #pragma omp parallel for
+        for (int64_t i = 0; i < N; i++)
+            layernorm_row(out + i * C, mean ? mean + i : NULL, rstd ? rstd + i : NULL, x + i * C, w, b, C, eps);
+    } else {   /* a sampling step: no thread team */
+        for (int64_t i = 0; i < N; i++)
+            layernorm_row(out + i * C, mean ? mean + i : NULL, rstd ? rstd + i : NULL, x + i * C, w, b, C, eps);
     }
 }
 

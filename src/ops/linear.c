@@ -7,11 +7,8 @@
 
 void ng_k_linear(float *y, const float *x, const float *W, const float *b, int N, int in, int out) {
     if (N < 4) {
-        /* a few rows (sampling one stream): GEMV reads W once; GEMM would first pack all of it */
-        for (int i = 0; i < N; i++) {
-            if (b) memcpy(y + (size_t)i * out, b, (size_t)out * sizeof(float));
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, W, in, x + (size_t)i * in, 1, b ? 1.0f : 0.0f, y + (size_t)i * out, 1);
-        }
+        /* a few rows (sampling one stream): GEMV reads W in place; GEMM would first pack all of it */
+        for (int i = 0; i < N; i++) ng_sgemv_rows(y + (size_t)i * out, x + (size_t)i * in, W, b, in, out);
         return;
     }
     float beta = 0.0f;
