@@ -193,70 +193,13 @@ static double norm_ppf(double p) {
            (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
-/* The top two principal axes of x (n, d), by power iteration on X^T X of the centred data
- * (never forming the d x d matrix). Writes the 2-D projections to px, py and the fraction of
- * the variance each axis explains to var[2]. */
+/* The 2-D PCA projections of x (n, d) (ng_pca) into px, py, and the fraction of the variance
+ * each axis explains into var[2]. */
 static int pca2(const float *x, int n, int d, double *px, double *py, double var[2]) {
-    double *mean = calloc((size_t)d, sizeof *mean), *v = malloc(sizeof(double) * 2 * d), *w = malloc(sizeof(double) * d);
-    double *proj = malloc(sizeof(double) * n);
-    if (!mean || !v || !w || !proj) { free(mean); free(v); free(w); free(proj); return ng_set_error("out of memory (PCA)"); }
-    for (int i = 0; i < n; i++) for (int j = 0; j < d; j++) mean[j] += x[(size_t)i * d + j];
-    for (int j = 0; j < d; j++) mean[j] /= n;
-    double total = 0;
-    for (int i = 0; i < n; i++) for (int j = 0; j < d; j++) { double t = x[(size_t)i * d + j] - mean[j]; total += t * t; }
-    ng_rng r;
-    ng_rng_seed(&r, 12345);
-    for (int k = 0; k < 2; k++) {
-        double *vk = v + (size_t)k * d, lambda = 0;
-        for (int j = 0; j < d; j++) vk[j] = ng_rng_normal(&r);
-        for (int it = 0; it < 300; it++) {
-            if (k == 1) {   /* stay orthogonal to the first axis */
-                double dot = 0;
-                for (int j = 0; j < d; j++) dot += vk[j] * v[j];
-                for (int j = 0; j < d; j++) vk[j] -= dot * v[j];
-            }
-            double nn = 0;
-            for (int j = 0; j < d; j++) nn += vk[j] * vk[j];
-            nn = sqrt(nn);
-            if (nn == 0) break;
-            for (int j = 0; j < d; j++) vk[j] /= nn;
-            /* w = X^T (X v) */
-            memset(w, 0, sizeof(double) * d);
-            for (int i = 0; i < n; i++) {
-                double p = 0;
-                for (int j = 0; j < d; j++) p += (x[(size_t)i * d + j] - mean[j]) * vk[j];
-                for (int j = 0; j < d; j++) w[j] += p * (x[(size_t)i * d + j] - mean[j]);
-            }
-            double nl = 0, diff = 0;
-            for (int j = 0; j < d; j++) nl += w[j] * vk[j];
-            for (int j = 0; j < d; j++) { double t = w[j] / (nl > 0 ? nl : 1) - vk[j]; diff += t * t; }
-            lambda = nl;
-            memcpy(vk, w, sizeof(double) * d);
-            if (diff < 1e-20) break;
-        }
-        if (k == 1) {
-            double dot = 0;
-            for (int j = 0; j < d; j++) dot += vk[j] * v[j];
-            for (int j = 0; j < d; j++) vk[j] -= dot * v[j];
-        }
-        double nn = 0;
-        for (int j = 0; j < d; j++) nn += vk[j] * vk[j];
-        nn = sqrt(nn);
-        /* a fixed sign: the largest component positive */
-        int big = 0;
-        for (int j = 1; j < d; j++) if (fabs(vk[j]) > fabs(vk[big])) big = j;
-        double sgn = vk[big] < 0 ? -1 : 1;
-        for (int j = 0; j < d; j++) vk[j] = nn > 0 ? sgn * vk[j] / nn : 0;
-        var[k] = total > 0 ? lambda / total : 0;
-        double *dst = k == 0 ? px : py;
-        for (int i = 0; i < n; i++) {
-            double p = 0;
-            for (int j = 0; j < d; j++) p += (x[(size_t)i * d + j] - mean[j]) * vk[j];
-            dst[i] = p;
-            proj[i] = p;
-        }
-    }
-    free(mean); free(v); free(w); free(proj);
+    double *proj = ng_malloc(sizeof(double) * 2 * (size_t)n, "PCA");
+    if (!proj || ng_pca(x, n, d, 2, NULL, var, proj)) { free(proj); return NG_ERR; }
+    for (int i = 0; i < n; i++) { px[i] = proj[2 * i]; py[i] = proj[2 * i + 1]; }
+    free(proj);
     return NG_OK;
 }
 
