@@ -84,25 +84,6 @@ static int load_test(const ng_imodel *m, const train_info *t, const char *data_f
     return NG_OK;
 }
 
-/* Refuse an --out we cannot write before doing any work: a directory, a missing or read-only
- * parent, or the wrong extension. */
-static int check_out(const char *out, const char *ext) {
-    if (!out || !*out) return ng_set_error("--out FILE is required (the %s to write)", ext + 1);
-    struct stat st;
-    if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) return ng_set_error("--out '%s' is a directory: give a file name", out);
-    size_t n = strlen(out), e = strlen(ext);
-    if (n <= e || strcasecmp(out + n - e, ext)) return ng_set_error("--out '%s': this writes a %s file, give a name ending in %s", out, ext + 1, ext);
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", out);
-    char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == dir) dir[1] = 0;
-    else *slash = 0;
-    if (stat(dir, &st) != 0) return ng_set_error("--out '%s': cannot write there: '%s': %s", out, dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode)) return ng_set_error("--out '%s': cannot write there: '%s' is not a directory", out, dir);
-    if (access(dir, W_OK) != 0) return ng_set_error("--out '%s': cannot write there: '%s': %s", out, dir, strerror(errno));
-    return NG_OK;
-}
 
 static int batch_for(int n) { return n < 256 ? n : 256; }
 
@@ -249,7 +230,7 @@ int cmd_sample_images(int argc, char **argv) {
     if (!dir) { sample_usage(); return 2; }
     if (manifold && scatter) return cli_usage_error("--manifold and --scatter exclude each other");
     if (manifold && n > 100) return cli_usage_error("--manifold --n %d: at most 100 (an n x n grid)", n);
-    if (check_out(out, scatter ? ".svg" : ".png")) return cli_usage_error("%s", ng_last_error());
+    if (cli_check_out(out, scatter ? ".svg" : ".png")) return cli_usage_error("%s", ng_last_error());
     ng_set_threads(threads);
     const char *what = manifold ? "--manifold" : scatter ? "--scatter" : "sample --out";
     ng_imodel *m = NULL;
@@ -410,7 +391,7 @@ int cmd_interpolate(int argc, char **argv) {
         if (rc) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); interp_usage(); return 2; }
     }
     if (!dir) { interp_usage(); return 2; }
-    if (check_out(out, ".png")) return cli_usage_error("%s", ng_last_error());
+    if (cli_check_out(out, ".png")) return cli_usage_error("%s", ng_last_error());
     ng_set_threads(threads);
     ng_imodel *m = NULL;
     char *tj = NULL;
@@ -616,7 +597,7 @@ done:
  * then cmd_sample / cmd_eval hand over to the functions above. */
 int cli_image_args(int argc, char **argv, int sample) {
     static const char *const bools[] = {"--batch", "--stats", "--exact-context", "--skip-unknown", "--manifold",
-                                        "--scatter", "--from-test", "-h", "--help"};
+                                        "--scatter", "--from-test", "--show-probs", "--json", "-h", "--help"};
     int data = 0, positional = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *prev = i ? argv[i - 1] : "";
