@@ -321,8 +321,8 @@ static void embeddings_usage(void) {
         "  the token embedding table (gpt: wte; bigram: the rows of its logit table) projected to\n"
         "  2-D by PCA (computed over the tokens shown), one labelled point per token, coloured by\n"
         "  kind (vowels, consonants, capitals, digits, punctuation, spaces). --tokens N (100): a word\n"
-        "  model shows its N most frequent words (a char model: all its tokens, up to N); --data FILE\n"
-        "  picks the N most frequent tokens of FILE instead.\n");
+        "  model shows its N most frequent words (a char model: all its tokens, up to N; N <= 2000);\n"
+        "  --data FILE picks the N most frequent tokens of FILE instead.\n");
 }
 
 enum { K_LVOWEL, K_LCONS, K_CVOWEL, K_CCONS, K_DIGIT, K_PUNCT, K_SPACE, K_OTHER, K_N };
@@ -369,7 +369,7 @@ int cmd_embeddings(int argc, char **argv) {
         const char *a = argv[i];
         int rc = NG_OK;
         if (!strcmp(a, "--out")) rc = arg_str(argc, argv, &i, &out);
-        else if (!strcmp(a, "--tokens")) rc = arg_int(argc, argv, &i, 2, 100000, &N);
+        else if (!strcmp(a, "--tokens")) rc = arg_int(argc, argv, &i, 2, 2000, &N);
         else if (!strcmp(a, "--data")) rc = arg_str(argc, argv, &i, &data);
         else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &threads);
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { embeddings_usage(); return 0; }
