@@ -519,6 +519,30 @@ int ng_mkdir_p(const char *dir);
 /* Read a whole file (malloc'd, NUL-terminated; *len without the NUL). NULL + error. */
 char *ng_read_file(const char *path, size_t *len);
 
+
+/* ------------------------------------------------------------------ inspecting models */
+/* (src/models/inspect.c, src/models/pca.c: what `nanogen next|embeddings|attention` show.)
+ * Next-token probabilities: softmax(logits / temperature) into probs (V floats); temperature 0
+ * puts all the mass (1) on the argmax (the lowest id of equals). NG_ERR + error for V < 1, a
+ * negative / NaN / infinite temperature, or a NaN / +inf logit. */
+int ng_next_probs(const float *logits, int V, float temperature, float *probs);
+/* Shannon entropy of a distribution of V probabilities, in bits (0 log 0 = 0). */
+double ng_entropy_bits(const float *p, int V);
+/* The next-token logits (V floats into logits) after the tokens ids[0..n), run from an empty
+ * KV cache; a sequence longer than block_size is cropped to its last block_size tokens. */
+int ng_model_next_logits(ng_model *m, const int32_t *ids, int n, float *logits);
+/* The attention probabilities of a GPT over ids[0..n), 1 <= n <= block_size: att receives
+ * L*H*n*n floats, att[((l*H + h)*n + i)*n + j] = how much position i attends to position j in
+ * head h of layer l (each row sums to 1; zero above the diagonal: causal). logits (V floats,
+ * may be NULL) receives the next-token logits after the last token. NG_ERR for a bigram. */
+int ng_model_attention(ng_model *m, const int32_t *ids, int n, float *att, float *logits);
+/* Principal component analysis of n rows of d floats (n >= 2, 1 <= k <= d): the k leading
+ * principal axes of the centred rows, by subspace iteration (deterministic; each axis signed so
+ * that its largest component is positive). Outputs, each may be NULL: axes (k x d unit vectors,
+ * row j = axis j), explained (k: fraction of the total variance along each axis), proj (n x k:
+ * the centred rows' coordinates on the axes). */
+int ng_pca(const float *x, int n, int d, int k, double *axes, double *explained, double *proj);
+
 #ifdef __cplusplus
 }
 #endif

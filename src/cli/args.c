@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -178,5 +179,23 @@ int cli_prepare_out(const char *out, const char *subdir, int resume, int force) 
     snprintf(dir, sizeof dir, "%s%s%s", out, subdir ? "/" : "", subdir ? subdir : "");
     if (ng_mkdir_p(dir)) return ng_set_error("--out: %s", ng_last_error());
     if (access(out, W_OK) != 0) return ng_set_error("--out '%s' is not writable: %s", out, strerror(errno));
+    return NG_OK;
+}
+
+int cli_check_out(const char *out, const char *ext) {
+    if (!out || !*out) return ng_set_error("--out FILE is required (the %s to write)", ext + 1);
+    struct stat st;
+    if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) return ng_set_error("--out '%s' is a directory: give a file name", out);
+    size_t n = strlen(out), e = strlen(ext);
+    if (n <= e || strcasecmp(out + n - e, ext)) return ng_set_error("--out '%s': this writes a %s file, give a name ending in %s", out, ext + 1, ext);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", out);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    if (stat(dir, &st) != 0) return ng_set_error("--out '%s': cannot write there: '%s': %s", out, dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return ng_set_error("--out '%s': cannot write there: '%s' is not a directory", out, dir);
+    if (access(dir, W_OK) != 0) return ng_set_error("--out '%s': cannot write there: '%s': %s", out, dir, strerror(errno));
     return NG_OK;
 }

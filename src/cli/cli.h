@@ -12,6 +12,10 @@ int cmd_sample(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+/* inspect.c: looking inside text models */
+int cmd_next(int argc, char **argv);
+int cmd_embeddings(int argc, char **argv);
+int cmd_attention(int argc, char **argv);
 int cmd_train_images(int argc, char **argv);
 /* image_cmds.c: sample / eval of image models, and interpolate */
 int cmd_sample_images(int argc, char **argv);
@@ -54,6 +58,9 @@ void cli_metrics_line(FILE *f, cJSON *j, int echo);
 /* Prepare a training run's --out directory before any work: refuse to overwrite a checkpoint
  * unless resuming or forced, create it (and subdir, if non-NULL) and check it is writable. */
 int cli_prepare_out(const char *out, const char *subdir, int resume, int force);
+/* Refuse an --out we cannot write before doing any work: missing, a directory, a missing or
+ * read-only parent, or a name not ending in ext (".png", ".svg"; any case). */
+int cli_check_out(const char *out, const char *ext);
 /* Seconds of a monotonic clock. */
 double cli_now(void);
 /* fid.c: a GAN's quality through a classifier's penultimate features (`nanogen eval GAN_DIR

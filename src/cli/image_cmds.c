@@ -84,25 +84,6 @@ static int load_test(const ng_imodel *m, const train_info *t, const char *data_f
     return NG_OK;
 }
 
-/* Refuse an --out we cannot write before doing any work: a directory, a missing or read-only
- * parent, or the wrong extension. */
-static int check_out(const char *out, const char *ext) {
-    if (!out || !*out) return ng_set_error("--out FILE is required (the %s to write)", ext + 1);
-    struct stat st;
-    if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) return ng_set_error("--out '%s' is a directory: give a file name", out);
-    size_t n = strlen(out), e = strlen(ext);
-    if (n <= e || strcasecmp(out + n - e, ext)) return ng_set_error("--out '%s': this writes a %s file, give a name ending in %s", out, ext + 1, ext);
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", out);
-    char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == dir) dir[1] = 0;
-    else *slash = 0;
-    if (stat(dir, &st) != 0) return ng_set_error("--out '%s': cannot write there: '%s': %s", out, dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode)) return ng_set_error("--out '%s': cannot write there: '%s' is not a directory", out, dir);
-    if (access(dir, W_OK) != 0) return ng_set_error("--out '%s': cannot write there: '%s': %s", out, dir, strerror(errno));
-    return NG_OK;
-}
 
 static int batch_for(int n) { return n < 256 ? n : 256; }
 
@@ -193,70 +174,13 @@ static double norm_ppf(double p) {
            (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
-/* The top two principal axes of x (n, d), by power iteration on X^T X of the centred data
- * (never forming the d x d matrix). Writes the 2-D projections to px, py and the fraction of
- * the variance each axis explains to var[2]. */
+/* The 2-D PCA projections of x (n, d) (ng_pca) into px, py, and the fraction of the variance
+ * each axis explains into var[2]. */
 static int pca2(const float *x, int n, int d, double *px, double *py, double var[2]) {
-    double *mean = calloc((size_t)d, sizeof *mean), *v = malloc(sizeof(double) * 2 * d), *w = malloc(sizeof(double) * d);
-    double *proj = malloc(sizeof(double) * n);
-    if (!mean || !v || !w || !proj) { free(mean); free(v); free(w); free(proj); return ng_set_error("out of memory (PCA)"); }
-    for (int i = 0; i < n; i++) for (int j = 0; j < d; j++) mean[j] += x[(size_t)i * d + j];
-    for (int j = 0; j < d; j++) mean[j] /= n;
-    double total = 0;
-    for (int i = 0; i < n; i++) for (int j = 0; j < d; j++) { double t = x[(size_t)i * d + j] - mean[j]; total += t * t; }
-    ng_rng r;
-    ng_rng_seed(&r, 12345);
-    for (int k = 0; k < 2; k++) {
-        double *vk = v + (size_t)k * d, lambda = 0;
-        for (int j = 0; j < d; j++) vk[j] = ng_rng_normal(&r);
-        for (int it = 0; it < 300; it++) {
-            if (k == 1) {   /* stay orthogonal to the first axis */
-                double dot = 0;
-                for (int j = 0; j < d; j++) dot += vk[j] * v[j];
-                for (int j = 0; j < d; j++) vk[j] -= dot * v[j];
-            }
-            double nn = 0;
-            for (int j = 0; j < d; j++) nn += vk[j] * vk[j];
-            nn = sqrt(nn);
-            if (nn == 0) break;
-            for (int j = 0; j < d; j++) vk[j] /= nn;
-            /* w = X^T (X v) */
-            memset(w, 0, sizeof(double) * d);
-            for (int i = 0; i < n; i++) {
-                double p = 0;
-                for (int j = 0; j < d; j++) p += (x[(size_t)i * d + j] - mean[j]) * vk[j];
-                for (int j = 0; j < d; j++) w[j] += p * (x[(size_t)i * d + j] - mean[j]);
-            }
-            double nl = 0, diff = 0;
-            for (int j = 0; j < d; j++) nl += w[j] * vk[j];
-            for (int j = 0; j < d; j++) { double t = w[j] / (nl > 0 ? nl : 1) - vk[j]; diff += t * t; }
-            lambda = nl;
-            memcpy(vk, w, sizeof(double) * d);
-            if (diff < 1e-20) break;
-        }
-        if (k == 1) {
-            double dot = 0;
-            for (int j = 0; j < d; j++) dot += vk[j] * v[j];
-            for (int j = 0; j < d; j++) vk[j] -= dot * v[j];
-        }
-        double nn = 0;
-        for (int j = 0; j < d; j++) nn += vk[j] * vk[j];
-        nn = sqrt(nn);
-        /* a fixed sign: the largest component positive */
-        int big = 0;
-        for (int j = 1; j < d; j++) if (fabs(vk[j]) > fabs(vk[big])) big = j;
-        double sgn = vk[big] < 0 ? -1 : 1;
-        for (int j = 0; j < d; j++) vk[j] = nn > 0 ? sgn * vk[j] / nn : 0;
-        var[k] = total > 0 ? lambda / total : 0;
-        double *dst = k == 0 ? px : py;
-        for (int i = 0; i < n; i++) {
-            double p = 0;
-            for (int j = 0; j < d; j++) p += (x[(size_t)i * d + j] - mean[j]) * vk[j];
-            dst[i] = p;
-            proj[i] = p;
-        }
-    }
-    free(mean); free(v); free(w); free(proj);
+    double *proj = ng_malloc(sizeof(double) * 2 * (size_t)n, "PCA");
+    if (!proj || ng_pca(x, n, d, 2, NULL, var, proj)) { free(proj); return NG_ERR; }
+    for (int i = 0; i < n; i++) { px[i] = proj[2 * i]; py[i] = proj[2 * i + 1]; }
+    free(proj);
     return NG_OK;
 }
 
@@ -306,7 +230,7 @@ int cmd_sample_images(int argc, char **argv) {
     if (!dir) { sample_usage(); return 2; }
     if (manifold && scatter) return cli_usage_error("--manifold and --scatter exclude each other");
     if (manifold && n > 100) return cli_usage_error("--manifold --n %d: at most 100 (an n x n grid)", n);
-    if (check_out(out, scatter ? ".svg" : ".png")) return cli_usage_error("%s", ng_last_error());
+    if (cli_check_out(out, scatter ? ".svg" : ".png")) return cli_usage_error("%s", ng_last_error());
     ng_set_threads(threads);
     const char *what = manifold ? "--manifold" : scatter ? "--scatter" : "sample --out";
     ng_imodel *m = NULL;
@@ -467,7 +391,7 @@ int cmd_interpolate(int argc, char **argv) {
         if (rc) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); interp_usage(); return 2; }
     }
     if (!dir) { interp_usage(); return 2; }
-    if (check_out(out, ".png")) return cli_usage_error("%s", ng_last_error());
+    if (cli_check_out(out, ".png")) return cli_usage_error("%s", ng_last_error());
     ng_set_threads(threads);
     ng_imodel *m = NULL;
     char *tj = NULL;
@@ -673,7 +597,7 @@ done:
  * then cmd_sample / cmd_eval hand over to the functions above. */
 int cli_image_args(int argc, char **argv, int sample) {
     static const char *const bools[] = {"--batch", "--stats", "--exact-context", "--skip-unknown", "--manifold",
-                                        "--scatter", "--from-test", "-h", "--help"};
+                                        "--scatter", "--from-test", "--show-probs", "--json", "-h", "--help"};
     int data = 0, positional = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *prev = i ? argv[i - 1] : "";

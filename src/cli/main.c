@@ -27,6 +27,11 @@ static void usage(FILE *f) {
         "  eval DIR --data FILE                     loss and bits per character on the full splits\n"
         "  info DIR                                 config, parameters, training history\n"
         "  plot DIR --out loss.svg                  the loss curves of a run\n"
+        "\nlooking inside a text model:\n"
+        "  next DIR --prompt TEXT                   the most likely next tokens (--top N, --temperature T ...)\n"
+        "  embeddings DIR --out emb.svg             the token embeddings in 2-D (PCA), labelled\n"
+        "  attention DIR --prompt TEXT --out a.png  attention weights as heat maps, one per head\n"
+        "  sample DIR --show-probs                  mark each sampled token with its probability\n"
         "\nimage models (train ae|dae|vae|gan --data fashion-mnist --out DIR):\n"
         "  sample DIR --out grid.png                samples (vae, gan) or reconstructions (ae, dae)\n"
         "  sample DIR --manifold|--scatter --out F  the decoder over a 2-D latent grid / test latents by class\n"
@@ -46,6 +51,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "interpolate")) return cmd_interpolate(argc - 2, argv + 2);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(cmd, "plot")) return cmd_plot(argc - 2, argv + 2);
+    if (!strcmp(cmd, "next")) return cmd_next(argc - 2, argv + 2);
+    if (!strcmp(cmd, "embeddings")) return cmd_embeddings(argc - 2, argv + 2);
+    if (!strcmp(cmd, "attention")) return cmd_attention(argc - 2, argv + 2);
     fprintf(stderr, "nanogen: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

@@ -3,20 +3,38 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(void) {
     fprintf(stderr,
         "usage: nanogen sample DIR [--prompt TEXT | --prompt-file F] [--tokens N] [--temperature T]\n"
         "                          [--top-k K] [--top-p P] [--seed S] [--num-samples N] [--batch]\n"
-        "                          [--exact-context] [--stats] [--threads N]\n"
+        "                          [--exact-context] [--stats] [--show-probs] [--threads N]\n"
         "  temperature 0 is greedy; the same seed gives the same text; --batch runs the samples\n"
-        "  as parallel streams and prints them at the end\n");
+        "  as parallel streams and prints them at the end\n"
+        "  --show-probs marks each generated token with the probability it was drawn with: on a\n"
+        "  terminal, dim below 0.2, normal up to 0.8, bold from 0.8 (plain text if NO_COLOR is set);\n"
+        "  piped, as token[0.42] (a newline token's mark comes just before the line break)\n");
+}
+
+/* --show-probs: the text of one generated token marked with the probability p it was drawn with,
+ * into out (NUL-terminated). ansi: dim (p < 0.2) / normal / bold (p >= 0.8), then a reset; plain:
+ * "text[0.42]" (three decimals below 0.01), the mark before a trailing newline. Returns the length. */
+static size_t mark_token(const char *text, size_t len, float p, int ansi, char *out, size_t cap) {
+    size_t body = len && text[len - 1] == '\n' ? len - 1 : len;
+    if (ansi) {
+        const char *on = p < 0.2f ? "\033[2m" : p >= 0.8f ? "\033[1m" : "";
+        int k = snprintf(out, cap, "%s%.*s%s%s", on, (int)body, text, *on ? "\033[0m" : "", body < len ? "\n" : "");
+        return k < 0 ? 0 : (size_t)k >= cap ? cap - 1 : (size_t)k;
+    }
+    int k = snprintf(out, cap, p < 0.01f ? "%.*s[%.3f]%s" : "%.*s[%.2f]%s", (int)body, text, p, body < len ? "\n" : "");
+    return k < 0 ? 0 : (size_t)k >= cap ? cap - 1 : (size_t)k;
 }
 
 int cmd_sample(int argc, char **argv) {
     if (cli_image_args(argc, argv, 1)) return cmd_sample_images(argc, argv);   /* image_cmds.c */
     const char *dir = NULL, *prompt = NULL, *prompt_file = NULL;
-    int tokens = 500, top_k = 0, num = 1, batch = 0, exact = 0, threads = 0, stats = 0;
+    int tokens = 500, top_k = 0, num = 1, batch = 0, exact = 0, threads = 0, stats = 0, show_probs = 0;
     float temperature = 1.0f, top_p = 1.0f;
     uint64_t seed = 1337;
     for (int i = 0; i < argc; i++) {
@@ -33,6 +51,7 @@ int cmd_sample(int argc, char **argv) {
         else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &threads);
         else if (!strcmp(a, "--batch")) batch = 1;
         else if (!strcmp(a, "--stats")) stats = 1;
+        else if (!strcmp(a, "--show-probs")) show_probs = 1;
         else if (!strcmp(a, "--exact-context")) exact = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
         else if (a[0] == '-' && a[1]) rc = ng_set_error("unknown flag '%s' for sample", a);
@@ -93,7 +112,9 @@ int cmd_sample(int argc, char **argv) {
     out_len = calloc((size_t)S, sizeof *out_len);
     if (!inf || !work || !cur || !dec || !outs || !out_len) { if (!*ng_last_error()) ng_set_error("out of memory"); goto fail; }
     if (exact) ng_infer_set_keep(inf, ng_model_cfg(m)->block_size - 1);
-    char buf[256];
+    char buf[256], marked[320];
+    const char *no_color = getenv("NO_COLOR");
+    const int ansi = show_probs && !batch && isatty(STDOUT_FILENO) && !(no_color && *no_color);
     double t_start = cli_now();
     for (int r = 0; r < rounds; r++) {
         ng_rng rng[S];
@@ -121,14 +142,17 @@ int cmd_sample(int argc, char **argv) {
         }
         for (int k = 0; k < tokens; k++) {
             for (int s = 0; s < S; s++) {
-                cur[s] = ng_sample_logits(logits + (size_t)s * V, V, temperature, top_k, top_p, &rng[s], work, NULL);
+                float p_drawn = 1;
+                cur[s] = ng_sample_logits(logits + (size_t)s * V, V, temperature, top_k, top_p, &rng[s], work, &p_drawn);
                 size_t len = ng_decoder_push(&dec[s], cur[s], buf, sizeof buf);
+                const char *piece = buf;
+                if (show_probs) { len = mark_token(buf, len, p_drawn, ansi, marked, sizeof marked); piece = marked; }
                 if (batch) {
                     char *no = realloc(outs[s], out_len[s] + len + 1);
                     if (!no) { ng_set_error("out of memory"); goto fail; }
-                    outs[s] = no; memcpy(outs[s] + out_len[s], buf, len + 1); out_len[s] += len;
+                    outs[s] = no; memcpy(outs[s] + out_len[s], piece, len); out_len[s] += len; outs[s][out_len[s]] = 0;
                 } else {
-                    fwrite(buf, 1, len, stdout);
+                    fwrite(piece, 1, len, stdout);
                     fflush(stdout);
                 }
             }

@@ -218,6 +218,11 @@ struct svg_chart {
     legend_entry *leg;
     int n_leg, cap_leg, n_series;
     unsigned short occ[GY][GX];
+    /* scatter points (for label placement) and point labels, placed at the end */
+    struct { double x, y, r; } *pts;
+    size_t n_pts, cap_pts;
+    struct { char *text, *color; double x, y, r, fs; } *labs;
+    size_t n_labs, cap_labs;
 };
 
 static double map_v(const axis *a, double v, double p0, double p1) {
@@ -406,17 +411,41 @@ int svg_chart_scatter(svg_chart *c, const double *x, const double *y, size_t n, 
         occ_mark(c, px, py);
     }
     sb_printf(b, "</g>\n");
-    if (labels) {
-        sb_printf(b, "<g font-size=\"10\" fill=\"#333\">");
+    for (size_t i = 0; i < n; i++) {   /* remembered for label placement */
+        if (!point_ok(c, x[i], y[i], st->right)) continue;
+        if (c->n_pts == c->cap_pts) {
+            size_t cap = c->cap_pts ? 2 * c->cap_pts : 256;
+            void *np = realloc(c->pts, cap * sizeof *c->pts);
+            if (!np) return ng_set_error("out of memory (svg scatter)");
+            c->pts = np;
+            c->cap_pts = cap;
+        }
+        c->pts[c->n_pts].x = px_x(c, x[i]);
+        c->pts[c->n_pts].y = px_y(c, y[i], st->right);
+        c->pts[c->n_pts++].r = r;
+    }
+    if (labels) {   /* placed in svg_chart_end, once every point is known */
+        double fs = st->label_size > 0 ? st->label_size : 10;
         for (size_t i = 0; i < n; i++) {
             if (!labels[i] || !point_ok(c, x[i], y[i], st->right)) continue;
+            if (c->n_labs == c->cap_labs) {
+                size_t cap = c->cap_labs ? 2 * c->cap_labs : 64;
+                void *nl = realloc(c->labs, cap * sizeof *c->labs);
+                if (!nl) return ng_set_error("out of memory (svg scatter)");
+                c->labs = nl;
+                c->cap_labs = cap;
+            }
             double px = px_x(c, x[i]), py = px_y(c, y[i], st->right);
-            sb_printf(b, "<text x=\"%.2f\" y=\"%.2f\">", px + r + 2, py - r - 1);
-            sb_esc(b, labels[i]);
-            sb_printf(b, "</text>");
-            occ_mark(c, px + r + 2 + text_w(labels[i], 10) / 2, py - r - 4);
+            char *t = strdup(labels[i]), *col = strdup(st->label_in_color ? color : "#333");
+            if (!t || !col) { free(t); free(col); return ng_set_error("out of memory (svg scatter)"); }
+            c->labs[c->n_labs].text = t;
+            c->labs[c->n_labs].color = col;
+            c->labs[c->n_labs].x = px;
+            c->labs[c->n_labs].y = py;
+            c->labs[c->n_labs].r = r;
+            c->labs[c->n_labs++].fs = fs;
+            occ_mark(c, px + r + 2 + text_w(labels[i], fs) / 2, py - r - fs * 0.4);
         }
-        sb_printf(b, "</g>\n");
     }
     if (b->oom) return ng_set_error("out of memory (svg chart)");
     return add_legend(c, st, color, 1);
@@ -450,8 +479,58 @@ void svg_chart_free(svg_chart *c) {
         free(c->leg[i].label); free(c->leg[i].note); free(c->leg[i].color); free(c->leg[i].dash);
     }
     free(c->leg);
+    for (size_t i = 0; i < c->n_labs; i++) { free(c->labs[i].text); free(c->labs[i].color); }
+    free(c->labs);
+    free(c->pts);
     free(c->body.p);
     free(c);
+}
+
+static double overlap(double ax0, double ay0, double ax1, double ay1, double bx0, double by0, double bx1, double by1) {
+    double w = fmin(ax1, bx1) - fmax(ax0, bx0), h = fmin(ay1, by1) - fmax(ay0, by0);
+    return w > 0 && h > 0 ? w * h : 0;
+}
+
+/* Point labels, each beside its point where it covers the least of the labels already placed,
+ * the other points and the outside of the plot area (greedy, in order; right and up first). */
+static void draw_point_labels(svg_chart *c, sbuf *b) {
+    if (!c->n_labs) return;
+    double *box = malloc(sizeof(double) * 4 * c->n_labs);
+    if (!box) { b->oom = 1; return; }
+    sb_printf(b, "<g>\n");
+    for (size_t i = 0; i < c->n_labs; i++) {
+        const double px = c->labs[i].x, py = c->labs[i].y, r = c->labs[i].r, fs = c->labs[i].fs;
+        const double w = text_w(c->labs[i].text, fs), asc = 0.75 * fs, desc = 0.2 * fs;
+        /* candidate baselines-left corners: right, left, above, below, then farther out */
+        double best_cost = INFINITY, bx = px + r + 2, by = py - r - 1;
+        for (int far = 0; far < 3; far++) {
+            const double g = 2 + far * 0.6 * fs;
+            const double cx[8] = {px + r + g, px + r + g, px + r + g, px - r - g - w, px - r - g - w, px - r - g - w, px - w / 2, px - w / 2};
+            const double cy[8] = {py - r - g + desc + 1, py + asc / 2, py + r + g + asc - 1, py - r - g + desc + 1, py + asc / 2,
+                                  py + r + g + asc - 1, py - r - g, py + r + g + asc};
+            for (int k = 0; k < 8; k++) {
+                double x0 = cx[k], y0 = cy[k] - asc, x1 = cx[k] + w, y1 = cy[k] + desc;
+                double cost = 0.05 * far * w * fs;   /* farther: a little worse */
+                for (size_t j = 0; j < i; j++) cost += 3 * overlap(x0, y0, x1, y1, box[4 * j], box[4 * j + 1], box[4 * j + 2], box[4 * j + 3]);
+                for (size_t j = 0; j < c->n_pts; j++) {
+                    const double qr = c->pts[j].r + 1;
+                    cost += overlap(x0, y0, x1, y1, c->pts[j].x - qr, c->pts[j].y - qr, c->pts[j].x + qr, c->pts[j].y + qr);
+                }
+                double inside = overlap(x0, y0, x1, y1, c->L, c->T, c->R, c->B);
+                cost += 4 * ((x1 - x0) * (y1 - y0) - inside);
+                if (cost < best_cost - 1e-9) { best_cost = cost; bx = cx[k]; by = cy[k]; }
+            }
+            if (best_cost <= 0.05 * far * w * fs + 1e-9) break;   /* a free place: stop looking */
+        }
+        box[4 * i] = bx; box[4 * i + 1] = by - asc; box[4 * i + 2] = bx + w; box[4 * i + 3] = by + desc;
+        sb_printf(b, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"%g\" fill=\"", bx, by, fs);
+        sb_esc(b, c->labs[i].color);
+        sb_printf(b, "\">");
+        sb_esc(b, c->labs[i].text);
+        sb_printf(b, "</text>\n");
+    }
+    sb_printf(b, "</g>\n");
+    free(box);
 }
 
 static void draw_legend(svg_chart *c, sbuf *b) {
@@ -592,6 +671,7 @@ char *svg_chart_end(svg_chart *c, size_t *len) {
         sb_esc(&o, c->y2label);
         sb_printf(&o, "</text>\n");
     }
+    draw_point_labels(c, &o);
     draw_legend(c, &o);
     sb_printf(&o, "</svg>\n");
     int oom = o.oom || c->body.oom;

@@ -46,6 +46,8 @@ typedef struct {
     int marker;            /* SVG_MARK_*: drawn at every point of a line; scatter default circle */
     double marker_r;       /* marker radius (px); 0 -> 3 */
     int right;             /* against the right y axis */
+    double label_size;     /* scatter point labels: font size (px); 0 -> 10 */
+    int label_in_color;    /* scatter point labels in the series colour (else dark grey) */
 } svg_style;
 
 /* The i-th colour of a 10-colour qualitative palette (cycles). */

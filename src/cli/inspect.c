@@ -1,0 +1,722 @@
+/* inspect.c - looking inside a trained text model (char or word level):
+ *   nanogen next DIR --prompt TEXT [--top N] [--temperature T ...] [--json]
+ *       the N most likely next tokens and their probabilities at one or more temperatures,
+ *       with the entropy of each distribution;
+ *   nanogen embeddings DIR --out emb.svg [--tokens N] [--data FILE]
+ *       the token embedding table projected to 2-D with PCA, each point labelled with its token;
+ *   nanogen attention DIR --prompt TEXT --out attn.png [--layer L|all] [--head H]
+ *       the attention weights of a prompt as heat maps, one per head, tokens as axis labels.
+ * The numbers come from the library (ng_next_probs, ng_model_attention, ng_pca); this file
+ * parses flags, formats tables and lays out the pictures. */
+#include "cli.h"
+#include "io/canvas.h"
+#include "io/svg.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TEMPS 8
+
+/* ------------------------------------------------------------------ shared */
+
+/* Load a text model; an image checkpoint is refused with a message naming the command. */
+static int load_text_model(const char *dir, const char *cmd, ng_model **m, ng_tokenizer **tok) {
+    if (cli_is_image_checkpoint(dir))
+        return ng_set_error("'%s' is an image model: `nanogen %s` looks inside text models (gpt, bigram)", dir, cmd);
+    return ng_checkpoint_load(dir, m, tok, NULL);
+}
+
+/* The prompt (--prompt TEXT or --prompt-file F) as token ids: valid UTF-8, every character in a
+ * char vocabulary (the error names the first that is not), at least one token. Word models:
+ * words outside the vocabulary read as <unk>, said on stderr. */
+static int encode_prompt(const ng_tokenizer *tok, const char *prompt, const char *prompt_file, char **text_out,
+                         int32_t **ids, size_t *n) {
+    size_t len = 0;
+    char *text = prompt_file ? ng_read_file(prompt_file, &len) : strdup(prompt);
+    if (!text) return prompt_file ? NG_ERR : ng_set_error("out of memory");
+    if (!prompt_file) len = strlen(text);
+    if (len == 0) { free(text); return ng_set_error("the prompt is empty: give the text whose continuation to look at"); }
+    long long bad = ng_utf8_validate(text, len);
+    if (bad >= 0) {
+        ng_set_error("the prompt is not valid UTF-8 (bad byte 0x%02X at byte offset %lld)", (unsigned char)text[bad], bad);
+        free(text);
+        return NG_ERR;
+    }
+    if (ng_tokenizer_encode(tok, text, len, 0, ids, n, NULL)) {
+        ng_set_error("prompt: %s", ng_last_error());
+        free(text);
+        return NG_ERR;
+    }
+    if (*n == 0) { free(text); free(*ids); *ids = NULL; return ng_set_error("the prompt gives no tokens"); }
+    if (ng_tokenizer_kind(tok) == NG_TOK_WORD) {
+        size_t unk = 0;
+        for (size_t i = 0; i < *n; i++) unk += !strcmp(ng_tokenizer_token(tok, (*ids)[i]), "<unk>");
+        if (unk) fprintf(stderr, "nanogen: note: %zu word%s of the prompt %s not in the vocabulary and read%s as <unk>\n",
+                         unk, unk == 1 ? "" : "s", unk == 1 ? "is" : "are", unk == 1 ? "s" : "");
+    }
+    *text_out = text;
+    return NG_OK;
+}
+
+/* Number of code points of a UTF-8 string. */
+static int u8len(const char *s) {
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) n += (*p & 0xC0) != 0x80;
+    return n;
+}
+
+/* A token as shown in tables and plots: newline as \n (ascii) or ↵, space as _ (ascii) or ␣,
+ * tab as \t, other control characters as \xNN, at most max_cp code points (then "…" or "."). */
+static void token_label(const char *t, char *buf, size_t cap, int ascii, int max_cp) {
+    size_t o = 0;
+    int cps = 0;
+    buf[0] = 0;
+    for (const unsigned char *p = (const unsigned char *)t; *p && o + 8 < cap; p++) {
+        if ((*p & 0xC0) != 0x80 && cps == max_cp) {
+            const char *ell = ascii ? "." : "\xE2\x80\xA6";
+            if (o + strlen(ell) < cap) { strcpy(buf + o, ell); o += strlen(ell); }
+            break;
+        }
+        if (*p == '\n') o += (size_t)snprintf(buf + o, cap - o, "%s", ascii ? "\\n" : "\xE2\x86\xB5");
+        else if (*p == ' ') o += (size_t)snprintf(buf + o, cap - o, "%s", ascii ? "_" : "\xE2\x90\xA3");
+        else if (*p == '\t') o += (size_t)snprintf(buf + o, cap - o, "\\t");
+        else if (*p < 0x20 || *p == 0x7f) o += (size_t)snprintf(buf + o, cap - o, "\\x%02X", *p);
+        else buf[o++] = (char)*p;
+        if ((*p & 0xC0) != 0x80) cps++;
+        buf[o] = 0;
+    }
+}
+
+/* Whether the token is whitespace only (shown as a symbol, drawn in another colour). */
+static int is_space_token(const char *t) {
+    if (!*t) return 0;
+    for (; *t; t++) if (*t != ' ' && *t != '\n' && *t != '\t' && *t != '\r') return 0;
+    return 1;
+}
+
+static const char *tok_kind_name(const ng_tokenizer *tok) { return ng_tokenizer_kind(tok) == NG_TOK_CHAR ? "char" : "word"; }
+
+/* ------------------------------------------------------------------ next */
+
+static void next_usage(void) {
+    fprintf(stderr,
+        "usage: nanogen next DIR --prompt TEXT | --prompt-file F [--top N] [--temperature T [T ...]] [--json]\n"
+        "  the N (10) most likely next tokens after the prompt with their probabilities, one column\n"
+        "  per temperature (--temperature 0.5 1 2, or 0.5,1,2, or repeated; default 1), and the\n"
+        "  entropy of each distribution in bits. Temperature 0 puts all the mass on the most likely\n"
+        "  token; low temperatures sharpen the list, high ones flatten it. A prompt longer than the\n"
+        "  model's context is cropped to its last block_size tokens. --json prints one JSON object.\n");
+}
+
+/* Parse one temperature: 0 = ok, -1 = not a number, -2 = out of range. */
+static int parse_temp(const char *s, float *out) {
+    char *end;
+    double x = strtod(s, &end);
+    if (end == s || *end || !isfinite(x)) return -1;
+    if (x < 0 || x > 100) return -2;
+    *out = (float)x;
+    return 0;
+}
+
+/* Add the comma-separated temperatures of s to t[*nt]. NG_ERR + error naming the value. */
+static int add_temps(const char *s, float *t, int *nt) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *part = strtok_r(buf, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+        float v;
+        int rc = parse_temp(part, &v);
+        if (rc == -1) return ng_set_error("--temperature: '%s' is not a number", part);
+        if (rc == -2) return ng_set_error("--temperature: %s is out of range [0, 100] (0 = always the most likely token)", part);
+        if (*nt >= MAX_TEMPS) return ng_set_error("--temperature: at most %d temperatures", MAX_TEMPS);
+        t[(*nt)++] = v;
+    }
+    if (!*s || s[strlen(s) - 1] == ',') return ng_set_error("--temperature: '%s' is not a list of numbers", s);
+    return NG_OK;
+}
+
+/* A probability as a percentage in 6 columns: exact zeros as 0.0%, tiny ones as <0.1%. */
+static void pct(char *buf, size_t cap, double p) {
+    if (p > 0 && p < 0.0005) snprintf(buf, cap, "<0.1%%");
+    else snprintf(buf, cap, "%.1f%%", 100 * p);
+}
+
+/* x with 7 significant digits, so that JSON shows 0.3791234 rather than 0.37912338972091675. */
+static double num7(double x) {
+    char b[32];
+    snprintf(b, sizeof b, "%.7g", x);
+    return strtod(b, NULL);
+}
+
+/* Ids sorted by logit, descending (ties: lower id first): the order at every temperature > 0. */
+static const float *g_order_logits;
+static int by_logit_desc(const void *a, const void *b) {
+    int i = *(const int *)a, j = *(const int *)b;
+    float x = g_order_logits[i], y = g_order_logits[j];
+    return x < y ? 1 : x > y ? -1 : i - j;
+}
+
+int cmd_next(int argc, char **argv) {
+    const char *dir = NULL, *prompt = NULL, *prompt_file = NULL;
+    int top = 10, json = 0, threads = 0, nt = 0;
+    float temps[MAX_TEMPS];
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        int rc = NG_OK;
+        if (!strcmp(a, "--prompt")) rc = arg_str(argc, argv, &i, &prompt);
+        else if (!strcmp(a, "--prompt-file")) rc = arg_str(argc, argv, &i, &prompt_file);
+        else if (!strcmp(a, "--top")) rc = arg_int(argc, argv, &i, 1, 1 << 20, &top);
+        else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &threads);
+        else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--temperature")) {
+            rc = arg_str(argc, argv, &i, &v);
+            if (!rc) rc = add_temps(v, temps, &nt);
+            float x;   /* more values after the flag: --temperature 0.5 1 2 */
+            while (!rc && i + 1 < argc && parse_temp(argv[i + 1], &x) != -1) rc = add_temps(argv[++i], temps, &nt);
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { next_usage(); return 0; }
+        else if (a[0] == '-' && a[1]) rc = ng_set_error("unknown flag '%s' for next", a);
+        else if (!dir) dir = a;
+        else rc = ng_set_error("unexpected argument '%s' (one checkpoint directory)", a);
+        if (rc) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); next_usage(); return 2; }
+    }
+    if (!dir) { next_usage(); return 2; }
+    if (!prompt && !prompt_file) return cli_usage_error("next: --prompt TEXT (or --prompt-file F) is required: the text whose next token to look at");
+    if (prompt && prompt_file) return cli_usage_error("--prompt and --prompt-file exclude each other");
+    if (prompt && !*prompt) return cli_usage_error("--prompt is empty: give the text whose next token to look at");
+    if (nt == 0) temps[nt++] = 1.0f;
+    ng_set_threads(threads);
+
+    ng_model *m = NULL;
+    ng_tokenizer *tok = NULL;
+    char *text = NULL;
+    int32_t *ids = NULL;
+    float *logits = NULL, *probs = NULL;
+    int *order = NULL, code = 1;
+    cJSON *root = NULL;
+    if (load_text_model(dir, "next", &m, &tok)) goto fail;
+    size_t n = 0;
+    if (encode_prompt(tok, prompt, prompt_file, &text, &ids, &n)) goto fail;
+    const ng_model_config *c = ng_model_cfg(m);
+    const int V = c->vocab_size, gpt = c->kind == NG_MODEL_GPT;
+    const int ctx = gpt ? (n > (size_t)c->block_size ? c->block_size : (int)n) : 1;
+    if (gpt && n > (size_t)c->block_size)
+        fprintf(stderr, "nanogen: note: the prompt has %zu tokens; the model sees the last %d (its block_size)\n", n, c->block_size);
+    if (n > (1u << 30)) { ng_set_error("the prompt is too long (%zu tokens)", n); goto fail; }
+    logits = malloc(sizeof(float) * V);
+    probs = malloc(sizeof(float) * (size_t)V * nt);
+    order = malloc(sizeof(int) * V);
+    if (!logits || !probs || !order) { ng_set_error("out of memory"); goto fail; }
+    if (ng_model_next_logits(m, ids + (n - ctx), ctx, logits)) goto fail;
+    double H[MAX_TEMPS], other[MAX_TEMPS];
+    for (int k = 0; k < nt; k++) {
+        if (ng_next_probs(logits, V, temps[k], probs + (size_t)k * V)) goto fail;
+        H[k] = ng_entropy_bits(probs + (size_t)k * V, V);
+    }
+    for (int i = 0; i < V; i++) order[i] = i;
+    g_order_logits = logits;
+    qsort(order, (size_t)V, sizeof *order, by_logit_desc);
+    if (top > V) top = V;
+    for (int k = 0; k < nt; k++) {
+        double s = 0;
+        for (int r = top; r < V; r++) s += probs[(size_t)k * V + order[r]];
+        other[k] = s;
+    }
+    if (json) {
+        root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "model", ng_model_kind_name(c->kind));
+        cJSON_AddStringToObject(root, "tokenizer", tok_kind_name(tok));
+        cJSON_AddNumberToObject(root, "vocab_size", V);
+        cJSON_AddNumberToObject(root, "block_size", c->block_size);
+        cJSON_AddStringToObject(root, "prompt", text);
+        cJSON_AddNumberToObject(root, "prompt_tokens", (double)n);
+        cJSON_AddNumberToObject(root, "context_tokens", ctx);
+        cJSON *jt = cJSON_AddArrayToObject(root, "temperatures"), *je = cJSON_AddArrayToObject(root, "entropy_bits");
+        cJSON *jo = cJSON_AddArrayToObject(root, "other");
+        for (int k = 0; k < nt; k++) {
+            cJSON_AddItemToArray(jt, cJSON_CreateNumber(num7(temps[k])));
+            cJSON_AddItemToArray(je, cJSON_CreateNumber(num7(H[k])));
+            cJSON_AddItemToArray(jo, cJSON_CreateNumber(num7(other[k])));
+        }
+        cJSON *arr = cJSON_AddArrayToObject(root, "top");
+        for (int r = 0; r < top; r++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "rank", r + 1);
+            cJSON_AddNumberToObject(e, "id", order[r]);
+            cJSON_AddStringToObject(e, "token", ng_tokenizer_token(tok, order[r]));
+            cJSON_AddNumberToObject(e, "logit", num7(logits[order[r]]));
+            cJSON *pp = cJSON_AddArrayToObject(e, "probs");
+            for (int k = 0; k < nt; k++) cJSON_AddItemToArray(pp, cJSON_CreateNumber(num7(probs[(size_t)k * V + order[r]])));
+            cJSON_AddItemToArray(arr, e);
+        }
+        char *s = cJSON_Print(root);
+        if (!s) { ng_set_error("out of memory (JSON)"); goto fail; }
+        printf("%s\n", s);
+        free(s);
+    } else {
+        /* header: the end of the prompt as the model sees it */
+        char shown[256] = "", lab[64];
+        int from = n > 40 ? (int)n - 40 : 0;
+        size_t o = 0;
+        for (size_t i = from; i < n && o < sizeof shown - 64; i++) {
+            const char *t = ng_tokenizer_token(tok, ids[i]);
+            if (ng_tokenizer_kind(tok) == NG_TOK_WORD && i > (size_t)from && o + 1 < sizeof shown) shown[o++] = ' ';
+            if (!strcmp(t, "\n")) o += (size_t)snprintf(shown + o, sizeof shown - o, "\\n");
+            else o += (size_t)snprintf(shown + o, sizeof shown - o, "%s", t);
+        }
+        printf("next token after \"%s%s\"\n", from > 0 ? "..." : "", shown);
+        printf("(%s, %s-level, vocab %d; %d token%s of context%s)\n\n", ng_model_kind_name(c->kind), tok_kind_name(tok), V, ctx,
+               ctx == 1 ? "" : "s", gpt ? "" : ": a bigram sees only the last token");
+        int tw = 10;   /* wide enough for "(other NN)" and, with the rank, the summary rows */
+        for (int r = 0; r < top; r++) {
+            token_label(ng_tokenizer_token(tok, order[r]), lab, sizeof lab, 0, 20);
+            if (u8len(lab) > tw) tw = u8len(lab);
+        }
+        printf("rank  %-*s", tw, "token");
+        char h[32];
+        for (int k = 0; k < nt; k++) { snprintf(h, sizeof h, "T=%g", temps[k]); printf("  %7s", h); }
+        printf("\n");
+        for (int r = 0; r < top; r++) {
+            token_label(ng_tokenizer_token(tok, order[r]), lab, sizeof lab, 0, 20);
+            printf("%4d  %s%*s", r + 1, lab, tw - u8len(lab), "");
+            for (int k = 0; k < nt; k++) { pct(h, sizeof h, probs[(size_t)k * V + order[r]]); printf("  %7s", h); }
+            if (nt == 1) {   /* a bar: 30 columns = probability 1, in eighths of a column */
+                static const char *const part[8] = {"", "\xE2\x96\x8F", "\xE2\x96\x8E", "\xE2\x96\x8D", "\xE2\x96\x8C",
+                                                    "\xE2\x96\x8B", "\xE2\x96\x8A", "\xE2\x96\x89"};
+                int eighths = (int)lround(probs[order[r]] * 30 * 8);
+                printf("  ");
+                for (int b = 0; b < eighths / 8; b++) printf("\xE2\x96\x88");
+                printf("%s", part[eighths % 8]);
+            }
+            printf("\n");
+        }
+        if (top < V) {
+            snprintf(lab, sizeof lab, "(other %d)", V - top);
+            printf("      %-*s", tw, lab);   /* tokens are few beyond 10^6: the label fits */
+            for (int k = 0; k < nt; k++) { pct(h, sizeof h, other[k]); printf("  %7s", h); }
+            printf("\n");
+        }
+        printf("%-*s", tw + 6, "entropy (bits)");
+        for (int k = 0; k < nt; k++) printf("  %7.2f", H[k]);
+        printf("\n%-*s", tw + 6, "~ choices (2^H)");
+        for (int k = 0; k < nt; k++) printf("  %7.1f", pow(2, H[k]));
+        printf("\n");
+    }
+    code = 0;
+    goto out;
+fail:
+    fprintf(stderr, "nanogen: %s\n", ng_last_error());
+out:
+    cJSON_Delete(root);
+    free(order); free(probs); free(logits); free(ids); free(text);
+    ng_tokenizer_free(tok);
+    ng_model_free(m);
+    return code;
+}
+
+/* ------------------------------------------------------------------ embeddings */
+
+static void embeddings_usage(void) {
+    fprintf(stderr,
+        "usage: nanogen embeddings DIR --out emb.svg [--tokens N] [--data FILE]\n"
+        "  the token embedding table (gpt: wte; bigram: the rows of its logit table) projected to\n"
+        "  2-D by PCA (computed over the tokens shown), one labelled point per token, coloured by\n"
+        "  kind (vowels, consonants, capitals, digits, punctuation, spaces). --tokens N (100): a word\n"
+        "  model shows its N most frequent words (a char model: all its tokens, up to N; N <= 2000);\n"
+        "  --data FILE picks the N most frequent tokens of FILE instead.\n");
+}
+
+enum { K_LVOWEL, K_LCONS, K_CVOWEL, K_CCONS, K_DIGIT, K_PUNCT, K_SPACE, K_OTHER, K_N };
+static const char *const char_kinds[K_N] = {"vowels", "consonants", "capital vowels", "capital consonants",
+                                            "digits", "punctuation", "space, newline", "other"};
+enum { W_LOWER, W_CAP, W_NUM, W_PUNCT, W_SPECIAL, W_OTHER, W_N };
+static const char *const word_kinds[W_N] = {"lowercase words", "capitalised words", "numbers", "punctuation",
+                                            "<unk>, newline", "other"};
+
+static int char_kind(const char *t) {
+    const unsigned char ch = (unsigned char)t[0];
+    if (!ch || t[1]) return ch >= 0x80 ? K_OTHER : is_space_token(t) ? K_SPACE : K_OTHER;
+    if (strchr("aeiou", ch)) return K_LVOWEL;
+    if (strchr("AEIOU", ch)) return K_CVOWEL;
+    if (ch >= 'a' && ch <= 'z') return K_LCONS;
+    if (ch >= 'A' && ch <= 'Z') return K_CCONS;
+    if (ch >= '0' && ch <= '9') return K_DIGIT;
+    if (is_space_token(t)) return K_SPACE;
+    if (ch > 0x20 && ch < 0x7f) return K_PUNCT;
+    return K_OTHER;
+}
+
+static int word_kind(const char *t) {
+    const unsigned char ch = (unsigned char)t[0];
+    if (!strcmp(t, "<unk>") || is_space_token(t)) return W_SPECIAL;
+    if (ch >= 'a' && ch <= 'z') return W_LOWER;
+    if (ch >= 'A' && ch <= 'Z') return W_CAP;
+    if (ch >= '0' && ch <= '9') return W_NUM;
+    if (ch > 0x20 && ch < 0x7f) return W_PUNCT;
+    return W_OTHER;
+}
+
+/* Token ids by count, descending (ties: lower id first). */
+static const long long *g_counts;
+static int by_count_desc(const void *a, const void *b) {
+    int i = *(const int *)a, j = *(const int *)b;
+    return g_counts[i] < g_counts[j] ? 1 : g_counts[i] > g_counts[j] ? -1 : i - j;
+}
+
+int cmd_embeddings(int argc, char **argv) {
+    const char *dir = NULL, *out = NULL, *data = NULL;
+    int N = 100, threads = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int rc = NG_OK;
+        if (!strcmp(a, "--out")) rc = arg_str(argc, argv, &i, &out);
+        else if (!strcmp(a, "--tokens")) rc = arg_int(argc, argv, &i, 2, 2000, &N);
+        else if (!strcmp(a, "--data")) rc = arg_str(argc, argv, &i, &data);
+        else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &threads);
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { embeddings_usage(); return 0; }
+        else if (a[0] == '-' && a[1]) rc = ng_set_error("unknown flag '%s' for embeddings", a);
+        else if (!dir) dir = a;
+        else rc = ng_set_error("unexpected argument '%s' (one checkpoint directory)", a);
+        if (rc) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); embeddings_usage(); return 2; }
+    }
+    if (!dir) { embeddings_usage(); return 2; }
+    if (cli_check_out(out, ".svg")) return cli_usage_error("%s", ng_last_error());
+    ng_set_threads(threads);
+
+    ng_model *m = NULL;
+    ng_tokenizer *tok = NULL;
+    int32_t *data_ids = NULL;
+    long long *counts = NULL;
+    int *sel = NULL, *cls = NULL, code = 1;
+    float *rows = NULL;
+    double *proj = NULL, *px = NULL, *py = NULL, *bx = NULL, *by = NULL;
+    char **labels = NULL;
+    const char **blabels = NULL;
+    svg_chart *ch = NULL;
+    if (load_text_model(dir, "embeddings", &m, &tok)) goto fail;
+    const ng_model_config *c = ng_model_cfg(m);
+    const int V = c->vocab_size, word = ng_tokenizer_kind(tok) == NG_TOK_WORD;
+    ng_params *P = ng_model_params(m);
+    const ng_tensor *table = ng_params_find(P, c->kind == NG_MODEL_GPT ? "wte.weight" : "table.weight");
+    if (!table) { ng_set_error("'%s' has no embedding table", dir); goto fail; }
+    const int D = (int)table->ne[1];
+    sel = malloc(sizeof(int) * V);
+    counts = calloc((size_t)V, sizeof *counts);
+    if (!sel || !counts) { ng_set_error("out of memory"); goto fail; }
+    int n = 0;
+    const char *chosen;
+    if (data) {   /* the N most frequent tokens of FILE */
+        size_t nd = 0;
+        if (!(data_ids = cli_encode_file(data, tok, 1, &nd))) goto fail;
+        for (size_t i = 0; i < nd; i++) counts[data_ids[i]]++;
+        for (int i = 0; i < V; i++) sel[i] = i;
+        g_counts = counts;
+        qsort(sel, (size_t)V, sizeof *sel, by_count_desc);
+        while (n < V && n < N && counts[sel[n]] > 0) n++;
+        chosen = "the most frequent in the data";
+    } else if (word) {   /* word ids are in training-frequency order after <unk> */
+        for (int i = 1; i < V && n < N; i++) sel[n++] = i;
+        chosen = "the most frequent words";
+    } else {
+        for (int i = 0; i < V && n < N; i++) sel[n++] = i;
+        chosen = n < V ? "the first by code point" : "every token";
+        if (n < V) fprintf(stderr, "nanogen: note: showing %d of %d tokens (the first by code point); --data FILE shows the most frequent\n", n, V);
+    }
+    if (n < 2) { ng_set_error("only %d token%s to show: PCA needs at least 2", n, n == 1 ? "" : "s"); goto fail; }
+    rows = malloc(sizeof(float) * (size_t)n * D);
+    proj = malloc(sizeof(double) * 2 * n);
+    px = malloc(sizeof(double) * n); py = malloc(sizeof(double) * n);
+    bx = malloc(sizeof(double) * n); by = malloc(sizeof(double) * n);
+    cls = malloc(sizeof(int) * n);
+    labels = calloc((size_t)n, sizeof *labels);
+    blabels = calloc((size_t)n, sizeof *blabels);
+    if (!rows || !proj || !px || !py || !bx || !by || !cls || !labels || !blabels) { ng_set_error("out of memory"); goto fail; }
+    for (int i = 0; i < n; i++) memcpy(rows + (size_t)i * D, table->data + (size_t)sel[i] * D, sizeof(float) * D);
+    double ex[2];
+    if (ng_pca(rows, n, D, 2, NULL, ex, proj)) goto fail;
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        px[i] = proj[2 * i]; py[i] = proj[2 * i + 1];
+        x0 = fmin(x0, px[i]); x1 = fmax(x1, px[i]); y0 = fmin(y0, py[i]); y1 = fmax(y1, py[i]);
+        const char *t = ng_tokenizer_token(tok, sel[i]);
+        cls[i] = word ? word_kind(t) : char_kind(t);
+        char lab[64];
+        token_label(t, lab, sizeof lab, 0, 16);
+        if (!(labels[i] = strdup(lab))) { ng_set_error("out of memory"); goto fail; }
+    }
+    if (!(x0 < x1)) { x0 -= 1; x1 += 1; }
+    if (!(y0 < y1)) { y0 -= 1; y1 += 1; }
+    /* room for the labels right of the points */
+    x1 += 0.06 * (x1 - x0);
+    char title[256], sub[256], xl[64], yl[64];
+    const char *name = c->kind == NG_MODEL_GPT ? "token embeddings (wte)" : "bigram logit table rows";
+    snprintf(title, sizeof title, "%s: %s, PCA to 2-D", dir, name);
+    snprintf(sub, sizeof sub, "%d of %d %s-level tokens (%s), %d-D; nearby points: tokens the model treats alike",
+             n, V, tok_kind_name(tok), chosen, D);
+    snprintf(xl, sizeof xl, "PC1 (%.1f%% of the variance)", 100 * ex[0]);
+    snprintf(yl, sizeof yl, "PC2 (%.1f%%)", 100 * ex[1]);
+    svg_chart_spec s = {.width = 960, .height = 720, .title = title, .subtitle = sub, .xlabel = xl, .ylabel = yl,
+                        .xmin = x0, .xmax = x1, .ymin = y0, .ymax = y1, .legend_right = 170};
+    if (!(ch = svg_chart_begin(&s))) goto fail;
+    const int nk = word ? W_N : K_N;
+    const char *const *kinds = word ? word_kinds : char_kinds;
+    const double fs = word ? (n > 150 ? 10 : 12) : 16;
+    for (int k = 0; k < nk; k++) {
+        int m2 = 0;
+        for (int i = 0; i < n; i++)
+            if (cls[i] == k) { bx[m2] = px[i]; by[m2] = py[i]; blabels[m2] = labels[i]; m2++; }
+        if (!m2) continue;
+        svg_style st = {.label = kinds[k], .color = svg_palette(k), .marker = SVG_MARK_CIRCLE, .marker_r = 3,
+                        .opacity = 0.9, .label_size = fs, .label_in_color = 1};
+        if (svg_chart_scatter(ch, bx, by, (size_t)m2, &st, blabels)) goto fail;
+    }
+    svg_chart *done = ch;
+    ch = NULL;
+    if (svg_chart_write(done, out)) goto fail;
+    printf("%s: %d %s-level tokens of a %d-D %s, PCA to 2-D: PC1 %.1f%%, PC2 %.1f%% of the variance -> %s\n",
+           ng_model_kind_name(c->kind), n, tok_kind_name(tok), D, c->kind == NG_MODEL_GPT ? "embedding table (wte)" : "logit table",
+           100 * ex[0], 100 * ex[1], out);
+    code = 0;
+    goto out;
+fail:
+    fprintf(stderr, "nanogen: %s\n", ng_last_error());
+out:
+    svg_chart_free(ch);
+    if (labels) for (int i = 0; i < n; i++) free(labels[i]);
+    free(labels); free(blabels);
+    free(rows); free(proj); free(px); free(py); free(bx); free(by); free(cls); free(sel); free(counts); free(data_ids);
+    ng_tokenizer_free(tok);
+    ng_model_free(m);
+    return code;
+}
+
+/* ------------------------------------------------------------------ attention */
+
+static void attention_usage(void) {
+    fprintf(stderr,
+        "usage: nanogen attention DIR --prompt TEXT | --prompt-file F --out attn.png [--layer L|all] [--head H]\n"
+        "  the attention weights of the prompt as heat maps, one per head: row i = the token at\n"
+        "  position i, column j = how much it attends to position j (each row sums to 1; the grey\n"
+        "  triangle above the diagonal is masked: a token sees only itself and earlier tokens).\n"
+        "  Default: every head of layer 0; --layer all: every layer (rows) and head (columns);\n"
+        "  --head H: one head. A prompt longer than block_size is cropped to its last block_size\n"
+        "  tokens. Also prints, per head, the mean weight on the token itself, the previous token\n"
+        "  and the first token, and the mean distance attended back.\n");
+}
+
+/* One heat map of n x n weights at (x, y), z pixels a cell; above the diagonal: masked. */
+static void draw_map(ng_canvas *cv, int x, int y, int z, const float *a, int n) {
+    static const uint8_t masked[3] = {232, 232, 232};
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            uint8_t rgb[3];
+            if (j > i) memcpy(rgb, masked, 3);
+            else canvas_viridis(a[(size_t)i * n + j], rgb);
+            canvas_fill(cv, x + j * z, y + i * z, z, z, rgb);
+        }
+}
+
+/* A token label on the canvas: a newline as a small return arrow (the width of a glyph),
+ * whitespace symbols in blue; up: rotated (read upwards from (x, y)). Returns the width. */
+static int label_width(const char *tok_text, const char *label) {
+    return !strcmp(tok_text, "\n") ? 6 : canvas_text_width(label, 1);
+}
+static void draw_label(ng_canvas *cv, int x, int y, const char *tok_text, const char *label, int up) {
+    static const uint8_t ink[3] = {20, 20, 20}, sym[3] = {40, 110, 200};
+    if (!strcmp(tok_text, "\n")) {   /* a 5 x 7 return arrow: down the right side, left along the bottom */
+        static const char *const rows[7] = {"....#", "....#", "....#", ".#..#", "##..#", "#####", ".#..."};
+        for (int r = 0; r < 7; r++)
+            for (int k = 0; k < 5; k++)
+                if (rows[r][k] == '#') {
+                    if (!up) canvas_fill(cv, x + k, y + r, 1, 1, sym);
+                    else canvas_fill(cv, x + r, y - 1 - k, 1, 1, sym);
+                }
+        return;
+    }
+    const uint8_t *col = is_space_token(tok_text) ? sym : ink;
+    if (up) canvas_text_up(cv, x, y, label, 1, col);
+    else canvas_text(cv, x, y, label, 1, col);
+}
+
+int cmd_attention(int argc, char **argv) {
+    const char *dir = NULL, *prompt = NULL, *prompt_file = NULL, *out = NULL, *layer_s = NULL;
+    int head = -1, threads = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int rc = NG_OK;
+        if (!strcmp(a, "--prompt")) rc = arg_str(argc, argv, &i, &prompt);
+        else if (!strcmp(a, "--prompt-file")) rc = arg_str(argc, argv, &i, &prompt_file);
+        else if (!strcmp(a, "--out")) rc = arg_str(argc, argv, &i, &out);
+        else if (!strcmp(a, "--layer")) rc = arg_str(argc, argv, &i, &layer_s);
+        else if (!strcmp(a, "--head")) rc = arg_int(argc, argv, &i, 0, 1 << 20, &head);
+        else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &threads);
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { attention_usage(); return 0; }
+        else if (a[0] == '-' && a[1]) rc = ng_set_error("unknown flag '%s' for attention", a);
+        else if (!dir) dir = a;
+        else rc = ng_set_error("unexpected argument '%s' (one checkpoint directory)", a);
+        if (rc) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); attention_usage(); return 2; }
+    }
+    if (!dir) { attention_usage(); return 2; }
+    if (!prompt && !prompt_file) return cli_usage_error("attention: --prompt TEXT (or --prompt-file F) is required: the tokens whose attention to show");
+    if (prompt && prompt_file) return cli_usage_error("--prompt and --prompt-file exclude each other");
+    if (prompt && !*prompt) return cli_usage_error("--prompt is empty: give the tokens whose attention to show");
+    int layer = 0, all_layers = 0;
+    if (layer_s) {
+        char *end;
+        long v = strtol(layer_s, &end, 10);
+        if (!strcmp(layer_s, "all")) all_layers = 1;
+        else if (end == layer_s || *end || v < 0 || v > (1 << 20))
+            return cli_usage_error("--layer: '%s' is not a layer number (0, 1, ...) or 'all'", layer_s);
+        else layer = (int)v;
+    }
+    if (cli_check_out(out, ".png")) return cli_usage_error("%s", ng_last_error());
+    ng_set_threads(threads);
+
+    ng_model *m = NULL;
+    ng_tokenizer *tok = NULL;
+    char *text = NULL;
+    int32_t *ids = NULL;
+    float *att = NULL;
+    char **labels = NULL;
+    int code = 1, n = 0;
+    ng_canvas cv = {0};
+    if (load_text_model(dir, "attention", &m, &tok)) goto fail;
+    const ng_model_config *c = ng_model_cfg(m);
+    if (c->kind != NG_MODEL_GPT) {
+        ng_set_error("'%s' is a %s model: it has no attention (its next token depends only on the last one, through a table); `nanogen next` works on it",
+                     dir, ng_model_kind_name(c->kind));
+        goto fail;
+    }
+    const int L = c->n_layer, H = c->n_head;
+    if (layer >= L) { code = cli_usage_error("--layer %d is out of range: the model has %d layer%s (0..%d)", layer, L, L == 1 ? "" : "s", L - 1); goto out; }
+    if (head >= H) { code = cli_usage_error("--head %d is out of range: the model has %d head%s per layer (0..%d)", head, H, H == 1 ? "" : "s", H - 1); goto out; }
+    size_t np = 0;
+    if (encode_prompt(tok, prompt, prompt_file, &text, &ids, &np)) goto fail;
+    n = np > (size_t)c->block_size ? c->block_size : (int)np;
+    if (np > (size_t)n) fprintf(stderr, "nanogen: note: the prompt has %zu tokens; showing the last %d (the model's block_size)\n", np, n);
+    const int32_t *seq = ids + (np - n);
+    att = malloc(sizeof(float) * (size_t)L * H * n * n);
+    labels = calloc((size_t)n, sizeof *labels);
+    if (!att || !labels) { ng_set_error("out of memory"); goto fail; }
+    if (ng_model_attention(m, seq, n, att, NULL)) goto fail;
+
+    /* which maps: rows of panels (layers) x columns (heads) */
+    const int l0 = all_layers ? 0 : layer, l1 = all_layers ? L : layer + 1;
+    const int h0 = head >= 0 ? head : 0, h1 = head >= 0 ? head + 1 : H;
+    const int nl = l1 - l0, nh = h1 - h0, panels = nl * nh;
+    int cols = nh, prow = nl;
+    if (nl == 1 && nh > 1) {   /* one layer: the heads in a near-square grid */
+        cols = (int)ceil(sqrt((double)nh));
+        prow = (nh + cols - 1) / cols;
+    }
+    /* per-head summary on stdout */
+    char which[64];
+    if (all_layers) snprintf(which, sizeof which, "all %d layers", L);
+    else snprintf(which, sizeof which, "layer %d of %d", layer, L);
+    printf("attention of %s (%s-level), %d tokens, %s:\n", dir, tok_kind_name(tok), n, which);
+    for (int l = l0; l < l1; l++)
+        for (int h = h0; h < h1; h++) {
+            const float *a = att + ((size_t)l * H + h) * n * n;
+            double self = 0, prev = 0, first = 0, dist = 0;
+            for (int i = 0; i < n; i++) {
+                self += a[(size_t)i * n + i];
+                if (i > 0) prev += a[(size_t)i * n + i - 1];
+                if (i > 0) first += a[(size_t)i * n];
+                for (int j = 0; j <= i; j++) dist += a[(size_t)i * n + j] * (i - j);
+            }
+            printf("  layer %d head %d: self %.2f  previous %.2f  first %.2f  mean distance back %.1f tokens\n", l, h,
+                   self / n, n > 1 ? prev / (n - 1) : 0.0, n > 1 ? first / (n - 1) : 0.0, dist / n);
+        }
+
+    /* layout: z pixels a cell; labels at scale 1 (7 px glyphs) on every row / column, or every k-th when cells are under 8 px */
+    const int big = panels == 1 ? 640 : panels <= 4 ? 360 : 240;
+    int z = big / n;
+    if (z > 24) z = 24;
+    if (z < 2) z = 2;
+    const int every = z >= 8 ? 1 : (8 + z - 1) / z;
+    int lab_w = 0;
+    const int one_glyph = ng_tokenizer_kind(tok) == NG_TOK_CHAR;   /* column labels upright, else rotated */
+    for (int i = 0; i < n; i++) {
+        char lab[64];
+        const char *t = ng_tokenizer_token(tok, seq[i]);
+        token_label(t, lab, sizeof lab, 1, 12);
+        if (!(labels[i] = strdup(lab))) { ng_set_error("out of memory"); goto fail; }
+        int w = label_width(t, lab);
+        if (w > lab_w) lab_w = w;
+    }
+    const int map = n * z, pad = 14, title_h = 16;
+    const int left = lab_w + 6, below = one_glyph ? 12 : lab_w + 6;
+    const int pw = left + map + pad, ph = title_h + map + below + pad;
+    /* title: the prompt as the model sees it (cropped), and two lines saying how to read it */
+    char head_s[512], ptext[200], sub1[256], sub2[256];
+    size_t o = 0;
+    for (int i = 0; i < n && o < sizeof ptext - 16; i++) {
+        if (ng_tokenizer_kind(tok) == NG_TOK_WORD && i) ptext[o++] = ' ';
+        const char *t = ng_tokenizer_token(tok, seq[i]);
+        o += (size_t)snprintf(ptext + o, sizeof ptext - o, "%s", !strcmp(t, "\n") ? "\\n" : t);
+    }
+    ptext[o < sizeof ptext ? o : sizeof ptext - 1] = 0;
+    if (o > 60) strcpy(ptext + 57, "...");
+    snprintf(head_s, sizeof head_s, "attention: \"%s\"", ptext);
+    snprintf(sub1, sizeof sub1, "%s, %s-level, %d tokens, %s", dir, tok_kind_name(tok), n, which);
+    snprintf(sub2, sizeof sub2, "row = a token; columns = the tokens it attends to (each row sums to 1); grey = masked (later tokens)");
+    const int top = 62, bar_w = 90;
+    int W = pad + cols * pw + bar_w;
+    const int Himg = top + prow * ph + 24;
+    const int tw = canvas_text_width(head_s, 2), sw = canvas_text_width(sub2, 1);
+    if (W < 2 * pad + tw) W = 2 * pad + tw;
+    if (W < 2 * pad + sw) W = 2 * pad + sw;
+    if (canvas_new(&cv, W, Himg, CANVAS_WHITE)) goto fail;
+    static const uint8_t ink[3] = {20, 20, 20}, grey[3] = {110, 110, 110};
+    canvas_text(&cv, pad, 8, head_s, 2, ink);
+    canvas_text(&cv, pad, 32, sub1, 1, grey);
+    canvas_text(&cv, pad, 44, sub2, 1, grey);
+    int pi = 0;
+    for (int l = l0; l < l1; l++)
+        for (int h = h0; h < h1; h++, pi++) {
+            const int gx = pad + (pi % cols) * pw, gy = top + (pi / cols) * ph;
+            const int mx = gx + left, my = gy + title_h;
+            char pt[64];
+            snprintf(pt, sizeof pt, "layer %d, head %d", l, h);
+            canvas_text(&cv, mx, gy + 2, pt, 1, ink);
+            draw_map(&cv, mx, my, z, att + ((size_t)l * H + h) * n * n, n);
+            for (int i = 0; i < n; i++) {
+                if (i % every && i != n - 1) continue;
+                const char *t = ng_tokenizer_token(tok, seq[i]);
+                int w = label_width(t, labels[i]);
+                draw_label(&cv, mx - 4 - w, my + i * z + (z - 7) / 2, t, labels[i], 0);   /* row: the token */
+                if (one_glyph) draw_label(&cv, mx + i * z + (z - w + 1) / 2, my + map + 3, t, labels[i], 0);
+                else draw_label(&cv, mx + i * z + (z - 7) / 2, my + map + 3 + w, t, labels[i], 1);
+            }
+        }
+    /* colour bar */
+    {
+        const int bx = pad + cols * pw + 10, by = top + title_h, bh = prow == 1 ? map : 200, bw = 14;
+        for (int y = 0; y < bh; y++) {
+            uint8_t rgb[3];
+            canvas_viridis(1.0 - (double)y / (bh - 1), rgb);
+            canvas_fill(&cv, bx, by + y, bw, 1, rgb);
+        }
+        static const double ticks[5] = {0, 0.25, 0.5, 0.75, 1};
+        for (int k = 0; k < 5; k++) {
+            int y = by + (int)lround((1 - ticks[k]) * (bh - 1));
+            char t[16];
+            snprintf(t, sizeof t, "%.2g", ticks[k]);
+            canvas_fill(&cv, bx + bw, y, 4, 1, ink);
+            canvas_text(&cv, bx + bw + 7, y - 3, t, 1, ink);
+        }
+        canvas_text(&cv, bx - 2, by - 14, "weight", 1, ink);
+    }
+    if (canvas_write_png(&cv, out)) goto fail;
+    printf("-> %s (%dx%d)\n", out, cv.w, cv.h);
+    code = 0;
+    goto out;
+fail:
+    fprintf(stderr, "nanogen: %s\n", ng_last_error());
+out:
+    canvas_free(&cv);
+    if (labels) for (int i = 0; i < n; i++) free(labels[i]);
+    free(labels); free(att); free(ids); free(text);
+    ng_tokenizer_free(tok);
+    ng_model_free(m);
+    return code;
+}
