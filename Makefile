@@ -69,7 +69,11 @@ test:
 	@$(MAKE) --no-print-directory all
 	@sh tests/run.sh $(BUILD)
 
-bench: all
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libnanogen.a $(HDRS) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libnanogen.a $(LDLIBS)
+
+bench: all $(BUILD)/bench/gemm
 	@sh bench/run.sh
 
 install: nanogen $(BUILD)/libnanogen.a

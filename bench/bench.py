@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """make bench: nanogen and the PyTorch reference side by side, in one run, on this machine.
 
-Trains the `baby` GPT (SPEC.md) for --steps steps with each, reports the median ms/step and
-tok/s, their ratio, and the max RSS of each process; then nanogen's sampling speed with the
-KV cache; then the VAE and the DCGAN on Fashion-MNIST, images/s side by side. Run with Debian's /usr/bin/python3 (python3-torch) from the repository root.
+First the GEMM table (build/bench/gemm: nanogen's kernel and OpenBLAS on the GPT's shapes, and
+the sgemm peak on 2048^3). Then trains the `baby` GPT (SPEC.md) for --steps steps with each, 1 and
+2 threads: median ms/step, tok/s, GFLOP/s and % of the peak (nanoGPT's 6N + 12LHQT FLOPs per
+token), the ratio, thread scaling and max RSS; sampling tok/s, nanogen's KV cache against
+PyTorch re-running the cropped context per token (bench/torch_sample.py); the shakespeare-char
+GPT for --big-steps steps; then the VAE and the DCGAN on Fashion-MNIST, images/s side by side. Run with Debian's /usr/bin/python3 (python3-torch) from the repository root.
 """
 import argparse, json, os, re, statistics, subprocess, sys, tempfile, time
 
@@ -24,18 +27,18 @@ def run(cmd, env=None):
     return out, err, time.perf_counter() - t0, ru.ru_maxrss / 1024.0
 
 
-def nanogen_train(data, steps, threads, out):
-    cmd = [os.path.join(ROOT, "nanogen"), "train", "gpt", "--preset", "baby", "--data", data, "--out", out, "--force",
-           "--steps", str(steps), "--eval-every", "0", "--eval-iters", "1", "--log-every", "10", "--threads", str(threads)]
+def nanogen_train(data, steps, threads, out, preset="baby", log_every=10):
+    cmd = [os.path.join(ROOT, "nanogen"), "train", "gpt", "--preset", preset, "--data", data, "--out", out, "--force",
+           "--steps", str(steps), "--eval-every", "0", "--eval-iters", "1", "--log-every", str(log_every), "--threads", str(threads)]
     _, _, wall, rss = run(cmd)
     ms = [json.loads(l)["ms_per_step"] for l in open(os.path.join(out, "metrics.jsonl")) if '"ms_per_step"' in l]
     med = statistics.median(ms[1:] if len(ms) > 2 else ms)   # first window holds warm-up
     return med, rss
 
 
-def torch_train(data, steps, threads):
+def torch_train(data, steps, threads, extra=()):
     cmd = ["/usr/bin/python3", os.path.join(SHARED, "bench", "torch_gpt.py"), "--data", data, "--steps", str(steps),
-           "--threads", str(threads), "--eval-iters", "1", "--log-every", "0"]
+           "--threads", str(threads), "--eval-iters", "1", "--log-every", "0"] + list(extra)
     out, _, wall, rss = run(cmd)
     done = [json.loads(l) for l in out.splitlines() if '"done"' in l][-1]
     return done["ms_per_step"], rss
@@ -52,35 +55,85 @@ def image_bench(kind, extra_ng, extra_pt):
     return ips_ng, rss_ng, ips_pt, rss_pt
 
 
+def flops_per_token(n_layer, n_head, n_embd, block, vocab):
+    """nanoGPT's estimate (estimate_mfu): 6 N + 12 L H Q T, N = parameters without the position table."""
+    n = vocab * n_embd + n_layer * (12 * n_embd * n_embd + 13 * n_embd) + 2 * n_embd
+    return 6 * n + 12 * n_layer * n_head * (n_embd // n_head) * block
+
+
+def gemm_table(threads):
+    """Runs build/bench/gemm: GFLOP/s per GEMM shape, nanogen vs OpenBLAS; returns the sgemm peaks."""
+    out, _, _, _ = run([os.path.join(ROOT, "build", "bench", "gemm"), "--threads", str(threads)])
+    print(out.rstrip())
+    m = re.search(r"OpenBLAS sgemm 2048\^3 = ([0-9.]+) GFLOP/s; best of the two = ([0-9.]+)", out)
+    return float(m.group(1)), float(m.group(2))
+
+
+def gpt_table(title, rows, B, T, fpt, peak):
+    print(f"{title}")
+    print(f"{'':24}{'ms/step':>10}{'tok/s':>10}{'GFLOP/s':>9}{'% peak':>8}{'max RSS MB':>12}")
+    for name, res in rows:
+        for t, (ms, rss) in res.items():
+            tps = B * T / ms * 1e3
+            print(f"{name + f' {t} thread' + ('s' if t > 1 else ''):24}{ms:10.1f}{tps:10.0f}{tps * fpt / 1e9:9.1f}"
+                  f"{100 * tps * fpt / 1e9 / peak:7.0f}%{rss:12.0f}")
+    ng, pt = rows[0][1], rows[1][1]
+    best_ng = min(ng.items(), key=lambda kv: kv[1][0])
+    best_pt = min(pt.items(), key=lambda kv: kv[1][0])
+    print(f"speed-up, best vs best: nanogen {B * T / best_ng[1][0] * 1e3:.0f} tok/s ({best_ng[0]} threads) / "
+          f"PyTorch {B * T / best_pt[1][0] * 1e3:.0f} tok/s ({best_pt[0]} threads) = {best_pt[1][0] / best_ng[1][0]:.2f}x")
+    print(f"thread scaling 1 -> 2: nanogen {ng[1][0] / ng[2][0]:.2f}x, PyTorch {pt[1][0] / pt[2][0]:.2f}x")
+    print(f"max RSS: nanogen {best_ng[1][1]:.0f} MB, PyTorch {best_pt[1][1]:.0f} MB")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--big-steps", type=int, default=6, help="shakespeare-char steps (0: skip)")
     ap.add_argument("--data", default=os.path.join(ROOT, "data", "tinyshakespeare.txt"))
     a = ap.parse_args()
     if not os.path.exists(a.data):
         a.data = os.path.join(SHARED, "data", "tinyshakespeare.txt")
+    print(f"machine: {os.cpu_count()} cores; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+    peak_blas, peak = gemm_table(2)
+    print(f"% of peak below is against {peak:.0f} GFLOP/s, the best sgemm measured here (2048^3, 2 threads)")
+    print()
     B, T = 12, 64
-    print(f"baby GPT (SPEC.md: 809,856 parameters, batch {B} x block {T}), {a.steps} training steps, median ms/step")
-    rows = []
+    fpt = flops_per_token(4, 4, 128, 64, 65)
     with tempfile.TemporaryDirectory() as d:
         ng = {t: nanogen_train(a.data, a.steps, t, os.path.join(d, f"ng{t}")) for t in (1, 2)}
         pt = {t: torch_train(a.data, a.steps, t) for t in (1, 2)}
-        print(f"{'':24}{'ms/step':>10}{'tok/s':>10}{'max RSS MB':>12}")
-        for name, res in (("nanogen", ng), ("PyTorch", pt)):
-            for t, (ms, rss) in res.items():
-                print(f"{name + f' {t} thread' + ('s' if t > 1 else ''):24}{ms:10.1f}{B * T / ms * 1e3:10.0f}{rss:12.0f}")
-        best_ng = min(ng.items(), key=lambda kv: kv[1][0])
-        best_pt = min(pt.items(), key=lambda kv: kv[1][0])
-        print(f"training speed-up, best vs best: nanogen {B * T / best_ng[1][0] * 1e3:.0f} tok/s ({best_ng[0]} threads) / "
-              f"PyTorch {B * T / best_pt[1][0] * 1e3:.0f} tok/s ({best_pt[0]} threads) = {best_pt[1][0] / best_ng[1][0]:.2f}x")
-        print(f"thread scaling 1 -> 2: nanogen {ng[1][0] / ng[2][0]:.2f}x, PyTorch {pt[1][0] / pt[2][0]:.2f}x")
-        # sampling from the checkpoint just trained (KV cache), one stream
-        n_tok = 2000
+        gpt_table(f"baby GPT (SPEC.md: 809,856 parameters, batch {B} x block {T}, {fpt / 1e6:.2f} MFLOP/token), "
+                  f"{a.steps} training steps, median ms/step", (("nanogen", ng), ("PyTorch", pt)), B, T, fpt, peak)
+        print()
+        # sampling: nanogen's KV cache against PyTorch re-running the cropped context (nanoGPT's generate)
+        n_tok = 4000
+        res = {}
         for extra, label in (([], "1 stream"), (["--num-samples", "8", "--batch"], "8 streams (--batch)")):
             _, err, wall, _ = run([os.path.join(ROOT, "nanogen"), "sample", os.path.join(d, "ng2"), "--tokens", str(n_tok),
                                    "--seed", "1", "--stats"] + extra)
             m = re.search(r"([0-9.]+) tok/s", err)
-            print(f"sampling, KV cache, {label}: {m.group(1) if m else '?'} tok/s")
+            res[label] = float(m.group(1)) if m else float("nan")
+        pts = {}
+        for t in (1, 2):
+            out, _, _, _ = run(["/usr/bin/python3", os.path.join(ROOT, "bench", "torch_sample.py"), "--checkpoint",
+                                os.path.join(d, "ng2"), "--threads", str(t), "--tokens", "300"])
+            pts[t] = json.loads(out.strip().splitlines()[-1])["tok_per_s"]
+        best_pt = max(pts.values())
+        print(f"sampling the baby GPT, tok/s: PyTorch re-running the cropped context per token (nanoGPT generate): "
+              f"{pts[1]:.0f} (1 thread), {pts[2]:.0f} (2 threads)")
+        for label, v in res.items():
+            print(f"  nanogen, KV cache, {label}: {v:.0f} tok/s = {v / best_pt:.0f}x PyTorch's best")
+    if a.big_steps > 0:
+        print()
+        B2, T2 = 64, 256
+        fpt2 = flops_per_token(6, 6, 384, 256, 65)
+        with tempfile.TemporaryDirectory() as d:
+            ng2 = {t: nanogen_train(a.data, a.big_steps, t, os.path.join(d, f"ng{t}"), "shakespeare-char", 1) for t in (1, 2)}
+            pt2 = {t: torch_train(a.data, a.big_steps, t, ["--n-layer", "6", "--n-head", "6", "--n-embd", "384", "--block-size",
+                                                           "256", "--batch-size", "64", "--dropout", "0.2"]) for t in (1, 2)}
+        gpt_table(f"shakespeare-char GPT (10.7M parameters, batch {B2} x block {T2}, dropout 0.2, {fpt2 / 1e6:.1f} MFLOP/token), "
+                  f"{a.big_steps} training steps, median ms/step", (("nanogen", ng2), ("PyTorch", pt2)), B2, T2, fpt2, peak)
     if os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"):
         print()
         print(f"image models on Fashion-MNIST, training images/s, 2 threads each")
@@ -88,8 +141,8 @@ def main():
         for kind, ng_args, pt_args, label in (("vae", ["--epochs", "1"], ["--epochs", "1"], "VAE (1 epoch)"),
                                               ("gan", ["--epochs", "1", "--max-batches", "40"], ["--epochs", "1", "--max-batches", "40"],
                                                "DCGAN (40 batches)")):
-            a, ra, b, rb = image_bench(kind, ng_args, pt_args)
-            print(f"{label:24}{a:10.0f}{b:10.0f}{a / b:7.2f}x{ra:11.0f}{rb:11.0f}")
+            x, ra, y, rb = image_bench(kind, ng_args, pt_args)
+            print(f"{label:24}{x:10.0f}{y:10.0f}{x / y:7.2f}x{ra:11.0f}{rb:11.0f}")
 
 
 if __name__ == "__main__":
