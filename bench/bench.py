@@ -29,7 +29,8 @@ def run(cmd, env=None):
 
 def nanogen_train(data, steps, threads, out, preset="baby", log_every=10):
     cmd = [os.path.join(ROOT, "nanogen"), "train", "gpt", "--preset", preset, "--data", data, "--out", out, "--force",
-           "--steps", str(steps), "--eval-every", "0", "--eval-iters", "1", "--log-every", str(log_every), "--threads", str(threads)]
+           "--steps", str(steps), "--eval-every", "0", "--eval-iters", "1", "--log-every", str(log_every), "--threads", str(threads),
+           "--no-final-eval"]
     _, _, wall, rss = run(cmd)
     ms = [json.loads(l)["ms_per_step"] for l in open(os.path.join(out, "metrics.jsonl")) if '"ms_per_step"' in l]
     med = statistics.median(ms[1:] if len(ms) > 2 else ms)   # first window holds warm-up

@@ -31,7 +31,7 @@ typedef struct {
     ng_model_config mc;
     const char *data, *out, *resume, *init_from;
     ng_tok_kind tok_kind;
-    int vocab_cap, B, steps, warmup, eval_every, eval_iters, log_every, threads, force;
+    int vocab_cap, B, steps, warmup, eval_every, eval_iters, log_every, threads, force, no_final_eval;
     float lr, min_lr, wd, clip;
     uint64_t seed;
     int unknown;          /* for --init-from: 0 extend, 1 skip, 2 error */
@@ -52,6 +52,7 @@ static void usage(void) {
         "training: --batch-size B --lr X --min-lr X --warmup N --steps N --weight-decay X\n"
         "          --grad-clip X --seed S --threads N\n"
         "logging:  --eval-every N --eval-iters N --log-every N\n"
+        "          --no-final-eval (skip the loss on the whole val split at the end: benchmarks)\n"
         "other:    --force (overwrite a checkpoint in --out)  --unknown extend|skip|error\n");
 }
 
@@ -114,6 +115,7 @@ static int parse(int argc, char **argv, train_opts *o, given_flags *gv) {
         else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &o->threads);
         else if (!strcmp(a, "--vocab-size")) { rc = arg_int(argc, argv, &i, 2, 1 << 22, &o->vocab_cap); gv->vocab = 1; }
         else if (!strcmp(a, "--force")) o->force = 1;
+        else if (!strcmp(a, "--no-final-eval")) o->no_final_eval = 1;
         else if (!strcmp(a, "--tokenizer")) {
             const char *v;
             rc = arg_str(argc, argv, &i, &v);
@@ -554,6 +556,8 @@ int cmd_train(int argc, char **argv) {
         free(sj);
         if (rc) goto fail;
         printf("--steps 0: saved the untrained model in %s/model.safetensors\n", o.out);
+    } else if (o.no_final_eval) {
+        printf("trained in %.1f s (--no-final-eval)\ncheckpoint: %s/model.safetensors\n", cli_now() - t_start, o.out);
     } else {
         size_t cnt = 0;
         ng_profile_pause(1);
