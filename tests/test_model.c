@@ -328,19 +328,19 @@ static void test_infer_prefixes(void) {
     ng_model_config c = gpt_cfg(V, T, 2, 2, 8, 0);
     ng_model *m = ng_model_new(&c);
     randomize(m, 0.3f);
-    for (int S = 1; S <= 3; S += 2) {
-        int32_t tok[3][8];
+    for (int S = 1; S <= 5; S += 2) {   /* 5 streams: the packed-weight path of a batch */
+        int32_t tok[5][8];
         for (int s = 0; s < S; s++) for (int t = 0; t < T; t++) tok[s][t] = (int32_t)ng_rng_below(&g_rng, V);
         ng_infer *inf = ng_infer_new(m, S);
         CHECK(inf != NULL, "%s", ng_last_error());
         double maxd = 0, spread = 0;
         int attn_ok = 1;
         for (int t = 1; t <= T; t++) {
-            int32_t col[3], seqs[3 * 8];
+            int32_t col[5], seqs[5 * 8];
             for (int s = 0; s < S; s++) col[s] = tok[s][t - 1];
             const float *lg = ng_infer_step(inf, col);
             for (int s = 0; s < S; s++) memcpy(seqs + s * t, tok[s], t * sizeof(int32_t));
-            float want[3 * 11];
+            float want[5 * 11];
             full_logits(m, S, t, seqs, want);
             for (int i = 0; i < S * V; i++) maxd = fmax(maxd, fabs(lg[i] - want[i]));
             for (int i = 1; i < S; i++) spread = fmax(spread, fabs(lg[i * V] - lg[0]));
@@ -442,6 +442,8 @@ static void test_infer_overflow(void) {
     infer_overflow(m, 1, 7, 23);    /* keep = block_size - 1: crop to the last T tokens */
     infer_overflow(m, 3, 7, 19);
     infer_overflow(m, 2, -1, 21);   /* default keep */
+    infer_overflow(m, 5, 7, 19);    /* a batch of streams: packed weights, GEMM cache rebuild */
+    infer_overflow(m, 6, -1, 30);
     infer_overflow(m, 1, 0, 12);    /* keep nothing */
     ng_model_free(m);
     /* the bigram: logits are the table row of the token */

@@ -14,10 +14,20 @@ struct ng_infer {
     int S, pos, keep;
     int rows;               /* rows the activation buffers hold: positions x streams per block */
     int32_t *hist;          /* (S, T) tokens at positions 0..pos-1 */
-    float *kc, *vc;         /* (L, S, T, C) key and value caches */
+    float *kc, *vc;         /* key cache (L, S, H, hs, T): transposed, so that the scores of a query
+                               against all positions are one SIMD loop; value cache (L, S, T, C) */
     float *x, *xn, *qkv, *y, *f, *logits;  /* (rows,C) (rows,C) (rows,3C) (rows,C) (rows,4C) (S,V) */
     float *att;             /* (L, S, H, T) attention probabilities of the last position */
+    float *wt;              /* the weights packed for the GEMM kernel (streams >= 4), copied at creation */
+    float *(*wl)[4];        /* per layer: packed c_attn, c_proj, c_fc, mlp_proj (inside wt) */
+    float *whead;           /* packed tied head (inside wt) */
 };
+
+/* packs weight w (out, in) at dst; returns the next free float */
+static float *pack_into(float *dst, const float *w, int out, int in) {
+    ng_pack_weights(dst, w, out, in);
+    return dst + ng_packed_size(out, in);
+}
 
 ng_infer *ng_infer_new(ng_model *m, int n_streams) {
     if (n_streams < 1 || n_streams > 65536) { ng_set_error("--batch %d out of range [1, 65536]", n_streams); return NULL; }
@@ -41,7 +51,27 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
         s->y = ng_alloc_aligned(rows * C * sizeof(float), "activations");
         s->f = ng_alloc_aligned(rows * 4 * C * sizeof(float), "activations");
         s->att = ng_alloc_aligned(L * S * H * T * sizeof(float), "attention");
-        ok = s->kc && s->vc && s->x && s->xn && s->qkv && s->y && s->f && s->att;
+        s->wl = calloc(L, sizeof *s->wl);
+        ok = s->kc && s->vc && s->x && s->xn && s->qkv && s->y && s->f && s->att && s->wl;
+        /* a batch of streams (and a cache rebuild) multiplies several rows by each weight: the
+         * weights packed once for the GEMM kernel are read as they lie, once for all rows */
+        if (ok && S >= 4) {
+            const int c = (int)C, v = (int)V;
+            size_t n = ng_packed_size(v, c);
+            for (size_t l = 0; l < L; l++)
+                n += ng_packed_size(3 * c, c) + ng_packed_size(c, c) + ng_packed_size(4 * c, c) + ng_packed_size(c, 4 * c);
+            s->wt = ng_alloc_aligned(n * sizeof(float), "packed weights");
+            ok = s->wt != NULL;
+            float *d = s->wt;
+            for (size_t l = 0; ok && l < L; l++) {
+                const gpt_block *b = &m->h[l];
+                s->wl[l][0] = d; d = pack_into(d, b->c_attn_w->data, 3 * c, c);
+                s->wl[l][1] = d; d = pack_into(d, b->c_proj_w->data, c, c);
+                s->wl[l][2] = d; d = pack_into(d, b->c_fc_w->data, 4 * c, c);
+                s->wl[l][3] = d; d = pack_into(d, b->mlp_proj_w->data, c, 4 * c);
+            }
+            if (ok) { s->whead = d; pack_into(d, m->wte->data, v, c); }
+        }
     }
     if (!ok) { ng_infer_free(s); return NULL; }
     return s;
@@ -49,9 +79,10 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
 
 void ng_infer_free(ng_infer *s) {
     if (!s) return;
-    float *bufs[] = {s->kc, s->vc, s->x, s->xn, s->qkv, s->y, s->f, s->logits, s->att};
+    float *bufs[] = {s->kc, s->vc, s->x, s->xn, s->qkv, s->y, s->f, s->logits, s->att, s->wt};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ng_free_aligned(bufs[i]);
     ng_free_aligned(s->hist);
+    free(s->wl);
     free(s);
 }
 
@@ -60,6 +91,13 @@ void ng_infer_reset(ng_infer *s) { s->pos = 0; }
 void ng_infer_set_keep(ng_infer *s, int keep) {
     int T = s->m->cfg.block_size;
     s->keep = keep < 0 ? 0 : keep > T - 1 ? T - 1 : keep;
+}
+
+/* y (R,out) = x (R,in) W^T + b: GEMV for one to three rows, else the packed copy when there is
+ * one (a batch of streams), else the GEMM */
+static void linear(float *y, const float *x, int R, const float *W, const float *Wp, const float *b, int in, int out) {
+    if (Wp && R >= 4) ng_linear_packed(y, x, Wp, b, R, in, out);
+    else ng_k_linear(y, x, W, b, R, in, out);
 }
 
 /* x[i] += d[i] */
@@ -86,38 +124,45 @@ static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_l
     for (int l = 0; l < L; l++) {
         const gpt_block *b = &m->h[l];
         ng_k_layernorm(s->xn, NULL, NULL, s->x, b->ln_1_w->data, b->ln_1_b->data, R, C, 1e-5f);
-        ng_k_linear(s->qkv, s->xn, b->c_attn_w->data, b->c_attn_b->data, R, C, 3 * C);
+        float *const *wp = s->wt ? s->wl[l] : NULL;
+        linear(s->qkv, s->xn, R, b->c_attn_w->data, wp ? wp[0] : NULL, b->c_attn_b->data, C, 3 * C);
         float *kc = s->kc + (size_t)l * S * T * C, *vc = s->vc + (size_t)l * S * T * C;
         for (int r = 0; r < R; r++) {
             const int i = r / n, t = pos + r % n;
-            memcpy(kc + ((size_t)i * T + t) * C, s->qkv + (size_t)r * 3 * C + C, (size_t)C * sizeof(float));
+            const float *k = s->qkv + (size_t)r * 3 * C + C;
+            float *kt = kc + (size_t)i * T * C;   /* (H, hs, T) of stream i */
+            for (int j = 0; j < C; j++) kt[(size_t)j * T + t] = k[j];
             memcpy(vc + ((size_t)i * T + t) * C, s->qkv + (size_t)r * 3 * C + 2 * C, (size_t)C * sizeof(float));
         }
         #pragma omp parallel for schedule(static) if ((int64_t)R * H * (pos + n) * hs > 65536)
         for (int r = 0; r < R; r++) {
             const int i = r / n, t = pos + r % n, last = r % n == n - 1;
-            const float *ki = kc + (size_t)i * T * C, *vi = vc + (size_t)i * T * C;
+            const float *kti = kc + (size_t)i * T * C, *vi = vc + (size_t)i * T * C;
             float scratch[T];
             for (int h = 0; h < H; h++) {
                 const float *q = s->qkv + (size_t)r * 3 * C + h * hs;
+                const float *kt = kti + (size_t)h * hs * T;
                 float *p = last ? s->att + (((size_t)l * S + i) * H + h) * T : scratch;
-                float mx = -INFINITY, sum = 0;
-                for (int u = 0; u <= t; u++) {
-                    const float *k = ki + (size_t)u * C + h * hs;
-                    float d = 0;
-                    #pragma omp simd reduction(+ : d)
-                    for (int j = 0; j < hs; j++) d += q[j] * k[j];
-                    p[u] = d * scale;
-                    mx = p[u] > mx ? p[u] : mx;
+                const int nu = t + 1;
+                #pragma omp simd
+                for (int u = 0; u < nu; u++) p[u] = 0;
+                for (int d = 0; d < hs; d++) {
+                    const float qd = q[d] * scale, *kd = kt + (size_t)d * T;
+                    #pragma omp simd
+                    for (int u = 0; u < nu; u++) p[u] += qd * kd[u];
                 }
+                float mx = -INFINITY, sum = 0;
+                #pragma omp simd reduction(max : mx)
+                for (int u = 0; u < nu; u++) mx = p[u] > mx ? p[u] : mx;
                 #pragma omp simd reduction(+ : sum)
-                for (int u = 0; u <= t; u++) { p[u] = ng_expf(p[u] - mx); sum += p[u]; }
+                for (int u = 0; u < nu; u++) { p[u] = ng_expf(p[u] - mx); sum += p[u]; }
                 const float inv = 1.0f / sum;
+                #pragma omp simd
+                for (int u = 0; u < nu; u++) p[u] *= inv;
                 float *y = s->y + (size_t)r * C + h * hs;
                 #pragma omp simd
                 for (int j = 0; j < hs; j++) y[j] = 0;
-                for (int u = 0; u <= t; u++) {
-                    p[u] *= inv;
+                for (int u = 0; u < nu; u++) {
                     const float pu = p[u], *v = vi + (size_t)u * C + h * hs;
                     #pragma omp simd
                     for (int j = 0; j < hs; j++) y[j] += pu * v[j];
@@ -125,12 +170,12 @@ static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_l
             }
         }
         /* x += proj(y); x += mlp_proj(gelu(fc(ln_2(x)))) */
-        ng_k_linear(s->xn, s->y, b->c_proj_w->data, b->c_proj_b->data, R, C, C);
+        linear(s->xn, s->y, R, b->c_proj_w->data, wp ? wp[1] : NULL, b->c_proj_b->data, C, C);
         add_inplace(s->x, s->xn, (int64_t)R * C);
         ng_k_layernorm(s->xn, NULL, NULL, s->x, b->ln_2_w->data, b->ln_2_b->data, R, C, 1e-5f);
-        ng_k_linear(s->f, s->xn, b->c_fc_w->data, b->c_fc_b->data, R, C, 4 * C);
+        linear(s->f, s->xn, R, b->c_fc_w->data, wp ? wp[2] : NULL, b->c_fc_b->data, C, 4 * C);
         ng_k_gelu(s->f, s->f, (int64_t)R * 4 * C);
-        ng_k_linear(s->xn, s->f, b->mlp_proj_w->data, b->mlp_proj_b->data, R, 4 * C, C);
+        linear(s->xn, s->f, R, b->mlp_proj_w->data, wp ? wp[3] : NULL, b->mlp_proj_b->data, 4 * C, C);
         add_inplace(s->x, s->xn, (int64_t)R * C);
     }
     for (int r = 0; r < R; r++) s->hist[(size_t)(r / n) * T + pos + r % n] = tok[r];
@@ -141,7 +186,7 @@ static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_l
         if (n > 1) memmove(s->y + (size_t)i * C, s->x + ((size_t)i * n + n - 1) * C, (size_t)C * sizeof(float));
     const float *xl = n > 1 ? s->y : s->x;
     ng_k_layernorm(s->xn, NULL, NULL, xl, m->ln_f_w->data, m->ln_f_b->data, S, C, 1e-5f);
-    ng_k_linear(s->logits, s->xn, m->wte->data, NULL, S, C, V);
+    linear(s->logits, s->xn, S, m->wte->data, s->wt ? s->whead : NULL, NULL, C, V);
 }
 
 const float *ng_infer_step(ng_infer *s, const int32_t *tokens) {

@@ -128,7 +128,8 @@ static __mmask16 mask_of(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 
  * Bp a packed panel (kc x 32) and A read through AEL(r) (element (r, k) of the current k),
  * advanced by ANEXT after each k. Generated twice: A packed or read in place with a k stride
  * (a(r,k) = a[r + k*ks]), and A read in place along 12 rows (a(r,k) = row_r[k]). */
-#define KERNEL_BODY(AEL, ANEXT) \
+#define KERNEL_BODY(AEL, ANEXT) KERNEL_BODY_B(AEL, ANEXT, _mm512_load_ps(Bp), _mm512_load_ps(Bp + 16), Bp += NR)
+#define KERNEL_BODY_B(AEL, ANEXT, BLOAD0, BLOAD1, BNEXT) \
     __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps(); \
     __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps(); \
     __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps(); \
@@ -136,12 +137,12 @@ static __mmask16 mask_of(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 
     __m512 c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps(), c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps(); \
     __m512 ca0 = _mm512_setzero_ps(), ca1 = _mm512_setzero_ps(), cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps(); \
     for (int k = 0; k < kc; k++) { \
-        const __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16); \
+        const __m512 b0 = BLOAD0, b1 = BLOAD1; \
         __m512 a; \
         ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31) \
         ROW(4, c40, c41) ROW(5, c50, c51) ROW(6, c60, c61) ROW(7, c70, c71) \
         ROW(8, c80, c81) ROW(9, c90, c91) ROW(10, ca0, ca1) ROW(11, cb0, cb1) \
-        ANEXT; Bp += NR; \
+        ANEXT; BNEXT; \
     } \
     const __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}, \
                                {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}}; \
@@ -170,20 +171,31 @@ static void kernel_kstride(int kc, const float *restrict Ap, size_t ks, const fl
 #undef AEL
 }
 
-static void kernel_rows(int kc, const float *restrict A, size_t lda, int mr_valid, const float *restrict Bp, float *C,
-                        int ldc, int mr, __mmask16 m0, __mmask16 m1, float alpha, float beta) {
-    /* rows past the matrix read its first row again (their results are not stored) */
-    const float *r0 = A, *r1 = A + (mr_valid > 1 ? lda : 0), *r2 = A + (mr_valid > 2 ? 2 * lda : 0);
-    const float *r3 = A + (mr_valid > 3 ? 3 * lda : 0), *r4 = A + (mr_valid > 4 ? 4 * lda : 0);
-    const float *r5 = A + (mr_valid > 5 ? 5 * lda : 0), *r6 = A + (mr_valid > 6 ? 6 * lda : 0);
-    const float *r7 = A + (mr_valid > 7 ? 7 * lda : 0), *r8 = A + (mr_valid > 8 ? 8 * lda : 0);
-    const float *r9 = A + (mr_valid > 9 ? 9 * lda : 0), *r10 = A + (mr_valid > 10 ? 10 * lda : 0);
+#define ROW_POINTERS \
+    /* rows past the matrix read its first row again (their results are not stored) */ \
+    const float *r0 = A, *r1 = A + (mr_valid > 1 ? lda : 0), *r2 = A + (mr_valid > 2 ? 2 * lda : 0); \
+    const float *r3 = A + (mr_valid > 3 ? 3 * lda : 0), *r4 = A + (mr_valid > 4 ? 4 * lda : 0); \
+    const float *r5 = A + (mr_valid > 5 ? 5 * lda : 0), *r6 = A + (mr_valid > 6 ? 6 * lda : 0); \
+    const float *r7 = A + (mr_valid > 7 ? 7 * lda : 0), *r8 = A + (mr_valid > 8 ? 8 * lda : 0); \
+    const float *r9 = A + (mr_valid > 9 ? 9 * lda : 0), *r10 = A + (mr_valid > 10 ? 10 * lda : 0); \
     const float *r11 = A + (mr_valid > 11 ? 11 * lda : 0);
 #define AEL(r) (r == 0 ? r0 : r == 1 ? r1 : r == 2 ? r2 : r == 3 ? r3 : r == 4 ? r4 : r == 5 ? r5 : r == 6 ? r6 : \
                 r == 7 ? r7 : r == 8 ? r8 : r == 9 ? r9 : r == 10 ? r10 : r11)[k]
+
+static void kernel_rows(int kc, const float *restrict A, size_t lda, int mr_valid, const float *restrict Bp, float *C,
+                        int ldc, int mr, __mmask16 m0, __mmask16 m1, float alpha, float beta) {
+    ROW_POINTERS
     KERNEL_BODY(AEL, (void)0)
-#undef AEL
 }
+
+/* B read in place, row-major (k, j) with leading dimension ldb, columns masked (no packing:
+ * for a few rows of A, packing B would cost more than the product) */
+static void kernel_rows_bdirect(int kc, const float *restrict A, size_t lda, int mr_valid, const float *restrict Bp, size_t ldb,
+                                float *C, int ldc, int mr, __mmask16 m0, __mmask16 m1, float alpha, float beta) {
+    ROW_POINTERS
+    KERNEL_BODY_B(AEL, (void)0, _mm512_maskz_loadu_ps(m0, Bp), _mm512_maskz_loadu_ps(m1, Bp + 16), Bp += ldb)
+}
+#undef AEL
 #undef ROW
 
 /* one tile of 12 rows x the column panels [p0, p1) of the packed B (kc deep) */
@@ -238,6 +250,59 @@ void ng_sgemv_rows(float *y, const float *x, const float *W, const float *b, int
     for (int t = 0; t < nth; t++) {   /* each thread a run of whole quads of rows */
         const int q0 = (int)((int64_t)nq * t / nth), q1 = (int)((int64_t)nq * (t + 1) / nth);
         if (q1 > q0) gemv_serial(y + 4 * q0, x, W + (size_t)4 * q0 * in, b ? b + 4 * q0 : NULL, in, (q1 == nq ? out : 4 * q1) - 4 * q0);
+    }
+}
+
+/* Weights packed once for repeated products (sampling): W (out,in) row-major becomes the
+ * panels op(B) = W^T would be packed into, all of K in one panel: ceil(out/32) panels of in x 32
+ * floats, zero-padded. ng_packed_size gives the floats needed. */
+size_t ng_packed_size(int out, int in) { return (size_t)((out + NR - 1) / NR) * NR * in; }
+
+void ng_pack_weights(float *dst, const float *W, int out, int in) {
+    for (int p = 0; p * NR < out; p++)
+        pack_b(dst + (size_t)p * NR * in, W, in, 1, p * NR, out - p * NR < NR ? out - p * NR : NR, 0, in);
+}
+
+/* y (M,out) = x (M,in) W^T + b with W packed by ng_pack_weights; threads split the row panels
+ * when there are many rows (a cache rebuild) */
+void ng_linear_packed(float *y, const float *x, const float *Wp, const float *b, int M, int in, int out) {
+    const int mp = (M + MR - 1) / MR, np = (out + NR - 1) / NR;
+    #pragma omp parallel for schedule(static) if ((double)M * in * out > 4e6)
+    for (int ip = 0; ip < mp; ip++) {
+        const int i0 = ip * MR, mr = M - i0 < MR ? M - i0 : MR;
+        for (int p = 0; p < np; p++) {
+            const int j0 = p * NR, nr = out - j0;
+            float *c = y + (size_t)i0 * out + j0;
+            kernel_rows(in, x + (size_t)i0 * in, (size_t)in, mr, Wp + (size_t)p * NR * in, c, out, mr,
+                        mask_of(nr), mask_of(nr - 16), 1.0f, 0.0f);
+            if (b)
+                for (int r = 0; r < mr; r++) {
+                    float *cr = c + (size_t)r * out;
+                    const int w = nr < NR ? nr : NR;
+                    #pragma omp simd
+                    for (int j = 0; j < w; j++) cr[j] += b[j0 + j];
+                }
+        }
+    }
+}
+
+/* C (M,N) = A (M,K) B (K,N) + bias (N, may be NULL), all row-major, on the calling thread, with
+ * B read in place: for few rows of A (sampling a batch of streams with pre-transposed weights). */
+void ng_sgemm_small(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias, float *C, int ldc) {
+    for (int i0 = 0; i0 < M; i0 += MR) {
+        const int mr = M - i0 < MR ? M - i0 : MR;
+        for (int j0 = 0; j0 < N; j0 += NR) {
+            const int nr = N - j0;
+            float *c = C + (size_t)i0 * ldc + j0;
+            kernel_rows_bdirect(K, A + (size_t)i0 * lda, (size_t)lda, mr, B + j0, (size_t)ldb, c, ldc, mr,
+                                mask_of(nr), mask_of(nr - 16), 1.0f, 0.0f);
+            if (bias)
+                for (int r = 0; r < mr; r++) {
+                    float *cr = c + (size_t)r * ldc;
+                    const int w = nr < NR ? nr : NR;
+                    for (int j = 0; j < w; j++) cr[j] += bias[j0 + j];
+                }
+        }
     }
 }
 
@@ -328,6 +393,19 @@ void ng_sgemm_avx512(int transA, int transB, int M, int N, int K, float alpha, c
 #else
 #include <cblas.h>
 #include <string.h>
+/* without AVX-512 the "packed" weights are a plain copy and the product is OpenBLAS's */
+size_t ng_packed_size(int out, int in) { return (size_t)out * in; }
+void ng_pack_weights(float *dst, const float *W, int out, int in) { memcpy(dst, W, (size_t)out * in * sizeof(float)); }
+void ng_linear_packed(float *y, const float *x, const float *Wp, const float *b, int M, int in, int out) {
+    for (int i = 0; i < M; i++)
+        if (b) memcpy(y + (size_t)i * out, b, (size_t)out * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, out, in, 1.0f, x, in, Wp, in, b ? 1.0f : 0.0f, y, out);
+}
+void ng_sgemm_small(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        if (bias) memcpy(C + (size_t)i * ldc, bias, (size_t)N * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, bias ? 1.0f : 0.0f, C, ldc);
+}
 void ng_sgemv_rows(float *y, const float *x, const float *W, const float *b, int in, int out) {
     if (b) memcpy(y, b, (size_t)out * sizeof(float));
     cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, W, in, x, 1, b ? 1.0f : 0.0f, y, 1);
