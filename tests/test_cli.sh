@@ -37,6 +37,9 @@ fi
 check "train gpt: writes model.safetensors, optim.safetensors, metrics.jsonl" \
     test -s "$M/model.safetensors" -a -s "$M/optim.safetensors" -a -s "$M/metrics.jsonl"
 check "metrics.jsonl: every line is JSON with a step" metrics_ok "$M/metrics.jsonl"
+if expect_ok "train --no-final-eval: trains and saves" $NG train gpt --data "$SH" --out "$TMP/nofinal" $TINY --steps 3 --eval-every 0 --eval-iters 1 --no-final-eval; then
+    check "train --no-final-eval: no full-split loss, a checkpoint" sh -c "! grep -q 'full val split' '$OUT' && test -s '$TMP/nofinal/model.safetensors'"
+fi
 V=$("$PY" -c 'import sys; print(len(set(open(sys.argv[1], encoding="utf-8").read())))' "$SH")
 C=32; L=1; T=32
 NPARAM=$((V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C))
