@@ -8,8 +8,10 @@
 CC      ?= gcc
 # The widest x86-64 level this machine has, not -march=native (portable to any machine of that
 # level): x86-64-v4 (AVX-512 F/BW/CD/DQ/VL: Zen 4/5, Skylake-X and later), else x86-64-v3 (AVX2 +
-# FMA: Haswell, Zen 1-3), else native. Measured here (Zen 5): the GELU loop runs in 0.31 ns/element
-# with v4 against 1.06 with v3 (bench/README.md). Build with ARCH=x86-64-v3 for older machines.
+# FMA: Haswell, Zen 1-3), else native. v4 also brings nanogen's own GEMM (src/ops/gemm_avx512.c).
+# Measured here, baby preset, 150 steps, 2 threads (`make ARCH=x86-64-v3 BUILD=build-v3`, then
+# NANOGEN_PROFILE=1 ./nanogen train gpt --preset baby --steps 150 ... with each build): 22.5 ms/step
+# with v3 (OpenBLAS GEMM; GELU fwd+bwd 245-275 ms in all) against 15.5 with v4 (GELU 171 ms).
 ARCH    ?= $(shell f=/proc/cpuinfo; if grep -qw avx512f $$f && grep -qw avx512bw $$f && grep -qw avx512dq $$f && grep -qw avx512vl $$f && grep -qw avx512cd $$f; then echo x86-64-v4; \
              elif grep -qw avx2 $$f && grep -qw fma $$f; then echo x86-64-v3; else echo native; fi 2>/dev/null)
 OPT     ?= -O2

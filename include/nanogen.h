@@ -210,10 +210,12 @@ const char *ng_gemm_name(void);
 /* The OpenBLAS kernel set in use ("Haswell", "SkylakeX", ...). */
 const char *ng_blas_core(void);
 /* OpenBLAS 0.3.21 (Debian 12) does not know AMD's AVX-512 CPUs (Zen 4, Zen 5) and runs its AVX2
- * kernels there, at half the speed of its SkylakeX kernels (sgemm 2048^3 on a 2-core Zen 5: 228
- * vs 444 GFLOP/s). The kernels are chosen when the library loads, from OPENBLAS_CORETYPE. This
- * returns the core to ask for ("SKYLAKEX") when the CPU and the OS support AVX-512 and OpenBLAS
- * picked an AVX2 core; NULL when the choice is right already or OPENBLAS_CORETYPE is set. */
+ * kernels there, at about half the speed of its SkylakeX kernels (sgemm 2048^3 on this project's
+ * 2-core Zen 5: 245 vs 464 GFLOP/s; `OPENBLAS_CORETYPE=Haswell build/bench/gemm` against
+ * `OPENBLAS_CORETYPE=SKYLAKEX build/bench/gemm`). The kernels are chosen when the library loads,
+ * from OPENBLAS_CORETYPE. This returns the core to ask for ("SKYLAKEX") when the CPU and the OS
+ * support AVX-512 and OpenBLAS picked an AVX2 core; NULL when the choice is right already or
+ * OPENBLAS_CORETYPE is set. */
 const char *ng_blas_better_core(void);
 
 /* ------------------------------------------------------------------ params */

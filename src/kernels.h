@@ -19,8 +19,10 @@ void ng_sgemv_rows(float *y, const float *x, const float *W, const float *b, int
 size_t ng_packed_size(int out, int in);
 void ng_pack_weights(float *dst, const float *W, int out, int in);
 void ng_linear_packed(float *y, const float *x, const float *Wp, const float *b, int M, int in, int out);
-/* C (M,N) = A (M,K) B (K,N) + bias (N, may be NULL), row-major, one thread, B not packed (few rows) */
-void ng_sgemm_small(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias, float *C, int ldc);
+/* Grow-only, 64-byte aligned scratch memory; declare one `static _Thread_local ng_scratch` per
+ * use, so each (long-lived OpenMP) thread keeps its own. NULL when out of memory. */
+typedef struct { float *p; size_t n; } ng_scratch;
+float *ng_scratch_get(ng_scratch *s, size_t n);
 /* C = alpha op(A) op(B) + beta C on the calling thread only (src/ops/gemm_avx512.c): for
  * kernels that run inside their own parallel region, like the attention heads. */
 void ng_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,

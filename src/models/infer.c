@@ -18,10 +18,20 @@ struct ng_infer {
                                against all positions are one SIMD loop; value cache (L, S, T, C) */
     float *x, *xn, *qkv, *y, *f, *logits;  /* (rows,C) (rows,C) (rows,3C) (rows,C) (rows,4C) (S,V) */
     float *att;             /* (L, S, H, T) attention probabilities of the last position */
-    float *wt;              /* the weights packed for the GEMM kernel (streams >= 4), copied at creation */
-    float *(*wl)[4];        /* per layer: packed c_attn, c_proj, c_fc, mlp_proj (inside wt) */
-    float *whead;           /* packed tied head (inside wt) */
+    float *wt;              /* the weights packed for the GEMM kernel (streams >= 4), copied at
+                               creation: per layer c_attn, c_proj, c_fc, mlp_proj, then the head */
+    int32_t *blk;           /* (rows) tokens of one block of a cache rebuild */
 };
+
+/* the packed copy of weight `which` (0 c_attn, 1 c_proj, 2 c_fc, 3 mlp_proj) of layer l; l = L: the head */
+static const float *packed(const ng_infer *s, int l, int which) {
+    if (!s->wt) return NULL;
+    const int C = s->m->cfg.n_embd;
+    const size_t sz[4] = {ng_packed_size(3 * C, C), ng_packed_size(C, C), ng_packed_size(4 * C, C), ng_packed_size(C, 4 * C)};
+    const float *p = s->wt + (size_t)l * (sz[0] + sz[1] + sz[2] + sz[3]);
+    for (int w = 0; w < which; w++) p += sz[w];
+    return p;
+}
 
 /* packs weight w (out, in) at dst; returns the next free float */
 static float *pack_into(float *dst, const float *w, int out, int in) {
@@ -51,8 +61,8 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
         s->y = ng_alloc_aligned(rows * C * sizeof(float), "activations");
         s->f = ng_alloc_aligned(rows * 4 * C * sizeof(float), "activations");
         s->att = ng_alloc_aligned(L * S * H * T * sizeof(float), "attention");
-        s->wl = calloc(L, sizeof *s->wl);
-        ok = s->kc && s->vc && s->x && s->xn && s->qkv && s->y && s->f && s->att && s->wl;
+        s->blk = ng_alloc_aligned(rows * sizeof(int32_t), "token block");
+        ok = s->kc && s->vc && s->x && s->xn && s->qkv && s->y && s->f && s->att && s->blk;
         /* a batch of streams (and a cache rebuild) multiplies several rows by each weight: the
          * weights packed once for the GEMM kernel are read as they lie, once for all rows */
         if (ok && S >= 4) {
@@ -65,12 +75,12 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
             float *d = s->wt;
             for (size_t l = 0; ok && l < L; l++) {
                 const gpt_block *b = &m->h[l];
-                s->wl[l][0] = d; d = pack_into(d, b->c_attn_w->data, 3 * c, c);
-                s->wl[l][1] = d; d = pack_into(d, b->c_proj_w->data, c, c);
-                s->wl[l][2] = d; d = pack_into(d, b->c_fc_w->data, 4 * c, c);
-                s->wl[l][3] = d; d = pack_into(d, b->mlp_proj_w->data, c, 4 * c);
+                d = pack_into(d, b->c_attn_w->data, 3 * c, c);
+                d = pack_into(d, b->c_proj_w->data, c, c);
+                d = pack_into(d, b->c_fc_w->data, 4 * c, c);
+                d = pack_into(d, b->mlp_proj_w->data, c, 4 * c);
             }
-            if (ok) { s->whead = d; pack_into(d, m->wte->data, v, c); }
+            if (ok) pack_into(d, m->wte->data, v, c);
         }
     }
     if (!ok) { ng_infer_free(s); return NULL; }
@@ -82,7 +92,7 @@ void ng_infer_free(ng_infer *s) {
     float *bufs[] = {s->kc, s->vc, s->x, s->xn, s->qkv, s->y, s->f, s->logits, s->att, s->wt};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ng_free_aligned(bufs[i]);
     ng_free_aligned(s->hist);
-    free(s->wl);
+    ng_free_aligned(s->blk);
     free(s);
 }
 
@@ -124,8 +134,7 @@ static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_l
     for (int l = 0; l < L; l++) {
         const gpt_block *b = &m->h[l];
         ng_k_layernorm(s->xn, NULL, NULL, s->x, b->ln_1_w->data, b->ln_1_b->data, R, C, 1e-5f);
-        float *const *wp = s->wt ? s->wl[l] : NULL;
-        linear(s->qkv, s->xn, R, b->c_attn_w->data, wp ? wp[0] : NULL, b->c_attn_b->data, C, 3 * C);
+        linear(s->qkv, s->xn, R, b->c_attn_w->data, packed(s, l, 0), b->c_attn_b->data, C, 3 * C);
         float *kc = s->kc + (size_t)l * S * T * C, *vc = s->vc + (size_t)l * S * T * C;
         for (int r = 0; r < R; r++) {
             const int i = r / n, t = pos + r % n;
@@ -170,12 +179,12 @@ static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_l
             }
         }
         /* x += proj(y); x += mlp_proj(gelu(fc(ln_2(x)))) */
-        linear(s->xn, s->y, R, b->c_proj_w->data, wp ? wp[1] : NULL, b->c_proj_b->data, C, C);
+        linear(s->xn, s->y, R, b->c_proj_w->data, packed(s, l, 1), b->c_proj_b->data, C, C);
         add_inplace(s->x, s->xn, (int64_t)R * C);
         ng_k_layernorm(s->xn, NULL, NULL, s->x, b->ln_2_w->data, b->ln_2_b->data, R, C, 1e-5f);
-        linear(s->f, s->xn, R, b->c_fc_w->data, wp ? wp[2] : NULL, b->c_fc_b->data, C, 4 * C);
+        linear(s->f, s->xn, R, b->c_fc_w->data, packed(s, l, 2), b->c_fc_b->data, C, 4 * C);
         ng_k_gelu(s->f, s->f, (int64_t)R * 4 * C);
-        linear(s->xn, s->f, R, b->mlp_proj_w->data, wp ? wp[3] : NULL, b->mlp_proj_b->data, 4 * C, C);
+        linear(s->xn, s->f, R, b->mlp_proj_w->data, packed(s, l, 3), b->mlp_proj_b->data, 4 * C, C);
         add_inplace(s->x, s->xn, (int64_t)R * C);
     }
     for (int r = 0; r < R; r++) s->hist[(size_t)(r / n) * T + pos + r % n] = tok[r];
@@ -186,7 +195,7 @@ static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_l
         if (n > 1) memmove(s->y + (size_t)i * C, s->x + ((size_t)i * n + n - 1) * C, (size_t)C * sizeof(float));
     const float *xl = n > 1 ? s->y : s->x;
     ng_k_layernorm(s->xn, NULL, NULL, xl, m->ln_f_w->data, m->ln_f_b->data, S, C, 1e-5f);
-    linear(s->logits, s->xn, S, m->wte->data, s->wt ? s->whead : NULL, NULL, C, V);
+    linear(s->logits, s->xn, S, m->wte->data, packed(s, L, 0), NULL, C, V);
 }
 
 const float *ng_infer_step(ng_infer *s, const int32_t *tokens) {
@@ -204,19 +213,14 @@ const float *ng_infer_step(ng_infer *s, const int32_t *tokens) {
         for (int i = 0; i < S; i++)
             memmove(s->hist + (size_t)i * T, s->hist + (size_t)i * T + (T - keep), (size_t)keep * sizeof(int32_t));
         s->pos = 0;
-        const int per = s->rows / S > 0 ? s->rows / S : 1;
-        int32_t *blk = malloc((size_t)S * (per < keep ? per : keep) * sizeof(int32_t) + 1);
+        const int per = s->rows / S;   /* rows >= S */
         for (int p0 = 0; p0 < keep; ) {
-            int n = keep - p0 < per ? keep - p0 : per;
-            if (!blk) n = 1;   /* no memory for a block of tokens: one position at a time */
-            int32_t one[S];
-            int32_t *tk = blk ? blk : one;
+            const int n = keep - p0 < per ? keep - p0 : per;
             for (int i = 0; i < S; i++)
-                for (int t = 0; t < n; t++) tk[(size_t)i * n + t] = s->hist[(size_t)i * T + p0 + t];
-            forward_positions(s, tk, n, 0);
+                for (int t = 0; t < n; t++) s->blk[(size_t)i * n + t] = s->hist[(size_t)i * T + p0 + t];
+            forward_positions(s, s->blk, n, 0);
             p0 += n;
         }
-        free(blk);
     }
     forward_positions(s, tokens, 1, 1);
     return s->logits;

@@ -115,17 +115,9 @@ void ng_ref_attention_backward(ng_graph *g, ng_tensor *t) {
 
 /* ------------------------------------------------------------------ fast kernels */
 
-/* per-thread scratch, grown as needed (OpenMP threads live for the process) */
-static _Thread_local float *tl_buf;
-static _Thread_local size_t tl_cap;
-static float *attn_scratch(size_t n) {
-    if (n > tl_cap) {
-        free(tl_buf);
-        tl_buf = aligned_alloc(64, ((n * sizeof(float)) + 63) & ~(size_t)63);
-        tl_cap = tl_buf ? n : 0;
-    }
-    return tl_buf;
-}
+/* per-thread scratch (dropout-masked probabilities, dS) */
+static _Thread_local ng_scratch tl_attn;
+static float *attn_scratch(size_t n) { return ng_scratch_get(&tl_attn, n); }
 
 typedef struct {
     int T, C, hs;
@@ -158,7 +150,8 @@ static void apply_dropout(const attn_args *a, const float *P, float *out, size_t
 /* One head. X: the batch's qkv rows (T, 3C) at column h*hs (q; k at +C, v at +2C). */
 static void head_forward(const attn_args *a, const float *X, float *P, float *Y, float *w, size_t pbase) {
     const int T = a->T, C = a->C, hs = a->hs, ld = 3 * C;
-    /* S = q k^T scale (the whole square; the masked half costs less than skipping it) */
+    /* S = q k^T scale, the whole square: one GEMM; the masked half is computed and then
+     * overwritten (skipping it block by block was not tried) */
     ng_sgemm_serial(0, 1, T, T, hs, a->scale, X, ld, X + C, ld, 0.0f, P, T);
     for (int i = 0; i < T; i++) {
         float *p = P + (size_t)i * T;
@@ -192,9 +185,11 @@ static void head_backward(const attn_args *a, const float *X, const float *P, co
         const float *p = P + (size_t)i * T;
         float *ds = dS + (size_t)i * T;
         const int n = i + 1;
-        if (a->pd > 0)
-            for (int s = 0; s < n; s++)
-                ds[s] *= ng_hash_uniform(a->seed, a->stream, pbase + (size_t)i * T + s) >= a->pd ? a->keep_scale : 0.0f;
+        if (a->pd > 0) {   /* the mask is in P' already: a dropped probability is 0 there (where P
+                             * itself is 0, dS below is 0 whatever the factor) */
+            const float *pd = Pd + (size_t)i * T;
+            for (int s = 0; s < n; s++) ds[s] *= pd[s] != 0.0f ? a->keep_scale : 0.0f;
+        }
         float dot = 0;
         #pragma omp simd reduction(+ : dot)
         for (int s = 0; s < n; s++) dot += p[s] * ds[s];

@@ -1,10 +1,21 @@
 /* gemm.c - C = alpha op(A) op(B) + beta C (row-major): CBLAS for speed, a plain twin for tests. */
 #include "nanogen.h"
 
+#include "kernels.h"
+
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+float *ng_scratch_get(ng_scratch *s, size_t n) {
+    if (n > s->n) {
+        free(s->p);
+        s->p = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
+        s->n = s->p ? n : 0;
+    }
+    return s->p;
+}
 
 const char *ng_blas_core(void) { return openblas_get_corename(); }
 
@@ -26,7 +37,9 @@ void ng_sgemm_avx512(int transA, int transB, int M, int N, int K, float alpha, c
 
 /* Which GEMM: nanogen's AVX-512 kernel where the build has AVX-512 (gemm_avx512.c), else
  * OpenBLAS. NANOGEN_GEMM=openblas picks OpenBLAS anyway (make bench compares the two). */
+#ifdef __AVX512F__
 static int use_openblas = -1;
+#endif
 
 const char *ng_gemm_name(void) {
 #ifdef __AVX512F__

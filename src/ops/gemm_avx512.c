@@ -9,10 +9,12 @@
  *
  * Why not OpenBLAS: on this project's machine (Zen 5, AVX-512) OpenBLAS runs its AVX2 kernels
  * (OPENBLAS_CORETYPE=Haswell is set there); this kernel runs the GPT's shapes at about twice
- * their speed (make bench prints both). Threads split the M x N tiles; each element of C is
- * summed in the same order whatever the thread count, so results do not depend on it.
+ * their speed (build/bench/gemm, part of make bench, prints both). Threads split the M x N
+ * tiles; each element of C is summed in the same order whatever the thread count, so results
+ * do not depend on it.
  * ng_ref_sgemm is the plain twin that tests/test_ops.c compares this with. */
 #include "nanogen.h"
+#include "kernels.h"
 
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -25,19 +27,8 @@
 #define NR 32
 #define KC 256
 
-/* Grow-only 64-byte aligned scratch, one per thread (OpenMP threads live for the process). */
-typedef struct { float *p; size_t n; } scratch;
-static _Thread_local scratch tl_a, tl_b;
-
-static float *scratch_get(scratch *s, size_t n) {
-    if (n > s->n) {
-        free(s->p);
-        size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-        s->p = aligned_alloc(64, bytes);
-        s->n = s->p ? n : 0;
-    }
-    return s->p;
-}
+/* pack buffers, one pair per thread */
+static _Thread_local ng_scratch tl_a, tl_b;
 
 /* Pack rows [i0, i0+mr) x k [k0, k0+kc) of op(A) as Ap[k*MR + r], zero rows beyond mr. */
 static void pack_a(float *Ap, const float *A, int lda, int ta, int i0, int mr, int k0, int kc) {
@@ -128,8 +119,7 @@ static __mmask16 mask_of(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 
  * Bp a packed panel (kc x 32) and A read through AEL(r) (element (r, k) of the current k),
  * advanced by ANEXT after each k. Generated twice: A packed or read in place with a k stride
  * (a(r,k) = a[r + k*ks]), and A read in place along 12 rows (a(r,k) = row_r[k]). */
-#define KERNEL_BODY(AEL, ANEXT) KERNEL_BODY_B(AEL, ANEXT, _mm512_load_ps(Bp), _mm512_load_ps(Bp + 16), Bp += NR)
-#define KERNEL_BODY_B(AEL, ANEXT, BLOAD0, BLOAD1, BNEXT) \
+#define KERNEL_BODY(AEL, ANEXT) \
     __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps(); \
     __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps(); \
     __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps(); \
@@ -137,12 +127,12 @@ static __mmask16 mask_of(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 
     __m512 c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps(), c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps(); \
     __m512 ca0 = _mm512_setzero_ps(), ca1 = _mm512_setzero_ps(), cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps(); \
     for (int k = 0; k < kc; k++) { \
-        const __m512 b0 = BLOAD0, b1 = BLOAD1; \
+        const __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16); \
         __m512 a; \
         ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31) \
         ROW(4, c40, c41) ROW(5, c50, c51) ROW(6, c60, c61) ROW(7, c70, c71) \
         ROW(8, c80, c81) ROW(9, c90, c91) ROW(10, ca0, ca1) ROW(11, cb0, cb1) \
-        ANEXT; BNEXT; \
+        ANEXT; Bp += NR; \
     } \
     const __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}, \
                                {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}}; \
@@ -171,29 +161,18 @@ static void kernel_kstride(int kc, const float *restrict Ap, size_t ks, const fl
 #undef AEL
 }
 
-#define ROW_POINTERS \
-    /* rows past the matrix read its first row again (their results are not stored) */ \
-    const float *r0 = A, *r1 = A + (mr_valid > 1 ? lda : 0), *r2 = A + (mr_valid > 2 ? 2 * lda : 0); \
-    const float *r3 = A + (mr_valid > 3 ? 3 * lda : 0), *r4 = A + (mr_valid > 4 ? 4 * lda : 0); \
-    const float *r5 = A + (mr_valid > 5 ? 5 * lda : 0), *r6 = A + (mr_valid > 6 ? 6 * lda : 0); \
-    const float *r7 = A + (mr_valid > 7 ? 7 * lda : 0), *r8 = A + (mr_valid > 8 ? 8 * lda : 0); \
-    const float *r9 = A + (mr_valid > 9 ? 9 * lda : 0), *r10 = A + (mr_valid > 10 ? 10 * lda : 0); \
-    const float *r11 = A + (mr_valid > 11 ? 11 * lda : 0);
+static void kernel_rows(int kc, const float *restrict A, size_t lda, const float *restrict Bp, float *C, int ldc, int mr,
+                        __mmask16 m0, __mmask16 m1, float alpha, float beta) {
+    /* rows past the matrix (r >= mr) read its first row again; their results are not stored */
+    const float *r0 = A, *r1 = A + (mr > 1 ? lda : 0), *r2 = A + (mr > 2 ? 2 * lda : 0);
+    const float *r3 = A + (mr > 3 ? 3 * lda : 0), *r4 = A + (mr > 4 ? 4 * lda : 0);
+    const float *r5 = A + (mr > 5 ? 5 * lda : 0), *r6 = A + (mr > 6 ? 6 * lda : 0);
+    const float *r7 = A + (mr > 7 ? 7 * lda : 0), *r8 = A + (mr > 8 ? 8 * lda : 0);
+    const float *r9 = A + (mr > 9 ? 9 * lda : 0), *r10 = A + (mr > 10 ? 10 * lda : 0);
+    const float *r11 = A + (mr > 11 ? 11 * lda : 0);
 #define AEL(r) (r == 0 ? r0 : r == 1 ? r1 : r == 2 ? r2 : r == 3 ? r3 : r == 4 ? r4 : r == 5 ? r5 : r == 6 ? r6 : \
                 r == 7 ? r7 : r == 8 ? r8 : r == 9 ? r9 : r == 10 ? r10 : r11)[k]
-
-static void kernel_rows(int kc, const float *restrict A, size_t lda, int mr_valid, const float *restrict Bp, float *C,
-                        int ldc, int mr, __mmask16 m0, __mmask16 m1, float alpha, float beta) {
-    ROW_POINTERS
     KERNEL_BODY(AEL, (void)0)
-}
-
-/* B read in place, row-major (k, j) with leading dimension ldb, columns masked (no packing:
- * for a few rows of A, packing B would cost more than the product) */
-static void kernel_rows_bdirect(int kc, const float *restrict A, size_t lda, int mr_valid, const float *restrict Bp, size_t ldb,
-                                float *C, int ldc, int mr, __mmask16 m0, __mmask16 m1, float alpha, float beta) {
-    ROW_POINTERS
-    KERNEL_BODY_B(AEL, (void)0, _mm512_maskz_loadu_ps(m0, Bp), _mm512_maskz_loadu_ps(m1, Bp + 16), Bp += ldb)
 }
 #undef AEL
 #undef ROW
@@ -214,7 +193,7 @@ static void run_tile(int transA, const float *A, int lda, int i0, int mr, int k0
         const int j0 = p * NR, nr = N - j0;
         const float *bp = Bp + (size_t)p * NR * kc;
         float *c = C + (size_t)i0 * ldc + j0;
-        if (rows) kernel_rows(kc, a, (size_t)lda, mr, bp, c, ldc, mr, mask_of(nr), mask_of(nr - 16), alpha, beta);
+        if (rows) kernel_rows(kc, a, (size_t)lda, bp, c, ldc, mr, mask_of(nr), mask_of(nr - 16), alpha, beta);
         else kernel_kstride(kc, a, ks, bp, c, ldc, mr, mask_of(nr), mask_of(nr - 16), alpha, beta);
     }
 }
@@ -273,7 +252,7 @@ void ng_linear_packed(float *y, const float *x, const float *Wp, const float *b,
         for (int p = 0; p < np; p++) {
             const int j0 = p * NR, nr = out - j0;
             float *c = y + (size_t)i0 * out + j0;
-            kernel_rows(in, x + (size_t)i0 * in, (size_t)in, mr, Wp + (size_t)p * NR * in, c, out, mr,
+            kernel_rows(in, x + (size_t)i0 * in, (size_t)in, Wp + (size_t)p * NR * in, c, out, mr,
                         mask_of(nr), mask_of(nr - 16), 1.0f, 0.0f);
             if (b)
                 for (int r = 0; r < mr; r++) {
@@ -286,38 +265,22 @@ void ng_linear_packed(float *y, const float *x, const float *Wp, const float *b,
     }
 }
 
-/* C (M,N) = A (M,K) B (K,N) + bias (N, may be NULL), all row-major, on the calling thread, with
- * B read in place: for few rows of A (sampling a batch of streams with pre-transposed weights). */
-void ng_sgemm_small(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias, float *C, int ldc) {
-    for (int i0 = 0; i0 < M; i0 += MR) {
-        const int mr = M - i0 < MR ? M - i0 : MR;
-        for (int j0 = 0; j0 < N; j0 += NR) {
-            const int nr = N - j0;
-            float *c = C + (size_t)i0 * ldc + j0;
-            kernel_rows_bdirect(K, A + (size_t)i0 * lda, (size_t)lda, mr, B + j0, (size_t)ldb, c, ldc, mr,
-                                mask_of(nr), mask_of(nr - 16), 1.0f, 0.0f);
-            if (bias)
-                for (int r = 0; r < mr; r++) {
-                    float *cr = c + (size_t)r * ldc;
-                    const int w = nr < NR ? nr : NR;
-                    for (int j = 0; j < w; j++) cr[j] += bias[j0 + j];
-                }
-        }
-    }
-}
-
 /* The same GEMM on the calling thread only (callers that are threads of a parallel region
  * themselves: the attention heads). */
+/* Empty products: C = beta C (nothing to multiply). Returns 1 when it handled the call. */
+static int gemm_trivial(int M, int N, int K, float alpha, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return 1;
+    if (K > 0 && alpha != 0.0f) return 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+    return 1;
+}
+
 void ng_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0 || alpha == 0.0f) {
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
-        return;
-    }
+    if (gemm_trivial(M, N, K, alpha, beta, C, ldc)) return;
     const int np = (N + NR - 1) / NR, kcmax = K < KC ? K : KC;
-    float *Bp = scratch_get(&tl_b, (size_t)np * NR * kcmax), *Ap = scratch_get(&tl_a, (size_t)MR * kcmax);
+    float *Bp = ng_scratch_get(&tl_b, (size_t)np * NR * kcmax), *Ap = ng_scratch_get(&tl_a, (size_t)MR * kcmax);
     if (!Bp || !Ap) {
         ng_ref_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
@@ -334,22 +297,18 @@ void ng_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, c
 
 void ng_sgemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0 || alpha == 0.0f) {   /* C = beta C */
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
-        return;
-    }
+    if (gemm_trivial(M, N, K, alpha, beta, C, ldc)) return;
+    /* small products stay on this thread: a thread team costs more than it saves */
+    const int nth = 2.0 * M * N * K < 2e6 ? 1 : omp_get_max_threads();
+    if (nth == 1) { ng_sgemm_serial(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
     const int np = (N + NR - 1) / NR, mp = (M + MR - 1) / MR;
     const int kcmax = K < KC ? K : KC;
-    float *Bp = scratch_get(&tl_b, (size_t)np * NR * kcmax);
+    float *Bp = ng_scratch_get(&tl_b, (size_t)np * NR * kcmax);
     if (!Bp) {   /* out of memory for the pack: the plain loop still gives the answer */
         ng_ref_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     /* tiles: row panels x groups of column panels, enough of them for every thread */
-    const double flops = 2.0 * M * N * K;
-    const int nth = flops < 2e6 ? 1 : omp_get_max_threads();
     int ng = 1;   /* column groups */
     while (mp * ng < 4 * nth && ng < np) ng++;
     const int per_g = (np + ng - 1) / ng;
@@ -358,7 +317,7 @@ void ng_sgemm_avx512(int transA, int transB, int M, int N, int K, float alpha, c
     int fail = 0;
     #pragma omp parallel num_threads(nth)
     {
-        float *Ap = scratch_get(&tl_a, (size_t)MR * kcmax);
+        float *Ap = ng_scratch_get(&tl_a, (size_t)MR * kcmax);
         if (!Ap) {
             #pragma omp atomic write
             fail = 1;
@@ -400,11 +359,6 @@ void ng_linear_packed(float *y, const float *x, const float *Wp, const float *b,
     for (int i = 0; i < M; i++)
         if (b) memcpy(y + (size_t)i * out, b, (size_t)out * sizeof(float));
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, out, in, 1.0f, x, in, Wp, in, b ? 1.0f : 0.0f, y, out);
-}
-void ng_sgemm_small(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias, float *C, int ldc) {
-    for (int i = 0; i < M; i++)
-        if (bias) memcpy(C + (size_t)i * ldc, bias, (size_t)N * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, bias ? 1.0f : 0.0f, C, ldc);
 }
 void ng_sgemv_rows(float *y, const float *x, const float *W, const float *b, int in, int out) {
     if (b) memcpy(y, b, (size_t)out * sizeof(float));
