@@ -14,6 +14,9 @@ void ng_k_linear(float *y, const float *x, const float *W, const float *b, int N
 void ng_k_gelu(float *y, const float *x, int64_t n);
 /* y (out) = W (out,in) x (in) + b (may be NULL); W row-major (nanogen's GEMV for sampling) */
 void ng_sgemv_rows(float *y, const float *x, const float *W, const float *b, int in, int out);
+/* the same on the calling thread only, each output row computed exactly as ng_sgemv_rows does
+ * (a thread of the sampler's parallel region computes its own rows) */
+void ng_sgemv_serial(float *y, const float *x, const float *W, const float *b, int in, int out);
 /* Weights packed once for repeated products (the sampler): ng_packed_size floats for W
  * (out,in); y (M,out) = x (M,in) W^T + b (may be NULL) with the packed copy. */
 size_t ng_packed_size(int out, int in);

@@ -6,6 +6,7 @@
 #include "test.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -397,6 +398,49 @@ static void test_infer_medium(void) {
     ng_model_free(m);
 }
 
+/* One stream with 1, 2 and 3 threads: the step split over threads (each thread its own heads and
+ * rows of every matrix) gives the logits of the one-thread step, bit for bit where nanogen's
+ * own GEMV runs (AVX-512), for even and uneven head counts and more threads than heads; past
+ * block_size too (cache rebuilds). */
+static void test_infer_threads(void) {
+    const int cfgs[3][3] = {{64, 4, 2}, {96, 3, 2}, {48, 1, 3}};   /* C, H, L: >= 65536 weights per token */
+    const int V = 65, T = 32, N = T + 10, saved = omp_get_max_threads();
+    for (int k = 0; k < 3; k++) {
+        ng_model_config c = gpt_cfg(V, T, cfgs[k][2], cfgs[k][1], cfgs[k][0], 0);
+        ng_model *m = ng_model_new(&c);
+        randomize(m, 0.1f);
+        int32_t tok[N];
+        for (int n = 0; n < N; n++) tok[n] = (int32_t)ng_rng_below(&g_rng, V);
+        float *lg[3];
+        for (int th = 1; th <= 3; th++) {
+            omp_set_num_threads(th);
+            lg[th - 1] = malloc((size_t)N * V * sizeof(float));
+            ng_infer *inf = ng_infer_new(m, 1);
+            CHECK(inf != NULL, "%s", ng_last_error());
+            for (int n = 0; inf && n < N; n++) memcpy(lg[th - 1] + (size_t)n * V, ng_infer_step(inf, &tok[n]), V * sizeof(float));
+            ng_infer_free(inf);
+        }
+        omp_set_num_threads(saved);
+        double d2 = 0, d3 = 0;
+        for (int i = 0; i < N * V; i++) { d2 = fmax(d2, fabs(lg[1][i] - lg[0][i])); d3 = fmax(d3, fabs(lg[2][i] - lg[0][i])); }
+#ifdef __AVX512F__
+        const double tol = 0;
+#else
+        const double tol = 1e-5;   /* OpenBLAS's GEMV may sum a row in another order */
+#endif
+        CHECK(d2 <= tol && d3 <= tol, "one stream, C=%d H=%d: 2 threads differ by %g, 3 threads by %g", cfgs[k][0], cfgs[k][1], d2, d3);
+        float want[65];
+        full_logits(m, 1, T / 2 + 1 + (N - T - 1), tok + N - (T / 2 + 1 + (N - T - 1)), want);
+        double dg = 0;
+        for (int i = 0; i < V; i++) dg = fmax(dg, fabs(lg[1][(size_t)(N - 1) * V + i] - want[i]));
+        CHECK(dg < 1e-4, "one stream, 2 threads, past block_size vs graph: %g", dg);
+        printf("  one stream C=%d H=%d L=%d: 2 and 3 threads vs 1: max |diff| %.1e %.1e; vs graph past T: %.1e\n",
+               cfgs[k][0], cfgs[k][1], cfgs[k][2], d2, d3, dg);
+        for (int i = 0; i < 3; i++) free(lg[i]);
+        ng_model_free(m);
+    }
+}
+
 /* Past block_size: the cache is rebuilt from the last `keep` tokens; with keep = T-1 that is
  * exactly a fresh forward over the last T tokens. */
 static void infer_overflow(ng_model *m, int S, int keep, int n_tokens) {
@@ -528,6 +572,7 @@ int main(void) {
     RUN(test_memorise);
     RUN(test_infer_prefixes);
     RUN(test_infer_medium);
+    RUN(test_infer_threads);
     RUN(test_infer_overflow);
     RUN(test_sample);
     TEST_MAIN_END();

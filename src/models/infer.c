@@ -6,6 +6,7 @@
 #include "model_internal.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,8 @@ struct ng_infer {
     float *wt;              /* the weights packed for the GEMM kernel (streams >= 4), copied at
                                creation: per layer c_attn, c_proj, c_fc, mlp_proj, then the head */
     int32_t *blk;           /* (rows) tokens of one block of a cache rebuild */
+    float *xt;              /* (nthreads, C) each thread's own LayerNorm output (one stream) */
+    int nthreads;           /* threads the one-stream step may use (xt's rows) */
 };
 
 /* the packed copy of weight `which` (0 c_attn, 1 c_proj, 2 c_fc, 3 mlp_proj) of layer l; l = L: the head */
@@ -62,7 +65,9 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
         s->f = ng_alloc_aligned(rows * 4 * C * sizeof(float), "activations");
         s->att = ng_alloc_aligned(L * S * H * T * sizeof(float), "attention");
         s->blk = ng_alloc_aligned(rows * sizeof(int32_t), "token block");
-        ok = s->kc && s->vc && s->x && s->xn && s->qkv && s->y && s->f && s->att && s->blk;
+        s->nthreads = omp_get_max_threads();
+        s->xt = ng_alloc_aligned((size_t)s->nthreads * C * sizeof(float), "activations");
+        ok = s->kc && s->vc && s->x && s->xn && s->qkv && s->y && s->f && s->att && s->blk && s->xt;
         /* a batch of streams (and a cache rebuild) multiplies several rows by each weight: the
          * weights packed once for the GEMM kernel are read as they lie, once for all rows */
         if (ok && S >= 4) {
@@ -89,7 +94,7 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
 
 void ng_infer_free(ng_infer *s) {
     if (!s) return;
-    float *bufs[] = {s->kc, s->vc, s->x, s->xn, s->qkv, s->y, s->f, s->logits, s->att, s->wt};
+    float *bufs[] = {s->kc, s->vc, s->x, s->xn, s->qkv, s->y, s->f, s->logits, s->att, s->wt, s->xt};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ng_free_aligned(bufs[i]);
     ng_free_aligned(s->hist);
     ng_free_aligned(s->blk);
@@ -116,6 +121,38 @@ static void add_inplace(float *restrict x, const float *restrict d, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] += d[i];
 }
 
+/* one head h of stream i in layer l: the query q against the cached positions 0..nu-1; the
+ * probabilities go to p (nu), the output (hs) to y */
+static void attend_head(const ng_infer *s, int l, int i, int h, const float *q, int nu, float *restrict p, float *restrict y) {
+    const ng_model_config *c = &s->m->cfg;
+    const int T = c->block_size, C = c->n_embd, hs = C / c->n_head;
+    const float scale = 1.0f / sqrtf((float)hs);
+    const size_t lane = ((size_t)l * s->S + i) * T * C;   /* stream i of layer l in the caches */
+    const float *kt = s->kc + lane + (size_t)h * hs * T, *vi = s->vc + lane + (size_t)h * hs;
+    #pragma omp simd
+    for (int u = 0; u < nu; u++) p[u] = 0;
+    for (int d = 0; d < hs; d++) {
+        const float qd = q[d] * scale, *kd = kt + (size_t)d * T;
+        #pragma omp simd
+        for (int u = 0; u < nu; u++) p[u] += qd * kd[u];
+    }
+    float mx = -INFINITY, sum = 0;
+    #pragma omp simd reduction(max : mx)
+    for (int u = 0; u < nu; u++) mx = p[u] > mx ? p[u] : mx;
+    #pragma omp simd reduction(+ : sum)
+    for (int u = 0; u < nu; u++) { p[u] = ng_expf(p[u] - mx); sum += p[u]; }
+    const float inv = 1.0f / sum;
+    #pragma omp simd
+    for (int u = 0; u < nu; u++) p[u] *= inv;
+    #pragma omp simd
+    for (int j = 0; j < hs; j++) y[j] = 0;
+    for (int u = 0; u < nu; u++) {
+        const float pu = p[u], *v = vi + (size_t)u * C;
+        #pragma omp simd
+        for (int j = 0; j < hs; j++) y[j] += pu * v[j];
+    }
+}
+
 /* n positions (pos .. pos+n-1) for every stream: tok (S, n) tokens, rows ordered stream-major
  * (row = i*n + t). Keys and values go to the cache; logits (S,V) are those of the last position
  * when want_logits. One position for all streams is the sampling step; several are a cache
@@ -124,7 +161,6 @@ static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_l
     const ng_model *m = s->m;
     const int S = s->S, T = m->cfg.block_size, C = m->cfg.n_embd, H = m->cfg.n_head, hs = C / H;
     const int L = m->cfg.n_layer, V = m->cfg.vocab_size, pos = s->pos, R = S * n;
-    const float scale = 1.0f / sqrtf((float)hs);
     for (int r = 0; r < R; r++) {
         const float *te = m->wte->data + (size_t)tok[r] * C, *pe = m->wpe->data + (size_t)(pos + r % n) * C;
         float *x = s->x + (size_t)r * C;
@@ -146,37 +182,10 @@ static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_l
         #pragma omp parallel for schedule(static) if ((int64_t)R * H * (pos + n) * hs > 65536)
         for (int r = 0; r < R; r++) {
             const int i = r / n, t = pos + r % n, last = r % n == n - 1;
-            const float *kti = kc + (size_t)i * T * C, *vi = vc + (size_t)i * T * C;
             float scratch[T];
-            for (int h = 0; h < H; h++) {
-                const float *q = s->qkv + (size_t)r * 3 * C + h * hs;
-                const float *kt = kti + (size_t)h * hs * T;
-                float *p = last ? s->att + (((size_t)l * S + i) * H + h) * T : scratch;
-                const int nu = t + 1;
-                #pragma omp simd
-                for (int u = 0; u < nu; u++) p[u] = 0;
-                for (int d = 0; d < hs; d++) {
-                    const float qd = q[d] * scale, *kd = kt + (size_t)d * T;
-                    #pragma omp simd
-                    for (int u = 0; u < nu; u++) p[u] += qd * kd[u];
-                }
-                float mx = -INFINITY, sum = 0;
-                #pragma omp simd reduction(max : mx)
-                for (int u = 0; u < nu; u++) mx = p[u] > mx ? p[u] : mx;
-                #pragma omp simd reduction(+ : sum)
-                for (int u = 0; u < nu; u++) { p[u] = ng_expf(p[u] - mx); sum += p[u]; }
-                const float inv = 1.0f / sum;
-                #pragma omp simd
-                for (int u = 0; u < nu; u++) p[u] *= inv;
-                float *y = s->y + (size_t)r * C + h * hs;
-                #pragma omp simd
-                for (int j = 0; j < hs; j++) y[j] = 0;
-                for (int u = 0; u < nu; u++) {
-                    const float pu = p[u], *v = vi + (size_t)u * C + h * hs;
-                    #pragma omp simd
-                    for (int j = 0; j < hs; j++) y[j] += pu * v[j];
-                }
-            }
+            for (int h = 0; h < H; h++)
+                attend_head(s, l, i, h, s->qkv + (size_t)r * 3 * C + h * hs, t + 1,
+                            last ? s->att + (((size_t)l * S + i) * H + h) * T : scratch, s->y + (size_t)r * C + h * hs);
         }
         /* x += proj(y); x += mlp_proj(gelu(fc(ln_2(x)))) */
         linear(s->xn, s->y, R, b->c_proj_w->data, packed(s, l, 1), b->c_proj_b->data, C, C);
@@ -196,6 +205,76 @@ static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_l
     const float *xl = n > 1 ? s->y : s->x;
     ng_k_layernorm(s->xn, NULL, NULL, xl, m->ln_f_w->data, m->ln_f_b->data, S, C, 1e-5f);
     linear(s->logits, s->xn, S, m->wte->data, packed(s, L, 0), NULL, C, V);
+}
+
+/* weights per token from which the one-stream step is split over threads */
+#ifndef NG_DECODE_SPLIT_MIN
+#define NG_DECODE_SPLIT_MIN 65536
+#endif
+
+/* [*a, *b): thread t's share of n items among nth, cut at multiples of `align` (outputs of
+ * different threads do not share a cache line) */
+static void share(int n, int t, int nth, int align, int *a, int *b) {
+    int x0 = (int)((int64_t)n * t / nth), x1 = (int)((int64_t)n * (t + 1) / nth);
+    *a = x0 - x0 % align;
+    *b = t + 1 == nth ? n : x1 - x1 % align;
+}
+
+/* y rows [r0, r1) of x W^T + b, then x[r0, r1) += y when res */
+static void rows_of(float *y, const float *x, const float *W, const float *b, int in, int r0, int r1) {
+    if (r1 > r0) ng_sgemv_serial(y + r0, x, W + (size_t)r0 * in, b ? b + r0 : NULL, in, r1 - r0);
+}
+
+/* One position of one stream, split over the threads inside one parallel region (sampling one
+ * stream is bound by reading the weights: each thread reads its own rows of every matrix).
+ * Thread t owns heads [h0, h1): it computes their q, k, v rows, writes their cache entries and
+ * runs their attention, so attention needs no barrier; the projections and the MLP are split by
+ * output rows, with a barrier after each; LayerNorms are computed by every thread on its own
+ * copy. Each output is computed exactly as the one-thread path computes it. */
+static void decode_one(ng_infer *s, int32_t tok, int nth) {
+    const ng_model *m = s->m;
+    const int T = m->cfg.block_size, C = m->cfg.n_embd, H = m->cfg.n_head, hs = C / H;
+    const int L = m->cfg.n_layer, V = m->cfg.vocab_size, pos = s->pos;
+    const float *te = m->wte->data + (size_t)tok * C, *pe = m->wpe->data + (size_t)pos * C;
+    #pragma omp simd
+    for (int j = 0; j < C; j++) s->x[j] = te[j] + pe[j];
+    #pragma omp parallel num_threads(nth)
+    {
+        const int t = omp_get_thread_num(), n = omp_get_num_threads();
+        float *xn = s->xt + (size_t)t * C;
+        int h0, h1, c0, c1, f0, f1, v0, v1;
+        share(H, t, n, 1, &h0, &h1);
+        share(C, t, n, 16, &c0, &c1);
+        share(4 * C, t, n, 16, &f0, &f1);
+        share(V, t, n, 16, &v0, &v1);
+        for (int l = 0; l < L; l++) {
+            const gpt_block *b = &m->h[l];
+            ng_k_layernorm(xn, NULL, NULL, s->x, b->ln_1_w->data, b->ln_1_b->data, 1, C, 1e-5f);
+            for (int part = 0; part < 3; part++)   /* q, k and v of my heads */
+                rows_of(s->qkv + part * C, xn, b->c_attn_w->data + (size_t)part * C * C, b->c_attn_b->data + part * C,
+                        C, h0 * hs, h1 * hs);
+            const size_t lane = (size_t)l * T * C;
+            float *kt = s->kc + lane, *vc = s->vc + lane + (size_t)pos * C;
+            for (int j = h0 * hs; j < h1 * hs; j++) { kt[(size_t)j * T + pos] = s->qkv[C + j]; vc[j] = s->qkv[2 * C + j]; }
+            for (int h = h0; h < h1; h++)
+                attend_head(s, l, 0, h, s->qkv + h * hs, pos + 1, s->att + ((size_t)l * H + h) * T, s->y + h * hs);
+            #pragma omp barrier
+            rows_of(s->xn, s->y, b->c_proj_w->data, b->c_proj_b->data, C, c0, c1);
+            add_inplace(s->x + c0, s->xn + c0, c1 - c0);
+            #pragma omp barrier
+            ng_k_layernorm(xn, NULL, NULL, s->x, b->ln_2_w->data, b->ln_2_b->data, 1, C, 1e-5f);
+            rows_of(s->f, xn, b->c_fc_w->data, b->c_fc_b->data, C, f0, f1);
+            ng_k_gelu(s->f + f0, s->f + f0, f1 - f0);
+            #pragma omp barrier
+            rows_of(s->xn, s->f, b->mlp_proj_w->data, b->mlp_proj_b->data, 4 * C, c0, c1);
+            add_inplace(s->x + c0, s->xn + c0, c1 - c0);
+            #pragma omp barrier
+        }
+        ng_k_layernorm(xn, NULL, NULL, s->x, m->ln_f_w->data, m->ln_f_b->data, 1, C, 1e-5f);
+        rows_of(s->logits, xn, m->wte->data, NULL, C, v0, v1);
+    }
+    s->hist[pos] = tok;
+    s->pos++;
 }
 
 const float *ng_infer_step(ng_infer *s, const int32_t *tokens) {
@@ -222,7 +301,12 @@ const float *ng_infer_step(ng_infer *s, const int32_t *tokens) {
             p0 += n;
         }
     }
-    forward_positions(s, tokens, 1, 1);
+    /* one stream: every thread works on the one position once the weights are worth splitting */
+    const int nth = s->nthreads < omp_get_max_threads() ? s->nthreads : omp_get_max_threads();
+    if (S == 1 && nth > 1 && 12LL * m->cfg.n_embd * m->cfg.n_embd * m->cfg.n_layer >= NG_DECODE_SPLIT_MIN)
+        decode_one(s, tokens[0], nth);
+    else
+        forward_positions(s, tokens, 1, 1);
     return s->logits;
 }
 

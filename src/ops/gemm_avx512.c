@@ -222,6 +222,10 @@ static void gemv_serial(float *y, const float *x, const float *W, const float *b
     }
 }
 
+void ng_sgemv_serial(float *y, const float *x, const float *W, const float *b, int in, int out) {
+    gemv_serial(y, x, W, b, in, out);
+}
+
 void ng_sgemv_rows(float *y, const float *x, const float *W, const float *b, int in, int out) {
     if ((int64_t)out * in < (1 << 20)) { gemv_serial(y, x, W, b, in, out); return; }
     const int nq = (out + 3) / 4, nth = omp_get_max_threads();
@@ -363,6 +367,10 @@ void ng_linear_packed(float *y, const float *x, const float *Wp, const float *b,
 void ng_sgemv_rows(float *y, const float *x, const float *W, const float *b, int in, int out) {
     if (b) memcpy(y, b, (size_t)out * sizeof(float));
     cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, W, in, x, 1, b ? 1.0f : 0.0f, y, 1);
+}
+/* OpenBLAS runs on one thread when called inside a parallel region */
+void ng_sgemv_serial(float *y, const float *x, const float *W, const float *b, int in, int out) {
+    ng_sgemv_rows(y, x, W, b, in, out);
 }
 /* without AVX-512: OpenBLAS, which runs on one thread when called inside a parallel region */
 void ng_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
