@@ -55,6 +55,10 @@ int cli_stop_code(void);   /* 130 for SIGINT, 143 for SIGTERM */
 /* Append one JSON object as a line of metrics.jsonl (f may be NULL) and, if echo, to stdout;
  * frees j. */
 void cli_metrics_line(FILE *f, cJSON *j, int echo);
+/* On --resume: drop the lines of the metrics file at path whose number `key` is above `last`
+ * (logged after the checkpoint by a run killed later, e.g. by SIGKILL) and a torn last line,
+ * so the resumed run's log continues exactly; rewritten atomically, and only if needed. */
+int cli_metrics_trim(const char *path, const char *key, double last);
 /* Prepare a training run's --out directory before any work: refuse to overwrite a checkpoint
  * unless resuming or forced, create it (and subdir, if non-NULL) and check it is writable. */
 int cli_prepare_out(const char *out, const char *subdir, int resume, int force);

@@ -282,6 +282,7 @@ int cmd_train_images(int argc, char **argv) {
         if (cli_prepare_out(o.out, pictures ? "samples" : NULL, o.resume != NULL, o.force)) goto fail;
         char sdir[4096];
         snprintf(sdir, sizeof sdir, "%s/metrics.jsonl", o.out);
+        if (o.resume && cli_metrics_trim(sdir, "epoch", epoch0)) goto fail;
         metrics = fopen(sdir, o.resume ? "a" : "w");
         if (!metrics) { ng_set_error("cannot write %s: %s", sdir, strerror(errno)); goto fail; }
     }
