@@ -200,6 +200,21 @@ int cli_metrics_trim(const char *path, const char *key, double last) {
     return rc;
 }
 
+int cli_metrics_has(const char *path, const char *key, double value, const char *field) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[4096];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+        found = cJSON_IsNumber(v) && v->valuedouble == value && cJSON_GetObjectItemCaseSensitive(j, field);
+        cJSON_Delete(j);
+    }
+    fclose(f);
+    return found;
+}
+
 int cli_prepare_out(const char *out, const char *subdir, int resume, int force) {
     char *mp = ng_checkpoint_model_path(out);
     struct stat st;

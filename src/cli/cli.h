@@ -59,6 +59,8 @@ void cli_metrics_line(FILE *f, cJSON *j, int echo);
  * (logged after the checkpoint by a run killed later, e.g. by SIGKILL) and a torn last line,
  * so the resumed run's log continues exactly; rewritten atomically, and only if needed. */
 int cli_metrics_trim(const char *path, const char *key, double last);
+/* Whether the metrics file at path has a line whose number `key` is `value` and that has `field`. */
+int cli_metrics_has(const char *path, const char *key, double value, const char *field);
 /* Prepare a training run's --out directory before any work: refuse to overwrite a checkpoint
  * unless resuming or forced, create it (and subdir, if non-NULL) and check it is writable. */
 int cli_prepare_out(const char *out, const char *subdir, int resume, int force);

@@ -562,7 +562,11 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (tty) fprintf(stderr, "\r\033[K");
-    if (step == step0 && o.resume) {
+    char fpath[4096];   /* a run killed during its final evaluation finishes it on --resume */
+    snprintf(fpath, sizeof fpath, "%s/metrics.jsonl", o.out);
+    const int final_missing = o.resume && step == step0 && step0 == o.steps && step0 > 0 && !o.no_final_eval &&
+                              !cli_metrics_has(fpath, "step", step0, "full_val_loss");
+    if (step == step0 && o.resume && !final_missing) {
         printf("nothing to do: the checkpoint is already at step %d of %d (raise --steps to train more)\n", step0, o.steps);
     } else if (step == 0) {   /* --steps 0: save the initialised (or fine-tuning start) model */
         char *sj = state_json(&o, 0, &rng, last_train, last_val, 0, 0, 0);
