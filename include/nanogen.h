@@ -406,6 +406,9 @@ int ng_png_write(const char *path, const uint8_t *pix, int w, int h, int channel
 /* Write n images (c, h, w) with values in [lo, hi] as a grid PNG of ncol columns with a
  * 2-pixel border, each image scaled up by `zoom`. */
 int ng_png_grid(const char *path, const float *imgs, int n, int c, int h, int w, int ncol, int zoom, float lo, float hi);
+/* The checks of ng_png_grid that need no pixels (sizes, and the grid's size limit), to refuse a
+ * picture that cannot be written before computing it. NG_OK or NG_ERR + error. */
+int ng_png_grid_check(const char *path, int n, int c, int h, int w, int ncol, int zoom);
 
 /* ------------------------------------------------------------------ image models */
 typedef enum { NG_IMG_AE = 0, NG_IMG_DAE, NG_IMG_VAE, NG_IMG_GAN, NG_IMG_CLASSIFIER } ng_imodel_kind;

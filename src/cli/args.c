@@ -200,6 +200,20 @@ int cli_metrics_trim(const char *path, const char *key, double last) {
     return rc;
 }
 
+int cli_memory_check(double need, const char *what, const char *hint) {
+    uint64_t avail = ng_memory_available();
+    if (avail && need > 0.9 * (double)avail)
+        return ng_set_error("%s needs about %.1f GiB but only %.1f GiB of memory is available: %s", what,
+                            need / 1073741824.0, avail / 1073741824.0, hint);
+    return NG_OK;
+}
+
+double cli_text_activations(const ng_model_config *c, int B, int T) {
+    return c->kind == NG_MODEL_GPT
+        ? 2.0 * B * T * ((double)c->n_layer * (22.0 * c->n_embd + (double)c->n_head * T) + 2.0 * c->vocab_size + 4.0 * c->n_embd)
+        : 2.0 * B * T * 2.0 * c->vocab_size;
+}
+
 int cli_metrics_has(const char *path, const char *key, double value, const char *field) {
     FILE *f = fopen(path, "r");
     if (!f) return 0;

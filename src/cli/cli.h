@@ -61,6 +61,12 @@ void cli_metrics_line(FILE *f, cJSON *j, int echo);
 int cli_metrics_trim(const char *path, const char *key, double last);
 /* Whether the metrics file at path has a line whose number `key` is `value` and that has `field`. */
 int cli_metrics_has(const char *path, const char *key, double value, const char *field);
+/* Refuse up front a job that needs about `need` bytes when less memory is available (90% of
+ * ng_memory_available(), which honours ulimit -v): NG_ERR + "<what> needs about X GiB but only
+ * Y GiB of memory is available: <hint>". */
+int cli_memory_check(double need, const char *what, const char *hint);
+/* Floats of the activations (and their gradients) of a text model's graph for B x T tokens. */
+double cli_text_activations(const ng_model_config *c, int B, int T);
 /* Prepare a training run's --out directory before any work: refuse to overwrite a checkpoint
  * unless resuming or forced, create it (and subdir, if non-NULL) and check it is writable. */
 int cli_prepare_out(const char *out, const char *subdir, int resume, int force);
