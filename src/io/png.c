@@ -73,7 +73,7 @@ int ng_png_grid_check(const char *path, int n, int c, int h, int w, int ncol, in
     int64_t cw = (int64_t)w * zoom, ch = (int64_t)h * zoom;
     int64_t W = cols * (cw + GRID_BORDER) + GRID_BORDER, H = rows * (ch + GRID_BORDER) + GRID_BORDER;
     if (cw > PNG_MAX_BYTES || ch > PNG_MAX_BYTES || W * H * c > PNG_MAX_BYTES)
-        return ng_set_error("'%s': a grid of %d pictures of %dx%d at zoom %d in %d columns would be %lldx%lld pixels, more than "
+        return ng_set_error("'%s': grid too large: %d pictures of %dx%d at zoom %d in %d columns would be %lldx%lld pixels, more than "
                             "the %u bytes a picture may have (fewer pictures, a smaller --zoom)", path, n, w, h, zoom, cols,
                             (long long)W, (long long)H, PNG_MAX_BYTES);
     return NG_OK;
@@ -87,8 +87,6 @@ int ng_png_grid(const char *path, const float *imgs, int n, int c, int h, int w,
     int cols = ncol < n ? ncol : n, rows = (n + cols - 1) / cols;
     int64_t cw = (int64_t)w * zoom, ch = (int64_t)h * zoom;
     int64_t W = cols * (cw + GRID_BORDER) + GRID_BORDER, H = rows * (ch + GRID_BORDER) + GRID_BORDER;
-    if (cw > PNG_MAX_BYTES || ch > PNG_MAX_BYTES || W * H * c > PNG_MAX_BYTES)
-        return ng_set_error("'%s': grid too large (%lldx%lld pixels)", path, (long long)W, (long long)H);
     uint8_t *buf = ng_malloc((size_t)(W * H * c), "grid picture");
     if (!buf) return NG_ERR;
     memset(buf, GRID_GREY, (size_t)(W * H * c));
