@@ -406,6 +406,9 @@ int ng_png_write(const char *path, const uint8_t *pix, int w, int h, int channel
 /* Write n images (c, h, w) with values in [lo, hi] as a grid PNG of ncol columns with a
  * 2-pixel border, each image scaled up by `zoom`. */
 int ng_png_grid(const char *path, const float *imgs, int n, int c, int h, int w, int ncol, int zoom, float lo, float hi);
+/* The checks of ng_png_grid that need no pixels (sizes, and the grid's size limit), to refuse a
+ * picture that cannot be written before computing it. NG_OK or NG_ERR + error. */
+int ng_png_grid_check(const char *path, int n, int c, int h, int w, int ncol, int zoom);
 
 /* ------------------------------------------------------------------ image models */
 typedef enum { NG_IMG_AE = 0, NG_IMG_DAE, NG_IMG_VAE, NG_IMG_GAN, NG_IMG_CLASSIFIER } ng_imodel_kind;
@@ -438,6 +441,9 @@ int ng_imodel_config_from_json(const char *json, ng_imodel_config *c);
  * 32 (base 8x8, two stages) or 64 pixels (base 8x8, three stages: G.up3, D.c3, D.bn3), c 1 or 3. */
 ng_imodel *ng_imodel_new(const ng_imodel_config *cfg, uint64_t seed);
 void ng_imodel_free(ng_imodel *m);
+/* Floats the model of cfg holds (every block and the BatchNorm buffers), counted without
+ * allocating them; -1 + error for an invalid config. */
+int64_t ng_imodel_param_count(const ng_imodel_config *cfg);
 /* Trainable parameter blocks: 1 (AE/VAE, classifier) or 2 (GAN: 0 = generator, 1 = discriminator). */
 int ng_imodel_n_blocks(const ng_imodel *m);
 ng_params *ng_imodel_params(ng_imodel *m, int block);
@@ -487,14 +493,21 @@ int ng_sym_eigen(const double *A, int d, double *w, double *V);
 /* ------------------------------------------------------------------ checkpoints */
 /* DIR/model.safetensors: the parameters under their state_dict names; __metadata__ holds
  * "format" = "nanogen", "config" (model config JSON), "tokenizer" (tokenizer JSON) and
- * "train" (training state JSON, opaque here). DIR/optim.safetensors: AdamW moments as
- * "m.<name>" / "v.<name>", metadata "t" (the step count). Both written atomically. */
+ * "train" (training state JSON, opaque here), and with an optimizer "optim_t" (its step count).
+ * DIR/optim.safetensors: AdamW moments as "m.<name>" / "v.<name>", metadata "t" (the step
+ * count). Both written atomically, the optimizer first; the optimizer file it replaces is kept
+ * as DIR/optim.prev.safetensors, so that a run killed between the two writes still has the
+ * moments that match the model (the loaders pick the file whose "t" equals "optim_t").
+ * Loaders compare the parameter count a config needs with the tensors in the file before
+ * allocating anything (a hostile config cannot make them allocate gigabytes). */
 int ng_checkpoint_save(const char *dir, ng_model *m, const ng_tokenizer *tok, const char *train_json, ng_adamw *opt);
 /* Load DIR/model.safetensors (or a .safetensors path): a new model and tokenizer (caller
  * frees), and the "train" metadata (malloc'd, NULL if absent). Every tensor is checked
  * against the config's shapes. */
 int ng_checkpoint_load(const char *path, ng_model **m, ng_tokenizer **tok, char **train_json);
-/* Load the AdamW moments saved beside a model into opt (same model layout). */
+/* Load the AdamW moments saved beside a model into opt (same model layout): from
+ * optim.safetensors, or optim.prev.safetensors when only that one matches the model's
+ * "optim_t". On failure the moments are zero and t is 0 (NG_ERR + error). */
 int ng_checkpoint_load_optim(const char *dir, ng_model *m, ng_adamw *opt);
 /* The model file of a checkpoint path (DIR -> DIR/model.safetensors), malloc'd. */
 char *ng_checkpoint_model_path(const char *path);

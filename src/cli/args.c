@@ -168,6 +168,67 @@ void cli_metrics_line(FILE *f, cJSON *j, int echo) {
     cJSON_Delete(j);
 }
 
+int cli_metrics_trim(const char *path, const char *key, double last) {
+    struct stat st;
+    if (stat(path, &st) != 0) return NG_OK;   /* nothing logged yet */
+    size_t len = 0;
+    char *text = ng_read_file(path, &len);
+    if (!text) return NG_ERR;
+    char *keep = malloc(len + 1);
+    if (!keep) { free(text); return ng_set_error("out of memory reading '%s'", path); }
+    size_t k = 0, dropped = 0;
+    for (char *line = text; line < text + len;) {
+        char *nl = memchr(line, '\n', (size_t)(text + len - line));
+        if (!nl) { dropped++; break; }   /* torn last line: the run died while writing it */
+        *nl = 0;
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+        int ok = j && !(cJSON_IsNumber(v) && v->valuedouble > last);
+        cJSON_Delete(j);
+        if (ok) { size_t n = (size_t)(nl - line); memcpy(keep + k, line, n); keep[k + n] = '\n'; k += n + 1; }
+        else dropped++;
+        line = nl + 1;
+    }
+    int rc = NG_OK;
+    if (dropped) {
+        ng_atomic_file af;
+        rc = ng_atomic_open(&af, path);
+        if (!rc) rc = ng_atomic_commit(&af, fwrite(keep, 1, k, af.fp) == k);
+        if (!rc) fprintf(stderr, "nanogen: note: dropped %zu line%s of %s logged after the checkpoint\n", dropped, dropped == 1 ? "" : "s", path);
+    }
+    free(keep); free(text);
+    return rc;
+}
+
+int cli_memory_check(double need, const char *what, const char *hint) {
+    uint64_t avail = ng_memory_available();
+    if (avail && need > 0.9 * (double)avail)
+        return ng_set_error("%s needs about %.1f GiB but only %.1f GiB of memory is available: %s", what,
+                            need / 1073741824.0, avail / 1073741824.0, hint);
+    return NG_OK;
+}
+
+double cli_text_activations(const ng_model_config *c, int B, int T) {
+    return c->kind == NG_MODEL_GPT
+        ? 2.0 * B * T * ((double)c->n_layer * (22.0 * c->n_embd + (double)c->n_head * T) + 2.0 * c->vocab_size + 4.0 * c->n_embd)
+        : 2.0 * B * T * 2.0 * c->vocab_size;
+}
+
+int cli_metrics_has(const char *path, const char *key, double value, const char *field) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[4096];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+        found = cJSON_IsNumber(v) && v->valuedouble == value && cJSON_GetObjectItemCaseSensitive(j, field);
+        cJSON_Delete(j);
+    }
+    fclose(f);
+    return found;
+}
+
 int cli_prepare_out(const char *out, const char *subdir, int resume, int force) {
     char *mp = ng_checkpoint_model_path(out);
     struct stat st;

@@ -55,6 +55,18 @@ int cli_stop_code(void);   /* 130 for SIGINT, 143 for SIGTERM */
 /* Append one JSON object as a line of metrics.jsonl (f may be NULL) and, if echo, to stdout;
  * frees j. */
 void cli_metrics_line(FILE *f, cJSON *j, int echo);
+/* On --resume: drop the lines of the metrics file at path whose number `key` is above `last`
+ * (logged after the checkpoint by a run killed later, e.g. by SIGKILL) and a torn last line,
+ * so the resumed run's log continues exactly; rewritten atomically, and only if needed. */
+int cli_metrics_trim(const char *path, const char *key, double last);
+/* Whether the metrics file at path has a line whose number `key` is `value` and that has `field`. */
+int cli_metrics_has(const char *path, const char *key, double value, const char *field);
+/* Refuse up front a job that needs about `need` bytes when less memory is available (90% of
+ * ng_memory_available(), which honours ulimit -v): NG_ERR + "<what> needs about X GiB but only
+ * Y GiB of memory is available: <hint>". */
+int cli_memory_check(double need, const char *what, const char *hint);
+/* Floats of the activations (and their gradients) of a text model's graph for B x T tokens. */
+double cli_text_activations(const ng_model_config *c, int B, int T);
 /* Prepare a training run's --out directory before any work: refuse to overwrite a checkpoint
  * unless resuming or forced, create it (and subdir, if non-NULL) and check it is writable. */
 int cli_prepare_out(const char *out, const char *subdir, int resume, int force);

@@ -41,6 +41,12 @@ int cmd_eval(int argc, char **argv) {
         ng_set_error("'%s' is too small: %zu tokens leave %zu for the val split, which needs at least 2", data, n, n - n_train);
         goto fail;
     }
+    {
+        char what[160];
+        snprintf(what, sizeof what, "evaluating with batch %d x block %d", B, T);
+        double need = 4.0 * (2.0 * (double)ng_model_param_count(c) + cli_text_activations(c, B, T));
+        if (cli_memory_check(need, what, "lower --batch-size or --block-size")) goto fail;
+    }
     g = ng_graph_new();
     ng_lm_graph lg;
     if (!g || ng_model_build(m, g, B, T, &lg)) goto fail;

@@ -259,6 +259,7 @@ int cmd_sample_images(int argc, char **argv) {
         }
         if (n < 0) n = 20;
         if (zoom < 0) zoom = 1;
+        if (ng_png_grid_check(out, n * n, c->c, c->h, c->w, n, zoom)) goto fail;
         z = malloc(sizeof(float) * 2 * (size_t)n * n);
         if (!z) { ng_set_error("out of memory"); goto fail; }
         for (int i = 0; i < n; i++)           /* row i: z2 from high (top) to low */
@@ -316,6 +317,7 @@ int cmd_sample_images(int argc, char **argv) {
     } else if (c->kind == NG_IMG_VAE || gan) {
         if (n < 0) n = 64;
         if (zoom < 0) zoom = 2;
+        if (ng_png_grid_check(out, n, c->c, c->h, c->w, ncol, zoom)) goto fail;
         z = malloc(sizeof(float) * (size_t)n * Z);
         if (!z) { ng_set_error("out of memory"); goto fail; }
         ng_rng_fill_normal(&rng, z, (int64_t)n * Z);
@@ -326,8 +328,9 @@ int cmd_sample_images(int argc, char **argv) {
         if (n < 0) n = 64;
         if (zoom < 0) zoom = 2;
         const char *spec;
-        if (load_test(m, &ti, data, &te, &spec)) goto fail;
         int cols = ncol < n ? ncol : n, groups = (n + cols - 1) / cols, N = groups * cols;
+        if (ng_png_grid_check(out, N * (c->kind == NG_IMG_DAE ? 3 : 2), c->c, c->h, c->w, cols, zoom)) goto fail;
+        if (load_test(m, &ti, data, &te, &spec)) goto fail;
         if (N > te.n) { ng_set_error("--n %d: the test split has only %d images", N, te.n); goto fail; }
         const int dae = c->kind == NG_IMG_DAE, rows = dae ? 3 : 2;
         x = malloc(sizeof(float) * D * N);
@@ -404,6 +407,7 @@ int cmd_interpolate(int argc, char **argv) {
     const int gan = c->kind == NG_IMG_GAN;
     if (gan && from_test) { ng_set_error("--from-test encodes test images: a GAN has no encoder"); goto fail; }
     if (c->kind == NG_IMG_AE || c->kind == NG_IMG_DAE) from_test = 1;   /* an AE has no prior to draw from */
+    if (ng_png_grid_check(out, rows * (steps + (from_test ? 2 : 0)), c->c, c->h, c->w, steps + (from_test ? 2 : 0), zoom)) goto fail;
     train_info ti;
     parse_train(tj, &ti);
     ng_rng rng;

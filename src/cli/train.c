@@ -150,7 +150,10 @@ static int parse(int argc, char **argv, train_opts *o, given_flags *gv) {
 
 /* ---------------------------------------------------------------- training state JSON */
 
-static char *state_json(const train_opts *o, int step, const ng_rng *rng, double train_loss, double val_loss, double elapsed) {
+/* log_sum / log_n: the losses of the steps since the last "step" line of metrics.jsonl, so that a
+ * resumed run logs the same averages as an uninterrupted one. */
+static char *state_json(const train_opts *o, int step, const ng_rng *rng, double train_loss, double val_loss, double elapsed,
+                        double log_sum, int log_n) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "step", step);
     cJSON_AddNumberToObject(j, "steps", o->steps);
@@ -175,6 +178,8 @@ static char *state_json(const train_opts *o, int step, const ng_rng *rng, double
     if (train_loss >= 0) cJSON_AddNumberToObject(j, "train_loss", train_loss);
     if (val_loss >= 0) cJSON_AddNumberToObject(j, "val_loss", val_loss);
     cJSON_AddNumberToObject(j, "elapsed_s", elapsed);
+    cJSON_AddNumberToObject(j, "log_sum", log_sum);
+    cJSON_AddNumberToObject(j, "log_n", log_n);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return s;
@@ -186,7 +191,8 @@ static double jnum(const cJSON *j, const char *k, double dflt) {
 }
 
 /* Restore the saved training settings (flags given now take precedence) and the RNG. */
-static int load_state(const char *json, train_opts *o, const given_flags *gv, int *step, ng_rng *rng, double *elapsed) {
+static int load_state(const char *json, train_opts *o, const given_flags *gv, int *step, ng_rng *rng, double *elapsed,
+                      double *log_sum, int *log_n) {
     cJSON *j = json ? cJSON_Parse(json) : NULL;
     if (!cJSON_IsObject(j)) { cJSON_Delete(j); return ng_set_error("the checkpoint has no training state to resume"); }
     double s = jnum(j, "step", -1);
@@ -203,6 +209,9 @@ static int load_state(const char *json, train_opts *o, const given_flags *gv, in
     if (!gv->eval_iters) o->eval_iters = (int)jnum(j, "eval_iters", o->eval_iters);
     if (!gv->log_every) o->log_every = (int)jnum(j, "log_every", o->log_every);
     *elapsed = jnum(j, "elapsed_s", 0);
+    *log_sum = jnum(j, "log_sum", 0);
+    *log_n = (int)jnum(j, "log_n", 0);
+    if (*log_n < 0 || *log_n > *step) *log_sum = 0, *log_n = 0;
     const cJSON *sd = cJSON_GetObjectItemCaseSensitive(j, "seed");
     if (!gv->seed && cJSON_IsString(sd)) o->seed = strtoull(sd->valuestring, NULL, 10);
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "data");
@@ -349,13 +358,14 @@ int cmd_train(int argc, char **argv) {
     ng_adamw *opt = NULL;
     FILE *metrics = NULL;
     int exit_code = 1, step0 = 0;
-    double elapsed0 = 0;
+    double elapsed0 = 0, log_sum0 = 0;
+    int log_n0 = 0;
     ng_rng rng;
     ng_rng_seed(&rng, o.seed);
 
     if (o.resume) {
         if (ng_checkpoint_load(o.resume, &m, &tok, &state)) goto fail;
-        if (load_state(state, &o, &gv, &step0, &rng, &elapsed0)) goto fail;
+        if (load_state(state, &o, &gv, &step0, &rng, &elapsed0, &log_sum0, &log_n0)) goto fail;
         if (gv.T || gv.L || gv.H || gv.C || gv.tok || gv.vocab)
             fprintf(stderr, "nanogen: note: --resume keeps the checkpoint's model shape and tokenizer; shape flags are ignored\n");
         if (gv.dropout) ((ng_model_config *)ng_model_cfg(m))->dropout = o.mc.dropout;
@@ -451,6 +461,7 @@ int cmd_train(int argc, char **argv) {
         char *mpath = malloc(plen);
         if (mpath) {
             snprintf(mpath, plen, "%s/metrics.jsonl", o.out);
+            if (o.resume && cli_metrics_trim(mpath, "step", step0)) { free(mpath); goto fail; }
             metrics = fopen(mpath, o.resume ? "a" : "w");
             if (!metrics) ng_set_error("cannot write %s: %s", mpath, strerror(errno));
             free(mpath);
@@ -468,8 +479,11 @@ int cmd_train(int argc, char **argv) {
     const int32_t *train_ids = ids, *val_ids = ids + n_train;
     double t_start = cli_now(), win_t = 0, last_train = -1, last_val = -1;
     int win_n = 0, step = step0;
-    double loss_sum = 0;
-    int loss_n = 0;
+    double loss_sum = log_sum0;
+    int loss_n = log_n0;
+    /* NANOGEN_TEST_STOP_AT=N: behave as if Ctrl-C came after N steps (tests of exact resume) */
+    const char *stop_env = getenv("NANOGEN_TEST_STOP_AT");
+    const long stop_at = stop_env ? strtol(stop_env, NULL, 10) : 0;
     for (;; step++) {
         int last = step == o.steps;
         if ((o.eval_every > 0 && step % o.eval_every == 0 && (step > step0 || step == 0)) || (last && step > step0)) {
@@ -486,7 +500,7 @@ int cmd_train(int argc, char **argv) {
             cJSON_AddNumberToObject(j, "val_loss", last_val);
             cli_metrics_line(metrics, j, 0);
             if (step > step0) {
-                char *sj = state_json(&o, step, &rng, last_train, last_val, elapsed0 + cli_now() - t_start);
+                char *sj = state_json(&o, step, &rng, last_train, last_val, elapsed0 + cli_now() - t_start, loss_sum, loss_n);
                 int rc = ng_checkpoint_save(o.out, m, tok, sj, opt);
                 free(sj);
                 if (rc) goto fail;
@@ -513,7 +527,6 @@ int cmd_train(int argc, char **argv) {
             goto fail;
         }
         win_t += dt; win_n++; loss_sum += loss; loss_n++;
-        int done_steps = step + 1 - step0;
         if (tty) {
             double ms = 1e3 * win_t / win_n;
             char eta[32];
@@ -521,7 +534,7 @@ int cmd_train(int argc, char **argv) {
             fprintf(stderr, "\r\033[Kstep %d/%d | loss %.4f | lr %.2e | %.0f tok/s | %.1f ms/step | ETA %s",
                     step + 1, o.steps, loss, lr, B * T / (win_t / win_n), ms, eta);
         }
-        if (done_steps % o.log_every == 0 || step + 1 == o.steps) {
+        if ((step + 1) % o.log_every == 0 || step + 1 == o.steps) {
             double ms = 1e3 * win_t / win_n, tps = B * T / (win_t / win_n);
             if (!tty) {
                 printf("step %d/%d: loss %.4f, lr %.2e, %.0f tok/s, %.1f ms/step\n", step + 1, o.steps, loss_sum / loss_n, lr, tps, ms);
@@ -536,9 +549,10 @@ int cmd_train(int argc, char **argv) {
             cli_metrics_line(metrics, j, 0);
             win_t = 0; win_n = 0; loss_sum = 0; loss_n = 0;
         }
+        if (stop_at > 0 && step + 1 - step0 == stop_at) cli_stop = SIGINT;   /* test hook: a Ctrl-C at a known step */
         if (cli_stop) {
             if (tty) fprintf(stderr, "\r\033[K");
-            char *sj = state_json(&o, step + 1, &rng, last_train, last_val, elapsed0 + cli_now() - t_start);
+            char *sj = state_json(&o, step + 1, &rng, last_train, last_val, elapsed0 + cli_now() - t_start, loss_sum, loss_n);
             int rc = ng_checkpoint_save(o.out, m, tok, sj, opt);
             free(sj);
             if (rc) goto fail;
@@ -548,10 +562,14 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (tty) fprintf(stderr, "\r\033[K");
-    if (step == step0 && o.resume) {
+    char fpath[4096];   /* a run killed during its final evaluation finishes it on --resume */
+    snprintf(fpath, sizeof fpath, "%s/metrics.jsonl", o.out);
+    const int final_missing = o.resume && step == step0 && step0 == o.steps && step0 > 0 && !o.no_final_eval &&
+                              !cli_metrics_has(fpath, "step", step0, "full_val_loss");
+    if (step == step0 && o.resume && !final_missing) {
         printf("nothing to do: the checkpoint is already at step %d of %d (raise --steps to train more)\n", step0, o.steps);
     } else if (step == 0) {   /* --steps 0: save the initialised (or fine-tuning start) model */
-        char *sj = state_json(&o, 0, &rng, last_train, last_val, 0);
+        char *sj = state_json(&o, 0, &rng, last_train, last_val, 0, 0, 0);
         int rc = ng_checkpoint_save(o.out, m, tok, sj, opt);
         free(sj);
         if (rc) goto fail;

@@ -272,6 +272,15 @@ int cmd_train_images(int argc, char **argv) {
     if (!m) {
         o.mc.c = tr.c; o.mc.h = tr.h; o.mc.w = tr.w;
         if (o.mc.kind == NG_IMG_CLASSIFIER) o.mc.n_classes = tr.n_classes;
+        /* refuse up front what cannot fit: weights, gradients, two moments, activations */
+        int64_t np = ng_imodel_param_count(&o.mc);
+        if (np < 0) goto fail;
+        const double D = (double)tr.c * tr.h * tr.w, acts = 16.0 * D + 8.0 * (o.mc.hidden + o.mc.latent) + 64.0 * tr.h * tr.w;
+        char what[160];
+        snprintf(what, sizeof what, "this %s (%.0fM parameters, batch %d, %dx%dx%d pictures)", ng_imodel_kind_name(o.mc.kind),
+                 np / 1e6, o.B, tr.c, tr.h, tr.w);
+        if (cli_memory_check(4.0 * (4.0 * (double)np + 2.0 * (o.B < tr.n ? o.B : tr.n) * acts), what,
+                             "lower --hidden, --latent or --batch-size")) goto fail;
         if (!(m = ng_imodel_new(&o.mc, o.seed))) goto fail;
     } else if (tr.c != o.mc.c || tr.h != o.mc.h || tr.w != o.mc.w) {
         ng_set_error("'%s' has %dx%dx%d images but the model was trained on %dx%dx%d", o.data, tr.c, tr.h, tr.w, o.mc.c, o.mc.h, o.mc.w);
@@ -282,6 +291,7 @@ int cmd_train_images(int argc, char **argv) {
         if (cli_prepare_out(o.out, pictures ? "samples" : NULL, o.resume != NULL, o.force)) goto fail;
         char sdir[4096];
         snprintf(sdir, sizeof sdir, "%s/metrics.jsonl", o.out);
+        if (o.resume && cli_metrics_trim(sdir, "epoch", epoch0)) goto fail;
         metrics = fopen(sdir, o.resume ? "a" : "w");
         if (!metrics) { ng_set_error("cannot write %s: %s", sdir, strerror(errno)); goto fail; }
     }

@@ -82,14 +82,56 @@ static int save_optim(const char *dir, ng_params *const *blocks, ng_adamw *const
         rc = st_list_add(&l, blocks[b], "m.", ng_adamw_m(opts[b]));
         if (!rc) rc = st_list_add(&l, blocks[b], "v.", ng_adamw_v(opts[b]));
     }
-    char tbuf[32], *path = NULL;
+    char tbuf[32], *path = NULL, *prev = NULL;
     snprintf(tbuf, sizeof tbuf, "%" PRId64, opts[0] ? ng_adamw_t(opts[0]) : 0);
     const char *keys[] = {"format", "t"}, *vals[] = {"nanogen-optim", tbuf};
-    if (!rc && !(path = sibling_path(dir, "optim.safetensors"))) rc = NG_ERR;
+    if (!rc && (!(path = sibling_path(dir, "optim.safetensors")) || !(prev = sibling_path(dir, "optim.prev.safetensors")))) rc = NG_ERR;
+    /* keep the moments that match the model file still on disk until the new model is written */
+    int kept = 0;
+    if (!rc) {
+        struct stat st;
+        if (stat(path, &st) == 0) {
+            if (rename(path, prev) != 0) rc = ng_set_error("cannot write '%s': keeping the old one as '%s' failed: %s", path, prev, strerror(errno));
+            else kept = 1;
+        }
+    }
     if (!rc) rc = ng_safetensors_write(path, l.t, l.n, keys, vals, 2);
-    free(path);
+    if (rc && kept) rename(prev, path);   /* the write failed (disk full...): put the old file back */
+    free(path); free(prev);
     st_list_free(&l);
     return rc;
+}
+
+/* The optimizer step count a model file was saved with ("optim_t"), or -1. */
+static int64_t meta_optim_t(ng_st_file *f) {
+    const char *t = f ? ng_st_meta(f, "optim_t") : NULL;
+    char *end = NULL;
+    long long v = t ? strtoll(t, &end, 10) : -1;
+    return t && *t && !*end && v >= 0 ? v : -1;
+}
+
+/* Elements of every tensor of f (as loaded: F32). */
+static int64_t file_numel(ng_st_file *f) {
+    int64_t total = 0, shape[NG_MAX_DIMS];
+    for (int i = 0; i < ng_st_count(f); i++) {
+        int nd = 0;
+        ng_st_find(f, ng_st_name(f, i), &nd, shape);
+        int64_t n = 1;
+        for (int d = 0; d < nd; d++) n *= shape[d];
+        total += n;
+    }
+    return total;
+}
+
+/* Before allocating a model of `need` floats for file f: refuse a config that needs far more
+ * than the file holds (it cannot match, and a hostile one could ask for terabytes). A small
+ * excess is left to the tensor-by-tensor checks, whose errors name the tensor. */
+static int check_size(ng_st_file *f, const char *file, int64_t need) {
+    int64_t have = file_numel(f);
+    if (need > have && need - have > (1 << 24))
+        return ng_set_error("%s: the config needs %" PRId64 " parameters but the file's tensors hold %" PRId64 ": "
+                            "the config does not match the tensor shapes", file, need, have);
+    return NG_OK;
 }
 
 /* Write DIR/model.safetensors from blocks (a NULL block is skipped) and metadata pairs. */
@@ -148,10 +190,9 @@ static int check_no_extra(ng_st_file *f, const char *file, ng_params *const *blo
     return NG_OK;
 }
 
-/* Load DIR/optim.safetensors into the optimizers of the blocks. */
-static int load_optim(const char *path, ng_params *const *blocks, ng_adamw *const *opts, int nb) {
-    char *file = sibling_path(path, "optim.safetensors");
-    if (!file) return NG_ERR;
+/* Load one optimizer file into the optimizers of the blocks, if its "t" is want_t (any t when
+ * want_t < 0). */
+static int load_optim_file(const char *file, ng_params *const *blocks, ng_adamw *const *opts, int nb, int64_t want_t) {
     ng_st_file *f = ng_safetensors_open(file);
     int rc = NG_ERR;
     if (!f) goto done;
@@ -159,6 +200,10 @@ static int load_optim(const char *path, ng_params *const *blocks, ng_adamw *cons
     char *end = NULL;
     long long tv = t ? strtoll(t, &end, 10) : -1;
     if (!t || *end || tv < 0) { ng_set_error("%s: missing or bad step count 't'", file); goto done; }
+    if (want_t >= 0 && tv != want_t) {
+        ng_set_error("%s: optimizer state is from step %lld but the model from step %" PRId64, file, tv, want_t);
+        goto done;
+    }
     for (int b = 0; b < nb; b++) {
         if (!opts[b]) continue;
         if (load_block(f, file, blocks[b], "m.", ng_adamw_m(opts[b])) || load_block(f, file, blocks[b], "v.", ng_adamw_v(opts[b]))) goto done;
@@ -167,7 +212,37 @@ static int load_optim(const char *path, ng_params *const *blocks, ng_adamw *cons
     rc = NG_OK;
 done:
     ng_safetensors_close(f);
-    free(file);
+    return rc;
+}
+
+/* Load the optimizer state beside the model at path: optim.safetensors, or the previous one
+ * (optim.prev.safetensors) when only that one matches the model's "optim_t". */
+static int load_optim(const char *path, ng_params *const *blocks, ng_adamw *const *opts, int nb) {
+    char *mfile = ng_checkpoint_model_path(path), *file = sibling_path(path, "optim.safetensors"),
+         *prev = sibling_path(path, "optim.prev.safetensors");
+    int rc = NG_ERR;
+    if (mfile && file && prev) {
+        ng_st_file *mf = ng_safetensors_open(mfile);
+        int64_t want = meta_optim_t(mf);
+        ng_safetensors_close(mf);
+        rc = load_optim_file(file, blocks, opts, nb, want);
+        if (rc && want >= 0) {
+            char first[512];
+            snprintf(first, sizeof first, "%s", ng_last_error());
+            struct stat st;
+            if (stat(prev, &st) == 0) rc = load_optim_file(prev, blocks, opts, nb, want);
+            if (rc) ng_set_error("%s", first);
+        }
+    }
+    if (rc)   /* never half-loaded moments */
+        for (int b = 0; b < nb; b++) {
+            if (!opts[b]) continue;
+            int64_t n = ng_params_total(blocks[b]);
+            memset(ng_adamw_m(opts[b]), 0, (size_t)n * sizeof(float));
+            memset(ng_adamw_v(opts[b]), 0, (size_t)n * sizeof(float));
+            ng_adamw_set_t(opts[b], 0);
+        }
+    free(mfile); free(file); free(prev);
     return rc;
 }
 
@@ -183,9 +258,11 @@ int ng_checkpoint_save(const char *dir, ng_model *m, const ng_tokenizer *tok, co
     int rc = NG_ERR;
     if (!cfg || !tj) ng_set_error("out of memory saving a checkpoint");
     else {
-        const char *keys[] = {"format", "nanogen_version", "config", "tokenizer", "train"};
-        const char *vals[] = {"nanogen", NANOGEN_VERSION, cfg, tj, train_json ? train_json : "{}"};
-        rc = save_model(dir, &P, 1, keys, vals, 5);
+        char tbuf[32];
+        snprintf(tbuf, sizeof tbuf, "%" PRId64, opt ? ng_adamw_t(opt) : 0);
+        const char *keys[] = {"format", "nanogen_version", "config", "tokenizer", "train", "optim_t"};
+        const char *vals[] = {"nanogen", NANOGEN_VERSION, cfg, tj, train_json ? train_json : "{}", tbuf};
+        rc = save_model(dir, &P, 1, keys, vals, opt ? 6 : 5);
     }
     free(cfg); free(tj);
     return rc;
@@ -211,6 +288,7 @@ int ng_checkpoint_load(const char *path, ng_model **mp, ng_tokenizer **tp, char 
         ng_set_error("%s: the tokenizer has %d tokens but the model %d", file, ng_tokenizer_vocab_size(tok), cfg.vocab_size);
         goto done;
     }
+    if (check_size(f, file, ng_model_param_count(&cfg))) goto done;
     m = ng_model_new(&cfg);
     if (!m) goto done;
     ng_params *P = ng_model_params(m);
@@ -244,9 +322,11 @@ int ng_icheckpoint_save(const char *dir, ng_imodel *m, const char *train_json, n
     blocks[nb] = ng_imodel_buffers(m);
     char *cfg = ng_imodel_config_to_json(ng_imodel_cfg(m));
     if (!cfg) return ng_set_error("out of memory saving a checkpoint");
-    const char *keys[] = {"format", "nanogen_version", "image_config", "train"};
-    const char *vals[] = {"nanogen", NANOGEN_VERSION, cfg, train_json ? train_json : "{}"};
-    int rc = save_model(dir, blocks, nb + 1, keys, vals, 4);
+    char tbuf[32];
+    snprintf(tbuf, sizeof tbuf, "%" PRId64, opts && opts[0] ? ng_adamw_t(opts[0]) : 0);
+    const char *keys[] = {"format", "nanogen_version", "image_config", "train", "optim_t"};
+    const char *vals[] = {"nanogen", NANOGEN_VERSION, cfg, train_json ? train_json : "{}", tbuf};
+    int rc = save_model(dir, blocks, nb + 1, keys, vals, opts && opts[0] ? 5 : 4);
     free(cfg);
     return rc;
 }
@@ -264,6 +344,8 @@ int ng_icheckpoint_load(const char *path, ng_imodel **mp, char **train_json) {
     const char *cj = ng_st_meta(f, "image_config");
     if (!cj) { ng_set_error("%s: not a nanogen image-model checkpoint (no image_config metadata)", file); goto done; }
     if (ng_imodel_config_from_json(cj, &cfg)) { ng_set_error("%s: %s", file, ng_last_error()); goto done; }
+    int64_t need = ng_imodel_param_count(&cfg);
+    if (need < 0 || check_size(f, file, need)) { if (need < 0) ng_set_error("%s: %s", file, ng_last_error()); goto done; }
     m = ng_imodel_new(&cfg, 0);
     if (!m) goto done;
     int nb = ng_imodel_n_blocks(m);

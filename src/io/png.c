@@ -63,19 +63,30 @@ int ng_png_write(const char *path, const uint8_t *pix, int w, int h, int channel
 }
 
 /* Write n images (c, h, w) as a grid PNG (see the top of the file). NG_OK or NG_ERR + error. */
-int ng_png_grid(const char *path, const float *imgs, int n, int c, int h, int w, int ncol, int zoom, float lo, float hi) {
+int ng_png_grid_check(const char *path, int n, int c, int h, int w, int ncol, int zoom) {
     if (!path || !*path) return ng_set_error("ng_png_grid: empty file name");
-    if (!imgs || n <= 0) return ng_set_error("'%s': no images for the grid", path);
+    if (n <= 0) return ng_set_error("'%s': no images for the grid", path);
     if (c != 1 && c != 3) return ng_set_error("'%s': grid images need 1 or 3 channels, not %d", path, c);
     if (h <= 0 || w <= 0) return ng_set_error("'%s': bad image size %dx%d", path, w, h);
     if (ncol <= 0 || zoom <= 0) return ng_set_error("'%s': columns (%d) and zoom (%d) must be positive", path, ncol, zoom);
+    int cols = ncol < n ? ncol : n, rows = (n + cols - 1) / cols;
+    int64_t cw = (int64_t)w * zoom, ch = (int64_t)h * zoom;
+    int64_t W = cols * (cw + GRID_BORDER) + GRID_BORDER, H = rows * (ch + GRID_BORDER) + GRID_BORDER;
+    if (cw > PNG_MAX_BYTES || ch > PNG_MAX_BYTES || W * H * c > PNG_MAX_BYTES)
+        return ng_set_error("'%s': grid too large: %d pictures of %dx%d at zoom %d in %d columns would be %lldx%lld pixels, more than "
+                            "the %u bytes a picture may have (fewer pictures, a smaller --zoom)", path, n, w, h, zoom, cols,
+                            (long long)W, (long long)H, PNG_MAX_BYTES);
+    return NG_OK;
+}
+
+int ng_png_grid(const char *path, const float *imgs, int n, int c, int h, int w, int ncol, int zoom, float lo, float hi) {
+    if (ng_png_grid_check(path, n, c, h, w, ncol, zoom)) return NG_ERR;
+    if (!imgs) return ng_set_error("'%s': no images for the grid", path);
     if (!isfinite(lo) || !isfinite(hi) || !(lo < hi))
         return ng_set_error("'%s': value range [%g, %g] must be finite with lo < hi", path, lo, hi);
     int cols = ncol < n ? ncol : n, rows = (n + cols - 1) / cols;
     int64_t cw = (int64_t)w * zoom, ch = (int64_t)h * zoom;
     int64_t W = cols * (cw + GRID_BORDER) + GRID_BORDER, H = rows * (ch + GRID_BORDER) + GRID_BORDER;
-    if (cw > PNG_MAX_BYTES || ch > PNG_MAX_BYTES || W * H * c > PNG_MAX_BYTES)
-        return ng_set_error("'%s': grid too large (%lldx%lld pixels)", path, (long long)W, (long long)H);
     uint8_t *buf = ng_malloc((size_t)(W * H * c), "grid picture");
     if (!buf) return NG_ERR;
     memset(buf, GRID_GREY, (size_t)(W * H * c));

@@ -1,0 +1,87 @@
+#!/bin/sh
+# tests/test_resume.sh - exact resume and determinism. Training 2N steps (epochs) equals N, a
+# stop and a resume for N more: bit-identical weights and optimizer moments and the same
+# metrics.jsonl (timings aside), for GPT (stops inside the warmup and inside the cosine decay,
+# with dropout, logging windows that straddle the stops), VAE and GAN (--epochs N, then
+# --resume --epochs 2N). The same seed and thread count give the same run twice (GPT and VAE
+# with 2 threads); another seed gives another run (so the comparisons can fail).
+# (tests/test_images_resume.sh stops image models inside an epoch; tests/test_kill.sh SIGKILLs.)
+NAME=tests/test_resume.sh
+cd "$(dirname "$0")/.." || exit 1
+. tests/lib.sh
+SH=${NG_SHAKESPEARE:-$(sh scripts/corpus.sh)}
+if [ ! -s "$SH" ]; then bad "data" "no text corpus (scripts/corpus.sh)"; finish; fi
+
+# same DIR_A DIR_B [what...]: the same tensors (model, optim) and metrics (without timings and
+# without lines of a field given as "-FIELD"); prints what differs
+same() {
+    "$PY" - "$@" <<'EOF'
+import json, struct, sys
+def tensors(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n]); h.pop("__metadata__", None); return h, b[8 + n:]
+def metrics(p, skip):
+    out = []
+    for line in open(p, encoding="utf-8"):
+        d = json.loads(line)
+        if any(k in d for k in skip): continue
+        for k in ("tok_per_s", "ms_per_step", "epoch_s", "img_per_s"): d.pop(k, None)
+        out.append(d)
+    return out
+a, b = sys.argv[1], sys.argv[2]
+skip = [w[1:] for w in sys.argv[3:] if w.startswith("-")]
+bad = [f for f in ("model.safetensors", "optim.safetensors") if tensors(a + "/" + f) != tensors(b + "/" + f)]
+ma, mb = metrics(a + "/metrics.jsonl", skip), metrics(b + "/metrics.jsonl", skip)
+if ma != mb or not ma: bad.append("metrics.jsonl (%d and %d lines)" % (len(ma), len(mb)))
+if bad: print("differ:", ", ".join(bad))
+sys.exit(1 if bad else 0)
+EOF
+}
+differ() { ! same "$@" > /dev/null; }
+
+# ------------------------------------------------------------------ GPT
+TINY="--n-layer 1 --n-embd 32 --n-head 2 --block-size 32 --batch-size 8 --dropout 0.1"
+# warmup 10 of 40 steps, then the cosine decay; logs every 7 steps, evaluates every 15
+G="--data $SH $TINY --steps 40 --warmup 10 --log-every 7 --eval-every 15 --eval-iters 2 --threads 1"
+expect_ok "gpt: 40 steps in one run" $NG train gpt $G --out "$TMP/g40"
+run env NANOGEN_TEST_STOP_AT=5 $NG train gpt $G --out "$TMP/gs"; rc=$?
+check "gpt: stopped at step 5 (inside the warmup): exit 130" test "$rc" -eq 130
+run env NANOGEN_TEST_STOP_AT=20 $NG train --resume "$TMP/gs" --threads 1; rc=$?
+check "gpt: resumed, stopped at step 25 (inside the decay): exit 130" test "$rc" -eq 130
+check "gpt: ... interrupted at step 25" grep -q "interrupted at step 25" "$OUT"
+expect_ok "gpt: resumed to step 40" $NG train --resume "$TMP/gs" --threads 1
+check "gpt: 5 + 20 + 15 steps = 40 steps: weights, moments, losses, lr" same "$TMP/g40" "$TMP/gs"
+# --steps N, then --resume --steps 2N (warmup past 2N: the same schedule either way)
+G2="--data $SH $TINY --warmup 100 --log-every 5 --eval-every 10 --eval-iters 2 --threads 1"
+expect_ok "gpt: 40 steps" $NG train gpt $G2 --steps 40 --out "$TMP/h40"
+expect_ok "gpt: 20 steps" $NG train gpt $G2 --steps 20 --out "$TMP/h20"
+expect_ok "gpt: --resume --steps 40" $NG train --resume "$TMP/h20" --steps 40 --threads 1
+check "gpt: --steps 20 + --resume --steps 40 = --steps 40 (the final full-split loss of the 20-step run aside)" \
+    same "$TMP/h40" "$TMP/h20" -full_val_loss
+# determinism: the same seed and 2 threads, twice
+G3="--data $SH --n-layer 2 --n-embd 64 --n-head 4 --block-size 32 --batch-size 8 --dropout 0.1 --steps 20 --warmup 5 --log-every 5 --eval-every 10 --eval-iters 2 --threads 2"
+expect_ok "gpt: 2 threads, seed 7" $NG train gpt $G3 --seed 7 --out "$TMP/d1"
+expect_ok "gpt: 2 threads, seed 7 again" $NG train gpt $G3 --seed 7 --out "$TMP/d2"
+expect_ok "gpt: 2 threads, seed 8" $NG train gpt $G3 --seed 8 --out "$TMP/d3"
+check "gpt: the same seed and threads twice: bit-identical run" same "$TMP/d1" "$TMP/d2"
+check "gpt: another seed: another run" differ "$TMP/d1" "$TMP/d3"
+
+# ------------------------------------------------------------------ VAE and GAN
+if [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    for kind in vae gan; do
+        I="--data fashion-mnist --max-batches 6 --batch-size 32 --threads 1"
+        expect_ok "$kind: 2 epochs in one run" $NG train $kind $I --epochs 2 --out "$TMP/$kind-2"
+        expect_ok "$kind: 1 epoch" $NG train $kind $I --epochs 1 --out "$TMP/$kind-1"
+        expect_ok "$kind: --resume --epochs 2" $NG train --resume "$TMP/$kind-1" --epochs 2 --threads 1
+        check "$kind: 1 epoch + --resume --epochs 2 = 2 epochs: weights, moments, losses" same "$TMP/$kind-2" "$TMP/$kind-1"
+    done
+    I="--data fashion-mnist --max-batches 6 --batch-size 32 --epochs 2 --threads 2"
+    expect_ok "vae: 2 threads, seed 3" $NG train vae $I --seed 3 --out "$TMP/v1"
+    expect_ok "vae: 2 threads, seed 3 again" $NG train vae $I --seed 3 --out "$TMP/v2"
+    expect_ok "vae: 2 threads, seed 4" $NG train vae $I --seed 4 --out "$TMP/v3"
+    check "vae: the same seed and threads twice: bit-identical run" same "$TMP/v1" "$TMP/v2"
+    check "vae: another seed: another run" differ "$TMP/v1" "$TMP/v3"
+else
+    echo "vae, gan: skipped (dataset-fashion-mnist is not installed)"
+fi
+finish
