@@ -305,14 +305,17 @@ typedef struct { const char *name; int ndim; int64_t shape[NG_MAX_DIMS]; const f
 int ng_safetensors_write(const char *path, const ng_st_tensor *tensors, int n_tensors,
                          const char *const *meta_keys, const char *const *meta_vals, int n_meta);
 typedef struct ng_st_file ng_st_file;
-/* Read and validate a file: header length, JSON, dtypes (F32; F16/BF16 converted to F32),
+/* Read and validate a file: header length, JSON, dtypes (F32; F16/BF16 converted to F32; I64
+ * checked but not loaded: PyTorch's integer buffers such as BatchNorm's num_batches_tracked),
  * shapes against data_offsets, offsets inside the file and not overlapping. NULL + error. */
 ng_st_file *ng_safetensors_open(const char *path);
 void ng_safetensors_close(ng_st_file *f);
 int ng_st_count(const ng_st_file *f);
 const char *ng_st_name(const ng_st_file *f, int i);
-/* Find a tensor by name: its shape and F32 data (owned by f). NULL if absent (no error set). */
+/* Find a tensor by name: its shape and F32 data (owned by f). NULL if absent or I64 (no error set). */
 const float *ng_st_find(const ng_st_file *f, const char *name, int *ndim, int64_t *shape);
+/* A tensor's dtype in the file ("F32", "F16", "BF16", "I64") and its shape, or NULL if absent. */
+const char *ng_st_dtype(const ng_st_file *f, const char *name, int *ndim, int64_t *shape);
 /* A metadata value, or NULL if absent. */
 const char *ng_st_meta(const ng_st_file *f, const char *key);
 

@@ -1,6 +1,6 @@
 """tests/ngtest.py - helpers shared by the Python tests: pass/fail counting with the closing
-"NAME: N passed, N failed" line, a plain safetensors reader (json + numpy, no nanogen code)
-and the relative error ||a - b|| / ||b||."""
+"NAME: N passed, N failed" line, a plain safetensors reader and writer (json + numpy, no
+nanogen code) and the relative error ||a - b|| / ||b||."""
 import json, struct, sys
 
 passed = failed = 0
@@ -38,6 +38,40 @@ def read_safetensors(path):
         b, end = e["data_offsets"]
         out[name] = np.frombuffer(data[b:end], dtype="<f4").reshape(e["shape"]).copy()
     return out, meta
+
+
+DTYPES = {"F32": "<f4", "F16": "<f2"}
+
+
+def write_safetensors(path, tensors, metadata, order=None, gap=0, dtype="F32"):
+    """Standard safetensors with json + numpy: 8-byte little-endian header size, JSON header
+    (name -> dtype, shape, data_offsets; "__metadata__" of strings), then the data. `order`
+    lays the data out in another order than the header's, `gap` leaves unused bytes between
+    tensors, dtype F32, F16 or BF16 (BF16: the top 16 bits of each F32, rounded to nearest even).
+    Integer arrays (PyTorch's num_batches_tracked) are written as I64 whatever `dtype` says."""
+    import numpy as np
+    header, blobs, offset = {"__metadata__": metadata}, {}, 0
+    for name in order or list(tensors):
+        a = np.asarray(tensors[name])
+        dt = dtype
+        if np.issubdtype(a.dtype, np.integer):
+            raw, dt = np.ascontiguousarray(a, dtype="<i8").tobytes(), "I64"
+        elif dtype == "BF16":
+            u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+            raw = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype("<u2").tobytes()
+        else:
+            raw = np.ascontiguousarray(a, dtype=np.float32).astype(DTYPES[dtype]).tobytes()
+        header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs[name] = raw
+        offset += len(raw) + gap
+    data = bytearray(offset)
+    for name in blobs:
+        b, e = header[name]["data_offsets"]
+        data[b:e] = blobs[name]
+    h = json.dumps({k: header[k] for k in ["__metadata__"] + list(tensors)}).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + bytes(data))
 
 
 def rel_err(a, b):

@@ -16,7 +16,7 @@ Prints "N passed, N failed".
 import json, os, struct, subprocess, sys, tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ngtest  # noqa: E402
-from ngtest import check, read_safetensors  # noqa: E402
+from ngtest import check, read_safetensors, write_safetensors  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -38,33 +38,6 @@ sys.path.insert(0, os.path.join(SHARED, "bench"))
 import torch_gpt  # noqa: E402
 
 torch.set_num_threads(1)
-DTYPES = {"F32": ("<f4", 4), "F16": ("<f2", 2)}
-
-
-def write_safetensors(path, tensors, metadata, order=None, gap=0, dtype="F32"):
-    """Standard safetensors with json + numpy: 8-byte little-endian header size, JSON header
-    (name -> dtype, shape, data_offsets; "__metadata__" of strings), then the data. `order`
-    lays the data out in another order than the header's, `gap` leaves unused bytes between
-    tensors, dtype F32, F16 or BF16 (BF16: the top 16 bits of each F32, rounded to nearest even)."""
-    header, blobs, offset = {"__metadata__": metadata}, {}, 0
-    for name in order or list(tensors):
-        a = np.ascontiguousarray(tensors[name], dtype=np.float32)
-        if dtype == "BF16":
-            u = a.view(np.uint32).astype(np.uint64)
-            raw = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype("<u2").tobytes()
-        else:
-            raw = a.astype(DTYPES[dtype][0]).tobytes()
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs[name] = raw
-        offset += len(raw) + gap
-    data = bytearray(offset)
-    for name in blobs:
-        b, e = header[name]["data_offsets"]
-        data[b:e] = blobs[name]
-    h = json.dumps({k: header[k] for k in ["__metadata__"] + list(tensors)}).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + bytes(data))
 
 
 def as_stored(a, dtype):

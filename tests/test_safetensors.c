@@ -230,6 +230,36 @@ static void test_f16_bf16(void) {
     ng_safetensors_close(f);
 }
 
+/* I64 (PyTorch's num_batches_tracked): checked and listed, with no F32 data; the float
+ * tensors around it load as usual. */
+static void test_i64(void) {
+    char p[512];
+    pth(p, "i64.safetensors");
+    unsigned char data[20] = {0};
+    float a = 2.5f, b = -1.0f;
+    memcpy(data, &a, 4);
+    data[4] = 7;                 /* I64 scalar 7 at offset 4 (not 8-aligned) */
+    memcpy(data + 12, &b, 4);
+    const char *json = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                       "\"n\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[4,12]},"
+                       "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[12,16]}}";
+    write_st(p, json, data, 16);
+    ng_st_file *f = ng_safetensors_open(p);
+    CHECK(f != NULL, "%s", ng_last_error());
+    if (!f) return;
+    int nd = -1;
+    int64_t sh[NG_MAX_DIMS];
+    const float *x = ng_st_find(f, "a", NULL, NULL), *y = ng_st_find(f, "b", NULL, NULL);
+    CHECK(x && y && x[0] == 2.5f && y[0] == -1.0f, "F32 tensors around an I64 one");
+    CHECK(ng_st_count(f) == 3 && ng_st_find(f, "n", NULL, NULL) == NULL, "an I64 tensor is listed but has no F32 data");
+    const char *dt = ng_st_dtype(f, "n", &nd, sh);
+    CHECK(dt && !strcmp(dt, "I64") && nd == 0, "ng_st_dtype of the I64 scalar: %s, %d dims", dt ? dt : "NULL", nd);
+    dt = ng_st_dtype(f, "a", &nd, sh);
+    CHECK(dt && !strcmp(dt, "F32") && nd == 1 && sh[0] == 1, "ng_st_dtype of an F32 tensor");
+    CHECK(ng_st_dtype(f, "missing", NULL, NULL) == NULL, "ng_st_dtype of an absent tensor");
+    ng_safetensors_close(f);
+}
+
 /* Things a standard file may do that our writer does not: any header order, gaps, unknown
  * fields, whitespace padding, pretty-printed JSON, trailing bytes after the last tensor. */
 static void test_reader_lenient(void) {
@@ -372,7 +402,8 @@ static void test_corrupt_headers(void) {
         {"{\"w\": 5}", 0, "tensor 'w': entry is not an object"},
         {"{\"w\": {\"shape\": [1], \"data_offsets\": [0, 4]}}", 4, "tensor 'w': missing \"dtype\""},
         {"{\"w\": {\"dtype\": 3, \"shape\": [1], \"data_offsets\": [0, 4]}}", 4, "tensor 'w': \"dtype\" is not a string"},
-        {"{\"w\": {\"dtype\": \"I64\", \"shape\": [1], \"data_offsets\": [0, 8]}}", 8, "tensor 'w': unsupported dtype 'I64'"},
+        {"{\"w\": {\"dtype\": \"I64\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 8, "tensor 'w': data_offsets [0, 4] hold 4 bytes but I64 shape [1] needs 8"},
+        {"{\"w\": {\"dtype\": \"I32\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 4, "tensor 'w': unsupported dtype 'I32'"},
         {"{\"w\": {\"dtype\": \"F64\", \"shape\": [1], \"data_offsets\": [0, 8]}}", 8, "tensor 'w': unsupported dtype 'F64'"},
         {"{\"w\": {\"dtype\": \"f32\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 4, "unsupported dtype 'f32'"},
         {"{\"w\": {\"dtype\": \"F32\", \"data_offsets\": [0, 4]}}", 4, "tensor 'w': missing \"shape\""},
@@ -590,6 +621,7 @@ int main(void) {
     RUN(test_roundtrip);
     RUN(test_scalar_and_empty);
     RUN(test_f16_bf16);
+    RUN(test_i64);
     RUN(test_reader_lenient);
     RUN(test_write_args);
     RUN(test_atomic);

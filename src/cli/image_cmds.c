@@ -43,7 +43,7 @@ static int load_imodel(const char *dir, const char *what, ng_imodel **m, char **
         ng_safetensors_close(f);
         if (text && !strcmp(what, "eval")) ng_set_error("'%s' holds a text model: give --data FILE, the text to evaluate it on", dir);
         else if (text) ng_set_error("'%s' holds a text model: %s is for image models (train ae|dae|vae|gan)", dir, what);
-        else ng_set_error("'%s' is not a nanogen image-model checkpoint", file);
+        else ng_set_error("'%s' is not a nanogen image-model checkpoint (no image_config metadata)", file);
         free(file);
         return NG_ERR;
     }

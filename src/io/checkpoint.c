@@ -155,6 +155,8 @@ static int load_tensor(ng_st_file *f, const char *file, const char *name, const 
     int ndim = 0;
     int64_t shape[NG_MAX_DIMS];
     const float *d = ng_st_find(f, name, &ndim, shape);
+    const char *dt = d ? NULL : ng_st_dtype(f, name, NULL, NULL);
+    if (dt) return ng_set_error("%s: tensor '%s' has dtype %s: weights must be F32, F16 or BF16", file, name, dt);
     if (!d) return ng_set_error("%s: tensor '%s' is missing", file, name);
     int ok = ndim == t->ndim;
     for (int i = 0; ok && i < ndim; i++) ok = shape[i] == t->ne[i];
@@ -180,12 +182,40 @@ static int load_block(ng_st_file *f, const char *file, ng_params *P, const char 
     return NG_OK;
 }
 
-/* Every tensor of f must belong to one of the blocks. */
+static int in_blocks(ng_params *const *blocks, int nb, const char *name) {
+    for (int b = 0; b < nb; b++) if (blocks[b] && ng_params_find(blocks[b], name)) return 1;
+    return 0;
+}
+
+/* PyTorch's BatchNorm counter "<bn>.num_batches_tracked" (one number, I64 as torch writes it,
+ * or a float) beside a BatchNorm "<bn>.running_mean" of the model: 1 (it is ignored, which is
+ * faithful: nanogen's BatchNorm, like torch's with momentum 0.1, never reads it), -1 with an
+ * error naming the tensor when it has another shape, 0 for any other name. */
+static int bn_counter(ng_st_file *f, const char *file, ng_params *const *blocks, int nb, const char *name) {
+    static const char suffix[] = ".num_batches_tracked";
+    size_t n = strlen(name), ns = sizeof suffix - 1;
+    char rm[192];
+    if (n <= ns || n - ns + sizeof ".running_mean" > sizeof rm || strcmp(name + n - ns, suffix)) return 0;
+    snprintf(rm, sizeof rm, "%.*s.running_mean", (int)(n - ns), name);
+    if (!in_blocks(blocks, nb, rm)) return 0;
+    int nd = 0;
+    int64_t sh[NG_MAX_DIMS];
+    ng_st_dtype(f, name, &nd, sh);
+    if (nd > 1 || (nd == 1 && sh[0] != 1)) {
+        ng_set_error("%s: tensor '%s' (BatchNorm's batch counter) should hold one number", file, name);
+        return -1;
+    }
+    return 1;
+}
+
+/* Every tensor of f must belong to one of the blocks (or be a BatchNorm counter). */
 static int check_no_extra(ng_st_file *f, const char *file, ng_params *const *blocks, int nb) {
     for (int i = 0; i < ng_st_count(f); i++) {
-        int found = 0;
-        for (int b = 0; b < nb && !found; b++) found = blocks[b] && ng_params_find(blocks[b], ng_st_name(f, i));
-        if (!found) return ng_set_error("%s: unexpected tensor '%s' for this config", file, ng_st_name(f, i));
+        const char *name = ng_st_name(f, i);
+        if (in_blocks(blocks, nb, name)) continue;
+        int c = bn_counter(f, file, blocks, nb, name);
+        if (c < 0) return NG_ERR;
+        if (!c) return ng_set_error("%s: unexpected tensor '%s' for this config", file, name);
     }
     return NG_OK;
 }

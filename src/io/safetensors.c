@@ -9,7 +9,8 @@
  * fsync, rename, fsync of the directory), so a failed write never damages the old file.
  * Reading: nothing in the file is trusted. Sizes, JSON types, dtypes, shapes against
  * data_offsets, bounds, overlaps and duplicate names are all checked before any data is
- * used, with 64-bit arithmetic; F16 and BF16 are converted to F32.
+ * used, with 64-bit arithmetic; F16 and BF16 are converted to F32; I64 (PyTorch's integer
+ * buffers) is checked but not loaded.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -27,9 +28,11 @@
 #define ST_MAX_HEADER 100000000ull       /* 100 MB, the reference implementation's limit */
 #define ST_MAX_EXACT 9007199254740992.0  /* 2^53: larger JSON numbers are not exact doubles */
 
-typedef enum { DT_F32 = 0, DT_F16, DT_BF16 } st_dtype;
-static const char *const dtype_name[] = {"F32", "F16", "BF16"};
-static const uint64_t dtype_size[] = {4, 2, 2};
+/* I64 is read for PyTorch's integer buffers (BatchNorm's num_batches_tracked): it is checked
+ * like any tensor but holds no F32 data (ng_st_find gives NULL, ng_st_dtype says "I64"). */
+typedef enum { DT_F32 = 0, DT_F16, DT_BF16, DT_I64, DT_COUNT } st_dtype;
+static const char *const dtype_name[] = {"F32", "F16", "BF16", "I64"};
+static const uint64_t dtype_size[] = {4, 2, 2, 8};
 
 /* One tensor of an open file. */
 typedef struct {
@@ -37,9 +40,9 @@ typedef struct {
     int ndim;
     int64_t shape[NG_MAX_DIMS];
     int64_t numel;
-    st_dtype dtype;                /* dtype in the file (data is always F32 once loaded) */
+    st_dtype dtype;                /* dtype in the file (float data is always F32 once loaded) */
     uint64_t begin, end;           /* byte range in the file's data buffer */
-    const float *data;             /* F32 values inside ng_st_file.block */
+    const float *data;             /* F32 values inside ng_st_file.block (NULL for I64) */
 } st_entry;
 
 /* One "__metadata__" pair (both malloc'd). */
@@ -372,10 +375,10 @@ static int parse_tensor(st_entry *t, const char *path, const char *name, const c
     if (!cJSON_IsString(dtype) || !dtype->valuestring)
         return ng_set_error("%s: tensor '%s': \"dtype\" is not a string", path, name);
     int dt = -1;
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < DT_COUNT; k++)
         if (strcmp(dtype->valuestring, dtype_name[k]) == 0) dt = k;
     if (dt < 0)
-        return ng_set_error("%s: tensor '%s': unsupported dtype '%.32s' (only F32, F16 and BF16 can be loaded)",
+        return ng_set_error("%s: tensor '%s': unsupported dtype '%.32s' (only F32, F16, BF16 and I64 can be read)",
                             path, name, dtype->valuestring);
     t->dtype = (st_dtype)dt;
     /* shape */
@@ -526,7 +529,7 @@ static int load_data(ng_st_file *f, const char *path, FILE *fp) {
     int direct = host_is_le();    /* F32 at 4-aligned offsets on a little-endian host: no copy */
     for (int i = 0; i < f->n; i++) {
         if (f->t[i].end > used) used = f->t[i].end;
-        total += (uint64_t)f->t[i].numel * 4;
+        if (f->t[i].dtype != DT_I64) total += (uint64_t)f->t[i].numel * 4;
         if (f->t[i].dtype != DT_F32 || f->t[i].begin % 4) direct = 0;
     }
     if (used > SIZE_MAX - 64 || total > SIZE_MAX - 64) return ng_set_error("%s: data too large for memory", path);
@@ -543,6 +546,7 @@ static int load_data(ng_st_file *f, const char *path, FILE *fp) {
     if (rc == NG_OK && !f->block) rc = NG_ERR;
     float *out = f->block;
     for (int i = 0; rc == NG_OK && i < f->n; i++) {
+        if (f->t[i].dtype == DT_I64) continue;   /* no F32 data: data stays NULL */
         convert_to_f32(&f->t[i], raw + f->t[i].begin, out);
         f->t[i].data = out;
         out += f->t[i].numel;
@@ -624,21 +628,32 @@ const char *ng_st_name(const ng_st_file *f, int i) { return f && i >= 0 && i < f
 
 /* Find a tensor by name (binary search): F32 data owned by f (4-byte aligned at least),
  * shape copied to ndim/shape when non-NULL. NULL if absent, without setting an error. */
-const float *ng_st_find(const ng_st_file *f, const char *name, int *ndim, int64_t *shape) {
+static const st_entry *st_lookup(const ng_st_file *f, const char *name) {
     if (!f || !name) return NULL;
     int lo = 0, hi = f->n - 1;
     while (lo <= hi) {
         int mid = lo + (hi - lo) / 2, c = strcmp(name, f->by_name[mid]->name);
-        if (c == 0) {
-            const st_entry *t = f->by_name[mid];
-            if (ndim) *ndim = t->ndim;
-            if (shape) memcpy(shape, t->shape, (size_t)t->ndim * sizeof *shape);
-            return t->data;
-        }
+        if (c == 0) return f->by_name[mid];
         if (c < 0) hi = mid - 1;
         else lo = mid + 1;
     }
     return NULL;
+}
+
+const float *ng_st_find(const ng_st_file *f, const char *name, int *ndim, int64_t *shape) {
+    const st_entry *t = st_lookup(f, name);
+    if (!t || t->dtype == DT_I64) return NULL;
+    if (ndim) *ndim = t->ndim;
+    if (shape) memcpy(shape, t->shape, (size_t)t->ndim * sizeof *shape);
+    return t->data;
+}
+
+const char *ng_st_dtype(const ng_st_file *f, const char *name, int *ndim, int64_t *shape) {
+    const st_entry *t = st_lookup(f, name);
+    if (!t) return NULL;
+    if (ndim) *ndim = t->ndim;
+    if (shape) memcpy(shape, t->shape, (size_t)t->ndim * sizeof *shape);
+    return dtype_name[t->dtype];
 }
 
 /* A "__metadata__" value (owned by f), or NULL if absent. */

@@ -63,8 +63,10 @@ int ng_imodel_config_from_json(const char *json, ng_imodel_config *c) {
     for (int i = 0; i < N_KINDS && cJSON_IsString(k); i++) if (!strcmp(k->valuestring, KIND_NAMES[i])) kind = i;
     if (kind < 0) { ng_set_error("image model config: unknown or missing 'model'"); goto done; }
     c->kind = (ng_imodel_kind)kind;
-    if (jint(o, "channels", &c->c) || jint(o, "height", &c->h) || jint(o, "width", &c->w) ||
-        jint(o, "hidden", &c->hidden) || jint(o, "latent", &c->latent)) goto done;
+    if (jint(o, "channels", &c->c) || jint(o, "height", &c->h) || jint(o, "width", &c->w) || jint(o, "latent", &c->latent)) goto done;
+    /* a GAN has no hidden layer size: nanogen writes --hidden's default, a PyTorch writer may leave it out */
+    c->hidden = 400;
+    if ((c->kind != NG_IMG_GAN || cJSON_GetObjectItemCaseSensitive(o, "hidden")) && jint(o, "hidden", &c->hidden)) goto done;
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "beta");
     c->beta = cJSON_IsNumber(b) ? (float)b->valuedouble : 1.0f;
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "arch");
