@@ -19,8 +19,8 @@ struct ng_infer {
                                against all positions are one SIMD loop; value cache (L, S, T, C) */
     float *x, *xn, *qkv, *y, *f, *logits;  /* (rows,C) (rows,C) (rows,3C) (rows,C) (rows,4C) (S,V) */
     float *att;             /* (L, S, H, T) attention probabilities of the last position */
-    float *wt;              /* the weights packed for the GEMM kernel (streams >= 4), copied at
-                               creation: per layer c_attn, c_proj, c_fc, mlp_proj, then the head */
+    float *wt;              /* the weights packed for the GEMM kernel, copied at creation: per
+                               layer c_attn, c_proj, c_fc, mlp_proj, then the head */
     int32_t *blk;           /* (rows) tokens of one block of a cache rebuild */
     float *xt;              /* (nthreads, C) each thread's own LayerNorm output (one stream) */
     int nthreads;           /* threads the one-stream step may use (xt's rows) */
@@ -28,7 +28,6 @@ struct ng_infer {
 
 /* the packed copy of weight `which` (0 c_attn, 1 c_proj, 2 c_fc, 3 mlp_proj) of layer l; l = L: the head */
 static const float *packed(const ng_infer *s, int l, int which) {
-    if (!s->wt) return NULL;
     const int C = s->m->cfg.n_embd;
     const size_t sz[4] = {ng_packed_size(3 * C, C), ng_packed_size(C, C), ng_packed_size(4 * C, C), ng_packed_size(C, 4 * C)};
     const float *p = s->wt + (size_t)l * (sz[0] + sz[1] + sz[2] + sz[3]);
@@ -68,9 +67,10 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
         s->nthreads = omp_get_max_threads();
         s->xt = ng_alloc_aligned((size_t)s->nthreads * C * sizeof(float), "activations");
         ok = s->kc && s->vc && s->x && s->xn && s->qkv && s->y && s->f && s->att && s->blk && s->xt;
-        /* a batch of streams (and a cache rebuild) multiplies several rows by each weight: the
-         * weights packed once for the GEMM kernel are read as they lie, once for all rows */
-        if (ok && S >= 4) {
+        /* a batch of streams and a cache rebuild multiply several rows by each weight: the
+         * weights packed once for the GEMM kernel are read as they lie, once for all rows (one
+         * stream needs them for its rebuilds only, at the cost of a second copy of the weights) */
+        if (ok) {
             const int c = (int)C, v = (int)V;
             size_t n = ng_packed_size(v, c);
             for (size_t l = 0; l < L; l++)
@@ -108,10 +108,10 @@ void ng_infer_set_keep(ng_infer *s, int keep) {
     s->keep = keep < 0 ? 0 : keep > T - 1 ? T - 1 : keep;
 }
 
-/* y (R,out) = x (R,in) W^T + b: GEMV for one to three rows, else the packed copy when there is
- * one (a batch of streams), else the GEMM */
+/* y (R,out) = x (R,in) W^T + b: GEMV for one to three rows, else the packed copy of W (a batch
+ * of streams, a cache rebuild) */
 static void linear(float *y, const float *x, int R, const float *W, const float *Wp, const float *b, int in, int out) {
-    if (Wp && R >= 4) ng_linear_packed(y, x, Wp, b, R, in, out);
+    if (R >= 4) ng_linear_packed(y, x, Wp, b, R, in, out);
     else ng_k_linear(y, x, W, b, R, in, out);
 }
 

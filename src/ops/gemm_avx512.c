@@ -246,14 +246,15 @@ void ng_pack_weights(float *dst, const float *W, int out, int in) {
         pack_b(dst + (size_t)p * NR * in, W, in, 1, p * NR, out - p * NR < NR ? out - p * NR : NR, 0, in);
 }
 
-/* y (M,out) = x (M,in) W^T + b with W packed by ng_pack_weights; threads split the row panels
- * when there are many rows (a cache rebuild) */
+/* y (M,out) = x (M,in) W^T + b with W packed by ng_pack_weights; threads split the tiles (12
+ * rows x 32 columns) when the product is large enough (a cache rebuild); each tile is computed
+ * the same way whatever thread runs it */
 void ng_linear_packed(float *y, const float *x, const float *Wp, const float *b, int M, int in, int out) {
     const int mp = (M + MR - 1) / MR, np = (out + NR - 1) / NR;
-    #pragma omp parallel for schedule(static) if ((double)M * in * out > 4e6)
+    #pragma omp parallel for collapse(2) schedule(static) if ((double)M * in * out > 1e6)
     for (int ip = 0; ip < mp; ip++) {
-        const int i0 = ip * MR, mr = M - i0 < MR ? M - i0 : MR;
         for (int p = 0; p < np; p++) {
+            const int i0 = ip * MR, mr = M - i0 < MR ? M - i0 : MR;
             const int j0 = p * NR, nr = out - j0;
             float *c = y + (size_t)i0 * out + j0;
             kernel_rows(in, x + (size_t)i0 * in, (size_t)in, Wp + (size_t)p * NR * in, c, out, mr,
