@@ -80,7 +80,7 @@ def test_same_weights():
 def test_trained_checkpoint():
     corpus = subprocess.run(["sh", os.path.join(ROOT, "scripts", "corpus.sh")], capture_output=True, text=True).stdout.strip()
     data = os.path.join(ROOT, corpus)   # Tiny Shakespeare, or nanogen's sources offline
-    nanogen = os.path.join(ROOT, "nanogen")
+    nanogen = os.environ.get("NANOGEN_BIN", os.path.join(ROOT, "nanogen"))
     with tempfile.TemporaryDirectory() as d:
         run = [nanogen, "train", "gpt", "--data", data, "--out", d, "--force", "--n-layer", "2", "--n-head", "2",
                "--n-embd", "32", "--block-size", "32", "--batch-size", "8", "--steps", "40", "--eval-every", "0",
