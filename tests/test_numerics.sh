@@ -105,6 +105,10 @@ expect_ok "vae: the kept checkpoint loads (sample)" $NG sample "$V" --out "$TMP/
 expect_fail "vae: --detect-anomaly names the reparam op" "in the forward pass: op" $NG train --resume "$V" --detect-anomaly
 check "vae: ... reparam, from finite operands" grep -qE "anomaly \(--detect-anomaly\) in the forward pass: op [0-9]+ of [0-9]+ \(reparam\) produced [0-9]+ Inf values.* from finite operands" "$ERR"
 check "vae: still unchanged" [ "$before" = "$(sums "$V")" ]
+# healthy numbers: --detect-anomaly changes nothing (2 batches, the test loss, the sample grid)
+expect_ok "vae: healthy 2 batches" $NG train vae $I --max-batches 2 --out "$TMP/vh1"
+expect_ok "vae: the same with --detect-anomaly" $NG train vae $I --max-batches 2 --out "$TMP/vh2" --detect-anomaly
+check "vae: the same weights with and without it" same_data "$TMP/vh1/model.safetensors" "$TMP/vh2/model.safetensors"
 NANOGEN_TEST_STOP_AT=1 run $NG train gan $I --out "$TMP/gan"
 cp -r "$TMP/gan" "$TMP/ganp"
 poison "$TMP/ganp/model.safetensors" D.fc.weight 5
