@@ -35,6 +35,7 @@ BUILD   ?= build
 # after each test, so a report fails the suite even where a test hides stderr or ignores the
 # exit code; UBSan's go to stderr (its log_path is not honoured beside ASan) and exit with 86,
 # which tests/lib.sh counts as a crash. tests/lsan.supp: third-party leaks only.
+# NANOGEN_SANITIZE=1: the one heavy test (tests/test_torch.py's eval of the whole corpus) does less.
 # float-cast-overflow: a NaN or out-of-range float converted to an integer is UB too (e.g. in
 # ng_expf). ASan's detect_stack_use_after_return stays off: its fake stack frames are not 64-byte
 # aligned, and GCC's AVX-512 code for 64-byte-aligned locals faults there (test_image_ops).
@@ -49,6 +50,7 @@ export ASAN_OPTIONS := halt_on_error=1:detect_leaks=1:abort_on_error=0:exitcode=
 export UBSAN_OPTIONS := halt_on_error=1:print_stacktrace=1:exitcode=86
 export LSAN_OPTIONS := suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0:exitcode=86
 export NANOGEN_SAN_LOG := $(SAN_LOG)
+export NANOGEN_SANITIZE := 1
 endif
 NG_BIN   ?= nanogen
 # ---------------------------------------------------------------------------------------------
