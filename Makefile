@@ -26,6 +26,35 @@ LDLIBS  += -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -lcjson -lstb -lz -lm -
 PREFIX  ?= /usr/local
 BUILD   ?= build
 
+# --- Sanitizers: make test SANITIZE=1 -------------------------------------------------------
+# Builds the library, the command and the tests with AddressSanitizer + UndefinedBehaviorSanitizer
+# (LeakSanitizer comes with ASan) into build-san/, the command as build-san/nanogen (./nanogen is
+# left alone), and runs the whole suite with them: tests/lib.sh and the PyTorch tests take the
+# command from NANOGEN_BIN, the tools from BUILD. Every report is fatal (exit code 86). ASan and
+# LSan reports also go to files under build-san/reports (log_path), which tests/run.sh checks
+# after each test, so a report fails the suite even where a test hides stderr or ignores the
+# exit code; UBSan's go to stderr (its log_path is not honoured beside ASan) and exit with 86,
+# which tests/lib.sh counts as a crash. tests/lsan.supp: third-party leaks only.
+# NANOGEN_SANITIZE=1: the one heavy test (tests/test_torch.py's eval of the whole corpus) does less.
+# float-cast-overflow: a NaN or out-of-range float converted to an integer is UB too (e.g. in
+# ng_expf). ASan's detect_stack_use_after_return stays off: its fake stack frames are not 64-byte
+# aligned, and GCC's AVX-512 code for 64-byte-aligned locals faults there (test_image_ops).
+ifeq ($(SANITIZE),1)
+BUILD    := build-san
+SANFLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer
+CFLAGS   += $(SANFLAGS)
+LDLIBS   += $(SANFLAGS)
+NG_BIN   := $(BUILD)/nanogen
+SAN_LOG  := $(CURDIR)/$(BUILD)/reports
+export ASAN_OPTIONS := halt_on_error=1:detect_leaks=1:abort_on_error=0:exitcode=86:strict_string_checks=1:check_initialization_order=1:log_path=$(SAN_LOG)/asan
+export UBSAN_OPTIONS := halt_on_error=1:print_stacktrace=1:exitcode=86
+export LSAN_OPTIONS := suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0:exitcode=86
+export NANOGEN_SAN_LOG := $(SAN_LOG)
+export NANOGEN_SANITIZE := 1
+endif
+NG_BIN   ?= nanogen
+# ---------------------------------------------------------------------------------------------
+
 LIB_SRC  := $(sort $(wildcard src/*.c src/ops/*.c src/data/*.c src/io/*.c src/models/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
@@ -34,7 +63,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 HDRS     := include/nanogen.h $(wildcard src/*.h src/*/*.h tests/*.h)
 
-all: nanogen $(TEST_BIN)
+all: $(NG_BIN) $(TEST_BIN)
 
 # Objects depend on the flags they were built with: changing ARCH, OPT or CFLAGS rebuilds.
 FLAGS_STAMP := $(BUILD)/.flags
@@ -48,7 +77,7 @@ $(BUILD)/libnanogen.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-nanogen: $(CLI_OBJ) $(BUILD)/libnanogen.a
+$(NG_BIN): $(CLI_OBJ) $(BUILD)/libnanogen.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libnanogen.a $(HDRS) $(FLAGS_STAMP)
@@ -69,7 +98,7 @@ demo: deps
 test:
 	@sh scripts/deps.sh test
 	@$(MAKE) --no-print-directory all
-	@sh tests/run.sh $(BUILD)
+	@NANOGEN_BIN=$(CURDIR)/$(NG_BIN) BUILD=$(CURDIR)/$(BUILD) sh tests/run.sh $(BUILD)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libnanogen.a $(HDRS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)

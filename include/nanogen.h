@@ -249,13 +249,37 @@ void ng_adamw_free(ng_adamw *o);
  * min_lr, reached at step == steps (the PyTorch reference's formula, number for number). */
 float ng_lr_schedule(const ng_adamw_cfg *cfg, int step);
 /* Clip gradients by global norm (if cfg->grad_clip > 0), update with lr, zero the gradients.
- * Returns the gradient norm before clipping. */
+ * Returns the gradient norm before clipping. A NaN or Inf norm (some gradient is NaN or Inf,
+ * found by the norm's own pass) changes nothing: weights, moments, step count and gradients
+ * stay as they were, so the caller can name the tensor (ng_params_nonfinite_grad) and stop. */
 float ng_adamw_step(ng_adamw *o, float lr);
 /* Moments and step count, for checkpoints. */
 float *ng_adamw_m(ng_adamw *o);
 float *ng_adamw_v(ng_adamw *o);
 int64_t ng_adamw_t(const ng_adamw *o);
 void ng_adamw_set_t(ng_adamw *o, int64_t t);
+
+/* Numerical faults (src/anomaly.c).
+ * ng_count_nonfinite: how many of x[0..n) are NaN or +-Inf; *first = the index of the first
+ * (-1 if none), *n_nan = how many are NaN (either pointer may be NULL).
+ * ng_describe_nonfinite: the same for t's values (grad = 0) or gradient (grad = 1) as text,
+ * "12 NaN values (first at [3, 17])" or "1 NaN and 2 Inf values (first at [0, 4])", with the
+ * index in t's shape; returns the count (0: buf is "").
+ * ng_params_nonfinite_grad: the first parameter of P whose gradient has NaN or Inf values,
+ * NULL when every gradient is finite (after ng_adamw_step returned a non-finite norm).
+ * Anomaly detection (off by default, free when off): once on, ng_graph_forward checks the
+ * output of every op and ng_graph_backward every gradient an op wrote; at the first NaN or Inf
+ * the pass stops and ng_graph_anomaly() returns 1 with a message in ng_last_error() naming
+ * the pass, the op (index, kind and its parameters) and the tensor. The next forward clears it.
+ * ng_graph_find_nonfinite: after a forward that gave a non-finite loss without anomaly
+ * detection, names the first op whose output has NaN or Inf values (ng_last_error); returns 1
+ * if one was found, else 0. */
+int64_t ng_count_nonfinite(const float *x, int64_t n, int64_t *first, int64_t *n_nan);
+int64_t ng_describe_nonfinite(const ng_tensor *t, int grad, char *buf, size_t cap);
+ng_tensor *ng_params_nonfinite_grad(const ng_params *P);
+void ng_graph_set_detect_anomaly(ng_graph *g, int on);
+int ng_graph_anomaly(const ng_graph *g);
+int ng_graph_find_nonfinite(ng_graph *g);
 
 /* ------------------------------------------------------------------ utf-8 */
 /* Decode one UTF-8 code point at s[0..len). Returns its length (1..4) and stores it in *cp,

@@ -11,8 +11,11 @@
 static inline float ng_expf(float x) {
     x = x < -87.3f ? -87.3f : x;
     x = x > 88.3f ? 88.3f : x;
+    /* a NaN x stays NaN through r, so e^NaN = NaN, but the exponent bits come from a number:
+     * (int32_t)NaN is undefined behaviour, and it gave a left shift of a negative value */
+    const float xn = x == x ? x : 0.0f;
     /* round x/ln2 to the nearest integer with the 1.5*2^23 trick (pure arithmetic) */
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float n = (xn * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693359375f;
     r = r + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;

@@ -381,6 +381,15 @@ void ng_profile_add(const char *name, double seconds) {
 }
 
 void ng_graph_forward(ng_graph *g) {
+    g->anomaly = 0;
+    if (g->detect_anomaly) {   /* check every op's output; stop at the first NaN/Inf (src/anomaly.c) */
+        for (int i = 0; i < g->n_order; i++) {
+            ng_tensor *t = g->order[i];
+            ng_ops[t->op].forward(g, t);
+            if (ng__check_forward(g, i)) { g->anomaly = 1; return; }
+        }
+        return;
+    }
     if (ng_profiling()) {
         for (int i = 0; i < g->n_order; i++) {
             ng_tensor *t = g->order[i];
@@ -399,7 +408,7 @@ void ng_graph_forward(ng_graph *g) {
 void ng_graph_backward(ng_graph *g) { ng_graph_backward_with(g, NULL); }
 
 void ng_graph_backward_with(ng_graph *g, const float *dout) {
-    if (!g->out || !g->out->requires_grad) return;
+    if (!g->out || !g->out->requires_grad || g->anomaly) return;
     const int prof = ng_profiling();
     double t0 = prof ? omp_get_wtime() : 0;
     /* reset intermediate gradients (parameters accumulate until the optimizer zeroes them) */
@@ -432,6 +441,7 @@ void ng_graph_backward_with(ng_graph *g, const float *dout) {
         } else {
             ng_ops[t->op].backward(g, t);
         }
+        if (g->detect_anomaly && ng__check_backward(g, i)) { g->anomaly = 1; return; }
     }
 }
 

@@ -11,6 +11,8 @@ struct ng_graph {
     ng_tensor *out;
     int training;
     uint64_t drop_seed, drop_step;
+    int detect_anomaly;  /* check every op's output and gradients for NaN/Inf (src/anomaly.c) */
+    int anomaly;         /* the last forward/backward stopped at a non-finite value */
 };
 
 /* Per-op kernels: forward computes t from its sources; backward accumulates (+=) t->grad
@@ -32,6 +34,11 @@ static inline uint64_t ng_drop_stream(const ng_graph *g, const ng_tensor *t) {
 ng_tensor *ng__op_node(ng_graph *g, ng_op op, int ndim, const int64_t *ne, ng_tensor *const *src, int nsrc);
 int ng__set_aux(ng_tensor *t, int64_t n);
 ng_tensor *ng__shape_error(const char *op, const ng_tensor *a, const ng_tensor *b);
+
+/* Anomaly detection (src/anomaly.c): 0, or NG_ERR with ng_last_error naming the op and the
+ * tensor, after op number i (of g->order) ran forward / backward. */
+int ng__check_forward(ng_graph *g, int i);
+int ng__check_backward(ng_graph *g, int i);
 
 #define NG_DECL_OP(name) void name##_forward(ng_graph *g, ng_tensor *t); void name##_backward(ng_graph *g, ng_tensor *t)
 NG_DECL_OP(linear); NG_DECL_OP(matmul); NG_DECL_OP(embedding); NG_DECL_OP(add); NG_DECL_OP(mul);

@@ -55,6 +55,7 @@ float ng_adamw_step(ng_adamw *o, float lr) {
     #pragma omp parallel for simd reduction(+ : ss) if (n > 65536)
     for (int64_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
     float norm = (float)sqrt(ss);
+    if (!isfinite(norm)) return norm;   /* NaN/Inf gradient (or a norm beyond float): no update */
     float clip = 1.0f;
     if (o->cfg.grad_clip > 0 && norm > o->cfg.grad_clip) clip = o->cfg.grad_clip / (norm + 1e-6f);
     o->t++;

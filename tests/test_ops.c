@@ -888,6 +888,12 @@ static void test_fastmath(void) {
     CHECK(worst_dgelu < 2e-6, "gelu grad error %.2e", worst_dgelu);
     CHECK(ng_expf(-1000.0f) >= 0 && ng_expf(-1000.0f) < 1e-37f, "exp of a very negative number is ~0");
     CHECK(isfinite(ng_expf(1000.0f)), "exp of a large number stays finite");
+    /* NaN in, NaN out (no undefined float-to-int conversion on the way: make test SANITIZE=1),
+     * so that a NaN reaching GELU, sigmoid or softmax is seen, not hidden */
+    volatile float qnan = NAN;
+    CHECK(isnan(ng_expf(qnan)) && isnan(ng_sigmoidf(qnan)) && isnan(ng_gelu_f(qnan)) && isnan(ng_gelu_grad_f(qnan)),
+          "NaN propagates through ng_expf, ng_sigmoidf, ng_gelu_f, ng_gelu_grad_f");
+    CHECK(ng_expf(-INFINITY) >= 0 && ng_expf(-INFINITY) < 1e-37f && isfinite(ng_expf(INFINITY)), "exp of -inf ~0, of +inf finite");
     CHECK(ng_gelu_f(-100.0f) == 0.0f || fabsf(ng_gelu_f(-100.0f)) < 1e-30f, "gelu(-100) ~ 0");
     CHECK(ng_gelu_f(100.0f) == 100.0f, "gelu(100) = 100");
 }

@@ -31,7 +31,7 @@ typedef struct {
     ng_model_config mc;
     const char *data, *out, *resume, *init_from;
     ng_tok_kind tok_kind;
-    int vocab_cap, B, steps, warmup, eval_every, eval_iters, log_every, threads, force, no_final_eval;
+    int vocab_cap, B, steps, warmup, eval_every, eval_iters, log_every, threads, force, no_final_eval, detect_anomaly;
     float lr, min_lr, wd, clip;
     uint64_t seed;
     int unknown;          /* for --init-from: 0 extend, 1 skip, 2 error */
@@ -53,6 +53,7 @@ static void usage(void) {
         "          --grad-clip X --seed S --threads N\n"
         "logging:  --eval-every N --eval-iters N --log-every N\n"
         "          --no-final-eval (skip the loss on the whole val split at the end: benchmarks)\n"
+        "debug:    --detect-anomaly (check every op's output and gradients for NaN/Inf; slower)\n"
         "other:    --force (overwrite a checkpoint in --out)  --unknown extend|skip|error\n");
 }
 
@@ -116,6 +117,7 @@ static int parse(int argc, char **argv, train_opts *o, given_flags *gv) {
         else if (!strcmp(a, "--vocab-size")) { rc = arg_int(argc, argv, &i, 2, 1 << 22, &o->vocab_cap); gv->vocab = 1; }
         else if (!strcmp(a, "--force")) o->force = 1;
         else if (!strcmp(a, "--no-final-eval")) o->no_final_eval = 1;
+        else if (!strcmp(a, "--detect-anomaly")) o->detect_anomaly = 1;
         else if (!strcmp(a, "--tokenizer")) {
             const char *v;
             rc = arg_str(argc, argv, &i, &v);
@@ -335,10 +337,59 @@ static double estimate(ng_graph *g, ng_lm_graph *lg, const int32_t *ids, size_t 
     for (int k = 0; k < iters; k++) {
         ng_text_batch(ids, n, B, T, &r, lg->idx->idata, lg->targets->idata);
         ng_graph_forward(g);
+        if (ng_graph_anomaly(g)) { s = NAN; break; }   /* --detect-anomaly: the message is set */
         s += lg->loss->data[0];
     }
     ng_graph_set_training(g, 1);
     return s / iters;
+}
+
+/* A NaN or Inf in the loss or the gradients (or any op's output or gradient with
+ * --detect-anomaly) stops the run before anything is saved: the weights on disk stay those of
+ * the last good checkpoint. Sets the error: "step S of N: WHAT; ..." */
+static int numeric_fault(const char *what, int step, int steps, const char *out, int saved_step) {
+    char *w = strdup(what);
+    if (saved_step >= 0)
+        ng_set_error("step %d of %d: %s; stopped without saving: the checkpoint in %s (step %d) is kept", step, steps,
+                     w ? w : what, out, saved_step);
+    else
+        ng_set_error("step %d of %d: %s; stopped (no checkpoint was saved yet)", step, steps, w ? w : what);
+    free(w);
+    return NG_ERR;
+}
+
+/* The loss of a forward pass came out NaN or Inf: say which op's output went first. */
+static void loss_fault(ng_graph *g, const char *what, float loss, int step, int steps, const char *out, int saved_step) {
+    char msg[1024];
+    const char *v = isnan(loss) ? "nan" : loss > 0 ? "inf" : "-inf";
+    if (ng_graph_find_nonfinite(g))
+        snprintf(msg, sizeof msg, "%s is %s: training diverged (lower --lr); the first non-finite value, in the %s", what,
+                 v, ng_last_error());
+    else
+        snprintf(msg, sizeof msg, "%s is %s: training diverged (lower --lr)", what, v);
+    numeric_fault(msg, step, steps, out, saved_step);
+}
+
+/* ng_adamw_step returned a non-finite gradient norm (and changed nothing): name the tensor. */
+static void grad_fault(ng_params *P, float norm, int step, int steps, const char *out, int saved_step) {
+    char msg[512], what[160];
+    ng_tensor *t = ng_params_nonfinite_grad(P);
+    if (t) {
+        ng_describe_nonfinite(t, 1, what, sizeof what);
+        snprintf(msg, sizeof msg, "the gradient of %s has %s (training diverged: lower --lr, or find the op with "
+                 "--detect-anomaly)", t->name, what);
+    } else {
+        snprintf(msg, sizeof msg, "the gradient norm is %g: every gradient is finite but their norm overflows a float "
+                 "(training diverged: lower --lr)", norm);
+    }
+    numeric_fault(msg, step, steps, out, saved_step);
+}
+
+/* --detect-anomaly stopped a forward or backward pass: ng_last_error names the op. */
+static void anomaly_fault(int step, int steps, const char *out, int saved_step) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "anomaly (--detect-anomaly) in the %s", ng_last_error());
+    numeric_fault(msg, step, steps, out, saved_step);
 }
 
 int cmd_train(int argc, char **argv) {
@@ -441,6 +492,9 @@ int cmd_train(int argc, char **argv) {
     g = ng_graph_new();
     ng_lm_graph lg;
     if (!g || ng_model_build(m, g, B, T, &lg)) goto fail;
+    ng_graph_set_detect_anomaly(g, o.detect_anomaly);
+    /* the checkpoint in o.out that a numerical fault keeps (step), -1: none yet */
+    int saved_step = o.resume && !strcmp(o.resume, o.out) ? step0 : -1;
     ng_adamw_cfg acfg = {o.lr, o.min_lr, 0.9f, 0.99f, 1e-8f, o.wd, o.clip, o.warmup, o.steps};
     opt = ng_adamw_new(ng_model_params(m), &acfg);
     if (!opt) goto fail;
@@ -489,8 +543,16 @@ int cmd_train(int argc, char **argv) {
         if ((o.eval_every > 0 && step % o.eval_every == 0 && (step > step0 || step == 0)) || (last && step > step0)) {
             ng_profile_pause(1);
             last_train = estimate(g, &lg, train_ids, n_train, B, T, o.eval_iters, o.seed ^ (0x5EED0000ull + step));
-            last_val = estimate(g, &lg, val_ids, n_val, B, T, o.eval_iters, o.seed ^ (0xE7A10000ull + step));
+            if (!ng_graph_anomaly(g))
+                last_val = estimate(g, &lg, val_ids, n_val, B, T, o.eval_iters, o.seed ^ (0xE7A10000ull + step));
             ng_profile_pause(0);
+            if (ng_graph_anomaly(g)) { anomaly_fault(step, o.steps, o.out, saved_step); goto fail; }
+            if (!isfinite(last_train) || !isfinite(last_val)) {   /* never save weights that give NaN */
+                int tr = !isfinite(last_train);
+                loss_fault(g, tr ? "the evaluation's train loss" : "the evaluation's val loss", tr ? last_train : last_val,
+                           step, o.steps, o.out, saved_step);
+                goto fail;
+            }
             if (tty) fprintf(stderr, "\r\033[K");
             printf("step %d: train loss %.4f, val loss %.4f\n", step, last_train, last_val);
             fflush(stdout);
@@ -504,6 +566,7 @@ int cmd_train(int argc, char **argv) {
                 int rc = ng_checkpoint_save(o.out, m, tok, sj, opt);
                 free(sj);
                 if (rc) goto fail;
+                saved_step = step;
             }
         }
         if (last || step > o.steps) break;
@@ -512,20 +575,22 @@ int cmd_train(int argc, char **argv) {
         ng_text_batch(train_ids, n_train, B, T, &rng, lg.idx->idata, lg.targets->idata);
         ng_graph_set_dropout_seed(g, o.seed, (uint64_t)step);
         ng_graph_forward(g);
+        if (ng_graph_anomaly(g)) { anomaly_fault(step + 1, o.steps, o.out, saved_step); goto fail; }
+        float loss = lg.loss->data[0];
+        if (!isfinite(loss)) { loss_fault(g, "the loss", loss, step + 1, o.steps, o.out, saved_step); goto fail; }
         ng_graph_backward(g);
+        if (ng_graph_anomaly(g)) { anomaly_fault(step + 1, o.steps, o.out, saved_step); goto fail; }
+        float norm;
         if (ng_profiling()) {
             double ta = cli_now();
-            ng_adamw_step(opt, lr);
+            norm = ng_adamw_step(opt, lr);
             ng_profile_add("adamw+clip", cli_now() - ta);
         } else {
-            ng_adamw_step(opt, lr);
+            norm = ng_adamw_step(opt, lr);
         }
-        float loss = lg.loss->data[0];
+        /* the norm's pass saw every gradient: a NaN/Inf one makes it non-finite, and the step changed nothing */
+        if (!isfinite(norm)) { grad_fault(ng_model_params(m), norm, step + 1, o.steps, o.out, saved_step); goto fail; }
         double dt = cli_now() - t0;
-        if (!isfinite(loss)) {
-            ng_set_error("the loss became %f at step %d: training diverged (lower --lr); the last checkpoint in %s is kept", loss, step, o.out);
-            goto fail;
-        }
         win_t += dt; win_n++; loss_sum += loss; loss_n++;
         if (tty) {
             double ms = 1e3 * win_t / win_n;

@@ -17,7 +17,7 @@
 typedef struct {
     ng_imodel_config mc;
     const char *data, *out, *resume;
-    int epochs, B, threads, force, size, max_batches, log_every;
+    int epochs, B, threads, force, size, max_batches, log_every, detect_anomaly;
     float lr, beta1, beta2, noise;
     int noise_mask;       /* DAE: 0 gaussian noise of std `noise`, 1 masking with probability `noise` */
     uint64_t seed;
@@ -32,7 +32,8 @@ static void usage(void) {
         "  --arch mlp|conv (ae, dae, vae: SPEC.md's MLP, or a conv encoder/decoder; size divisible by 4)\n"
         "  --latent N (20; gan 100)  --hidden N (400; conv 256; classifier 128)  --beta X (VAE KL weight, 1)\n"
         "  --noise gaussian:S | mask:P (dae, default gaussian:0.3)\n"
-        "  --image-size N --channels 1|3 (folders of PNG/JPEG)  --max-batches N  --seed S --threads N --force\n");
+        "  --image-size N --channels 1|3 (folders of PNG/JPEG)  --max-batches N  --seed S --threads N --force\n"
+        "  --detect-anomaly (check every op's output and gradients for NaN/Inf; slower)\n");
 }
 
 static int is_image_kind(const char *s) {
@@ -84,6 +85,7 @@ static int parse(int argc, char **argv, itrain_opts *o) {
         else if (!strcmp(a, "--seed")) rc = arg_u64(argc, argv, &i, &o->seed);
         else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &o->threads);
         else if (!strcmp(a, "--force")) o->force = 1;
+        else if (!strcmp(a, "--detect-anomaly")) o->detect_anomaly = 1;
         else if (!strcmp(a, "--noise")) {
             const char *v;
             rc = arg_str(argc, argv, &i, &v);
@@ -235,6 +237,49 @@ static void sample_path(char *buf, size_t cap, const char *out, const char *name
     snprintf(buf, cap, "%s/samples/%s_%03d.png", out, name, epoch);
 }
 
+/* Numerical faults. Each returns 0, or NG_ERR with the fault in ng_last_error(); the loop then
+ * stops before anything is saved (the last checkpoint stays as it was), see numeric_stop. */
+static int fwd(ng_graph *g) {
+    ng_graph_forward(g);
+    return ng_graph_anomaly(g) ? ng_set_error("anomaly (--detect-anomaly) in the %s", ng_last_error()) : NG_OK;
+}
+static int bwd(ng_graph *g, const float *dout) {
+    if (dout) ng_graph_backward_with(g, dout); else ng_graph_backward(g);
+    return ng_graph_anomaly(g) ? ng_set_error("anomaly (--detect-anomaly) in the %s", ng_last_error()) : NG_OK;
+}
+static int finite_loss(ng_graph *g, const char *what, double loss) {
+    if (isfinite(loss)) return NG_OK;
+    const char *v = isnan(loss) ? "nan" : loss > 0 ? "inf" : "-inf";
+    if (ng_graph_find_nonfinite(g))
+        return ng_set_error("%s is %s: training diverged (lower --lr); the first non-finite value, in the %s", what, v, ng_last_error());
+    return ng_set_error("%s is %s: training diverged (lower --lr)", what, v);
+}
+/* the optimizer step: a NaN/Inf gradient makes the norm non-finite and the step changes nothing */
+static int adam(ng_adamw *opt, ng_params *P, float lr, const char *block) {
+    float norm = ng_adamw_step(opt, lr);
+    if (isfinite(norm)) return NG_OK;
+    ng_tensor *t = ng_params_nonfinite_grad(P);
+    char what[160];
+    if (!t) return ng_set_error("the %sgradient norm is %g: every gradient is finite but their norm overflows a float", block, norm);
+    ng_describe_nonfinite(t, 1, what, sizeof what);
+    return ng_set_error("the gradient of %s%s has %s (training diverged: lower --lr, or find the op with --detect-anomaly)",
+                        block, t->name, what);
+}
+static void numeric_stop(const itrain_opts *o, int epoch, int batch, int n_batches, int saved) {
+    char *w = strdup(ng_last_error());
+    const char *what = w ? w : "a numerical fault";
+    if (batch >= 0 && saved)
+        ng_set_error("epoch %d of %d, batch %d of %d: %s; stopped without saving: the last checkpoint in %s is kept",
+                     epoch + 1, o->epochs, batch + 1, n_batches, what, o->out);
+    else if (batch >= 0)
+        ng_set_error("epoch %d of %d, batch %d of %d: %s; stopped (no checkpoint was saved yet)", epoch + 1, o->epochs,
+                     batch + 1, n_batches, what);
+    else
+        ng_set_error("epoch %d of %d (evaluation): %s; stopped without saving%s%s%s", epoch + 1, o->epochs, what,
+                     saved ? ": the last checkpoint in " : "", saved ? o->out : "", saved ? " is kept" : "");
+    free(w);
+}
+
 int cmd_train_images(int argc, char **argv) {
     itrain_opts o;
     if (parse(argc, argv, &o)) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); usage(); return 2; }
@@ -361,6 +406,13 @@ int cmd_train_images(int argc, char **argv) {
         ng_rng_fill_normal(&fixed, zfix, 64 * (int64_t)c->latent);
     }
 
+    for (int i = 0; i < 6; i++) if (gs[i]) ng_graph_set_detect_anomaly(gs[i], o.detect_anomaly);
+    if (sg) ng_graph_set_detect_anomaly(sg, o.detect_anomaly);
+    /* the checkpoint in o.out that a numerical fault keeps: one exists after a resume there or a save */
+    int saved = o.resume && !strcmp(o.resume, o.out);
+    const int nb_all = n_batches + (rem ? 1 : 0);
+#define NUMCHECK(expr, batch) do { if (expr) { numeric_stop(&o, epoch, (batch), nb_all, saved); ng_graph_free(sg); free(zfix); goto fail; } } while (0)
+
     /* NANOGEN_TEST_STOP_AT=N: behave as if Ctrl-C came after N batches (tests of exact resume) */
     const char *stop_env = getenv("NANOGEN_TEST_STOP_AT");
     long stop_at = stop_env ? strtol(stop_env, NULL, 10) : 0, batches_run = 0;
@@ -386,9 +438,8 @@ int cmd_train_images(int argc, char **argv) {
                 ng_graph *g = gs[bi < n_batches ? 0 : 1];
                 gather(a->x->data, &tr, idx, b, 0, 1);
                 for (int i = 0; i < b; i++) a->labels->idata[i] = tr.labels[idx[i]];
-                ng_graph_forward(g);
-                ng_graph_backward(g);
-                ng_adamw_step(opts[0], o.lr);
+                NUMCHECK(fwd(g) || finite_loss(g, "the loss", a->loss->data[0]) || bwd(g, NULL) ||
+                         adam(opts[0], ng_imodel_params(m, 0), o.lr, ""), bi);
                 tot += (double)a->loss->data[0] * b;   /* mean over the batch -> sum */
             } else if (!gan) {
                 ng_ae_graph *a = &ag[bi < n_batches ? 0 : 1];
@@ -396,32 +447,30 @@ int cmd_train_images(int argc, char **argv) {
                 gather(a->x->data, &tr, idx, b, 0, 1);
                 if (c->kind == NG_IMG_DAE) ng_dae_corrupt(a->x_in->data, a->x->data, (int64_t)b * D, o.noise_mask, o.noise, &rng);
                 if (a->eps) ng_rng_fill_normal(&rng, a->eps->data, a->eps->n);
-                ng_graph_forward(g);
-                ng_graph_backward(g);
-                ng_adamw_step(opts[0], o.lr);
+                NUMCHECK(fwd(g) || finite_loss(g, "the loss", a->loss->data[0]) || bwd(g, NULL) ||
+                         adam(opts[0], ng_imodel_params(m, 0), o.lr, ""), bi);
                 tot += a->loss->data[0];
             } else {
                 /* D: real -> 1, G(z) -> 0 ; then G: D(G(z)) -> 1 (non-saturating) */
                 ng_rng_fill_normal(&rng, dg.z->data, dg.z->n);
-                ng_graph_forward(gs[3]);
+                NUMCHECK(fwd(gs[3]), bi);
                 gather(dr_x->data, &tr, idx, b, -1, 1);
                 memcpy(df_x->data, dg.images->data, (size_t)df_x->n * sizeof(float));
                 for (int i = 0; i < B; i++) df_t->data[i] = 0.0f;
-                ng_graph_forward(gs[4]); ng_graph_backward(gs[4]);
-                ng_graph_forward(gs[5]); ng_graph_backward(gs[5]);
+                NUMCHECK(fwd(gs[4]) || finite_loss(gs[4], "D's loss on real images", dr_l->data[0]) || bwd(gs[4], NULL), bi);
+                NUMCHECK(fwd(gs[5]) || finite_loss(gs[5], "D's loss on generated images", df_l->data[0]) || bwd(gs[5], NULL), bi);
                 double dx = 0;
                 for (int i = 0; i < B; i++) dx += 1.0 / (1.0 + exp(-dr_logits->data[i]));
                 d_tot += dr_l->data[0] + df_l->data[0];
                 dx_tot += dx / B;
-                ng_adamw_step(opts[1], o.lr);
+                NUMCHECK(adam(opts[1], ng_imodel_params(m, 1), o.lr, "the discriminator's "), bi);
                 for (int i = 0; i < B; i++) df_t->data[i] = 1.0f;
-                ng_graph_forward(gs[5]); ng_graph_backward(gs[5]);
+                NUMCHECK(fwd(gs[5]) || finite_loss(gs[5], "G's loss", df_l->data[0]) || bwd(gs[5], NULL), bi);
                 double dgz = 0;
                 for (int i = 0; i < B; i++) dgz += 1.0 / (1.0 + exp(-df_logits->data[i]));
                 dgz_tot += dgz / B;
                 g_tot += df_l->data[0];
-                ng_graph_backward_with(gs[3], df_x->grad);
-                ng_adamw_step(opts[0], o.lr);
+                NUMCHECK(bwd(gs[3], df_x->grad) || adam(opts[0], ng_imodel_params(m, 0), o.lr, "the generator's "), bi);
                 ng_params_zero_grad(ng_imodel_params(m, 1));   /* D's gradients from the G step are not used */
             }
             seen += b;
@@ -442,6 +491,7 @@ int cmd_train_images(int argc, char **argv) {
             int rc = ng_icheckpoint_save(o.out, m, sj, opts);
             free(sj);
             if (rc) { ng_graph_free(sg); free(zfix); goto fail; }
+            saved = 1;
             printf("interrupted in epoch %d after batch %d: checkpoint saved in %s (continue with: nanogen train --resume %s)\n",
                    epoch + 1, bi + 1, o.out, o.out);
             code = cli_stop_code();
@@ -460,7 +510,7 @@ int cmd_train_images(int argc, char **argv) {
                 for (int i = 0; i < Be; i++) idx[i] = s + i;
                 gather(cg[2].x->data, &te, idx, Be, 0, 1);
                 for (int i = 0; i < Be; i++) cg[2].labels->idata[i] = te.labels[s + i];
-                ng_graph_forward(gs[2]);
+                NUMCHECK(fwd(gs[2]) || finite_loss(gs[2], "the test loss", cg[2].loss->data[0]), -1);
                 test += (double)cg[2].loss->data[0] * Be;
                 for (int i = 0; i < Be; i++) {
                     const float *l = cg[2].logits->data + (size_t)i * K;
@@ -480,7 +530,7 @@ int cmd_train_images(int argc, char **argv) {
                 gather(ag[2].x->data, &te, idx, Be, 0, 1);
                 if (c->kind == NG_IMG_DAE) ng_dae_corrupt(ag[2].x_in->data, ag[2].x->data, (int64_t)Be * D, o.noise_mask, o.noise, &rng);
                 if (ag[2].eps) ng_rng_fill_normal(&rng, ag[2].eps->data, ag[2].eps->n);
-                ng_graph_forward(gs[2]);
+                NUMCHECK(fwd(gs[2]) || finite_loss(gs[2], "the test loss", ag[2].loss->data[0]), -1);
                 test += ag[2].loss->data[0];
             }
             cJSON_AddNumberToObject(j, "train_loss", round(tot / seen * 1000) / 1000);
@@ -508,7 +558,7 @@ int cmd_train_images(int argc, char **argv) {
         }
         if (c->kind == NG_IMG_VAE || gan) {
             memcpy(sdg.z->data, zfix, sizeof(float) * 64 * c->latent);
-            ng_graph_forward(sg);
+            NUMCHECK(fwd(sg), -1);
             sample_path(name, sizeof name, o.out, "samples", epoch + 1);
             if (ng_png_grid(name, sdg.images->data, 64, c->c, c->h, c->w, 8, 2, gan ? -1 : 0, 1))
                 fprintf(stderr, "nanogen: warning: %s\n", ng_last_error());
@@ -520,7 +570,9 @@ int cmd_train_images(int argc, char **argv) {
         int rc = ng_icheckpoint_save(o.out, m, sj, opts);
         free(sj);
         if (rc) { ng_graph_free(sg); free(zfix); goto fail; }
+        saved = 1;
     }
+#undef NUMCHECK
     ng_graph_free(sg);
     free(zfix);
     if (clf) printf("checkpoint: %s/model.safetensors\n", o.out);
