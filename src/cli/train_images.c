@@ -39,6 +39,7 @@ static int is_image_kind(const char *s) {
     return !strcmp(s, "ae") || !strcmp(s, "dae") || !strcmp(s, "vae") || !strcmp(s, "gan") || !strcmp(s, "classifier");
 }
 
+/* NG_OK, NG_ERR + error, or 1 after printing the usage for --help. */
 static int parse(int argc, char **argv, itrain_opts *o) {
     memset(o, 0, sizeof *o);
     int i = 0, kind = -1;
@@ -92,7 +93,7 @@ static int parse(int argc, char **argv, itrain_opts *o) {
             else if (!rc && !strncmp(v, "mask:", 5)) { o->noise_mask = 1; o->noise = strtof(v + 5, &end); }
             if (!rc && (!end || *end || !(o->noise >= 0) || o->noise > (o->noise_mask ? 1.0f : 10.0f)))
                 rc = ng_set_error("--noise: '%s' is not gaussian:STD (0..10) or mask:P (0..1)", v);
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); exit(0); }
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 1; }
         else rc = ng_set_error("unknown flag '%s' for train %s", a, ng_imodel_kind_name(o->mc.kind));
         if (rc) return rc;
     }
@@ -237,7 +238,10 @@ static void sample_path(char *buf, size_t cap, const char *out, const char *name
 
 int cmd_train_images(int argc, char **argv) {
     itrain_opts o;
-    if (parse(argc, argv, &o)) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); usage(); return 2; }
+    int prc = parse(argc, argv, &o);
+    if (prc > 0) return 0;   /* --help */
+    if (prc) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); usage(); return 2; }
+    if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     int epochs_given = 0;
     for (int i = 0; i < argc; i++) if (!strcmp(argv[i], "--epochs")) epochs_given = 1;
     ng_set_threads(o.threads);
