@@ -25,7 +25,7 @@ for t in "$@"; do
     t1=$(cat /proc/$$/stat | awk '{print $16 + $17}')
     ticks=$(getconf CLK_TCK)
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-    echo "   exit $rc, ${execs:-?} executions, $(( (t1 - t0) / ticks )) CPU s, corpus $(ls "$b/corpus/$t" | wc -l) files"
+    echo "   exit $rc, ${execs:-?} executions, $(awk "BEGIN{printf \"%.1f\", ($t1 - $t0) / $ticks}") CPU s, corpus $(ls "$b/corpus/$t" | wc -l) files"
     if [ "$rc" -ne 0 ]; then
         grep -E 'ERROR|SUMMARY|fuzz check failed|runtime error' "$log" | head -n 5 | sed 's/^/   | /'
         new=$(ls -t "$b/artifacts" | head -n $(( $(ls "$b/artifacts" | wc -l) - before )))

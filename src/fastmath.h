@@ -7,9 +7,12 @@
 
 /* e^x: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite), e^r by a degree-7 polynomial (Cephes'
  * coefficients), 2^n through the exponent bits. Clamped to [-87.3, 88.3]: below, the result
- * is ~1e-38 instead of a denormal or 0. Branch-free, so `#pragma omp simd` loops vectorise. */
-static inline float ng_expf(float x) {
-    x = x < -87.3f ? -87.3f : x;
+ * is ~1e-38 instead of a denormal or 0. NaN gives NaN (the clamp sends it to -87.3 first, so
+ * that n stays a number: converting NaN to an integer is undefined behaviour; found by
+ * fuzz/fuzz_checkpoint.c, a checkpoint holding a NaN weight). Branch-free (selects), so
+ * `#pragma omp simd` loops vectorise. */
+static inline float ng_expf(float x0) {
+    float x = x0 > -87.3f ? x0 : -87.3f;
     x = x > 88.3f ? 88.3f : x;
     /* round x/ln2 to the nearest integer with the 1.5*2^23 trick (pure arithmetic) */
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
@@ -24,7 +27,7 @@ static inline float ng_expf(float x) {
     p = p * r * r + r + 1.0f;
     union { int32_t i; float f; } s;
     s.i = ((int32_t)n + 127) << 23;
-    return p * s.f;
+    return x0 != x0 ? x0 : p * s.f;
 }
 
 /* 1 / (1 + e^-x) */

@@ -19,4 +19,13 @@ for t in safetensors checkpoint tokenizer idx image text cli; do
         else ok "$t: $f"; fi
     done
 done
+
+# what the crashes were, through the command: the error must name the problem
+mkdir -p "$TMP/ck"
+cp fuzz/crashes/checkpoint/config_gpt_12GB "$TMP/ck/model.safetensors"
+expect_fail "a 1 KB checkpoint whose config asks for 1.6e9 parameters is refused before allocating" \
+    "needs 1611100160 parameters but the file holds only 304 values" $NG info "$TMP/ck"
+cp fuzz/crashes/checkpoint/config_image_550GB "$TMP/ck/model.safetensors"
+expect_fail "an image checkpoint whose config asks for 1.4e11 parameters is refused" "but the file holds only 89 values" \
+    $NG eval "$TMP/ck"
 finish

@@ -150,7 +150,8 @@ void ng__init_default(ng_params *P, ng_rng *r) {
     }
 }
 
-ng_imodel *ng_imodel_new(const ng_imodel_config *cfg, uint64_t seed) {
+/* A model whose parameters are declared (names, shapes) but not allocated. NULL + error. */
+static ng_imodel *imodel_declared(const ng_imodel_config *cfg) {
     if (ng_imodel_config_check(cfg)) return NULL;
     ng_imodel *m = calloc(1, sizeof *m);
     if (!m) { ng_set_error("out of memory creating a model"); return NULL; }
@@ -161,6 +162,24 @@ ng_imodel *ng_imodel_new(const ng_imodel_config *cfg, uint64_t seed) {
     int drc = cfg->kind == NG_IMG_GAN ? gan_declare(m) : cfg->kind == NG_IMG_CLASSIFIER ? classifier_declare(m)
             : cfg->arch == NG_ARCH_CONV ? conv_declare(m) : mlp_declare(m);
     if (drc) goto fail;
+    return m;
+fail:
+    ng_imodel_free(m);
+    return NULL;
+}
+
+int64_t ng_imodel_param_count(const ng_imodel_config *cfg) {
+    ng_imodel *m = imodel_declared(cfg);
+    if (!m) return -1;
+    int64_t n = ng_params_numel(m->buf);
+    for (int i = 0; i < m->n_blocks; i++) n += ng_params_numel(m->P[i]);
+    ng_imodel_free(m);
+    return n;
+}
+
+ng_imodel *ng_imodel_new(const ng_imodel_config *cfg, uint64_t seed) {
+    ng_imodel *m = imodel_declared(cfg);
+    if (!m) return NULL;
     for (int i = 0; i < m->n_blocks; i++) if (ng_params_alloc(m->P[i])) goto fail;
     if (ng_params_count(m->buf) && ng_params_alloc(m->buf)) goto fail;
     ng_rng r;
