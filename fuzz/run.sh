@@ -6,11 +6,12 @@
 # timeout (10 s) and out-of-memory (2 GB) reports leave their input in BUILD_DIR/artifacts/.
 # Prints a line per target (executions, CPU seconds) and exits non-zero naming each crash file.
 secs=$1; b=$2; shift 2
+# the harnesses write each input to a file: in memory when /dev/shm is there
+[ -z "$TMPDIR" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm
 failed=""
 for t in "$@"; do
     mkdir -p "$b/corpus/$t" "$b/artifacts" "fuzz/crashes/$t"
-    dict=""
-    [ -f "fuzz/dict/$t.dict" ] && dict="-dict=fuzz/dict/$t.dict"
+    case $t in safetensors|checkpoint|tokenizer) dict="-dict=fuzz/dict/json.dict" ;; cli) dict="-dict=fuzz/dict/cli.dict" ;; *) dict="" ;; esac
     log="$b/fuzz_$t.log"
     before=$(ls "$b/artifacts" | wc -l)
     echo "== fuzz_$t: $secs s"

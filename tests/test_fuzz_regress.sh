@@ -28,4 +28,8 @@ expect_fail "a 1 KB checkpoint whose config asks for 1.6e9 parameters is refused
 cp fuzz/crashes/checkpoint/config_image_550GB "$TMP/ck/model.safetensors"
 expect_fail "an image checkpoint whose config asks for 1.4e11 parameters is refused" "but the file holds only 89 values" \
     $NG eval "$TMP/ck"
+mkdir -p "$TMP/pics"
+tail -c +3 fuzz/crashes/image/jpeg_dht_over_256_symbols > "$TMP/pics/a.jpg"   # the harness's 2 option bytes off
+expect_fail "a JPEG whose Huffman table has more than 256 symbols is refused before stb_image decodes it" \
+    "more than 256 symbols" $NG train ae --data "$TMP/pics" --out "$TMP/run" --epochs 1 --image-size 4
 finish

@@ -155,16 +155,66 @@ static int load_idx_dir(const char *dir, const char *split, ng_images *out) {
 
 /* ================================================================ picture folders */
 
+/* Debian's stb_image (2.27) trusts the symbol counts of a JPEG's Huffman tables: a DHT segment
+ * whose 16 counts add up to more than 256 makes it write past its tables (a heap overflow;
+ * upstream checks this since 2.28). Found by fuzz/fuzz_image.c. This walks the markers of a
+ * JPEG the way stb_image does (segments by their length, entropy-coded data up to the next
+ * marker) and checks every DHT segment as stb would read it (bytes past the end read as 0).
+ * NULL when the file is safe to hand to stb, else what is wrong. */
+static const char *jpeg_check(const unsigned char *p, size_t n) {
+    size_t i = 2;   /* after SOI (FF D8) */
+    while (i + 1 < n) {
+        if (p[i] != 0xFF) { i++; continue; }            /* stb skips junk between markers */
+        unsigned m = p[i + 1];
+        if (m == 0xFF) { i++; continue; }               /* fill bytes */
+        if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD9)) { i += 2; continue; }
+        if (i + 3 >= n) break;
+        size_t L = (size_t)p[i + 2] << 8 | p[i + 3];
+        if (L < 2) return "bad marker segment length";
+        if (m == 0xC4) {
+            /* as stb: L - 2 bytes of tables, each 1 + 16 counts + that many symbols */
+            long long rem = (long long)L - 2;
+            size_t q = i + 4;
+            while (rem > 0) {
+                unsigned sum = 0;
+                for (size_t k = 1; k <= 16; k++) sum += q + k < n ? p[q + k] : 0;
+                if (sum > 256) return "corrupt JPEG: a Huffman table (DHT) with more than 256 symbols";
+                rem -= 17 + (long long)sum;
+                q += 17 + sum;
+            }
+        }
+        i += 2 + L;
+        if (m == 0xDA) {                                /* entropy-coded data: up to the next marker */
+            while (i + 1 < n && !(p[i] == 0xFF && p[i + 1] != 0x00 && !(p[i + 1] >= 0xD0 && p[i + 1] <= 0xD7))) i++;
+        }
+    }
+    return NULL;
+}
+
 /* Decode one picture, resize its shorter side to `size`, centre-crop, write c planes of
  * size*size floats to dst. 0, or -1 with a message (naming the file) in err. */
 static int load_picture(const char *path, int size, int c, float *dst, char *err, size_t errlen) {
     int w = 0, h = 0, comp = 0;
-    /* refuse decompression bombs before decoding: the header gives the size */
-    if (stbi_info(path, &w, &h, &comp) && (int64_t)w * h > MAX_PIXELS) {
-        snprintf(err, errlen, "image '%s' is too large (%dx%d, more than %d pixels)", path, w, h, MAX_PIXELS);
+    size_t len = 0;
+    unsigned char *file = (unsigned char *)ng_read_file(path, &len);
+    if (!file) {
+        snprintf(err, errlen, "%s", ng_last_error());
         return -1;
     }
-    unsigned char *rgb8 = stbi_load(path, &w, &h, &comp, 3);
+    const char *bad = len > INT32_MAX ? "file too large" : len >= 2 && file[0] == 0xFF && file[1] == 0xD8 ? jpeg_check(file, len) : NULL;
+    if (bad) {
+        snprintf(err, errlen, "cannot read image '%s': %s", path, bad);
+        free(file);
+        return -1;
+    }
+    /* refuse decompression bombs before decoding: the header gives the size */
+    if (stbi_info_from_memory(file, (int)len, &w, &h, &comp) && (int64_t)w * h > MAX_PIXELS) {
+        snprintf(err, errlen, "image '%s' is too large (%dx%d, more than %d pixels)", path, w, h, MAX_PIXELS);
+        free(file);
+        return -1;
+    }
+    unsigned char *rgb8 = stbi_load_from_memory(file, (int)len, &w, &h, &comp, 3);
+    free(file);
     if (!rgb8) {
         const char *why = stbi_failure_reason();
         snprintf(err, errlen, "cannot read image '%s': %s", path, why ? why : "unknown error");
