@@ -162,7 +162,12 @@ static int load_idx_dir(const char *dir, const char *split, ng_images *out) {
  * marker) and checks every DHT segment as stb would read it (bytes past the end read as 0).
  * NULL when the file is safe to hand to stb, else what is wrong. */
 static const char *jpeg_check(const unsigned char *p, size_t n) {
-    size_t i = 2;   /* after SOI (FF D8) */
+    /* a JPEG for stb: FF, any number of FF fill bytes, D8 (SOI) */
+    size_t i = 0;
+    if (n < 2 || p[0] != 0xFF) return NULL;
+    while (i < n && p[i] == 0xFF) i++;
+    if (i >= n || p[i] != 0xD8) return NULL;
+    i++;
     while (i + 1 < n) {
         if (p[i] != 0xFF) { i++; continue; }            /* stb skips junk between markers */
         unsigned m = p[i + 1];
@@ -201,7 +206,7 @@ static int load_picture(const char *path, int size, int c, float *dst, char *err
         snprintf(err, errlen, "%s", ng_last_error());
         return -1;
     }
-    const char *bad = len > INT32_MAX ? "file too large" : len >= 2 && file[0] == 0xFF && file[1] == 0xD8 ? jpeg_check(file, len) : NULL;
+    const char *bad = len > INT32_MAX ? "file too large" : jpeg_check(file, len);
     if (bad) {
         snprintf(err, errlen, "cannot read image '%s': %s", path, bad);
         free(file);
