@@ -119,7 +119,9 @@ $(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c fuzz/fuzz.h $(REPLAY_CLI) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc -o $@ $< fuzz/replay.c $(REPLAY_CLI) $(BUILD)/libnanogen.a $(LDLIBS)
 
-fuzz-build: $(FUZZ_BIN)
+fuzz-build:
+	@sh scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
 
 fuzz: fuzz-build
 	@sh fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BUILD) $(FUZZ_TARGETS)

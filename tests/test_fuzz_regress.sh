@@ -32,4 +32,11 @@ mkdir -p "$TMP/pics"
 tail -c +3 fuzz/crashes/image/jpeg_dht_over_256_symbols > "$TMP/pics/a.jpg"   # the harness's 2 option bytes off
 expect_fail "a JPEG whose Huffman table has more than 256 symbols is refused before stb_image decodes it" \
     "more than 256 symbols" $NG train ae --data "$TMP/pics" --out "$TMP/run" --epochs 1 --image-size 4
+mkdir -p "$TMP/bmp" "$TMP/idx"
+tail -c +3 fuzz/crashes/image/bmp_11000x11000_in_54_bytes > "$TMP/bmp/a.bmp"
+expect_fail "a 54-byte BMP claiming 11000x11000 pixels is refused before decoding (was 1.8 GB)" \
+    "more than 456192 pixels for a 54-byte file" $NG train ae --data "$TMP/bmp" --out "$TMP/run" --epochs 1 --image-size 4
+tail -c +4 fuzz/crashes/idx/gzip_header_claims_1e9_pixels > "$TMP/idx/train-images-idx3-ubyte.gz"
+expect_fail "a 29-byte gzip IDX claiming 1e9 pixels is refused before allocating (was 3.9 GB)" \
+    "more than 29 bytes of gzip data can hold" $NG train ae --data "$TMP/idx" --out "$TMP/run" --epochs 1
 finish

@@ -32,6 +32,7 @@
 #define MAX_SIZE 4096      /* largest side accepted for pictures resized from a folder */
 #define MAX_CLASSES 256    /* labels are bytes */
 #define MAX_PIXELS (1 << 27) /* largest picture decoded (128 Mpixels: 1.5 GB as float RGB) */
+#define PIXELS_PER_BYTE 8448 /* most pixels a byte of any picture file can hold (> 1032 x 8) */
 
 /* ================================================================ helpers */
 
@@ -212,9 +213,15 @@ static int load_picture(const char *path, int size, int c, float *dst, char *err
         free(file);
         return -1;
     }
-    /* refuse decompression bombs before decoding: the header gives the size */
-    if (stbi_info_from_memory(file, (int)len, &w, &h, &comp) && (int64_t)w * h > MAX_PIXELS) {
-        snprintf(err, errlen, "image '%s' is too large (%dx%d, more than %d pixels)", path, w, h, MAX_PIXELS);
+    /* refuse decompression bombs before decoding: the header gives the size. No format packs
+     * more than PIXELS_PER_BYTE pixels into a byte (1-bit PNG at deflate's best, 1032 x 8), so a
+     * small file claiming a large picture is refused too: stb_image allocates the whole picture
+     * before it finds the data missing, and a 60-byte BMP of 11000x11000 decoded "successfully"
+     * into 2 GB of zeros (fuzz/fuzz_image.c) */
+    if (stbi_info_from_memory(file, (int)len, &w, &h, &comp) &&
+        ((int64_t)w * h > MAX_PIXELS || (int64_t)w * h > (int64_t)len * PIXELS_PER_BYTE)) {
+        snprintf(err, errlen, "image '%s' is too large (%dx%d, more than %lld pixels for a %zu-byte file)", path, w, h,
+                 (long long)((int64_t)len * PIXELS_PER_BYTE < MAX_PIXELS ? (int64_t)len * PIXELS_PER_BYTE : MAX_PIXELS), len);
         free(file);
         return -1;
     }
