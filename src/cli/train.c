@@ -183,7 +183,9 @@ static char *state_json(const train_opts *o, int step, const ng_rng *rng, double
 
 static double jnum(const cJSON *j, const char *k, double dflt) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);
-    return cJSON_IsNumber(v) && isfinite(v->valuedouble) ? v->valuedouble : dflt;
+    /* at most 1e9 in size: the settings are ints and floats, and converting a double outside
+     * their range (a crafted "steps": 1e300) is undefined behaviour */
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) && fabs(v->valuedouble) <= 1e9 ? v->valuedouble : dflt;
 }
 
 /* Restore the saved training settings (flags given now take precedence) and the RNG. */

@@ -167,6 +167,12 @@ static char *state_json(const itrain_opts *o, int epoch, const ng_rng *rng, cons
     return s;
 }
 
+/* A float setting of the saved state: v as a float when it is a number that fits (converting a
+ * double outside float's range, a crafted 1e300, is undefined behaviour), else dflt. */
+static float jfloat(const cJSON *v, float dflt) {
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) && fabs(v->valuedouble) <= 1e30 ? (float)v->valuedouble : dflt;
+}
+
 static int load_state(const char *json, itrain_opts *o, int *epoch, ng_rng *rng, int epochs_given, epoch_pos *pos) {
     cJSON *j = json ? cJSON_Parse(json) : NULL;
     int ok = cJSON_IsObject(j);
@@ -177,10 +183,10 @@ static int load_state(const char *json, itrain_opts *o, int *epoch, ng_rng *rng,
         const cJSON *v;
         if (!epochs_given && cJSON_IsNumber(v = cJSON_GetObjectItem(j, "epochs"))) o->epochs = v->valueint;
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "batch_size")) && v->valueint > 0) o->B = v->valueint;
-        if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "lr"))) o->lr = (float)v->valuedouble;
-        if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "beta1"))) o->beta1 = (float)v->valuedouble;
-        if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "beta2"))) o->beta2 = (float)v->valuedouble;
-        if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "noise"))) o->noise = (float)v->valuedouble;
+        o->lr = jfloat(cJSON_GetObjectItem(j, "lr"), o->lr);
+        o->beta1 = jfloat(cJSON_GetObjectItem(j, "beta1"), o->beta1);
+        o->beta2 = jfloat(cJSON_GetObjectItem(j, "beta2"), o->beta2);
+        o->noise = jfloat(cJSON_GetObjectItem(j, "noise"), o->noise);
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "noise_mask"))) o->noise_mask = v->valueint;
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "image_size"))) o->size = v->valueint;
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "max_batches")) && v->valueint >= 0) o->max_batches = v->valueint;
