@@ -39,4 +39,8 @@ expect_fail "a 54-byte BMP claiming 11000x11000 pixels is refused before decodin
 tail -c +4 fuzz/crashes/idx/gzip_header_claims_1e9_pixels > "$TMP/idx/train-images-idx3-ubyte.gz"
 expect_fail "a 29-byte gzip IDX claiming 1e9 pixels is refused before allocating (was 3.9 GB)" \
     "more than 29 bytes of gzip data can hold" $NG train ae --data "$TMP/idx" --out "$TMP/run" --epochs 1
+mkdir -p "$TMP/bmp0"
+tail -c +3 fuzz/crashes/image/bmp_height_0_division_by_zero > "$TMP/bmp0/a.bmp"
+expect_fail "a BMP of height 0 is refused (was a division by zero, SIGFPE)" "has no pixels (720901x0)" \
+    $NG train ae --data "$TMP/bmp0" --out "$TMP/run" --epochs 1 --image-size 4
 finish

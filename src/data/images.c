@@ -232,6 +232,11 @@ static int load_picture(const char *path, int size, int c, float *dst, char *err
         snprintf(err, errlen, "cannot read image '%s': %s", path, why ? why : "unknown error");
         return -1;
     }
+    if (w < 1 || h < 1) {   /* stb_image decodes a BMP of height 0 (found by fuzz/fuzz_image.c: SIGFPE below) */
+        snprintf(err, errlen, "cannot read image '%s': it has no pixels (%dx%d)", path, w, h);
+        stbi_image_free(rgb8);
+        return -1;
+    }
     /* resized size: shorter side = size, the other in proportion (rounded, at least size) */
     int rw, rh;
     if (w <= h) { rw = size; rh = (int)(((int64_t)h * size + w / 2) / w); if (rh < size) rh = size; }
