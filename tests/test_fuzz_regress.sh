@@ -43,4 +43,11 @@ mkdir -p "$TMP/bmp0"
 tail -c +3 fuzz/crashes/image/bmp_height_0_division_by_zero > "$TMP/bmp0/a.bmp"
 expect_fail "a BMP of height 0 is refused (was a division by zero, SIGFPE)" "has no pixels (720901x0)" \
     $NG train ae --data "$TMP/bmp0" --out "$TMP/run" --epochs 1 --image-size 4
+mkdir -p "$TMP/png"
+tail -c +3 fuzz/crashes/image/png_idat_length_1.4GB > "$TMP/png/a.png"
+expect_fail "a PNG chunk longer than the file is refused before stb_image allocates it" \
+    "a chunk claims more bytes than the file holds" $NG train ae --data "$TMP/png" --out "$TMP/run" --epochs 1 --image-size 4
+printf 'P5 4 4 255\n0123456789abcdef' > "$TMP/png/a.png"
+expect_fail "a PGM named .png is refused: only PNG, JPEG, BMP and GIF reach stb_image" \
+    "not a PNG, JPEG, BMP or GIF file" $NG train ae --data "$TMP/png" --out "$TMP/run" --epochs 1 --image-size 4
 finish

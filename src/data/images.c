@@ -6,7 +6,10 @@
  * subfolders without pictures are skipped, deeper folders ignored). Pictures are .png .jpg
  * .jpeg .bmp .gif (any case); other files and names starting with '.' are skipped. Files are
  * sorted by name (bytewise; by class first); every 10th (index 9, 19, ...) is a test picture,
- * the rest train. Each picture is decoded by stb_image (as RGB, alpha dropped), resized in
+ * the rest train. A file must be a PNG, JPEG, BMP or GIF by its first bytes, and claim no more
+ * pixels than its size can encode; PNG chunk lengths and JPEG Huffman tables are checked
+ * before stb_image sees them (picture_check: Debian's stb_image 2.27 trusts them; each check
+ * came from fuzz/fuzz_image.c). Each picture is decoded by stb_image (as RGB, alpha dropped), resized in
  * float so its shorter side is `size` (stb_image_resize's default filters), centre-cropped to
  * size x size, and kept as RGB or turned into luma 0.299 R + 0.587 G + 0.114 B; pixels are
  * floats in [0, 1], layout (n, c, h, w). Decoding runs on all cores (OpenMP).
@@ -197,6 +200,39 @@ static const char *jpeg_check(const unsigned char *p, size_t n) {
     return NULL;
 }
 
+/* Debian's stb_image (2.27) also trusts a PNG chunk's length: it grows its buffer to hold an
+ * IDAT chunk before reading it, so 136 bytes claiming a 1.4 GB chunk made it allocate 2 GB
+ * (fuzz/fuzz_image.c). Every chunk up to IEND must fit in the file (stb fails on a chunk cut
+ * short anyway, so no picture it can decode is refused). NULL, or what is wrong. */
+static const char *png_check(const unsigned char *p, size_t n) {
+    size_t i = 8;   /* after the signature */
+    while (n - i >= 8) {
+        uint32_t len = (uint32_t)p[i] << 24 | (uint32_t)p[i + 1] << 16 | (uint32_t)p[i + 2] << 8 | p[i + 3];
+        if (len > n - i - 8) return "corrupt PNG: a chunk claims more bytes than the file holds";
+        if (!memcmp(p + i + 4, "IEND", 4)) break;
+        i += 8 + (size_t)len;
+        if (n - i < 4) break;
+        i += 4;   /* CRC */
+    }
+    return NULL;
+}
+
+/* The formats we decode, told by their first bytes (the name's extension only selects files):
+ * the rest of stb_image (PSD, TGA, HDR, PIC, PNM) is never reached. NULL when the file is one of
+ * them and passes its check, else what is wrong. */
+static const char *picture_check(const unsigned char *p, size_t n) {
+    static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    if (n >= 8 && !memcmp(p, png_sig, 8)) return png_check(p, n);
+    if (n >= 2 && p[0] == 0xFF) {
+        size_t i = 0;
+        while (i < n && p[i] == 0xFF) i++;
+        if (i < n && p[i] == 0xD8) return jpeg_check(p, n);
+    }
+    if (n >= 2 && p[0] == 'B' && p[1] == 'M') return NULL;
+    if (n >= 6 && !memcmp(p, "GIF8", 4) && (p[4] == '7' || p[4] == '9') && p[5] == 'a') return NULL;
+    return n ? "not a PNG, JPEG, BMP or GIF file" : "empty file";
+}
+
 /* Decode one picture, resize its shorter side to `size`, centre-crop, write c planes of
  * size*size floats to dst. 0, or -1 with a message (naming the file) in err. */
 static int load_picture(const char *path, int size, int c, float *dst, char *err, size_t errlen) {
@@ -207,7 +243,7 @@ static int load_picture(const char *path, int size, int c, float *dst, char *err
         snprintf(err, errlen, "%s", ng_last_error());
         return -1;
     }
-    const char *bad = len > INT32_MAX ? "file too large" : jpeg_check(file, len);
+    const char *bad = len > INT32_MAX ? "file too large" : picture_check(file, len);
     if (bad) {
         snprintf(err, errlen, "cannot read image '%s': %s", path, bad);
         free(file);
