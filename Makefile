@@ -104,6 +104,13 @@ $(FUZZ_BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
+# stb_image 2.27's JPEG bit reader shifts by 32 on corrupt data (24 - code_bits with code_bits < 0;
+# UB, harmless on x86: garbage pixels, no memory error; not checkable from outside). Everything
+# else stays on for stb: the fuzzer keeps looking for its memory errors.
+$(FUZZ_BUILD)/fuzz/stb_image_impl.o: fuzz/stb_image_impl.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fno-sanitize=shift -fsanitize=fuzzer-no-link -c $< -o $@
+
 $(FUZZ_BUILD)/libnanogen.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
