@@ -135,7 +135,7 @@ fuzz: fuzz-build
 
 fuzz-regress: fuzz-build
 	@for t in $(FUZZ_TARGETS); do mkdir -p fuzz/crashes/$$t; \
-	    echo "== fuzz_$$t: $$(ls fuzz/corpus/$$t fuzz/crashes/$$t | grep -vc ':$$') inputs"; \
+	    echo "== fuzz_$$t: $$(find fuzz/corpus/$$t fuzz/crashes/$$t -type f | wc -l) inputs"; \
 	    $(FUZZ_BUILD)/fuzz_$$t -runs=0 -rss_limit_mb=2048 -timeout=10 -close_fd_mask=3 fuzz/corpus/$$t fuzz/crashes/$$t 2>&1 | tail -n 1 || exit 1; \
 	done
 

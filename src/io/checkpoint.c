@@ -164,7 +164,7 @@ static int check_values(ng_st_file *f, const char *file, int64_t need) {
     }
     if (need > have)
         return ng_set_error("%s: the model's config needs %lld parameters but the file holds only %lld values "
-                            "(config metadata does not match the tensors)", file, (long long)need, (long long)have);
+                            "(the config does not match the tensors' shapes)", file, (long long)need, (long long)have);
     return NG_OK;
 }
 
