@@ -453,6 +453,10 @@ typedef struct {
 typedef struct ng_imodel ng_imodel;
 const char *ng_imodel_kind_name(ng_imodel_kind k);
 int ng_imodel_config_check(const ng_imodel_config *c);
+/* Number of values a model of this config holds: every parameter block and the BatchNorm
+ * buffers (what its checkpoint stores). -1 + error for an invalid config. Allocates nothing
+ * large: checkpoint loaders compare it with the file before creating the model. */
+int64_t ng_imodel_param_count(const ng_imodel_config *c);
 char *ng_imodel_config_to_json(const ng_imodel_config *c);
 int ng_imodel_config_from_json(const char *json, ng_imodel_config *c);
 /* A model with its parameters (named as the PyTorch reference's state_dict; GAN: "G." and

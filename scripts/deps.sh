@@ -4,6 +4,7 @@
 #   build: gcc, make, OpenBLAS (OpenMP build), cJSON, stb (images), zlib (.gz);
 #   data: dataset-fashion-mnist;  demo: curl (to fetch Tiny Shakespeare)
 #   test:  python3-torch, python3-numpy (the PyTorch reference the tests compare against)
+#   fuzz:  clang with libFuzzer and the sanitizers, LLVM's OpenMP (make fuzz)
 arch=$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
 missing=""
 need() { # package, file that proves it is installed
@@ -20,6 +21,12 @@ command -v curl >/dev/null 2>&1 || missing="$missing curl"
 if [ "$1" = test ]; then
     /usr/bin/python3 -c "import numpy" 2>/dev/null || missing="$missing python3-numpy"
     /usr/bin/python3 -c "import torch" 2>/dev/null || missing="$missing python3-torch"
+fi
+if [ "$1" = fuzz ]; then
+    t=$(mktemp -d)
+    printf '#include <stddef.h>\n#include <stdint.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n' > "$t/f.c"
+    clang -fsanitize=fuzzer,address,undefined -fopenmp "$t/f.c" -o "$t/f" >/dev/null 2>&1 || missing="$missing clang libclang-rt-dev libomp-dev"
+    rm -rf "$t"
 fi
 [ -z "$missing" ] && exit 0
 echo "nanogen: installing missing Debian packages:$missing"

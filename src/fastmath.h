@@ -7,15 +7,16 @@
 
 /* e^x: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite), e^r by a degree-7 polynomial (Cephes'
  * coefficients), 2^n through the exponent bits. Clamped to [-87.3, 88.3]: below, the result
- * is ~1e-38 instead of a denormal or 0. Branch-free, so `#pragma omp simd` loops vectorise. */
-static inline float ng_expf(float x) {
-    x = x < -87.3f ? -87.3f : x;
+ * is ~1e-38 instead of a denormal or 0. NaN gives NaN: the clamp sends it to -87.3 first, so
+ * that n stays a number (converting NaN to an integer is undefined behaviour, and it gave a
+ * left shift of a negative value: found both by fuzz/fuzz_checkpoint.c, a checkpoint holding a
+ * NaN weight, and by UBSan in the suite), and the NaN is returned at the end. Branch-free
+ * (selects), so `#pragma omp simd` loops vectorise. */
+static inline float ng_expf(float x0) {
+    float x = x0 > -87.3f ? x0 : -87.3f;
     x = x > 88.3f ? 88.3f : x;
-    /* a NaN x stays NaN through r, so e^NaN = NaN, but the exponent bits come from a number:
-     * (int32_t)NaN is undefined behaviour, and it gave a left shift of a negative value */
-    const float xn = x == x ? x : 0.0f;
     /* round x/ln2 to the nearest integer with the 1.5*2^23 trick (pure arithmetic) */
-    float n = (xn * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693359375f;
     r = r + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -27,7 +28,7 @@ static inline float ng_expf(float x) {
     p = p * r * r + r + 1.0f;
     union { int32_t i; float f; } s;
     s.i = ((int32_t)n + 127) << 23;
-    return p * s.f;
+    return x0 != x0 ? x0 : p * s.f;
 }
 
 /* 1 / (1 + e^-x) */

@@ -30,7 +30,13 @@ def metrics(p):
     return out
 a, b = sys.argv[1], sys.argv[2]
 bad = [f for f in ("model.safetensors", "optim.safetensors") if tensors(a + "/" + f) != tensors(b + "/" + f)]
-if metrics(a + "/metrics.jsonl") != metrics(b + "/metrics.jsonl"): bad.append("metrics.jsonl")
+ma, mb = metrics(a + "/metrics.jsonl"), metrics(b + "/metrics.jsonl")
+if ma != mb:
+    bad.append("metrics.jsonl")
+    i = next((i for i in range(min(len(ma), len(mb))) if ma[i] != mb[i]), min(len(ma), len(mb)))
+    print(f"metrics: {len(ma)} and {len(mb)} lines, first difference at line {i + 1}:")
+    print("  never killed:", ma[i] if i < len(ma) else "(none)")
+    print("  killed:      ", mb[i] if i < len(mb) else "(none)")
 if bad: print("differ:", " ".join(bad))
 sys.exit(1 if bad else 0)
 EOF

@@ -147,6 +147,8 @@ int cli_is_image_checkpoint(const char *path) {
     return yes;
 }
 
+int cli_parse_only = 0;
+
 volatile sig_atomic_t cli_stop = 0;
 static void on_stop_signal(int sig) { cli_stop = sig; }
 

@@ -6,6 +6,13 @@
 #include <cjson/cJSON.h>
 #include <signal.h>
 
+/* The whole command line (argv[0] = "nanogen", argv[1] = the command): dispatch to cmd_*.
+ * Returns the exit code. */
+int cli_main(int argc, char **argv);
+/* When non-zero (fuzz/fuzz_cli.c), every command returns 0 as soon as its flags are parsed and
+ * checked, before it reads a checkpoint or data, writes anything or trains. (Deciding whether
+ * a positional argument is an image checkpoint still reads that file.) */
+extern int cli_parse_only;
 /* Command entry points: argc/argv start after the command name. Return the exit code. */
 int cmd_train(int argc, char **argv);
 int cmd_sample(int argc, char **argv);

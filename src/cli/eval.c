@@ -23,6 +23,7 @@ int cmd_eval(int argc, char **argv) {
         if (rc) return cli_usage_error("%s\nusage: nanogen eval DIR --data FILE [--batch-size B] [--skip-unknown]", ng_last_error());
     }
     if (!dir || !data) return cli_usage_error("usage: nanogen eval DIR --data FILE [--batch-size B] [--skip-unknown]");
+    if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     ng_set_threads(threads);
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;

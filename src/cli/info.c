@@ -8,6 +8,7 @@
 
 int cmd_info(int argc, char **argv) {
     if (argc != 1 || argv[0][0] == '-') return cli_usage_error("usage: nanogen info DIR");
+    if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     const char *dir = argv[0];
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;

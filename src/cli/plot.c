@@ -139,6 +139,7 @@ int cmd_plot(int argc, char **argv) {
         return cli_usage_error("--x: '%s' is not step or epoch\n" USAGE, xarg);
     if (out && !*out) return cli_usage_error("--out: empty file name\n" USAGE);
 
+    if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     int code = 1;
     char *path = NULL, *rundir = NULL, *text = NULL, *outbuf = NULL;
     cJSON **recs = NULL;

@@ -65,6 +65,7 @@ static void apply_preset(train_opts *o, const preset *p) {
     o->warmup = p->warmup; o->steps = p->steps; o->eval_every = p->eval_every; o->eval_iters = p->eval_iters;
 }
 
+/* NG_OK, NG_ERR + error, or 1 after printing the usage for --help. */
 static int parse(int argc, char **argv, train_opts *o, given_flags *gv) {
     memset(o, 0, sizeof *o);
     memset(gv, 0, sizeof *gv);
@@ -136,7 +137,7 @@ static int parse(int argc, char **argv, train_opts *o, given_flags *gv) {
                 else if (!strcmp(v, "error")) o->unknown = 2;
                 else rc = ng_set_error("--unknown: '%s' is not extend, skip or error", v);
             }
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); exit(0); }
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 1; }
         else rc = ng_set_error("unknown flag '%s' for train (see nanogen train --help)", a);
         if (rc) return rc;
     }
@@ -189,7 +190,9 @@ static char *state_json(const train_opts *o, int step, const ng_rng *rng, double
 
 static double jnum(const cJSON *j, const char *k, double dflt) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);
-    return cJSON_IsNumber(v) && isfinite(v->valuedouble) ? v->valuedouble : dflt;
+    /* at most 1e9 in size: the settings are ints and floats, and converting a double outside
+     * their range (a crafted "steps": 1e300) is undefined behaviour */
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) && fabs(v->valuedouble) <= 1e9 ? v->valuedouble : dflt;
 }
 
 /* Restore the saved training settings (flags given now take precedence) and the RNG. */
@@ -398,7 +401,10 @@ int cmd_train(int argc, char **argv) {
         if (!strcmp(argv[i], "--resume") && cli_is_image_checkpoint(argv[i + 1])) return cmd_train_images(argc, argv);
     train_opts o;
     given_flags gv;
-    if (parse(argc, argv, &o, &gv)) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); usage(); return 2; }
+    int prc = parse(argc, argv, &o, &gv);
+    if (prc > 0) return 0;   /* --help */
+    if (prc) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); usage(); return 2; }
+    if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     ng_set_threads(o.threads);
 
     ng_model *m = NULL;

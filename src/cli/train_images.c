@@ -40,6 +40,7 @@ static int is_image_kind(const char *s) {
     return !strcmp(s, "ae") || !strcmp(s, "dae") || !strcmp(s, "vae") || !strcmp(s, "gan") || !strcmp(s, "classifier");
 }
 
+/* NG_OK, NG_ERR + error, or 1 after printing the usage for --help. */
 static int parse(int argc, char **argv, itrain_opts *o) {
     memset(o, 0, sizeof *o);
     int i = 0, kind = -1;
@@ -94,7 +95,7 @@ static int parse(int argc, char **argv, itrain_opts *o) {
             else if (!rc && !strncmp(v, "mask:", 5)) { o->noise_mask = 1; o->noise = strtof(v + 5, &end); }
             if (!rc && (!end || *end || !(o->noise >= 0) || o->noise > (o->noise_mask ? 1.0f : 10.0f)))
                 rc = ng_set_error("--noise: '%s' is not gaussian:STD (0..10) or mask:P (0..1)", v);
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); exit(0); }
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 1; }
         else rc = ng_set_error("unknown flag '%s' for train %s", a, ng_imodel_kind_name(o->mc.kind));
         if (rc) return rc;
     }
@@ -168,6 +169,12 @@ static char *state_json(const itrain_opts *o, int epoch, const ng_rng *rng, cons
     return s;
 }
 
+/* A float setting of the saved state: v as a float when it is a number that fits (converting a
+ * double outside float's range, a crafted 1e300, is undefined behaviour), else dflt. */
+static float jfloat(const cJSON *v, float dflt) {
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) && fabs(v->valuedouble) <= 1e30 ? (float)v->valuedouble : dflt;
+}
+
 static int load_state(const char *json, itrain_opts *o, int *epoch, ng_rng *rng, int epochs_given, epoch_pos *pos) {
     cJSON *j = json ? cJSON_Parse(json) : NULL;
     int ok = cJSON_IsObject(j);
@@ -178,10 +185,10 @@ static int load_state(const char *json, itrain_opts *o, int *epoch, ng_rng *rng,
         const cJSON *v;
         if (!epochs_given && cJSON_IsNumber(v = cJSON_GetObjectItem(j, "epochs"))) o->epochs = v->valueint;
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "batch_size")) && v->valueint > 0) o->B = v->valueint;
-        if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "lr"))) o->lr = (float)v->valuedouble;
-        if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "beta1"))) o->beta1 = (float)v->valuedouble;
-        if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "beta2"))) o->beta2 = (float)v->valuedouble;
-        if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "noise"))) o->noise = (float)v->valuedouble;
+        o->lr = jfloat(cJSON_GetObjectItem(j, "lr"), o->lr);
+        o->beta1 = jfloat(cJSON_GetObjectItem(j, "beta1"), o->beta1);
+        o->beta2 = jfloat(cJSON_GetObjectItem(j, "beta2"), o->beta2);
+        o->noise = jfloat(cJSON_GetObjectItem(j, "noise"), o->noise);
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "noise_mask"))) o->noise_mask = v->valueint;
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "image_size"))) o->size = v->valueint;
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "max_batches")) && v->valueint >= 0) o->max_batches = v->valueint;
@@ -282,7 +289,10 @@ static void numeric_stop(const itrain_opts *o, int epoch, int batch, int n_batch
 
 int cmd_train_images(int argc, char **argv) {
     itrain_opts o;
-    if (parse(argc, argv, &o)) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); usage(); return 2; }
+    int prc = parse(argc, argv, &o);
+    if (prc > 0) return 0;   /* --help */
+    if (prc) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); usage(); return 2; }
+    if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     int epochs_given = 0;
     for (int i = 0; i < argc; i++) if (!strcmp(argv[i], "--epochs")) epochs_given = 1;
     ng_set_threads(o.threads);

@@ -7,7 +7,8 @@
  * Compression is told by the first two bytes (1f 8b), never by the file name. Nothing in the
  * file is trusted: the magic, the type, the number of dimensions, every dimension (non-zero,
  * product at most IDX_MAX_BYTES, computed without overflow) and the data size (exactly the
- * product: short data and trailing bytes are both errors) are checked, and zlib's errors
+ * product: short data and trailing bytes are both errors; for gzip, the product must fit in
+ * what the compressed size can hold, before anything is allocated) are checked, and zlib's errors
  * (corrupt or cut-off streams, bad checksums) are reported. Every error names the file.
  */
 #ifndef _GNU_SOURCE
@@ -32,7 +33,7 @@ typedef struct {
     const char *path;  /* borrowed */
     FILE *fp;          /* raw file, or NULL */
     gzFile gz;         /* gzip stream, or NULL */
-    uint64_t size;     /* raw file: its size in bytes (0 for gzip) */
+    uint64_t size;     /* the file's size in bytes (compressed, for gzip) */
     uint64_t pos;      /* bytes of IDX data read so far (decompressed) */
 } idx_reader;
 
@@ -59,6 +60,7 @@ static int reader_open(idx_reader *r, const char *path) {
         r->gz = gzopen(path, "rb");
         if (!r->gz) return ng_set_error("cannot open '%s' as gzip: %s", path, errno ? strerror(errno) : "out of memory");
         gzbuffer(r->gz, 1 << 17);
+        r->size = (uint64_t)st.st_size;
         return NG_OK;
     }
     rewind(fp);
@@ -161,7 +163,17 @@ static int read_header(idx_reader *r, int want_ndim, const char *kind, uint32_t 
 /* For a raw file, compare the bytes after the header with `count` before reading anything.
  * what: "pixels" or "labels". NG_OK or NG_ERR + error. */
 static int check_raw_size(idx_reader *r, int ndim, uint64_t count, const char *what) {
-    if (!r->fp) return NG_OK;
+    if (!r->fp) {
+        /* gzip: deflate packs at most 1032 bytes into one, so the compressed size bounds the
+         * data; a few bytes claiming a billion pixels are refused before anything is
+         * allocated (found by fuzz/fuzz_idx.c) */
+        uint64_t most = r->size * 1032 + 1024;
+        if (count > most)
+            return ng_set_error("'%s': the header claims %llu bytes of %s, more than %llu bytes of gzip data can hold "
+                                "(truncated or corrupt file)", r->path, (unsigned long long)count, what,
+                                (unsigned long long)r->size);
+        return NG_OK;
+    }
     uint64_t header = 4 + 4 * (uint64_t)ndim, have = r->size - header;
     if (have < count)
         return ng_set_error("'%s': truncated: expected %llu bytes of %s, found %llu", r->path,

@@ -6,7 +6,10 @@
  * subfolders without pictures are skipped, deeper folders ignored). Pictures are .png .jpg
  * .jpeg .bmp .gif (any case); other files and names starting with '.' are skipped. Files are
  * sorted by name (bytewise; by class first); every 10th (index 9, 19, ...) is a test picture,
- * the rest train. Each picture is decoded by stb_image (as RGB, alpha dropped), resized in
+ * the rest train. A file must be a PNG, JPEG, BMP or GIF by its first bytes, and claim no more
+ * pixels than its size can encode; PNG chunk lengths and JPEG Huffman tables are checked
+ * before stb_image sees them (picture_check: Debian's stb_image 2.27 trusts them; each check
+ * came from fuzz/fuzz_image.c). Each picture is decoded by stb_image (as RGB, alpha dropped), resized in
  * float so its shorter side is `size` (stb_image_resize's default filters), centre-cropped to
  * size x size, and kept as RGB or turned into luma 0.299 R + 0.587 G + 0.114 B; pixels are
  * floats in [0, 1], layout (n, c, h, w). Decoding runs on all cores (OpenMP).
@@ -32,6 +35,7 @@
 #define MAX_SIZE 4096      /* largest side accepted for pictures resized from a folder */
 #define MAX_CLASSES 256    /* labels are bytes */
 #define MAX_PIXELS (1 << 27) /* largest picture decoded (128 Mpixels: 1.5 GB as float RGB) */
+#define PIXELS_PER_BYTE 8448 /* most pixels a byte of any picture file can hold (> 1032 x 8) */
 
 /* ================================================================ helpers */
 
@@ -155,19 +159,118 @@ static int load_idx_dir(const char *dir, const char *split, ng_images *out) {
 
 /* ================================================================ picture folders */
 
+/* Debian's stb_image (2.27) trusts the symbol counts of a JPEG's Huffman tables: a DHT segment
+ * whose 16 counts add up to more than 256 makes it write past its tables (a heap overflow;
+ * upstream checks this since 2.28). Found by fuzz/fuzz_image.c. This walks the markers of a
+ * JPEG the way stb_image does (segments by their length, entropy-coded data up to the next
+ * marker) and checks every DHT segment as stb would read it (bytes past the end read as 0).
+ * NULL when the file is safe to hand to stb, else what is wrong. */
+static const char *jpeg_check(const unsigned char *p, size_t n) {
+    /* a JPEG for stb: FF, any number of FF fill bytes, D8 (SOI) */
+    size_t i = 0;
+    if (n < 2 || p[0] != 0xFF) return NULL;
+    while (i < n && p[i] == 0xFF) i++;
+    if (i >= n || p[i] != 0xD8) return NULL;
+    i++;
+    while (i + 1 < n) {
+        if (p[i] != 0xFF) { i++; continue; }            /* stb skips junk between markers */
+        unsigned m = p[i + 1];
+        if (m == 0xFF) { i++; continue; }               /* fill bytes */
+        if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD9)) { i += 2; continue; }
+        if (i + 3 >= n) break;
+        size_t L = (size_t)p[i + 2] << 8 | p[i + 3];
+        if (L < 2) return "bad marker segment length";
+        if (m == 0xC4) {
+            /* as stb: L - 2 bytes of tables, each 1 + 16 counts + that many symbols */
+            long long rem = (long long)L - 2;
+            size_t q = i + 4;
+            while (rem > 0) {
+                unsigned sum = 0;
+                for (size_t k = 1; k <= 16; k++) sum += q + k < n ? p[q + k] : 0;
+                if (sum > 256) return "corrupt JPEG: a Huffman table (DHT) with more than 256 symbols";
+                rem -= 17 + (long long)sum;
+                q += 17 + sum;
+            }
+        }
+        i += 2 + L;
+        if (m == 0xDA) {                                /* entropy-coded data: up to the next marker */
+            while (i + 1 < n && !(p[i] == 0xFF && p[i + 1] != 0x00 && !(p[i + 1] >= 0xD0 && p[i + 1] <= 0xD7))) i++;
+        }
+    }
+    return NULL;
+}
+
+/* Debian's stb_image (2.27) also trusts a PNG chunk's length: it grows its buffer to hold an
+ * IDAT chunk before reading it, so 136 bytes claiming a 1.4 GB chunk made it allocate 2 GB
+ * (fuzz/fuzz_image.c). Every chunk up to IEND must fit in the file (stb fails on a chunk cut
+ * short anyway, so no picture it can decode is refused). NULL, or what is wrong. */
+static const char *png_check(const unsigned char *p, size_t n) {
+    size_t i = 8;   /* after the signature */
+    while (n - i >= 8) {
+        uint32_t len = (uint32_t)p[i] << 24 | (uint32_t)p[i + 1] << 16 | (uint32_t)p[i + 2] << 8 | p[i + 3];
+        if (len > n - i - 8) return "corrupt PNG: a chunk claims more bytes than the file holds";
+        if (!memcmp(p + i + 4, "IEND", 4)) break;
+        i += 8 + (size_t)len;
+        if (n - i < 4) break;
+        i += 4;   /* CRC */
+    }
+    return NULL;
+}
+
+/* The formats we decode, told by their first bytes (the name's extension only selects files):
+ * the rest of stb_image (PSD, TGA, HDR, PIC, PNM) is never reached. NULL when the file is one of
+ * them and passes its check, else what is wrong. */
+static const char *picture_check(const unsigned char *p, size_t n) {
+    static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    if (n >= 8 && !memcmp(p, png_sig, 8)) return png_check(p, n);
+    if (n >= 2 && p[0] == 0xFF) {
+        size_t i = 0;
+        while (i < n && p[i] == 0xFF) i++;
+        if (i < n && p[i] == 0xD8) return jpeg_check(p, n);
+    }
+    if (n >= 2 && p[0] == 'B' && p[1] == 'M') return NULL;
+    if (n >= 6 && !memcmp(p, "GIF8", 4) && (p[4] == '7' || p[4] == '9') && p[5] == 'a') return NULL;
+    return n ? "not a PNG, JPEG, BMP or GIF file" : "empty file";
+}
+
 /* Decode one picture, resize its shorter side to `size`, centre-crop, write c planes of
  * size*size floats to dst. 0, or -1 with a message (naming the file) in err. */
 static int load_picture(const char *path, int size, int c, float *dst, char *err, size_t errlen) {
     int w = 0, h = 0, comp = 0;
-    /* refuse decompression bombs before decoding: the header gives the size */
-    if (stbi_info(path, &w, &h, &comp) && (int64_t)w * h > MAX_PIXELS) {
-        snprintf(err, errlen, "image '%s' is too large (%dx%d, more than %d pixels)", path, w, h, MAX_PIXELS);
+    size_t len = 0;
+    unsigned char *file = (unsigned char *)ng_read_file(path, &len);
+    if (!file) {
+        snprintf(err, errlen, "%s", ng_last_error());
         return -1;
     }
-    unsigned char *rgb8 = stbi_load(path, &w, &h, &comp, 3);
+    const char *bad = len > INT32_MAX ? "file too large" : picture_check(file, len);
+    if (bad) {
+        snprintf(err, errlen, "cannot read image '%s': %s", path, bad);
+        free(file);
+        return -1;
+    }
+    /* refuse decompression bombs before decoding: the header gives the size. No format packs
+     * more than PIXELS_PER_BYTE pixels into a byte (1-bit PNG at deflate's best, 1032 x 8), so a
+     * small file claiming a large picture is refused too: stb_image allocates the whole picture
+     * before it finds the data missing, and a 60-byte BMP of 11000x11000 decoded "successfully"
+     * into 2 GB of zeros (fuzz/fuzz_image.c) */
+    if (stbi_info_from_memory(file, (int)len, &w, &h, &comp) &&
+        ((int64_t)w * h > MAX_PIXELS || (int64_t)w * h > (int64_t)len * PIXELS_PER_BYTE)) {
+        snprintf(err, errlen, "image '%s' is too large (%dx%d, more than %lld pixels for a %zu-byte file)", path, w, h,
+                 (long long)((int64_t)len * PIXELS_PER_BYTE < MAX_PIXELS ? (int64_t)len * PIXELS_PER_BYTE : MAX_PIXELS), len);
+        free(file);
+        return -1;
+    }
+    unsigned char *rgb8 = stbi_load_from_memory(file, (int)len, &w, &h, &comp, 3);
+    free(file);
     if (!rgb8) {
         const char *why = stbi_failure_reason();
         snprintf(err, errlen, "cannot read image '%s': %s", path, why ? why : "unknown error");
+        return -1;
+    }
+    if (w < 1 || h < 1) {   /* stb_image decodes a BMP of height 0 (found by fuzz/fuzz_image.c: SIGFPE below) */
+        snprintf(err, errlen, "cannot read image '%s': it has no pixels (%dx%d)", path, w, h);
+        stbi_image_free(rgb8);
         return -1;
     }
     /* resized size: shorter side = size, the other in proportion (rounded, at least size) */

@@ -48,7 +48,9 @@ char *ng_imodel_config_to_json(const ng_imodel_config *c) {
 
 static int jint(const cJSON *o, const char *k, int *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble) return ng_set_error("image model config: '%s' missing or not an integer", k);
+    /* the range first: converting a double outside int's range (1e300, inf) is undefined */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= -2147483648.0 && v->valuedouble <= 2147483647.0) ||
+        v->valuedouble != (double)(int)v->valuedouble) return ng_set_error("image model config: '%s' missing or not an integer", k);
     *out = (int)v->valuedouble;
     return NG_OK;
 }
@@ -68,7 +70,9 @@ int ng_imodel_config_from_json(const char *json, ng_imodel_config *c) {
     c->hidden = 400;
     if ((c->kind != NG_IMG_GAN || cJSON_GetObjectItemCaseSensitive(o, "hidden")) && jint(o, "hidden", &c->hidden)) goto done;
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "beta");
-    c->beta = cJSON_IsNumber(b) ? (float)b->valuedouble : 1.0f;
+    double bv = cJSON_IsNumber(b) ? b->valuedouble : 1.0;
+    if (!(bv >= 0 && bv <= 1e6)) { ng_set_error("image model config: 'beta' %g out of range [0, 1e6]", bv); goto done; }
+    c->beta = (float)bv;
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "arch");
     if (a && !(cJSON_IsString(a) && (!strcmp(a->valuestring, "mlp") || !strcmp(a->valuestring, "conv")))) {
         ng_set_error("image model config: 'arch' is not \"mlp\" or \"conv\"");

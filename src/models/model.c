@@ -50,7 +50,8 @@ char *ng_model_config_to_json(const ng_model_config *c) {
 /* Read an integer field in [lo, hi]; error names the field. */
 static int get_int(const cJSON *o, const char *key, int lo, int hi, int *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble || v->valuedouble < lo || v->valuedouble > hi)
+    /* the range first: converting a double outside int's range (1e300, inf) is undefined */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) || v->valuedouble != (double)(int)v->valuedouble)
         return ng_set_error("model config: '%s' missing or not an integer in [%d, %d]", key, lo, hi);
     *out = (int)v->valuedouble;
     return NG_OK;
@@ -71,7 +72,9 @@ int ng_model_config_from_json(const char *json, ng_model_config *c) {
         if (get_int(o, "n_layer", 1, 1024, &c->n_layer) || get_int(o, "n_head", 1, 1024, &c->n_head) ||
             get_int(o, "n_embd", 1, 65536, &c->n_embd)) goto done;
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "dropout");
-        c->dropout = cJSON_IsNumber(d) ? (float)d->valuedouble : 0.0f;
+        double dv = cJSON_IsNumber(d) ? d->valuedouble : 0.0;
+        if (!(dv >= 0 && dv < 1)) { ng_set_error("model config: 'dropout' %g outside [0, 1)", dv); goto done; }
+        c->dropout = (float)dv;
     }
     rc = ng_model_config_check(c);
 done:

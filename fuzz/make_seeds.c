@@ -1,0 +1,268 @@
+/* make_seeds.c - writes the seed corpus of every fuzz target into DIR/<target>/ (make
+ * fuzz-seeds writes fuzz/corpus): tiny valid checkpoints saved by the library itself (bigram,
+ * GPT with char and word tokenizers, AE / DAE / VAE / classifier), their optimizer files,
+ * safetensors files with F16 / BF16 / empty tensors, tokenizer JSON, IDX files raw and gzip,
+ * PNG / JPEG / BMP / GIF pictures, text in English and Portuguese plus invalid UTF-8, and
+ * command lines. Deterministic: the same files every time. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "nanogen.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+#include <stb/stb_image_write.h>
+
+static const char *root;
+
+static void die(const char *what) {
+    fprintf(stderr, "make_seeds: %s: %s\n", what, ng_last_error());
+    exit(1);
+}
+
+/* Write DIR/target/name with a prefix (the harness's option bytes) and data. */
+static void put(const char *target, const char *name, const void *prefix, size_t np, const void *data, size_t n) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", root, target);
+    if (ng_mkdir_p(path)) die(path);
+    snprintf(path, sizeof path, "%s/%s/%s", root, target, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || (np && fwrite(prefix, 1, np, f) != np) || (n && fwrite(data, 1, n, f) != n) || fclose(f)) die(path);
+}
+
+/* Copy a file into the corpus (with a prefix). */
+static void put_file(const char *target, const char *name, const void *prefix, size_t np, const char *src) {
+    size_t n;
+    char *d = ng_read_file(src, &n);
+    if (!d) die(src);
+    put(target, name, prefix, np, d, n);
+    free(d);
+}
+
+static const char *TEXT_EN =
+    "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n"
+    "First Citizen:\nYou are all resolved rather to die than to famish?\n";
+static const char *TEXT_PT =
+    "Ol\xC3\xA1, mundo! A cora\xC3\xA7\xC3\xA3o da na\xC3\xA7\xC3\xA3o \xE2\x80\x94 \xC2\xAB" "disse-lhe\xC2\xBB: "
+    "n\xC3\xA3o h\xC3\xA1 p\xC3\xA3o, s\xC3\xB3 \xC3\xA1gua e a\xC3\xA7\xC3\xBA" "car (1.000,50 \xE2\x82\xAC).\n"
+    "\xE2\x80\x9C" "D'\xC3\xA1gua\xE2\x80\x9D, 1\xC2\xBA e 2\xC2\xAA vez\xE2\x80\xA6 \xC2\xBFQu\xC3\xA9?\r\n";
+
+/* Save a text model trained on nothing (initialised weights) under DIR/name. */
+static void text_model(const char *tmp, const char *name, ng_model_kind kind, ng_tok_kind tk, const char *text, int T, int L, int H, int C) {
+    ng_tokenizer *tok = ng_tokenizer_build(tk, text, strlen(text), tk == NG_TOK_WORD ? 12 : 0);
+    if (!tok) die("tokenizer");
+    ng_model_config c = {kind, ng_tokenizer_vocab_size(tok), T, L, H, C, 0.0f};
+    ng_model *m = ng_model_new(&c);
+    if (!m) die("model");
+    ng_model_init(m, 7);
+    ng_adamw_cfg oc = {1e-3f, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 0, 10};
+    ng_adamw *opt = ng_adamw_new(ng_model_params(m), &oc);
+    char dir[1024], file[1100], *tj = ng_tokenizer_to_json(tok);
+    snprintf(dir, sizeof dir, "%s/%s", tmp, name);
+    const char *train = "{\"step\":3,\"steps\":10,\"batch_size\":2,\"lr\":0.001,\"seed\":\"1337\",\"data\":\"data/x.txt\"}";
+    if (ng_checkpoint_save(dir, m, tok, train, opt)) die("save");
+    snprintf(file, sizeof file, "%s/model.safetensors", dir);
+    char out[256];
+    snprintf(out, sizeof out, "%s.safetensors", name);
+    put_file("checkpoint", out, NULL, 0, file);
+    if (!strcmp(name, "bigram")) {
+        put_file("safetensors", "bigram_model.safetensors", NULL, 0, file);
+        snprintf(file, sizeof file, "%s/optim.safetensors", dir);
+        put_file("safetensors", "bigram_optim.safetensors", NULL, 0, file);
+    }
+    snprintf(out, sizeof out, "%s.json", name);
+    put("tokenizer", out, NULL, 0, tj, strlen(tj));
+    free(tj);
+    ng_adamw_free(opt);
+    ng_model_free(m);
+    ng_tokenizer_free(tok);
+}
+
+static void image_model(const char *tmp, const char *name, ng_imodel_kind kind, int hidden, int latent) {
+    ng_imodel_config c = {kind, 1, 4, 4, hidden, latent, 1.0f, NG_ARCH_MLP, kind == NG_IMG_CLASSIFIER ? 2 : 0};
+    ng_imodel *m = ng_imodel_new(&c, 3);
+    if (!m) die("image model");
+    char dir[1024], file[1100], out[256];
+    snprintf(dir, sizeof dir, "%s/%s", tmp, name);
+    if (ng_icheckpoint_save(dir, m, "{\"epoch\":1,\"epochs\":2,\"data\":\"fashion-mnist\"}", NULL)) die("save");
+    snprintf(file, sizeof file, "%s/model.safetensors", dir);
+    snprintf(out, sizeof out, "%s.safetensors", name);
+    put_file("checkpoint", out, NULL, 0, file);
+    ng_imodel_free(m);
+}
+
+/* A safetensors file by hand: header JSON + data. */
+static void st_raw(const char *name, const char *json, const void *data, size_t n) {
+    size_t hl = strlen(json), padded = (hl + 7) / 8 * 8;
+    unsigned char *buf = calloc(1, 8 + padded + n);
+    for (int b = 0; b < 8; b++) buf[b] = (unsigned char)((uint64_t)padded >> (8 * b));
+    memcpy(buf + 8, json, hl);
+    memset(buf + 8 + hl, ' ', padded - hl);
+    memcpy(buf + 8 + padded, data, n);
+    put("safetensors", name, NULL, 0, buf, 8 + padded + n);
+    free(buf);
+}
+
+/* IDX: magic 00 00 08 ndim, big-endian dims, bytes. */
+static size_t idx_bytes(unsigned char *out, int ndim, const uint32_t *dims, const unsigned char *data, size_t n) {
+    size_t k = 0;
+    out[k++] = 0; out[k++] = 0; out[k++] = 8; out[k++] = (unsigned char)ndim;
+    for (int i = 0; i < ndim; i++) for (int b = 3; b >= 0; b--) out[k++] = (unsigned char)(dims[i] >> (8 * b));
+    memcpy(out + k, data, n);
+    return k + n;
+}
+
+static size_t gzip_bytes(const unsigned char *in, size_t n, unsigned char *out, size_t cap) {
+    z_stream z = {0};
+    if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) die("deflate");
+    z.next_in = (unsigned char *)in; z.avail_in = (unsigned)n;
+    z.next_out = out; z.avail_out = (unsigned)cap;
+    if (deflate(&z, Z_FINISH) != Z_STREAM_END) die("deflate");
+    size_t k = z.total_out;
+    deflateEnd(&z);
+    return k;
+}
+
+typedef struct { unsigned char *p; size_t n; } membuf;
+static void mem_put(void *ctx, void *data, int size) {
+    membuf *m = ctx;
+    m->p = realloc(m->p, m->n + (size_t)size);
+    memcpy(m->p + m->n, data, (size_t)size);
+    m->n += (size_t)size;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) { fprintf(stderr, "usage: make_seeds DIR\n"); return 2; }
+    root = argv[1];
+    char tmp[] = "/tmp/nanogen-seeds-XXXXXX";
+    if (!mkdtemp(tmp)) die("mkdtemp");
+
+    /* ---- checkpoints (and tokenizer JSON, safetensors) */
+    text_model(tmp, "bigram", NG_MODEL_BIGRAM, NG_TOK_CHAR, "abcab\nba c\n", 8, 0, 0, 0);
+    text_model(tmp, "gpt_char", NG_MODEL_GPT, NG_TOK_CHAR, "hello world\n", 4, 1, 2, 4);
+    text_model(tmp, "gpt_word", NG_MODEL_GPT, NG_TOK_WORD, TEXT_EN, 4, 1, 1, 2);
+    text_model(tmp, "gpt_pt", NG_MODEL_GPT, NG_TOK_CHAR, "n\xC3\xA3o \xC3\xA1gua \xE2\x82\xAC\xF0\x9F\x98\x80\n", 3, 1, 1, 2);
+    image_model(tmp, "ae", NG_IMG_AE, 2, 1);
+    image_model(tmp, "dae", NG_IMG_DAE, 2, 2);
+    image_model(tmp, "vae", NG_IMG_VAE, 3, 2);
+    image_model(tmp, "classifier", NG_IMG_CLASSIFIER, 2, 1);
+
+    /* ---- safetensors by hand: F16, BF16, empty and scalar tensors, metadata */
+    const unsigned char half[] = {0x00, 0x3C, 0x00, 0xC0, 0xFF, 0x7B, 0x01, 0x00,   /* F16: 1, -2, 65504, tiny */
+                                  0x80, 0x3F, 0x00, 0x40};                           /* BF16: 1, 2 */
+    st_raw("f16_bf16.safetensors",
+           "{\"__metadata__\":{\"format\":\"pt\"},\"a\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]},"
+           "\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[8,12]}}", half, sizeof half);
+    const float f[3] = {1.5f, -0.25f, 3.0f};
+    st_raw("empty_scalar.safetensors",
+           "{\"e\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[0,0]},"
+           "\"s\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]},"
+           "\"v\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", f, sizeof f);
+    st_raw("unaligned.safetensors",
+           "{\"x\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]},"
+           "\"y\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[2,10]}}", "\x00\x3C" "\x00\x00\x80\x3F\x00\x00\x00\x40", 10);
+    st_raw("nothing.safetensors", "{}", NULL, 0);
+
+    /* ---- tokenizer JSON by hand */
+    const char *toks[] = {
+        "{\"kind\":\"char\",\"vocab\":[\"\\n\",\" \",\"a\",\"\\u00e9\",\"\\u20ac\",\"\\ud83d\\ude00\"]}",
+        "{\"kind\":\"word\",\"vocab\":[\"<unk>\",\"\\n\",\"the\",\",\",\"\\\"\",\"'\",\"don't\",\"(\",\")\",\"--\",\"3.14\",\"\\u00ab\",\"\\u00bb\"]}",
+        "{\"kind\":\"char\",\"vocab\":[]}",
+        "{\"kind\":\"word\",\"vocab\":[\"<unk>\",\"two words\"]}",
+    };
+    for (size_t i = 0; i < sizeof toks / sizeof *toks; i++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "hand%zu.json", i);
+        put("tokenizer", nm, NULL, 0, toks[i], strlen(toks[i]));
+    }
+
+    /* ---- IDX: images (option byte 0) and labels (option byte 1, then the image count - 1) */
+    unsigned char pix[2 * 3 * 4], buf[256], gz[512];
+    for (size_t i = 0; i < sizeof pix; i++) pix[i] = (unsigned char)(i * 11);
+    uint32_t d3[3] = {2, 3, 4}, d1[1] = {5};
+    const unsigned char img_opt[3] = {0, 0, 0}, lab_opt[3] = {1, 0, 4};
+    size_t n = idx_bytes(buf, 3, d3, pix, sizeof pix);
+    put("idx", "images.idx3", img_opt, 3, buf, n);
+    size_t g = gzip_bytes(buf, n, gz, sizeof gz);
+    put("idx", "images.idx3.gz", img_opt, 3, gz, g);
+    const unsigned char labs[5] = {0, 9, 3, 3, 1};
+    n = idx_bytes(buf, 1, d1, labs, sizeof labs);
+    put("idx", "labels.idx1", lab_opt, 3, buf, n);
+    g = gzip_bytes(buf, n, gz, sizeof gz);
+    put("idx", "labels.idx1.gz", lab_opt, 3, gz, g);
+    uint32_t big[3] = {0x7FFFFFFF, 28, 28};
+    n = idx_bytes(buf, 3, big, pix, 4);
+    put("idx", "absurd_header.idx3", img_opt, 3, buf, n);
+
+    /* ---- pictures: option byte 0 (size 1 + bits 0-5, bit 7 RGB), byte 1 (extension) */
+    unsigned char rgb[5 * 3 * 3];
+    for (size_t i = 0; i < sizeof rgb; i++) rgb[i] = (unsigned char)(i * 37);
+    struct { const char *name; int kind; unsigned char opt[2]; } pics[] = {
+        {"grey.png", 0, {3, 0}}, {"rgb.png", 1, {0x80 | 4, 0}}, {"rgb.jpg", 2, {0x80 | 2, 1}}, {"grey.bmp", 3, {1, 2}},
+    };
+    for (size_t i = 0; i < sizeof pics / sizeof *pics; i++) {
+        membuf m = {0};
+        int ok = pics[i].kind == 0 ? stbi_write_png_to_func(mem_put, &m, 5, 3, 1, rgb, 5)
+               : pics[i].kind == 1 ? stbi_write_png_to_func(mem_put, &m, 5, 3, 3, rgb, 15)
+               : pics[i].kind == 2 ? stbi_write_jpg_to_func(mem_put, &m, 5, 3, 3, rgb, 80)
+               : stbi_write_bmp_to_func(mem_put, &m, 5, 3, 1, rgb);
+        if (!ok) die("picture");
+        put("image", pics[i].name, pics[i].opt, 2, m.p, m.n);
+        free(m.p);
+    }
+    /* the smallest GIF: 1x1, one colour */
+    const unsigned char gif[] = {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0x80, 0, 0, 0xFF, 0xFF, 0xFF, 0, 0, 0,
+                                 0x21, 0xF9, 4, 1, 0, 0, 0, 0, 0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 1, 0, 0x3B};
+    const unsigned char gif_opt[2] = {0x80 | 1, 3};
+    put("image", "one.gif", gif_opt, 2, gif, sizeof gif);
+
+    /* ---- text corpora */
+    put("text", "english.txt", NULL, 0, TEXT_EN, strlen(TEXT_EN));
+    put("text", "portuguese.txt", NULL, 0, TEXT_PT, strlen(TEXT_PT));
+    const char *texts[][2] = {
+        {"quotes.txt", "\"Tis true,' he said -- 'tis (so) [true]; pre- and post-war o' soldiers' 10:30 1/2 1931\xE2\x80\x93" "2009\n"},
+        {"emoji.txt", "\xF0\x9F\x98\x80 caf\xC3\xA9 \xE4\xB8\xAD\xE6\x96\x87 \xE2\x80\x8B\xC2\xA0tab\there\r\nend"},
+        {"latin1.txt", "ol\xE1 cora\xE7\xE3o\n"},                            /* Latin-1, not UTF-8 */
+        {"overlong.txt", "a\xC0\xAF" "b"},
+        {"surrogate.txt", "x\xED\xA0\x80y"},
+        {"truncated.txt", "abc\xE2\x82"},
+        {"beyond.txt", "\xF4\x90\x80\x80"},
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) put("text", texts[i][0], NULL, 0, texts[i][1], strlen(texts[i][1]));
+    put("text", "nul.txt", NULL, 0, "a\0b\n", 4);
+
+    /* ---- command lines: arguments after "nanogen", NUL-separated */
+    const char *cmds[][2] = {
+        {"train_gpt", "train\0gpt\0--data\0data/x.txt\0--out\0runs/x\0--preset\0baby\0--steps\0100\0--lr\0" "3e-4\0--n-head\0" "4\0--n-embd\0" "128"},
+        {"train_bigram", "train\0bigram\0--data\0x\0--out\0y\0--tokenizer\0word\0--vocab-size\0" "500\0--seed\0" "18446744073709551615"},
+        {"train_resume", "train\0--resume\0runs/x\0--steps\0" "200\0--unknown\0skip\0--init-from\0z"},
+        {"train_vae", "train\0vae\0--data\0fashion-mnist\0--out\0r\0--arch\0conv\0--latent\0" "2\0--noise\0gaussian:0.3\0--epochs\0" "1"},
+        {"train_dae", "train\0dae\0--data\0d\0--out\0o\0--noise\0mask:0.5\0--image-size\0" "32\0--channels\0" "3"},
+        {"sample", "sample\0runs/x\0--prompt\0ROMEO:\0--tokens\0" "50\0--temperature\0" "0.8\0--top-k\0" "40\0--top-p\0" "0.9\0--num-samples\0" "3\0--batch"},
+        {"sample_img", "sample\0runs/vae\0--out\0grid.png\0--n\0" "16\0--manifold\0--zoom\0" "2"},
+        {"eval", "eval\0runs/x\0--data\0x.txt\0--batch-size\0" "8\0--skip-unknown"},
+        {"next", "next\0runs/x\0--prompt\0the \0--temperature\0" "0.5,1\0" "2\0--top\0" "5\0--json"},
+        {"attention", "attention\0runs/x\0--prompt\0abc\0--layer\0all\0--head\0" "1\0--out\0a.png"},
+        {"embeddings", "embeddings\0runs/x\0--out\0e.svg\0--tokens\0" "50"},
+        {"plot", "plot\0runs/x\0--keys\0train_loss,val_loss\0--x\0step\0--log-y\0--title\0T"},
+        {"interpolate", "interpolate\0runs/vae\0--out\0w.png\0--steps\0" "5\0--rows\0" "2\0--from-test"},
+        {"info", "info\0runs/x"},
+        {"help", "train\0--help"},
+        {"bad_number", "train\0gpt\0--data\0x\0--out\0y\0--steps\0-5\0--lr\0nan"},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        /* the length: up to the double NUL that ends the literal */
+        const char *s = cmds[i][1];
+        size_t len = 0;
+        while (s[len] || s[len + 1]) len++;
+        put("cli", cmds[i][0], NULL, 0, s, len);
+    }
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd) != 0) fprintf(stderr, "make_seeds: could not remove %s\n", tmp);
+    printf("seeds written to %s\n", root);
+    return 0;
+}
