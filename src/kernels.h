@@ -17,6 +17,9 @@ void ng_sgemv_rows(float *y, const float *x, const float *W, const float *b, int
 /* the same on the calling thread only, each output row computed exactly as ng_sgemv_rows does
  * (a thread of the sampler's parallel region computes its own rows) */
 void ng_sgemv_serial(float *y, const float *x, const float *W, const float *b, int in, int out);
+/* y (out) = W (out, in; rows ldw apart) x (in), on the calling thread: a block of columns of a
+ * bigger matrix (a thread's share of a product split along its inputs); in = 0 gives zeros */
+void ng_sgemv_cols(float *y, const float *x, const float *W, int ldw, int in, int out);
 /* Weights packed once for repeated products (the sampler): ng_packed_size floats for W
  * (out,in); y (M,out) = x (M,in) W^T + b (may be NULL) with the packed copy. */
 size_t ng_packed_size(int out, int in);

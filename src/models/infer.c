@@ -7,6 +7,9 @@
 
 #include <math.h>
 #include <omp.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +25,8 @@ struct ng_infer {
     float *wt;              /* the weights packed for the GEMM kernel, copied at creation: per
                                layer c_attn, c_proj, c_fc, mlp_proj, then the head */
     int32_t *blk;           /* (rows) tokens of one block of a cache rebuild */
-    float *xt;              /* (nthreads, C) each thread's own LayerNorm output (one stream) */
+    float *xt;              /* (nthreads, 4C) each thread's own x, LayerNorm output and two partial
+                               sums (one stream) */
     int nthreads;           /* threads the one-stream step may use (xt's rows) */
 };
 
@@ -65,7 +69,7 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
         s->att = ng_alloc_aligned(L * S * H * T * sizeof(float), "attention");
         s->blk = ng_alloc_aligned(rows * sizeof(int32_t), "token block");
         s->nthreads = omp_get_max_threads();
-        s->xt = ng_alloc_aligned((size_t)s->nthreads * C * sizeof(float), "activations");
+        s->xt = ng_alloc_aligned((size_t)s->nthreads * 4 * C * sizeof(float), "activations");
         ok = s->kc && s->vc && s->x && s->xn && s->qkv && s->y && s->f && s->att && s->blk && s->xt;
         /* a batch of streams and a cache rebuild multiply several rows by each weight: the
          * weights packed once for the GEMM kernel are read as they lie, once for all rows (one
@@ -121,14 +125,40 @@ static void add_inplace(float *restrict x, const float *restrict d, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] += d[i];
 }
 
+#ifdef __AVX512F__
+/* the first n of 16 lanes (n <= 0: none) */
+static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1); }
+#endif
+
 /* one head h of stream i in layer l: the query q against the cached positions 0..nu-1; the
- * probabilities go to p (nu), the output (hs) to y */
+ * probabilities go to p (nu), the output (hs) to y. With AVX-512 the scores of 64 positions and
+ * the output's 16-wide slices stay in registers (the sums over positions in four interleaved
+ * partial sums); the plain loops are the same arithmetic in memory. Both are checked against
+ * the graph's attention (tests/test_model.c: KV cache vs graph). */
 static void attend_head(const ng_infer *s, int l, int i, int h, const float *q, int nu, float *restrict p, float *restrict y) {
     const ng_model_config *c = &s->m->cfg;
     const int T = c->block_size, C = c->n_embd, hs = C / c->n_head;
     const float scale = 1.0f / sqrtf((float)hs);
     const size_t lane = ((size_t)l * s->S + i) * T * C;   /* stream i of layer l in the caches */
     const float *kt = s->kc + lane + (size_t)h * hs * T, *vi = s->vc + lane + (size_t)h * hs;
+#ifdef __AVX512F__
+    for (int u0 = 0; u0 < nu; u0 += 64) {
+        const __mmask16 m0 = lanes(nu - u0), m1 = lanes(nu - u0 - 16), m2 = lanes(nu - u0 - 32), m3 = lanes(nu - u0 - 48);
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+        for (int d = 0; d < hs; d++) {
+            const __m512 qd = _mm512_set1_ps(q[d] * scale);
+            const float *kd = kt + (size_t)d * T + u0;
+            a0 = _mm512_fmadd_ps(qd, _mm512_maskz_loadu_ps(m0, kd), a0);
+            a1 = _mm512_fmadd_ps(qd, _mm512_maskz_loadu_ps(m1, kd + 16), a1);
+            a2 = _mm512_fmadd_ps(qd, _mm512_maskz_loadu_ps(m2, kd + 32), a2);
+            a3 = _mm512_fmadd_ps(qd, _mm512_maskz_loadu_ps(m3, kd + 48), a3);
+        }
+        _mm512_mask_storeu_ps(p + u0, m0, a0);
+        _mm512_mask_storeu_ps(p + u0 + 16, m1, a1);
+        _mm512_mask_storeu_ps(p + u0 + 32, m2, a2);
+        _mm512_mask_storeu_ps(p + u0 + 48, m3, a3);
+    }
+#else
     #pragma omp simd
     for (int u = 0; u < nu; u++) p[u] = 0;
     for (int d = 0; d < hs; d++) {
@@ -136,6 +166,7 @@ static void attend_head(const ng_infer *s, int l, int i, int h, const float *q, 
         #pragma omp simd
         for (int u = 0; u < nu; u++) p[u] += qd * kd[u];
     }
+#endif
     float mx = -INFINITY, sum = 0;
     #pragma omp simd reduction(max : mx)
     for (int u = 0; u < nu; u++) mx = p[u] > mx ? p[u] : mx;
@@ -144,6 +175,22 @@ static void attend_head(const ng_infer *s, int l, int i, int h, const float *q, 
     const float inv = 1.0f / sum;
     #pragma omp simd
     for (int u = 0; u < nu; u++) p[u] *= inv;
+#ifdef __AVX512F__
+    for (int j0 = 0; j0 < hs; j0 += 16) {
+        const __mmask16 mj = lanes(hs - j0);
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+        const float *v = vi + j0;
+        int u = 0;
+        for (; u + 4 <= nu; u += 4) {
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(p[u]), _mm512_maskz_loadu_ps(mj, v + (size_t)u * C), a0);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(p[u + 1]), _mm512_maskz_loadu_ps(mj, v + (size_t)(u + 1) * C), a1);
+            a2 = _mm512_fmadd_ps(_mm512_set1_ps(p[u + 2]), _mm512_maskz_loadu_ps(mj, v + (size_t)(u + 2) * C), a2);
+            a3 = _mm512_fmadd_ps(_mm512_set1_ps(p[u + 3]), _mm512_maskz_loadu_ps(mj, v + (size_t)(u + 3) * C), a3);
+        }
+        for (; u < nu; u++) a0 = _mm512_fmadd_ps(_mm512_set1_ps(p[u]), _mm512_maskz_loadu_ps(mj, v + (size_t)u * C), a0);
+        _mm512_mask_storeu_ps(y + j0, mj, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    }
+#else
     #pragma omp simd
     for (int j = 0; j < hs; j++) y[j] = 0;
     for (int u = 0; u < nu; u++) {
@@ -151,6 +198,7 @@ static void attend_head(const ng_infer *s, int l, int i, int h, const float *q, 
         #pragma omp simd
         for (int j = 0; j < hs; j++) y[j] += pu * v[j];
     }
+#endif
 }
 
 /* n positions (pos .. pos+n-1) for every stream: tok (S, n) tokens, rows ordered stream-major
@@ -220,58 +268,72 @@ static void share(int n, int t, int nth, int align, int *a, int *b) {
     *b = t + 1 == nth ? n : x1 - x1 % align;
 }
 
-/* y rows [r0, r1) of x W^T + b, then x[r0, r1) += y when res */
+/* rows [r0, r1) of y = x W^T + b */
 static void rows_of(float *y, const float *x, const float *W, const float *b, int in, int r0, int r1) {
     if (r1 > r0) ng_sgemv_serial(y + r0, x, W + (size_t)r0 * in, b ? b + r0 : NULL, in, r1 - r0);
 }
 
+/* x[j] += b[j] + parts[0][j] + ... + parts[n-1][j] (parts C apart, threads' partial sums) */
+static void add_parts(float *restrict x, const float *restrict b, const float *restrict parts, int n, size_t stride, int C) {
+    #pragma omp simd
+    for (int j = 0; j < C; j++) {
+        float d = b[j];
+        for (int t = 0; t < n; t++) d += parts[(size_t)t * stride + j];
+        x[j] += d;
+    }
+}
+
 /* One position of one stream, split over the threads inside one parallel region (sampling one
- * stream is bound by reading the weights: each thread reads its own rows of every matrix).
- * Thread t owns heads [h0, h1): it computes their q, k, v rows, writes their cache entries and
- * runs their attention, so attention needs no barrier; the projections and the MLP are split by
- * output rows, with a barrier after each; LayerNorms are computed by every thread on its own
- * copy. Each output is computed exactly as the one-thread path computes it. */
+ * stream is bound by reading the weights: each thread reads its own share of every matrix).
+ * Every thread keeps its own copy of the residual stream x and computes the LayerNorms itself.
+ * Thread t owns heads [h0, h1): it computes their q, k, v rows, writes their cache entries, runs
+ * their attention and multiplies their outputs by their columns of c_proj, a partial sum of the
+ * projection. Likewise it owns the rows [f0, f1) of c_fc (and GELU) and multiplies them by the
+ * same columns of mlp_proj. One barrier after each partial sum; every thread then adds all of
+ * them, in thread order, to its x: two barriers per layer. With one thread this is exactly the
+ * one-stream path of forward_positions; with n threads the sums are grouped by thread (a
+ * rounding-level difference, the same for a given thread count every time). */
 static void decode_one(ng_infer *s, int32_t tok, int nth) {
     const ng_model *m = s->m;
     const int T = m->cfg.block_size, C = m->cfg.n_embd, H = m->cfg.n_head, hs = C / H;
     const int L = m->cfg.n_layer, V = m->cfg.vocab_size, pos = s->pos;
     const float *te = m->wte->data + (size_t)tok * C, *pe = m->wpe->data + (size_t)pos * C;
-    #pragma omp simd
-    for (int j = 0; j < C; j++) s->x[j] = te[j] + pe[j];
+    const size_t stride = (size_t)4 * C;   /* per thread in xt: x, LayerNorm output, two partial sums */
     #pragma omp parallel num_threads(nth)
     {
         const int t = omp_get_thread_num(), n = omp_get_num_threads();
-        float *xn = s->xt + (size_t)t * C;
-        int h0, h1, c0, c1, f0, f1, v0, v1;
+        float *x = s->xt + t * stride, *xn = x + C, *pa = xn + C, *pb = pa + C;
+        const float *pa0 = s->xt + 2 * C, *pb0 = s->xt + 3 * C;   /* thread 0's partial sums */
+        int h0, h1, f0, f1, v0, v1;
         share(H, t, n, 1, &h0, &h1);
-        share(C, t, n, 16, &c0, &c1);
         share(4 * C, t, n, 16, &f0, &f1);
         share(V, t, n, 16, &v0, &v1);
+        const int c0 = h0 * hs, c1 = h1 * hs;   /* my columns of y */
+        #pragma omp simd
+        for (int j = 0; j < C; j++) x[j] = te[j] + pe[j];
         for (int l = 0; l < L; l++) {
             const gpt_block *b = &m->h[l];
-            ng_k_layernorm(xn, NULL, NULL, s->x, b->ln_1_w->data, b->ln_1_b->data, 1, C, 1e-5f);
+            ng_k_layernorm(xn, NULL, NULL, x, b->ln_1_w->data, b->ln_1_b->data, 1, C, 1e-5f);
             for (int part = 0; part < 3; part++)   /* q, k and v of my heads */
-                rows_of(s->qkv + part * C, xn, b->c_attn_w->data + (size_t)part * C * C, b->c_attn_b->data + part * C,
-                        C, h0 * hs, h1 * hs);
+                rows_of(s->qkv + part * C, xn, b->c_attn_w->data + (size_t)part * C * C, b->c_attn_b->data + part * C, C, c0, c1);
             const size_t lane = (size_t)l * T * C;
             float *kt = s->kc + lane, *vc = s->vc + lane + (size_t)pos * C;
-            for (int j = h0 * hs; j < h1 * hs; j++) { kt[(size_t)j * T + pos] = s->qkv[C + j]; vc[j] = s->qkv[2 * C + j]; }
+            for (int j = c0; j < c1; j++) { kt[(size_t)j * T + pos] = s->qkv[C + j]; vc[j] = s->qkv[2 * C + j]; }
             for (int h = h0; h < h1; h++)
                 attend_head(s, l, 0, h, s->qkv + h * hs, pos + 1, s->att + ((size_t)l * H + h) * T, s->y + h * hs);
+            ng_sgemv_cols(pa, s->y + c0, b->c_proj_w->data + c0, C, c1 - c0, C);
             #pragma omp barrier
-            rows_of(s->xn, s->y, b->c_proj_w->data, b->c_proj_b->data, C, c0, c1);
-            add_inplace(s->x + c0, s->xn + c0, c1 - c0);
-            #pragma omp barrier
-            ng_k_layernorm(xn, NULL, NULL, s->x, b->ln_2_w->data, b->ln_2_b->data, 1, C, 1e-5f);
+            add_parts(x, b->c_proj_b->data, pa0, n, stride, C);
+            ng_k_layernorm(xn, NULL, NULL, x, b->ln_2_w->data, b->ln_2_b->data, 1, C, 1e-5f);
             rows_of(s->f, xn, b->c_fc_w->data, b->c_fc_b->data, C, f0, f1);
             ng_k_gelu(s->f + f0, s->f + f0, f1 - f0);
+            ng_sgemv_cols(pb, s->f + f0, b->mlp_proj_w->data + f0, 4 * C, f1 - f0, C);
             #pragma omp barrier
-            rows_of(s->xn, s->f, b->mlp_proj_w->data, b->mlp_proj_b->data, 4 * C, c0, c1);
-            add_inplace(s->x + c0, s->xn + c0, c1 - c0);
-            #pragma omp barrier
+            add_parts(x, b->mlp_proj_b->data, pb0, n, stride, C);
         }
-        ng_k_layernorm(xn, NULL, NULL, s->x, m->ln_f_w->data, m->ln_f_b->data, 1, C, 1e-5f);
+        ng_k_layernorm(xn, NULL, NULL, x, m->ln_f_w->data, m->ln_f_b->data, 1, C, 1e-5f);
         rows_of(s->logits, xn, m->wte->data, NULL, C, v0, v1);
+        if (t == 0) memcpy(s->x, x, (size_t)C * sizeof(float));
     }
     s->hist[pos] = tok;
     s->pos++;

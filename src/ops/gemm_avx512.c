@@ -202,12 +202,12 @@ static void run_tile(int transA, const float *A, int lda, int i0, int mr, int k0
 /* y (out) = W (out,in) x (in) + b (NULL: 0), W row-major: four rows of W at a time, SIMD along
  * in, one horizontal sum per output. Threads split the rows only when W is large (a sampling
  * step is many small GEMVs, for which waking threads costs more than it saves). */
-static void gemv_serial(float *y, const float *x, const float *W, const float *b, int in, int out) {
+static void gemv_ld(float *y, const float *x, const float *W, size_t ldw, const float *b, int in, int out) {
     const int nq = (out + 3) / 4;
     for (int q = 0; q < nq; q++) {
         const int j0 = q * 4, nj = out - j0 < 4 ? out - j0 : 4;
-        const float *w0 = W + (size_t)j0 * in, *w1 = nj > 1 ? w0 + in : w0, *w2 = nj > 2 ? w0 + 2 * (size_t)in : w0;
-        const float *w3 = nj > 3 ? w0 + 3 * (size_t)in : w0;
+        const float *w0 = W + (size_t)j0 * ldw, *w1 = nj > 1 ? w0 + ldw : w0, *w2 = nj > 2 ? w0 + 2 * ldw : w0;
+        const float *w3 = nj > 3 ? w0 + 3 * ldw : w0;
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
         for (int k = 0; k < in; k += 16) {
             const __mmask16 m = mask_of(in - k);
@@ -222,8 +222,17 @@ static void gemv_serial(float *y, const float *x, const float *W, const float *b
     }
 }
 
+static void gemv_serial(float *y, const float *x, const float *W, const float *b, int in, int out) {
+    gemv_ld(y, x, W, (size_t)in, b, in, out);
+}
+
 void ng_sgemv_serial(float *y, const float *x, const float *W, const float *b, int in, int out) {
     gemv_serial(y, x, W, b, in, out);
+}
+
+void ng_sgemv_cols(float *y, const float *x, const float *W, int ldw, int in, int out) {
+    if (in <= 0) { memset(y, 0, (size_t)out * sizeof(float)); return; }
+    gemv_ld(y, x, W, (size_t)ldw, NULL, in, out);
 }
 
 void ng_sgemv_rows(float *y, const float *x, const float *W, const float *b, int in, int out) {
@@ -372,6 +381,10 @@ void ng_sgemv_rows(float *y, const float *x, const float *W, const float *b, int
 /* OpenBLAS runs on one thread when called inside a parallel region */
 void ng_sgemv_serial(float *y, const float *x, const float *W, const float *b, int in, int out) {
     ng_sgemv_rows(y, x, W, b, in, out);
+}
+void ng_sgemv_cols(float *y, const float *x, const float *W, int ldw, int in, int out) {
+    if (in <= 0) { memset(y, 0, (size_t)out * sizeof(float)); return; }
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, W, ldw, x, 1, 0.0f, y, 1);
 }
 /* without AVX-512: OpenBLAS, which runs on one thread when called inside a parallel region */
 void ng_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
