@@ -15,12 +15,14 @@ SHARED = os.environ.get("NANOGEN_SHARED", os.path.join(ROOT, "..", "shared"))
 
 
 def run(cmd, env=None):
-    """Run cmd; return (stdout, stderr, wall seconds, max RSS in MB)."""
+    """Run cmd; return (stdout, stderr, wall seconds, max RSS in MB). Output goes through files, not
+    pipes: waiting for the process (to read its RSS) while it blocks on a full pipe would hang."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    out, err = "", ""
-    _, status, ru = os.wait4(p.pid, 0)
-    out, err = p.stdout.read(), p.stderr.read()
+    with tempfile.TemporaryFile("w+") as fo, tempfile.TemporaryFile("w+") as fe:
+        p = subprocess.Popen(cmd, stdout=fo, stderr=fe, text=True, env=env)
+        _, status, ru = os.wait4(p.pid, 0)
+        fo.seek(0); fe.seek(0)
+        out, err = fo.read(), fe.read()
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
         sys.exit(f"bench: {' '.join(cmd)} failed ({p.returncode}):\n{err[-2000:]}")
