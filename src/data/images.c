@@ -274,9 +274,16 @@ static int load_picture(const char *path, int size, int c, float *dst, char *err
         return -1;
     }
     /* resized size: shorter side = size, the other in proportion (rounded, at least size) */
-    int rw, rh;
-    if (w <= h) { rw = size; rh = (int)(((int64_t)h * size + w / 2) / w); if (rh < size) rh = size; }
-    else        { rh = size; rw = (int)(((int64_t)w * size + h / 2) / h); if (rw < size) rw = size; }
+    int64_t lw, lh;
+    if (w <= h) { lw = size; lh = ((int64_t)h * size + w / 2) / w; if (lh < size) lh = size; }
+    else        { lh = size; lw = ((int64_t)w * size + h / 2) / h; if (lw < size) lw = size; }
+    if (lw > MAX_SIZE || lh > MAX_SIZE) {   /* a 133-byte 327680x3 BMP resized to 3M x 28 took 22 s (fuzz/fuzz_image.c) */
+        snprintf(err, errlen, "image '%s' is %dx%d: too elongated (its longer side would be resized to %lld pixels, over %d)",
+                 path, w, h, (long long)(lw > lh ? lw : lh), MAX_SIZE);
+        stbi_image_free(rgb8);
+        return -1;
+    }
+    const int rw = (int)lw, rh = (int)lh;
     size_t in_n = (size_t)w * h * 3, out_n = (size_t)rw * rh * 3;
     float *in = malloc(in_n * sizeof(float));
     float *rs = (rw == w && rh == h) ? in : malloc(out_n * sizeof(float));
