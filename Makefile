@@ -113,7 +113,8 @@ bench: all $(BUILD)/bench/gemm
 #      non-zero exit naming the crash files
 # make fuzz-regress  the seed corpus and every regression input once through the sanitized harnesses
 # make test replays the same inputs through gcc-built copies (build/fuzz/replay_*, tests/test_fuzz_regress.sh)
-FUZZ_TARGETS ?= safetensors checkpoint tokenizer idx image text cli
+FUZZ_ALL     := safetensors checkpoint tokenizer idx image text cli
+FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 30
 FUZZ_CC      ?= clang
 FUZZ_BUILD   ?= build-fuzz
@@ -123,7 +124,6 @@ FUZZ_CFLAGS  := -O1 -g -march=$(ARCH) -fno-omit-frame-pointer -std=c11 -Wall -We
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_BUILD)/fuzz/stb_image_impl.o
 FUZZ_CLI_OBJ := $(filter-out %/main.o,$(CLI_SRC:%.c=$(FUZZ_BUILD)/%.o))
 FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
-FUZZ_ALL     := safetensors checkpoint tokenizer idx image text cli
 REPLAY_BIN   := $(FUZZ_ALL:%=$(BUILD)/fuzz/replay_%)
 REPLAY_CLI   := $(filter-out %/main.o,$(CLI_OBJ))
 
@@ -189,7 +189,7 @@ install: nanogen $(BUILD)/libnanogen.a
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/#define NANOGEN_VERSION "\(.*\)"/\1/p' include/nanogen.h)|' \
 	    nanogen.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nanogen.pc
 
-clean:
-	rm -rf $(BUILD) nanogen
+clean:   # the sanitized (SANITIZE=1), valgrind (tests/test_valgrind.sh) and fuzzing builds too
+	rm -rf build build-san build-vg $(FUZZ_BUILD) $(BUILD) nanogen
 
 .PHONY: all deps demo test bench install clean

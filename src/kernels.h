@@ -21,7 +21,8 @@ void ng_sgemv_serial(float *y, const float *x, const float *W, const float *b, i
  * bigger matrix (a thread's share of a product split along its inputs); in = 0 gives zeros */
 void ng_sgemv_cols(float *y, const float *x, const float *W, int ldw, int in, int out);
 /* Weights packed once for repeated products (the sampler): ng_packed_size floats for W
- * (out,in); y (M,out) = x (M,in) W^T + b (may be NULL) with the packed copy. */
+ * (out,in), 64-byte aligned (ng_alloc_aligned: the kernel's aligned loads); y (M,out) = x (M,in)
+ * W^T + b (may be NULL) with the packed copy. */
 size_t ng_packed_size(int out, int in);
 void ng_pack_weights(float *dst, const float *W, int out, int in);
 void ng_linear_packed(float *y, const float *x, const float *Wp, const float *b, int M, int in, int out);

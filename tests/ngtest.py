@@ -1,7 +1,14 @@
 """tests/ngtest.py - helpers shared by the Python tests: pass/fail counting with the closing
-"NAME: N passed, N failed" line, a plain safetensors reader and writer (json + numpy, no
-nanogen code) and the relative error ||a - b|| / ||b||."""
-import json, struct, sys
+"NAME: N passed, N failed" line, where things are (the command, the build, ../shared), the
+PyTorch prerequisites, a plain safetensors reader and writer (json + numpy, no nanogen code) and
+the relative error ||a - b|| / ||b||."""
+import importlib, json, os, struct, sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))                   # the tools (tests/tools)
+NANOGEN = os.environ.get("NANOGEN_BIN", os.path.join(ROOT, "nanogen"))         # SANITIZE=1: build-san/nanogen
+SHARED = os.environ.get("NANOGEN_SHARED", os.path.join(ROOT, "..", "shared"))  # the team's shared folder
 
 passed = failed = 0
 
@@ -20,6 +27,27 @@ def finish(name):
     """Print the closing line and exit non-zero if anything failed."""
     print(f"{name}: {passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
+
+
+def need_torch(name, reference=None):
+    """numpy and torch must import (the suite needs them: .ci/run installs python3-torch and
+    python3-numpy), else the test file fails with its closing line. With `reference`, also import
+    that PyTorch reference module from ../shared/bench and return it; the file is skipped when the
+    shared folder does not have it."""
+    try:
+        import numpy, torch  # noqa: F401
+    except ImportError as e:
+        print("cannot import torch/numpy:", e)
+        check(False, "python3-torch and python3-numpy are needed")
+        finish(name)
+    if reference is None:
+        return None
+    path = os.path.join(SHARED, "bench", reference + ".py")
+    if not os.path.exists(path):
+        print(f"skipped: no PyTorch reference at {path} (set NANOGEN_SHARED)")
+        finish(name)
+    sys.path.insert(0, os.path.dirname(path))
+    return importlib.import_module(reference)
 
 
 def read_safetensors(path):

@@ -18,24 +18,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ngtest  # noqa: E402
 from ngtest import check, read_safetensors, write_safetensors  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-NANOGEN = os.path.join(ROOT, "nanogen")
-SHARED = os.environ.get("NANOGEN_SHARED", os.path.join(ROOT, "..", "shared"))
-NAME = "tests/test_interop.py"
+from ngtest import ROOT, NANOGEN, SHARED  # noqa: E402
 
-try:
-    import numpy as np
-    import torch
-except ImportError as e:
-    print("cannot import torch/numpy:", e)
-    check(False, "python3-torch and python3-numpy are needed")
-    ngtest.finish(NAME)
-if not os.path.exists(os.path.join(SHARED, "bench", "torch_gpt.py")):
-    print(f"skipped: no PyTorch reference at {SHARED}/bench/torch_gpt.py (set NANOGEN_SHARED)")
-    ngtest.finish(NAME)
-sys.path.insert(0, os.path.join(SHARED, "bench"))
-import torch_gpt  # noqa: E402
+NAME = "tests/test_interop.py"
+torch_gpt = ngtest.need_torch(NAME, "torch_gpt")
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -26,30 +26,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ngtest  # noqa: E402
 from ngtest import check, read_safetensors, write_safetensors  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-NANOGEN = os.path.join(ROOT, "nanogen")
-DUMP = os.path.join(ROOT, "build", "tests", "tools", "image_dump")
-SHARED = os.environ.get("NANOGEN_SHARED", os.path.join(ROOT, "..", "shared"))
+from ngtest import BUILD, NANOGEN  # noqa: E402
+
+DUMP = os.path.join(BUILD, "tests", "tools", "image_dump")
 FASHION = os.environ.get("NG_FASHION", "/usr/share/datasets/fashion-mnist")
 NAME = "tests/test_interop_images.py"
 TOL = 1e-4
-
-try:
-    import numpy as np
-    import torch
-except ImportError as e:
-    print("cannot import torch/numpy:", e)
-    check(False, "python3-torch and python3-numpy are needed")
-    ngtest.finish(NAME)
-if not os.path.exists(os.path.join(SHARED, "bench", "torch_images.py")):
-    print(f"skipped: no PyTorch reference at {SHARED}/bench/torch_images.py (set NANOGEN_SHARED)")
-    ngtest.finish(NAME)
+torch_images = ngtest.need_torch(NAME, "torch_images")
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 if not os.path.isdir(FASHION):
     print(f"skipped: no Fashion-MNIST at {FASHION} (set NG_FASHION)")
     ngtest.finish(NAME)
-sys.path.insert(0, os.path.join(SHARED, "bench"))
-import torch_images  # noqa: E402
 
 torch.set_num_threads(1)
 X_TEST = torch_images.images(FASHION, "test")[:16]          # (16, 784) in [0, 1]

@@ -759,6 +759,50 @@ static void test_gemm(void) {
     free(A); free(B); free(C0); free(C1); free(C2); free(C3);
 }
 
+/* The sampler's kernels against ng_ref_sgemm: y = W x + b by ng_sgemv_rows (threads for big W)
+ * and ng_sgemv_serial, a block of columns of a wider W by ng_sgemv_cols, and M rows at once with
+ * weights packed by ng_pack_weights (ng_linear_packed; the tiles threaded for big products). */
+static void test_gemv_packed(void) {
+    const int shapes[][3] = {{1, 1, 1}, {5, 3, 2}, {16, 4, 4}, {17, 33, 5}, {128, 65, 13}, {130, 384, 4}, {1024, 1100, 7}};
+    double worst = 0;
+    int ok = 1, cols_zero = 1;
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+        const int in = shapes[k][0], out = shapes[k][1], M = shapes[k][2], ldw = in + 3;
+        float *W = malloc(sizeof(float) * out * ldw), *x = malloc(sizeof(float) * M * in), *b = malloc(sizeof(float) * out);
+        float *want = malloc(sizeof(float) * M * out), *got = malloc(sizeof(float) * M * out);
+        float *Wp = ng_alloc_aligned(sizeof(float) * ng_packed_size(out, in), "packed"), *Wc = malloc(sizeof(float) * out * in);
+        fill_normal(W, (int64_t)out * ldw, 1); fill_normal(x, (int64_t)M * in, 1); fill_normal(b, out, 1);
+        for (int j = 0; j < out; j++) memcpy(Wc + (size_t)j * in, W + (size_t)j * ldw, sizeof(float) * in);
+        for (int i = 0; i < M; i++) memcpy(want + (size_t)i * out, b, sizeof(float) * out);
+        ng_ref_sgemm(0, 1, M, out, in, 1.0f, x, in, Wc, in, 1.0f, want, out);
+        /* |error| against the size of the sum's terms, per output */
+        #define CMP(label, y, row, with_b) for (int j = 0; j < out; j++) { \
+            double mag = (with_b) ? fabs(b[j]) : 0, ref = want[(size_t)(row) * out + j] - ((with_b) ? 0 : b[j]); \
+            for (int q = 0; q < in; q++) mag += fabs((double)Wc[(size_t)j * in + q] * x[(size_t)(row) * in + q]); \
+            double e = fabs((y)[j] - ref) / (mag + 1e-30); worst = fmax(worst, e); \
+            if (e > 1e-6) { ok = 0; printf("  %s in=%d out=%d: y[%d] %g want %g\n", label, in, out, j, (y)[j], ref); } }
+        for (int i = 0; i < M; i++) {
+            ng_sgemv_rows(got, x + (size_t)i * in, Wc, b, in, out);
+            CMP("ng_sgemv_rows", got, i, 1);
+            ng_sgemv_serial(got, x + (size_t)i * in, Wc, b, in, out);
+            CMP("ng_sgemv_serial", got, i, 1);
+            ng_sgemv_cols(got, x + (size_t)i * in, W, ldw, in, out);
+            CMP("ng_sgemv_cols", got, i, 0);
+        }
+        ng_pack_weights(Wp, Wc, out, in);
+        ng_linear_packed(got, x, Wp, b, M, in, out);
+        for (int i = 0; i < M; i++) CMP("ng_linear_packed", got + (size_t)i * out, i, 1);
+        #undef CMP
+        for (int j = 0; j < out; j++) got[j] = NAN;
+        ng_sgemv_cols(got, x, W, ldw, 0, out);   /* no columns: zeros */
+        for (int j = 0; j < out; j++) cols_zero &= got[j] == 0.0f;
+        free(W); free(x); free(b); free(want); free(got); ng_free_aligned(Wp); free(Wc);
+    }
+    CHECK(ok, "sampler GEMV / packed kernels vs ng_ref_sgemm: worst relative error %g", worst);
+    CHECK(cols_zero, "ng_sgemv_cols with no columns gives zeros");
+    printf("  GEMV, column-block GEMV and packed-weight products vs the reference: worst %.1e\n", worst);
+}
+
 /* ---------------------------------------------------------------- optimizer */
 
 static void test_lr_schedule(void) {
@@ -919,6 +963,7 @@ int main(void) {
     RUN(test_shape_errors);
     RUN(test_threads);
     RUN(test_gemm);
+    RUN(test_gemv_packed);
     RUN(test_lr_schedule);
     RUN(test_adamw);
     RUN(test_fastmath);

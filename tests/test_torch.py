@@ -14,26 +14,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ngtest  # noqa: E402
 from ngtest import check, read_safetensors, rel_err  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
-SHARED = os.environ.get("NANOGEN_SHARED", os.path.join(ROOT, "..", "shared"))
+from ngtest import ROOT, BUILD, NANOGEN  # noqa: E402
 
-
-try:
-    import numpy as np
-    import torch
-except ImportError as e:  # the suite needs them: .ci/run installs python3-torch python3-numpy
-    print("cannot import torch/numpy:", e)
-    check(False, "python3-torch and python3-numpy are needed")
-    ngtest.finish("tests/test_torch.py")
-
-if not os.path.exists(os.path.join(SHARED, "bench", "torch_gpt.py")):
-    # the reference lives in the team's shared folder beside the repository (CI has it)
-    print(f"skipped: no PyTorch reference at {SHARED}/bench/torch_gpt.py (set NANOGEN_SHARED)")
-    ngtest.finish("tests/test_torch.py")
-sys.path.insert(0, os.path.join(SHARED, "bench"))
-import torch_gpt  # noqa: E402
+torch_gpt = ngtest.need_torch("tests/test_torch.py", "torch_gpt")
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 
 def torch_model(meta, tensors):
@@ -80,7 +65,7 @@ def test_same_weights():
 def test_trained_checkpoint():
     corpus = subprocess.run(["sh", os.path.join(ROOT, "scripts", "corpus.sh")], capture_output=True, text=True).stdout.strip()
     data = os.path.join(ROOT, corpus)   # Tiny Shakespeare, or nanogen's sources offline
-    nanogen = os.environ.get("NANOGEN_BIN", os.path.join(ROOT, "nanogen"))
+    nanogen = NANOGEN
     with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as dd:
         if os.environ.get("NANOGEN_SANITIZE") == "1":
             # make test SANITIZE=1: under ASan `nanogen eval` of the whole corpus (both splits) took

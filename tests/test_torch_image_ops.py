@@ -13,20 +13,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ngtest  # noqa: E402
 from ngtest import check, read_safetensors, rel_err  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
+from ngtest import BUILD  # noqa: E402
+
 TOL = 1e-4
-
-
-try:
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-except ImportError as e:  # the suite needs them: .ci/run installs python3-torch python3-numpy
-    print("cannot import torch/numpy:", e)
-    check(False, "python3-torch and python3-numpy are needed")
-    ngtest.finish("tests/test_torch_image_ops.py")
+ngtest.need_torch("tests/test_torch_image_ops.py")
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 
 worst = {}

@@ -132,6 +132,40 @@ size_t cli_count_chars(const ng_tokenizer *tok, const int32_t *ids, size_t n) {
     return chars;
 }
 
+int cli_forward(ng_graph *g) {
+    ng_graph_forward(g);
+    return ng_graph_anomaly(g) ? ng_set_error("anomaly (--detect-anomaly) in the %s", ng_last_error()) : NG_OK;
+}
+
+int cli_backward(ng_graph *g, const float *dout) {
+    if (dout) ng_graph_backward_with(g, dout);
+    else ng_graph_backward(g);
+    return ng_graph_anomaly(g) ? ng_set_error("anomaly (--detect-anomaly) in the %s", ng_last_error()) : NG_OK;
+}
+
+int cli_finite_loss(ng_graph *g, const char *what, double loss) {
+    if (isfinite(loss)) return NG_OK;
+    const char *v = isnan(loss) ? "nan" : loss > 0 ? "inf" : "-inf";
+    if (ng_graph_find_nonfinite(g))
+        return ng_set_error("%s is %s: training diverged (lower --lr); the first non-finite value, in the %s", what, v, ng_last_error());
+    return ng_set_error("%s is %s: training diverged (lower --lr)", what, v);
+}
+
+int cli_adamw_step(ng_adamw *opt, ng_params *P, float lr, const char *block) {
+    const double t0 = ng_profiling() ? cli_now() : 0;
+    const float norm = ng_adamw_step(opt, lr);   /* its norm pass sees every gradient */
+    if (ng_profiling()) ng_profile_add("adamw+clip", cli_now() - t0);
+    if (isfinite(norm)) return NG_OK;
+    ng_tensor *t = ng_params_nonfinite_grad(P);
+    if (!t)
+        return ng_set_error("the %sgradient norm is %g: every gradient is finite but their norm overflows a float "
+                            "(training diverged: lower --lr)", block, norm);
+    char what[160];
+    ng_describe_nonfinite(t, 1, what, sizeof what);
+    return ng_set_error("the gradient of %s%s has %s (training diverged: lower --lr, or find the op with --detect-anomaly)",
+                        block, t->name, what);
+}
+
 double cli_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

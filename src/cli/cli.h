@@ -82,6 +82,18 @@ int cli_prepare_out(const char *out, const char *subdir, int resume, int force);
 int cli_check_out(const char *out, const char *ext);
 /* Seconds of a monotonic clock. */
 double cli_now(void);
+/* One training step's parts, each NG_OK or NG_ERR with a numerical fault in ng_last_error(),
+ * shared by the text and image trainers (which then stop before saving anything):
+ * cli_forward / cli_backward: the pass (backward from dout, or from the loss when NULL), NG_ERR
+ * when --detect-anomaly stopped it ("anomaly (--detect-anomaly) in the <op>");
+ * cli_finite_loss: NG_ERR when loss is NaN or Inf ("<what> is nan: training diverged ...", with
+ * the first op whose output went non-finite); cli_adamw_step: the AdamW step of the parameters P
+ * (timed as "adamw+clip" under NANOGEN_PROFILE), NG_ERR naming the gradient (of `block` + its
+ * name) when the gradient norm is not finite, in which case the step changed nothing. */
+int cli_forward(ng_graph *g);
+int cli_backward(ng_graph *g, const float *dout);
+int cli_finite_loss(ng_graph *g, const char *what, double loss);
+int cli_adamw_step(ng_adamw *opt, ng_params *P, float lr, const char *block);
 /* fid.c: a GAN's quality through a classifier's penultimate features (`nanogen eval GAN_DIR
  * --classifier CLF_DIR [--n N]`): FID of n generated images (eval mode, [-1,1] -> [0,1]) vs n
  * real test images, the untrained generator's FID and the real train/test floor, the classes

@@ -331,68 +331,37 @@ static void fmt_eta(double s, char *buf, size_t cap) {
     else snprintf(buf, cap, "%ds", sec);
 }
 
-/* Mean loss of n random batches of a split, in eval mode, from an RNG of its own. */
-static double estimate(ng_graph *g, ng_lm_graph *lg, const int32_t *ids, size_t n, int B, int T, int iters, uint64_t seed) {
+/* *loss = mean loss of n random batches of a split, in eval mode, from an RNG of its own; NG_ERR
+ * with the fault when an anomaly stops a pass or the mean (`what`) is not finite. */
+static int estimate(ng_graph *g, ng_lm_graph *lg, const int32_t *ids, size_t n, int B, int T, int iters, uint64_t seed,
+                    const char *what, double *loss) {
     ng_rng r;
     ng_rng_seed(&r, seed);
     ng_graph_set_training(g, 0);
     double s = 0;
-    for (int k = 0; k < iters; k++) {
+    int rc = NG_OK;
+    for (int k = 0; k < iters && !rc; k++) {
         ng_text_batch(ids, n, B, T, &r, lg->idx->idata, lg->targets->idata);
-        ng_graph_forward(g);
-        if (ng_graph_anomaly(g)) { s = NAN; break; }   /* --detect-anomaly: the message is set */
+        rc = cli_forward(g);
         s += lg->loss->data[0];
     }
     ng_graph_set_training(g, 1);
-    return s / iters;
+    *loss = s / iters;
+    return rc ? rc : cli_finite_loss(g, what, *loss);
 }
 
-/* A NaN or Inf in the loss or the gradients (or any op's output or gradient with
- * --detect-anomaly) stops the run before anything is saved: the weights on disk stay those of
- * the last good checkpoint. Sets the error: "step S of N: WHAT; ..." */
-static int numeric_fault(const char *what, int step, int steps, const char *out, int saved_step) {
-    char *w = strdup(what);
+/* A numerical fault (the error names it: a NaN or Inf in the loss or a gradient, or any op's
+ * output or gradient with --detect-anomaly) stops the run before anything is saved, so the
+ * weights on disk stay those of the last good checkpoint. The error gains "step S of N: ...". */
+static void numeric_fault(int step, int steps, const char *out, int saved_step) {
+    char *w = strdup(ng_last_error());
+    const char *what = w ? w : "a numerical fault";
     if (saved_step >= 0)
         ng_set_error("step %d of %d: %s; stopped without saving: the checkpoint in %s (step %d) is kept", step, steps,
-                     w ? w : what, out, saved_step);
+                     what, out, saved_step);
     else
-        ng_set_error("step %d of %d: %s; stopped (no checkpoint was saved yet)", step, steps, w ? w : what);
+        ng_set_error("step %d of %d: %s; stopped (no checkpoint was saved yet)", step, steps, what);
     free(w);
-    return NG_ERR;
-}
-
-/* The loss of a forward pass came out NaN or Inf: say which op's output went first. */
-static void loss_fault(ng_graph *g, const char *what, float loss, int step, int steps, const char *out, int saved_step) {
-    char msg[1024];
-    const char *v = isnan(loss) ? "nan" : loss > 0 ? "inf" : "-inf";
-    if (ng_graph_find_nonfinite(g))
-        snprintf(msg, sizeof msg, "%s is %s: training diverged (lower --lr); the first non-finite value, in the %s", what,
-                 v, ng_last_error());
-    else
-        snprintf(msg, sizeof msg, "%s is %s: training diverged (lower --lr)", what, v);
-    numeric_fault(msg, step, steps, out, saved_step);
-}
-
-/* ng_adamw_step returned a non-finite gradient norm (and changed nothing): name the tensor. */
-static void grad_fault(ng_params *P, float norm, int step, int steps, const char *out, int saved_step) {
-    char msg[512], what[160];
-    ng_tensor *t = ng_params_nonfinite_grad(P);
-    if (t) {
-        ng_describe_nonfinite(t, 1, what, sizeof what);
-        snprintf(msg, sizeof msg, "the gradient of %s has %s (training diverged: lower --lr, or find the op with "
-                 "--detect-anomaly)", t->name, what);
-    } else {
-        snprintf(msg, sizeof msg, "the gradient norm is %g: every gradient is finite but their norm overflows a float "
-                 "(training diverged: lower --lr)", norm);
-    }
-    numeric_fault(msg, step, steps, out, saved_step);
-}
-
-/* --detect-anomaly stopped a forward or backward pass: ng_last_error names the op. */
-static void anomaly_fault(int step, int steps, const char *out, int saved_step) {
-    char msg[1024];
-    snprintf(msg, sizeof msg, "anomaly (--detect-anomaly) in the %s", ng_last_error());
-    numeric_fault(msg, step, steps, out, saved_step);
 }
 
 int cmd_train(int argc, char **argv) {
@@ -415,6 +384,7 @@ int cmd_train(int argc, char **argv) {
     ng_adamw *opt = NULL;
     FILE *metrics = NULL;
     int exit_code = 1, step0 = 0;
+    char mpath[4096];   /* OUT/metrics.jsonl */
     double elapsed0 = 0, log_sum0 = 0;
     int log_n0 = 0;
     ng_rng rng;
@@ -516,18 +486,13 @@ int cmd_train(int argc, char **argv) {
             ng_adamw_set_t(opt, 0);
         }
     }
-    {
-        size_t plen = strlen(o.out) + 32;
-        char *mpath = malloc(plen);
-        if (mpath) {
-            snprintf(mpath, plen, "%s/metrics.jsonl", o.out);
-            if (o.resume && cli_metrics_trim(mpath, "step", step0)) { free(mpath); goto fail; }
-            metrics = fopen(mpath, o.resume ? "a" : "w");
-            if (!metrics) ng_set_error("cannot write %s: %s", mpath, strerror(errno));
-            free(mpath);
-            if (!metrics) goto fail;
-        }
+    if (snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", o.out) >= (int)sizeof mpath) {
+        ng_set_error("--out '%s' is too long a path", o.out);
+        goto fail;
     }
+    if (o.resume && cli_metrics_trim(mpath, "step", step0)) goto fail;
+    metrics = fopen(mpath, o.resume ? "a" : "w");
+    if (!metrics) { ng_set_error("cannot write %s: %s", mpath, strerror(errno)); goto fail; }
     printf("%s: %" PRId64 " parameters, vocab %d (%s), %zu train / %zu val tokens, batch %d x block %d, %d threads\n",
            ng_model_kind_name(o.mc.kind), ng_params_numel(ng_model_params(m)), o.mc.vocab_size,
            ng_tokenizer_kind(tok) == NG_TOK_CHAR ? "char" : "word", n_train, n_val, B, T, ng_get_threads());
@@ -548,17 +513,13 @@ int cmd_train(int argc, char **argv) {
         int last = step == o.steps;
         if ((o.eval_every > 0 && step % o.eval_every == 0 && (step > step0 || step == 0)) || (last && step > step0)) {
             ng_profile_pause(1);
-            last_train = estimate(g, &lg, train_ids, n_train, B, T, o.eval_iters, o.seed ^ (0x5EED0000ull + step));
-            if (!ng_graph_anomaly(g))
-                last_val = estimate(g, &lg, val_ids, n_val, B, T, o.eval_iters, o.seed ^ (0xE7A10000ull + step));
+            /* never save weights that give NaN */
+            int bad = estimate(g, &lg, train_ids, n_train, B, T, o.eval_iters, o.seed ^ (0x5EED0000ull + step),
+                               "the evaluation's train loss", &last_train) ||
+                      estimate(g, &lg, val_ids, n_val, B, T, o.eval_iters, o.seed ^ (0xE7A10000ull + step),
+                               "the evaluation's val loss", &last_val);
             ng_profile_pause(0);
-            if (ng_graph_anomaly(g)) { anomaly_fault(step, o.steps, o.out, saved_step); goto fail; }
-            if (!isfinite(last_train) || !isfinite(last_val)) {   /* never save weights that give NaN */
-                int tr = !isfinite(last_train);
-                loss_fault(g, tr ? "the evaluation's train loss" : "the evaluation's val loss", tr ? last_train : last_val,
-                           step, o.steps, o.out, saved_step);
-                goto fail;
-            }
+            if (bad) { numeric_fault(step, o.steps, o.out, saved_step); goto fail; }
             if (tty) fprintf(stderr, "\r\033[K");
             printf("step %d: train loss %.4f, val loss %.4f\n", step, last_train, last_val);
             fflush(stdout);
@@ -580,22 +541,12 @@ int cmd_train(int argc, char **argv) {
         float lr = ng_lr_schedule(&acfg, step);
         ng_text_batch(train_ids, n_train, B, T, &rng, lg.idx->idata, lg.targets->idata);
         ng_graph_set_dropout_seed(g, o.seed, (uint64_t)step);
-        ng_graph_forward(g);
-        if (ng_graph_anomaly(g)) { anomaly_fault(step + 1, o.steps, o.out, saved_step); goto fail; }
-        float loss = lg.loss->data[0];
-        if (!isfinite(loss)) { loss_fault(g, "the loss", loss, step + 1, o.steps, o.out, saved_step); goto fail; }
-        ng_graph_backward(g);
-        if (ng_graph_anomaly(g)) { anomaly_fault(step + 1, o.steps, o.out, saved_step); goto fail; }
-        float norm;
-        if (ng_profiling()) {
-            double ta = cli_now();
-            norm = ng_adamw_step(opt, lr);
-            ng_profile_add("adamw+clip", cli_now() - ta);
-        } else {
-            norm = ng_adamw_step(opt, lr);
+        if (cli_forward(g) || cli_finite_loss(g, "the loss", lg.loss->data[0]) || cli_backward(g, NULL) ||
+            cli_adamw_step(opt, ng_model_params(m), lr, "")) {
+            numeric_fault(step + 1, o.steps, o.out, saved_step);
+            goto fail;
         }
-        /* the norm's pass saw every gradient: a NaN/Inf one makes it non-finite, and the step changed nothing */
-        if (!isfinite(norm)) { grad_fault(ng_model_params(m), norm, step + 1, o.steps, o.out, saved_step); goto fail; }
+        const float loss = lg.loss->data[0];
         double dt = cli_now() - t0;
         win_t += dt; win_n++; loss_sum += loss; loss_n++;
         if (tty) {
@@ -633,10 +584,9 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (tty) fprintf(stderr, "\r\033[K");
-    char fpath[4096];   /* a run killed during its final evaluation finishes it on --resume */
-    snprintf(fpath, sizeof fpath, "%s/metrics.jsonl", o.out);
+    /* a run killed during its final evaluation finishes it on --resume */
     const int final_missing = o.resume && step == step0 && step0 == o.steps && step0 > 0 && !o.no_final_eval &&
-                              !cli_metrics_has(fpath, "step", step0, "full_val_loss");
+                              !cli_metrics_has(mpath, "step", step0, "full_val_loss");
     if (step == step0 && o.resume && !final_missing) {
         printf("nothing to do: the checkpoint is already at step %d of %d (raise --steps to train more)\n", step0, o.steps);
     } else if (step == 0) {   /* --steps 0: save the initialised (or fine-tuning start) model */

@@ -244,34 +244,8 @@ static void sample_path(char *buf, size_t cap, const char *out, const char *name
     snprintf(buf, cap, "%s/samples/%s_%03d.png", out, name, epoch);
 }
 
-/* Numerical faults. Each returns 0, or NG_ERR with the fault in ng_last_error(); the loop then
- * stops before anything is saved (the last checkpoint stays as it was), see numeric_stop. */
-static int fwd(ng_graph *g) {
-    ng_graph_forward(g);
-    return ng_graph_anomaly(g) ? ng_set_error("anomaly (--detect-anomaly) in the %s", ng_last_error()) : NG_OK;
-}
-static int bwd(ng_graph *g, const float *dout) {
-    if (dout) ng_graph_backward_with(g, dout); else ng_graph_backward(g);
-    return ng_graph_anomaly(g) ? ng_set_error("anomaly (--detect-anomaly) in the %s", ng_last_error()) : NG_OK;
-}
-static int finite_loss(ng_graph *g, const char *what, double loss) {
-    if (isfinite(loss)) return NG_OK;
-    const char *v = isnan(loss) ? "nan" : loss > 0 ? "inf" : "-inf";
-    if (ng_graph_find_nonfinite(g))
-        return ng_set_error("%s is %s: training diverged (lower --lr); the first non-finite value, in the %s", what, v, ng_last_error());
-    return ng_set_error("%s is %s: training diverged (lower --lr)", what, v);
-}
-/* the optimizer step: a NaN/Inf gradient makes the norm non-finite and the step changes nothing */
-static int adam(ng_adamw *opt, ng_params *P, float lr, const char *block) {
-    float norm = ng_adamw_step(opt, lr);
-    if (isfinite(norm)) return NG_OK;
-    ng_tensor *t = ng_params_nonfinite_grad(P);
-    char what[160];
-    if (!t) return ng_set_error("the %sgradient norm is %g: every gradient is finite but their norm overflows a float", block, norm);
-    ng_describe_nonfinite(t, 1, what, sizeof what);
-    return ng_set_error("the gradient of %s%s has %s (training diverged: lower --lr, or find the op with --detect-anomaly)",
-                        block, t->name, what);
-}
+/* A numerical fault (cli_forward, cli_finite_loss, cli_backward, cli_adamw_step) stops the loop
+ * before anything is saved, the last checkpoint staying as it was: the error gains where. */
 static void numeric_stop(const itrain_opts *o, int epoch, int batch, int n_batches, int saved) {
     char *w = strdup(ng_last_error());
     const char *what = w ? w : "a numerical fault";
@@ -448,8 +422,8 @@ int cmd_train_images(int argc, char **argv) {
                 ng_graph *g = gs[bi < n_batches ? 0 : 1];
                 gather(a->x->data, &tr, idx, b, 0, 1);
                 for (int i = 0; i < b; i++) a->labels->idata[i] = tr.labels[idx[i]];
-                NUMCHECK(fwd(g) || finite_loss(g, "the loss", a->loss->data[0]) || bwd(g, NULL) ||
-                         adam(opts[0], ng_imodel_params(m, 0), o.lr, ""), bi);
+                NUMCHECK(cli_forward(g) || cli_finite_loss(g, "the loss", a->loss->data[0]) || cli_backward(g, NULL) ||
+                         cli_adamw_step(opts[0], ng_imodel_params(m, 0), o.lr, ""), bi);
                 tot += (double)a->loss->data[0] * b;   /* mean over the batch -> sum */
             } else if (!gan) {
                 ng_ae_graph *a = &ag[bi < n_batches ? 0 : 1];
@@ -457,30 +431,30 @@ int cmd_train_images(int argc, char **argv) {
                 gather(a->x->data, &tr, idx, b, 0, 1);
                 if (c->kind == NG_IMG_DAE) ng_dae_corrupt(a->x_in->data, a->x->data, (int64_t)b * D, o.noise_mask, o.noise, &rng);
                 if (a->eps) ng_rng_fill_normal(&rng, a->eps->data, a->eps->n);
-                NUMCHECK(fwd(g) || finite_loss(g, "the loss", a->loss->data[0]) || bwd(g, NULL) ||
-                         adam(opts[0], ng_imodel_params(m, 0), o.lr, ""), bi);
+                NUMCHECK(cli_forward(g) || cli_finite_loss(g, "the loss", a->loss->data[0]) || cli_backward(g, NULL) ||
+                         cli_adamw_step(opts[0], ng_imodel_params(m, 0), o.lr, ""), bi);
                 tot += a->loss->data[0];
             } else {
                 /* D: real -> 1, G(z) -> 0 ; then G: D(G(z)) -> 1 (non-saturating) */
                 ng_rng_fill_normal(&rng, dg.z->data, dg.z->n);
-                NUMCHECK(fwd(gs[3]), bi);
+                NUMCHECK(cli_forward(gs[3]), bi);
                 gather(dr_x->data, &tr, idx, b, -1, 1);
                 memcpy(df_x->data, dg.images->data, (size_t)df_x->n * sizeof(float));
                 for (int i = 0; i < B; i++) df_t->data[i] = 0.0f;
-                NUMCHECK(fwd(gs[4]) || finite_loss(gs[4], "D's loss on real images", dr_l->data[0]) || bwd(gs[4], NULL), bi);
-                NUMCHECK(fwd(gs[5]) || finite_loss(gs[5], "D's loss on generated images", df_l->data[0]) || bwd(gs[5], NULL), bi);
+                NUMCHECK(cli_forward(gs[4]) || cli_finite_loss(gs[4], "D's loss on real images", dr_l->data[0]) || cli_backward(gs[4], NULL), bi);
+                NUMCHECK(cli_forward(gs[5]) || cli_finite_loss(gs[5], "D's loss on generated images", df_l->data[0]) || cli_backward(gs[5], NULL), bi);
                 double dx = 0;
                 for (int i = 0; i < B; i++) dx += 1.0 / (1.0 + exp(-dr_logits->data[i]));
                 d_tot += dr_l->data[0] + df_l->data[0];
                 dx_tot += dx / B;
-                NUMCHECK(adam(opts[1], ng_imodel_params(m, 1), o.lr, "the discriminator's "), bi);
+                NUMCHECK(cli_adamw_step(opts[1], ng_imodel_params(m, 1), o.lr, "the discriminator's "), bi);
                 for (int i = 0; i < B; i++) df_t->data[i] = 1.0f;
-                NUMCHECK(fwd(gs[5]) || finite_loss(gs[5], "G's loss", df_l->data[0]) || bwd(gs[5], NULL), bi);
+                NUMCHECK(cli_forward(gs[5]) || cli_finite_loss(gs[5], "G's loss", df_l->data[0]) || cli_backward(gs[5], NULL), bi);
                 double dgz = 0;
                 for (int i = 0; i < B; i++) dgz += 1.0 / (1.0 + exp(-df_logits->data[i]));
                 dgz_tot += dgz / B;
                 g_tot += df_l->data[0];
-                NUMCHECK(bwd(gs[3], df_x->grad) || adam(opts[0], ng_imodel_params(m, 0), o.lr, "the generator's "), bi);
+                NUMCHECK(cli_backward(gs[3], df_x->grad) || cli_adamw_step(opts[0], ng_imodel_params(m, 0), o.lr, "the generator's "), bi);
                 ng_params_zero_grad(ng_imodel_params(m, 1));   /* D's gradients from the G step are not used */
             }
             seen += b;
@@ -520,7 +494,7 @@ int cmd_train_images(int argc, char **argv) {
                 for (int i = 0; i < Be; i++) idx[i] = s + i;
                 gather(cg[2].x->data, &te, idx, Be, 0, 1);
                 for (int i = 0; i < Be; i++) cg[2].labels->idata[i] = te.labels[s + i];
-                NUMCHECK(fwd(gs[2]) || finite_loss(gs[2], "the test loss", cg[2].loss->data[0]), -1);
+                NUMCHECK(cli_forward(gs[2]) || cli_finite_loss(gs[2], "the test loss", cg[2].loss->data[0]), -1);
                 test += (double)cg[2].loss->data[0] * Be;
                 for (int i = 0; i < Be; i++) {
                     const float *l = cg[2].logits->data + (size_t)i * K;
@@ -540,7 +514,7 @@ int cmd_train_images(int argc, char **argv) {
                 gather(ag[2].x->data, &te, idx, Be, 0, 1);
                 if (c->kind == NG_IMG_DAE) ng_dae_corrupt(ag[2].x_in->data, ag[2].x->data, (int64_t)Be * D, o.noise_mask, o.noise, &rng);
                 if (ag[2].eps) ng_rng_fill_normal(&rng, ag[2].eps->data, ag[2].eps->n);
-                NUMCHECK(fwd(gs[2]) || finite_loss(gs[2], "the test loss", ag[2].loss->data[0]), -1);
+                NUMCHECK(cli_forward(gs[2]) || cli_finite_loss(gs[2], "the test loss", ag[2].loss->data[0]), -1);
                 test += ag[2].loss->data[0];
             }
             cJSON_AddNumberToObject(j, "train_loss", round(tot / seen * 1000) / 1000);
@@ -568,7 +542,7 @@ int cmd_train_images(int argc, char **argv) {
         }
         if (c->kind == NG_IMG_VAE || gan) {
             memcpy(sdg.z->data, zfix, sizeof(float) * 64 * c->latent);
-            NUMCHECK(fwd(sg), -1);
+            NUMCHECK(cli_forward(sg), -1);
             sample_path(name, sizeof name, o.out, "samples", epoch + 1);
             if (ng_png_grid(name, sdg.images->data, 64, c->c, c->h, c->w, 8, 2, gan ? -1 : 0, 1))
                 fprintf(stderr, "nanogen: warning: %s\n", ng_last_error());

@@ -102,12 +102,14 @@ static int save_optim(const char *dir, ng_params *const *blocks, ng_adamw *const
     return rc;
 }
 
-/* The optimizer step count a model file was saved with ("optim_t"), or -1. */
-static int64_t meta_optim_t(ng_st_file *f) {
-    const char *t = f ? ng_st_meta(f, "optim_t") : NULL;
+/* A step count kept as metadata (a model file's "optim_t", an optimizer file's "t"), or -1 when
+ * it is absent or not a non-negative integer. */
+static int64_t meta_count(ng_st_file *f, const char *key) {
+    const char *t = f ? ng_st_meta(f, key) : NULL;
     char *end = NULL;
+    errno = 0;
     long long v = t ? strtoll(t, &end, 10) : -1;
-    return t && *t && !*end && v >= 0 ? v : -1;
+    return t && *t && !*end && !errno && v >= 0 ? v : -1;
 }
 
 /* Elements of every tensor of f (as loaded: F32). */
@@ -127,6 +129,7 @@ static int64_t file_numel(ng_st_file *f) {
  * than the file holds (it cannot match, and a hostile one could ask for terabytes). A small
  * excess is left to the tensor-by-tensor checks, whose errors name the tensor. */
 static int check_size(ng_st_file *f, const char *file, int64_t need) {
+    if (need < 0) return ng_set_error("%s: %s", file, ng_last_error());   /* the config is invalid */
     int64_t have = file_numel(f);
     if (need > have && need - have > (1 << 24))
         return ng_set_error("%s: the config needs %" PRId64 " parameters but the file's tensors hold %" PRId64 ": "
@@ -226,12 +229,10 @@ static int load_optim_file(const char *file, ng_params *const *blocks, ng_adamw 
     ng_st_file *f = ng_safetensors_open(file);
     int rc = NG_ERR;
     if (!f) goto done;
-    const char *t = ng_st_meta(f, "t");
-    char *end = NULL;
-    long long tv = t ? strtoll(t, &end, 10) : -1;
-    if (!t || *end || tv < 0) { ng_set_error("%s: missing or bad step count 't'", file); goto done; }
+    const int64_t tv = meta_count(f, "t");
+    if (tv < 0) { ng_set_error("%s: missing or bad step count 't'", file); goto done; }
     if (want_t >= 0 && tv != want_t) {
-        ng_set_error("%s: optimizer state is from step %lld but the model from step %" PRId64, file, tv, want_t);
+        ng_set_error("%s: optimizer state is from step %" PRId64 " but the model from step %" PRId64, file, tv, want_t);
         goto done;
     }
     for (int b = 0; b < nb; b++) {
@@ -253,7 +254,7 @@ static int load_optim(const char *path, ng_params *const *blocks, ng_adamw *cons
     int rc = NG_ERR;
     if (mfile && file && prev) {
         ng_st_file *mf = ng_safetensors_open(mfile);
-        int64_t want = meta_optim_t(mf);
+        int64_t want = meta_count(mf, "optim_t");
         ng_safetensors_close(mf);
         rc = load_optim_file(file, blocks, opts, nb, want);
         if (rc && want >= 0) {
@@ -374,8 +375,7 @@ int ng_icheckpoint_load(const char *path, ng_imodel **mp, char **train_json) {
     const char *cj = ng_st_meta(f, "image_config");
     if (!cj) { ng_set_error("%s: not a nanogen image-model checkpoint (no image_config metadata)", file); goto done; }
     if (ng_imodel_config_from_json(cj, &cfg)) { ng_set_error("%s: %s", file, ng_last_error()); goto done; }
-    int64_t need = ng_imodel_param_count(&cfg);
-    if (need < 0 || check_size(f, file, need)) { if (need < 0) ng_set_error("%s: %s", file, ng_last_error()); goto done; }
+    if (check_size(f, file, ng_imodel_param_count(&cfg))) goto done;
     m = ng_imodel_new(&cfg, 0);
     if (!m) goto done;
     int nb = ng_imodel_n_blocks(m);

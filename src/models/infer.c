@@ -256,9 +256,7 @@ static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_l
 }
 
 /* weights per token from which the one-stream step is split over threads */
-#ifndef NG_DECODE_SPLIT_MIN
 #define NG_DECODE_SPLIT_MIN 65536
-#endif
 
 /* [*a, *b): thread t's share of n items among nth, cut at multiples of `align` (outputs of
  * different threads do not share a cache line) */

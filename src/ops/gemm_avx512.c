@@ -222,12 +222,8 @@ static void gemv_ld(float *y, const float *x, const float *W, size_t ldw, const 
     }
 }
 
-static void gemv_serial(float *y, const float *x, const float *W, const float *b, int in, int out) {
-    gemv_ld(y, x, W, (size_t)in, b, in, out);
-}
-
 void ng_sgemv_serial(float *y, const float *x, const float *W, const float *b, int in, int out) {
-    gemv_serial(y, x, W, b, in, out);
+    gemv_ld(y, x, W, (size_t)in, b, in, out);
 }
 
 void ng_sgemv_cols(float *y, const float *x, const float *W, int ldw, int in, int out) {
@@ -236,12 +232,12 @@ void ng_sgemv_cols(float *y, const float *x, const float *W, int ldw, int in, in
 }
 
 void ng_sgemv_rows(float *y, const float *x, const float *W, const float *b, int in, int out) {
-    if ((int64_t)out * in < (1 << 20)) { gemv_serial(y, x, W, b, in, out); return; }
+    if ((int64_t)out * in < (1 << 20)) { ng_sgemv_serial(y, x, W, b, in, out); return; }
     const int nq = (out + 3) / 4, nth = omp_get_max_threads();
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < nth; t++) {   /* each thread a run of whole quads of rows */
         const int q0 = (int)((int64_t)nq * t / nth), q1 = (int)((int64_t)nq * (t + 1) / nth);
-        if (q1 > q0) gemv_serial(y + 4 * q0, x, W + (size_t)4 * q0 * in, b ? b + 4 * q0 : NULL, in, (q1 == nq ? out : 4 * q1) - 4 * q0);
+        if (q1 > q0) ng_sgemv_serial(y + 4 * q0, x, W + (size_t)4 * q0 * in, b ? b + 4 * q0 : NULL, in, (q1 == nq ? out : 4 * q1) - 4 * q0);
     }
 }
 
