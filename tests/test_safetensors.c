@@ -8,6 +8,7 @@
 #endif
 #include "nanogen.h"
 #include "test.h"
+#include "io/jsonnum.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -615,6 +616,37 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
+/* Doubles saved in a checkpoint's training state (a resumed run's running loss sums) read back
+ * bit-identical; cJSON's own printing gives 0.1 + 0.2 back as 0.3 (found by tests/test_kill.sh:
+ * a resumed run's logged loss differed in its 17th digit). */
+static void test_json_exact(void) {
+    double vals[64] = {0.1 + 0.2, 3.2895770072937016, 1.0 / 3.0, 1e-310, -2.5e300, 0, 1};
+    uint64_t r = 0x9E3779B97F4A7C15ull;
+    for (int i = 7; i < 64; i++) {   /* random bit patterns that are finite doubles */
+        r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+        uint64_t bits = r & ~(0x7FFull << 52) ? r : r ^ 1;
+        if (((bits >> 52) & 0x7FF) == 0x7FF) bits ^= 1ull << 62;
+        memcpy(&vals[i], &bits, sizeof bits);
+    }
+    int exact = 1, lossy = 0;
+    for (int i = 0; i < 64; i++) {
+        cJSON *o = cJSON_CreateObject(), *o2 = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "v", ng_json_exact(vals[i]));
+        cJSON_AddNumberToObject(o2, "v", vals[i]);
+        char *t = cJSON_PrintUnformatted(o), *t2 = cJSON_PrintUnformatted(o2);
+        cJSON *back = cJSON_Parse(t), *back2 = cJSON_Parse(t2);
+        double v = cJSON_GetObjectItem(back, "v")->valuedouble, v2 = cJSON_GetObjectItem(back2, "v")->valuedouble;
+        if (memcmp(&v, &vals[i], sizeof v)) { exact = 0; printf("  %.17g came back as %.17g (%s)\n", vals[i], v, t); }
+        lossy += memcmp(&v2, &vals[i], sizeof v2) != 0;
+        cJSON_Delete(o); cJSON_Delete(o2); cJSON_Delete(back); cJSON_Delete(back2); free(t); free(t2);
+    }
+    CHECK(exact, "ng_json_exact: 64 doubles read back bit-identical");
+    cJSON *n = ng_json_exact(NAN);
+    CHECK(cJSON_IsNull(n), "ng_json_exact(NaN) is null");
+    cJSON_Delete(n);
+    printf("  64 doubles exact through ng_json_exact; cJSON's own printing changed %d of them\n", lossy);
+}
+
 int main(void) {
     strcpy(g_dir, "/tmp/ng_st_XXXXXX");
     if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
@@ -629,6 +661,7 @@ int main(void) {
     RUN(test_corrupt_files);
     RUN(test_fuzz);
     RUN(test_python);
+    RUN(test_json_exact);
     nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     TEST_MAIN_END();
 }

@@ -1,6 +1,7 @@
 /* train.c - `nanogen train gpt|bigram`: presets, flags, the training loop, evaluation,
  * metrics.jsonl, atomic checkpoints, --resume, --init-from, and a clean Ctrl-C. */
 #include "cli.h"
+#include "io/jsonnum.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -181,7 +182,7 @@ static char *state_json(const train_opts *o, int step, const ng_rng *rng, double
     if (train_loss >= 0) cJSON_AddNumberToObject(j, "train_loss", train_loss);
     if (val_loss >= 0) cJSON_AddNumberToObject(j, "val_loss", val_loss);
     cJSON_AddNumberToObject(j, "elapsed_s", elapsed);
-    cJSON_AddNumberToObject(j, "log_sum", log_sum);
+    cJSON_AddItemToObject(j, "log_sum", ng_json_exact(log_sum));   /* exact: cJSON's own printing may drop the last bit */
     cJSON_AddNumberToObject(j, "log_n", log_n);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);

@@ -3,6 +3,7 @@
  * features the GAN's FID uses, trained per epoch, with metrics.jsonl, a sample grid per epoch
  * in DIR/samples/, checkpoints each epoch, --resume, and a clean Ctrl-C. */
 #include "cli.h"
+#include "io/jsonnum.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -147,7 +148,7 @@ static char *state_json(const itrain_opts *o, int epoch, const ng_rng *rng, cons
         cJSON_AddNumberToObject(j, "seen", pos->seen);
         cJSON_AddNumberToObject(j, "elapsed_s", pos->elapsed);
         cJSON *a = cJSON_AddArrayToObject(j, "sums");
-        for (int i = 0; i < 6; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(pos->acc[i]));
+        for (int i = 0; i < 6; i++) cJSON_AddItemToArray(a, ng_json_exact(pos->acc[i]));   /* exact, as they will be summed on */
         add_rng(j, "rng_epoch", &pos->rng_epoch);
     }
     cJSON_AddNumberToObject(j, "epochs", o->epochs);
