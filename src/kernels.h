@@ -26,6 +26,12 @@ void ng_sgemv_cols(float *y, const float *x, const float *W, int ldw, int in, in
 size_t ng_packed_size(int out, int in);
 void ng_pack_weights(float *dst, const float *W, int out, int in);
 void ng_linear_packed(float *y, const float *x, const float *Wp, const float *b, int M, int in, int out);
+/* A block of that product on the calling thread: y[:, j0:j1) (rows ldy apart) = x[:, k0:k1) (rows
+ * ldx apart) W[j0:j1, k0:k1)^T + b[j0:j1) (b may be NULL): a thread's share of a product split
+ * by W's rows (j0 a multiple of 32, j1 one or out) or by its inputs (a partial sum over k0..k1;
+ * an empty range gives b or zeros). */
+void ng_linear_packed_part(float *y, int ldy, const float *x, int ldx, const float *Wp, const float *b, int M, int in,
+                           int out, int j0, int j1, int k0, int k1);
 /* Grow-only, 64-byte aligned scratch memory; declare one `static _Thread_local ng_scratch` per
  * use, so each (long-lived OpenMP) thread keeps its own. NULL when out of memory. */
 typedef struct { float *p; size_t n; } ng_scratch;

@@ -792,6 +792,20 @@ static void test_gemv_packed(void) {
         ng_pack_weights(Wp, Wc, out, in);
         ng_linear_packed(got, x, Wp, b, M, in, out);
         for (int i = 0; i < M; i++) CMP("ng_linear_packed", got + (size_t)i * out, i, 1);
+        {   /* the same product in blocks: W's rows cut at a multiple of 32, then its inputs cut in two
+             * (two partial sums, bias in the second) */
+            const int jc = out > 32 ? 32 * ((out / 32 + 1) / 2) : out, kc = in / 3;
+            float *part = malloc(sizeof(float) * M * out);
+            for (int q = 0; q < M * out; q++) got[q] = part[q] = NAN;
+            ng_linear_packed_part(got, out, x, in, Wp, b, M, in, out, 0, jc, 0, in);
+            ng_linear_packed_part(got, out, x, in, Wp, b, M, in, out, jc, out, 0, in);
+            for (int i = 0; i < M; i++) CMP("ng_linear_packed_part (rows of W)", got + (size_t)i * out, i, 1);
+            ng_linear_packed_part(part, out, x, in, Wp, NULL, M, in, out, 0, out, 0, kc);
+            ng_linear_packed_part(got, out, x, in, Wp, b, M, in, out, 0, out, kc, in);
+            for (int q = 0; q < M * out; q++) got[q] += part[q];
+            for (int i = 0; i < M; i++) CMP("ng_linear_packed_part (inputs)", got + (size_t)i * out, i, 1);
+            free(part);
+        }
         #undef CMP
         for (int j = 0; j < out; j++) got[j] = NAN;
         ng_sgemv_cols(got, x, W, ldw, 0, out);   /* no columns: zeros */

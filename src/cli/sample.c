@@ -117,6 +117,10 @@ int cmd_sample(int argc, char **argv) {
     const char *no_color = getenv("NO_COLOR");
     const int ansi = show_probs && !batch && isatty(STDOUT_FILENO) && !(no_color && *no_color);
     double t_start = cli_now();
+    /* the text streams as it is drawn: every token to a terminal; to a pipe or a file at most
+     * every 50 ms (a write per token would cost as much as a sixth of a small model's step) */
+    const int stream_tty = isatty(STDOUT_FILENO);
+    double t_flush = t_start;
     for (int r = 0; r < rounds; r++) {
         ng_rng rng[S];
         for (int s = 0; s < S; s++) {
@@ -154,7 +158,8 @@ int cmd_sample(int argc, char **argv) {
                     outs[s] = no; memcpy(outs[s] + out_len[s], piece, len); out_len[s] += len; outs[s][out_len[s]] = 0;
                 } else {
                     fwrite(piece, 1, len, stdout);
-                    fflush(stdout);
+                    if (stream_tty) fflush(stdout);
+                    else if (cli_now() - t_flush > 0.05) { fflush(stdout); t_flush = cli_now(); }
                 }
             }
             if (k + 1 < tokens) logits = ng_infer_step(inf, cur);

@@ -7,11 +7,16 @@
 
 #include <math.h>
 #include <omp.h>
+#include <sched.h>
+#include <stdatomic.h>
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
 #include <stdlib.h>
 #include <string.h>
+
+/* one thread's arrival count at the one-stream step's meeting points, alone on its cache line */
+typedef struct { _Alignas(64) atomic_ulong n; } sync_slot;
 
 struct ng_infer {
     ng_model *m;
@@ -28,7 +33,18 @@ struct ng_infer {
     float *xt;              /* (nthreads, 4C) each thread's own x, LayerNorm output and two partial
                                sums (one stream) */
     int nthreads;           /* threads the one-stream step may use (xt's rows) */
+    float *part;            /* (nthreads, rows, C) each thread's partial sums in a one-stream cache rebuild */
+    float *dw;              /* one stream: each thread's share of every weight, copied in the order
+                               decode_one reads them (one sequential stream per thread per token) */
+    size_t *dw_at;          /* (nthreads) where thread t's share starts in dw */
+    sync_slot *sync;        /* (nthreads) the one-stream step's barrier (meet) */
+    unsigned long met;      /* meeting points passed so far */
 };
+
+/* weights per token from which the one-stream step is split over threads */
+#define NG_DECODE_SPLIT_MIN 65536
+
+static int decode_weights(ng_infer *s);
 
 /* the packed copy of weight `which` (0 c_attn, 1 c_proj, 2 c_fc, 3 mlp_proj) of layer l; l = L: the head */
 static const float *packed(const ng_infer *s, int l, int which) {
@@ -70,7 +86,14 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
         s->blk = ng_alloc_aligned(rows * sizeof(int32_t), "token block");
         s->nthreads = omp_get_max_threads();
         s->xt = ng_alloc_aligned((size_t)s->nthreads * 4 * C * sizeof(float), "activations");
-        ok = s->kc && s->vc && s->x && s->xn && s->qkv && s->y && s->f && s->att && s->blk && s->xt;
+        s->sync = ng_alloc_aligned((size_t)s->nthreads * sizeof(sync_slot), "thread sync");   /* zeroed: counts 0 */
+        if (S == 1 && s->nthreads > 1) s->part = ng_alloc_aligned((size_t)s->nthreads * rows * C * sizeof(float), "activations");
+        if (S == 1 && s->nthreads > 1 && 12LL * C * C * L >= NG_DECODE_SPLIT_MIN && decode_weights(s)) {
+            ng_free_aligned(s->dw);   /* not worth failing for: the step reads the model's weights */
+            s->dw = NULL;
+        }
+        ok = s->kc && s->vc && s->x && s->xn && s->qkv && s->y && s->f && s->att && s->blk && s->xt && s->sync &&
+             (S > 1 || s->nthreads == 1 || s->part);
         /* a batch of streams and a cache rebuild multiply several rows by each weight: the
          * weights packed once for the GEMM kernel are read as they lie, once for all rows (one
          * stream needs them for its rebuilds only, at the cost of a second copy of the weights) */
@@ -98,10 +121,12 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
 
 void ng_infer_free(ng_infer *s) {
     if (!s) return;
-    float *bufs[] = {s->kc, s->vc, s->x, s->xn, s->qkv, s->y, s->f, s->logits, s->att, s->wt, s->xt};
+    float *bufs[] = {s->kc, s->vc, s->x, s->xn, s->qkv, s->y, s->f, s->logits, s->att, s->wt, s->xt, s->part, s->dw};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ng_free_aligned(bufs[i]);
     ng_free_aligned(s->hist);
     ng_free_aligned(s->blk);
+    free(s->dw_at);
+    ng_free_aligned(s->sync);
     free(s);
 }
 
@@ -201,6 +226,14 @@ static void attend_head(const ng_infer *s, int l, int i, int h, const float *q, 
 #endif
 }
 
+/* [*a, *b): thread t's share of n items among nth, cut at multiples of `align` (outputs of
+ * different threads do not share a cache line) */
+static void share(int n, int t, int nth, int align, int *a, int *b) {
+    int x0 = (int)((int64_t)n * t / nth), x1 = (int)((int64_t)n * (t + 1) / nth);
+    *a = x0 - x0 % align;
+    *b = t + 1 == nth ? n : x1 - x1 % align;
+}
+
 /* n positions (pos .. pos+n-1) for every stream: tok (S, n) tokens, rows ordered stream-major
  * (row = i*n + t). Keys and values go to the cache; logits (S,V) are those of the last position
  * when want_logits. One position for all streams is the sampling step; several are a cache
@@ -217,8 +250,19 @@ static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_l
     }
     for (int l = 0; l < L; l++) {
         const gpt_block *b = &m->h[l];
+        /* a cache rebuild needs only the keys and values of the last layer: no queries,
+         * attention or MLP there (a fifth of its work with four layers) */
+        const int kv_only = l == L - 1 && !want_logits && R >= 4;
         ng_k_layernorm(s->xn, NULL, NULL, s->x, b->ln_1_w->data, b->ln_1_b->data, R, C, 1e-5f);
-        linear(s->qkv, s->xn, R, b->c_attn_w->data, packed(s, l, 0), b->c_attn_b->data, C, 3 * C);
+        if (kv_only) {
+            const int k0 = C - C % 32;   /* c_attn's packed panels are 32 of its rows wide */
+            #pragma omp parallel if ((double)R * C * C > 5e5)
+            {
+                int a0, a1;
+                share(3 * C - k0, omp_get_thread_num(), omp_get_num_threads(), 32, &a0, &a1);
+                ng_linear_packed_part(s->qkv, 3 * C, s->xn, C, packed(s, l, 0), b->c_attn_b->data, R, C, 3 * C, k0 + a0, k0 + a1, 0, C);
+            }
+        } else linear(s->qkv, s->xn, R, b->c_attn_w->data, packed(s, l, 0), b->c_attn_b->data, C, 3 * C);
         float *kc = s->kc + (size_t)l * S * T * C, *vc = s->vc + (size_t)l * S * T * C;
         for (int r = 0; r < R; r++) {
             const int i = r / n, t = pos + r % n;
@@ -227,6 +271,7 @@ static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_l
             for (int j = 0; j < C; j++) kt[(size_t)j * T + t] = k[j];
             memcpy(vc + ((size_t)i * T + t) * C, s->qkv + (size_t)r * 3 * C + 2 * C, (size_t)C * sizeof(float));
         }
+        if (kv_only) break;
         #pragma omp parallel for schedule(static) if ((int64_t)R * H * (pos + n) * hs > 65536)
         for (int r = 0; r < R; r++) {
             const int i = r / n, t = pos + r % n, last = r % n == n - 1;
@@ -255,29 +300,23 @@ static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_l
     linear(s->logits, s->xn, S, m->wte->data, packed(s, L, 0), NULL, C, V);
 }
 
-/* weights per token from which the one-stream step is split over threads */
-#define NG_DECODE_SPLIT_MIN 65536
 
-/* [*a, *b): thread t's share of n items among nth, cut at multiples of `align` (outputs of
- * different threads do not share a cache line) */
-static void share(int n, int t, int nth, int align, int *a, int *b) {
-    int x0 = (int)((int64_t)n * t / nth), x1 = (int)((int64_t)n * (t + 1) / nth);
-    *a = x0 - x0 % align;
-    *b = t + 1 == nth ? n : x1 - x1 % align;
-}
-
-/* rows [r0, r1) of y = x W^T + b */
-static void rows_of(float *y, const float *x, const float *W, const float *b, int in, int r0, int r1) {
-    if (r1 > r0) ng_sgemv_serial(y + r0, x, W + (size_t)r0 * in, b ? b + r0 : NULL, in, r1 - r0);
-}
-
-/* x[j] += b[j] + parts[0][j] + ... + parts[n-1][j] (parts C apart, threads' partial sums) */
+/* x[j] += b[j] + parts[0][j] + ... + parts[n-1][j] (parts C apart, threads' partial sums), in
+ * blocks of 64 so that each sum over the threads is a SIMD loop (the other threads' sums arrive
+ * from their cores a cache line at a time) */
 static void add_parts(float *restrict x, const float *restrict b, const float *restrict parts, int n, size_t stride, int C) {
-    #pragma omp simd
-    for (int j = 0; j < C; j++) {
-        float d = b[j];
-        for (int t = 0; t < n; t++) d += parts[(size_t)t * stride + j];
-        x[j] += d;
+    for (int j0 = 0; j0 < C; j0 += 64) {
+        const int w = C - j0 < 64 ? C - j0 : 64;
+        float d[64];
+        #pragma omp simd
+        for (int j = 0; j < w; j++) d[j] = b[j0 + j];
+        for (int t = 0; t < n; t++) {
+            const float *p = parts + (size_t)t * stride + j0;
+            #pragma omp simd
+            for (int j = 0; j < w; j++) d[j] += p[j];
+        }
+        #pragma omp simd
+        for (int j = 0; j < w; j++) x[j0 + j] += d[j];
     }
 }
 
@@ -287,14 +326,81 @@ static void add_parts(float *restrict x, const float *restrict b, const float *r
  * Thread t owns heads [h0, h1): it computes their q, k, v rows, writes their cache entries, runs
  * their attention and multiplies their outputs by their columns of c_proj, a partial sum of the
  * projection. Likewise it owns the rows [f0, f1) of c_fc (and GELU) and multiplies them by the
- * same columns of mlp_proj. One barrier after each partial sum; every thread then adds all of
- * them, in thread order, to its x: two barriers per layer. With one thread this is exactly the
+ * same columns of mlp_proj. One barrier (meet) after each partial sum; every thread then adds
+ * all of them, in thread order, to its x: two barriers per layer. With one thread this is exactly the
  * one-stream path of forward_positions; with n threads the sums are grouped by thread (a
  * rounding-level difference, the same for a given thread count every time). */
+/* thread t's (of n) heads, rows of c_fc and rows of the head in the one-stream step */
+typedef struct { int c0, c1, f0, f1, v0, v1; } decode_share;
+static decode_share decode_share_of(const ng_model_config *c, int t, int n) {
+    decode_share d;
+    int h0, h1;
+    share(c->n_head, t, n, 1, &h0, &h1);
+    share(4 * c->n_embd, t, n, 16, &d.f0, &d.f1);
+    share(c->vocab_size, t, n, 16, &d.v0, &d.v1);
+    d.c0 = h0 * (c->n_embd / c->n_head); d.c1 = h1 * (c->n_embd / c->n_head);
+    return d;
+}
+
+/* copies rows [r0, r1) of columns [k0, k1) of W (ld floats a row) to dst, packed; returns the end */
+static float *copy_block(float *dst, const float *W, size_t ld, int r0, int r1, int k0, int k1) {
+    for (int r = r0; r < r1; r++, dst += k1 - k0) memcpy(dst, W + (size_t)r * ld + k0, (size_t)(k1 - k0) * sizeof(float));
+    return dst;
+}
+
+/* The weights of the one-stream step laid out per thread in the order it reads them: per layer
+ * the q, k and v rows of its heads, its columns of c_proj, its rows of c_fc and its columns of
+ * mlp_proj, then its rows of the head (wte). Each thread then streams one contiguous block per
+ * token and the hardware prefetcher never restarts. NG_OK, or NG_ERR when out of memory (the
+ * step then reads the model's own weights). */
+static int decode_weights(ng_infer *s) {
+    const ng_model *m = s->m;
+    const ng_model_config *c = &m->cfg;
+    const int C = c->n_embd, L = c->n_layer, n = s->nthreads;
+    s->dw_at = calloc((size_t)n + 1, sizeof *s->dw_at);
+    if (!s->dw_at) return NG_ERR;
+    for (int t = 0; t < n; t++) {
+        const decode_share d = decode_share_of(c, t, n);
+        s->dw_at[t + 1] = s->dw_at[t] + (size_t)L * C * (4 * (d.c1 - d.c0) + 2 * (d.f1 - d.f0)) + (size_t)(d.v1 - d.v0) * C;
+    }
+    s->dw = ng_alloc_aligned(s->dw_at[n] * sizeof(float), "sampling weights");
+    if (!s->dw) return NG_ERR;
+    for (int t = 0; t < n; t++) {
+        const decode_share d = decode_share_of(c, t, n);
+        float *w = s->dw + s->dw_at[t];
+        for (int l = 0; l < L; l++) {
+            const gpt_block *b = &m->h[l];
+            for (int part = 0; part < 3; part++) w = copy_block(w, b->c_attn_w->data, C, part * C + d.c0, part * C + d.c1, 0, C);
+            w = copy_block(w, b->c_proj_w->data, C, 0, C, d.c0, d.c1);
+            w = copy_block(w, b->c_fc_w->data, C, d.f0, d.f1, 0, C);
+            w = copy_block(w, b->mlp_proj_w->data, 4 * C, 0, C, d.f0, d.f1);
+        }
+        copy_block(w, m->wte->data, C, d.v0, d.v1, 0, C);
+    }
+    return NG_OK;
+}
+
+/* The barrier of the one-stream step: thread t (of n) has reached meeting point `k`; returns
+ * once all n have. Each thread publishes its count on its own cache line and reads the others'
+ * (one line transfer per thread, where a shared counter takes a locked add from each thread
+ * and a second line for the release): two of these per layer, per token. The release store
+ * and acquire loads make every write before the meeting visible after it. A thread that waits
+ * long (more threads than cores) yields its core. */
+static void meet(sync_slot *sl, int t, int n, unsigned long k) {
+    atomic_store_explicit(&sl[t].n, k, memory_order_release);
+    for (int j = 0; j < n; j++)
+        for (unsigned spin = 0; j != t && atomic_load_explicit(&sl[j].n, memory_order_acquire) < k; spin++) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            if (spin > 20000) sched_yield();
+        }
+}
+
 static void decode_one(ng_infer *s, int32_t tok, int nth) {
     const ng_model *m = s->m;
     const int T = m->cfg.block_size, C = m->cfg.n_embd, H = m->cfg.n_head, hs = C / H;
-    const int L = m->cfg.n_layer, V = m->cfg.vocab_size, pos = s->pos;
+    const int L = m->cfg.n_layer, pos = s->pos;
     const float *te = m->wte->data + (size_t)tok * C, *pe = m->wpe->data + (size_t)pos * C;
     const size_t stride = (size_t)4 * C;   /* per thread in xt: x, LayerNorm output, two partial sums */
     #pragma omp parallel num_threads(nth)
@@ -302,39 +408,127 @@ static void decode_one(ng_infer *s, int32_t tok, int nth) {
         const int t = omp_get_thread_num(), n = omp_get_num_threads();
         float *x = s->xt + t * stride, *xn = x + C, *pa = xn + C, *pb = pa + C;
         const float *pa0 = s->xt + 2 * C, *pb0 = s->xt + 3 * C;   /* thread 0's partial sums */
-        int h0, h1, f0, f1, v0, v1;
-        share(H, t, n, 1, &h0, &h1);
-        share(4 * C, t, n, 16, &f0, &f1);
-        share(V, t, n, 16, &v0, &v1);
-        const int c0 = h0 * hs, c1 = h1 * hs;   /* my columns of y */
+        const decode_share d = decode_share_of(&m->cfg, t, n);
+        const int c0 = d.c0, c1 = d.c1, f0 = d.f0, f1 = d.f1, nc = c1 - c0, nf = f1 - f0;   /* my columns of y, rows of c_fc */
+        const float *w = s->dw && n == s->nthreads ? s->dw + s->dw_at[t] : NULL;   /* my weights, in reading order */
+        unsigned long k = s->met;   /* meeting points, counted on from the last step's */
         #pragma omp simd
         for (int j = 0; j < C; j++) x[j] = te[j] + pe[j];
         for (int l = 0; l < L; l++) {
             const gpt_block *b = &m->h[l];
             ng_k_layernorm(xn, NULL, NULL, x, b->ln_1_w->data, b->ln_1_b->data, 1, C, 1e-5f);
-            for (int part = 0; part < 3; part++)   /* q, k and v of my heads */
-                rows_of(s->qkv + part * C, xn, b->c_attn_w->data + (size_t)part * C * C, b->c_attn_b->data + part * C, C, c0, c1);
+            for (int part = 0; part < 3; part++) {   /* q, k and v of my heads */
+                const float *wq = w ? w : b->c_attn_w->data + ((size_t)part * C + c0) * C;
+                if (nc > 0) ng_sgemv_serial(s->qkv + part * C + c0, xn, wq, b->c_attn_b->data + part * C + c0, C, nc);
+                if (w) w += (size_t)nc * C;
+            }
             const size_t lane = (size_t)l * T * C;
             float *kt = s->kc + lane, *vc = s->vc + lane + (size_t)pos * C;
             for (int j = c0; j < c1; j++) { kt[(size_t)j * T + pos] = s->qkv[C + j]; vc[j] = s->qkv[2 * C + j]; }
-            for (int h = h0; h < h1; h++)
+            for (int h = c0 / hs; h < c1 / hs; h++)
                 attend_head(s, l, 0, h, s->qkv + h * hs, pos + 1, s->att + ((size_t)l * H + h) * T, s->y + h * hs);
-            ng_sgemv_cols(pa, s->y + c0, b->c_proj_w->data + c0, C, c1 - c0, C);
-            #pragma omp barrier
+            if (w) { ng_sgemv_cols(pa, s->y + c0, w, nc, nc, C); w += (size_t)C * nc; }
+            else ng_sgemv_cols(pa, s->y + c0, b->c_proj_w->data + c0, C, nc, C);
+            meet(s->sync, t, n, ++k);
             add_parts(x, b->c_proj_b->data, pa0, n, stride, C);
             ng_k_layernorm(xn, NULL, NULL, x, b->ln_2_w->data, b->ln_2_b->data, 1, C, 1e-5f);
-            rows_of(s->f, xn, b->c_fc_w->data, b->c_fc_b->data, C, f0, f1);
-            ng_k_gelu(s->f + f0, s->f + f0, f1 - f0);
-            ng_sgemv_cols(pb, s->f + f0, b->mlp_proj_w->data + f0, 4 * C, f1 - f0, C);
-            #pragma omp barrier
+            if (nf > 0) ng_sgemv_serial(s->f + f0, xn, w ? w : b->c_fc_w->data + (size_t)f0 * C, b->c_fc_b->data + f0, C, nf);
+            if (w) w += (size_t)nf * C;
+            ng_k_gelu(s->f + f0, s->f + f0, nf);
+            if (w) { ng_sgemv_cols(pb, s->f + f0, w, nf, nf, C); w += (size_t)C * nf; }
+            else ng_sgemv_cols(pb, s->f + f0, b->mlp_proj_w->data + f0, 4 * C, nf, C);
+            meet(s->sync, t, n, ++k);
             add_parts(x, b->mlp_proj_b->data, pb0, n, stride, C);
         }
         ng_k_layernorm(xn, NULL, NULL, x, m->ln_f_w->data, m->ln_f_b->data, 1, C, 1e-5f);
-        rows_of(s->logits, xn, m->wte->data, NULL, C, v0, v1);
+        if (d.v1 > d.v0) ng_sgemv_serial(s->logits + d.v0, xn, w ? w : m->wte->data + (size_t)d.v0 * C, NULL, C, d.v1 - d.v0);
         if (t == 0) memcpy(s->x, x, (size_t)C * sizeof(float));
     }
+    s->met += 2 * (unsigned long)L;
     s->hist[pos] = tok;
     s->pos++;
+}
+
+/* x[r] += b + parts[0][r] + ... + parts[n-1][r] for rows [r0, r1), then the LayerNorm (w, b2)
+ * of those rows into xn (skipped when w is NULL) */
+static void sum_rows(float *x, float *xn, const float *b, const float *parts, int nparts, size_t stride, int C, int r0, int r1,
+                     const float *w, const float *b2) {
+    for (int r = r0; r < r1; r++) add_parts(x + (size_t)r * C, b, parts + (size_t)r * C, nparts, stride, C);
+    if (w && r1 > r0) ng_k_layernorm(xn + (size_t)r0 * C, NULL, NULL, x + (size_t)r0 * C, w, b2, r1 - r0, C, 1e-5f);
+}
+
+/* A cache rebuild of one stream: n positions from pos, split over the threads inside one
+ * parallel region with the packed weights' GEMM kernel (the generic path would open a team per
+ * product and run the LayerNorms, GELU and sums on one thread). The rows of x are shared: the
+ * threads split the rows for the LayerNorms and sums, the 32-column panels of c_attn and c_fc,
+ * and the heads for the cache writes, attention and c_proj (a partial sum over their columns);
+ * mlp_proj is a partial sum over each thread's c_fc panels. Partial sums are added in thread
+ * order; five barriers per layer. The last layer computes its keys and values only (its output
+ * is not needed: the next token runs through decode_one). */
+static void rebuild_one(ng_infer *s, const int32_t *tok, int n, int nth) {
+    const ng_model *m = s->m;
+    const int T = m->cfg.block_size, C = m->cfg.n_embd, H = m->cfg.n_head, hs = C / H, L = m->cfg.n_layer, pos = s->pos;
+    const size_t stride = (size_t)n * C;   /* between threads' partial sums */
+    float *x = s->x, *xn = s->xn, *qkv = s->qkv, *y = s->y, *f = s->f;
+    #pragma omp parallel num_threads(nth)
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        float *pt = s->part + t * stride;
+        int r0, r1, h0, h1, a0, a1, f0, f1;
+        share(n, t, nt, 1, &r0, &r1);
+        share(H, t, nt, 1, &h0, &h1);
+        share(3 * C, t, nt, 32, &a0, &a1);
+        share(4 * C, t, nt, 32, &f0, &f1);
+        const int c0 = h0 * hs, c1 = h1 * hs;
+        float scratch[T];
+        for (int r = r0; r < r1; r++) {
+            const float *te = m->wte->data + (size_t)tok[r] * C, *pe = m->wpe->data + (size_t)(pos + r) * C;
+            float *xr = x + (size_t)r * C;
+            #pragma omp simd
+            for (int j = 0; j < C; j++) xr[j] = te[j] + pe[j];
+        }
+        if (r1 > r0) ng_k_layernorm(xn + (size_t)r0 * C, NULL, NULL, x + (size_t)r0 * C, m->h[0].ln_1_w->data, m->h[0].ln_1_b->data, r1 - r0, C, 1e-5f);
+        #pragma omp barrier
+        for (int l = 0; l < L; l++) {
+            const gpt_block *b = &m->h[l];
+            if (l == L - 1) {   /* the last layer: its keys and values only, each thread's own columns */
+                const int k0 = C - C % 32;
+                share(3 * C - k0, t, nt, 32, &a0, &a1);
+                ng_linear_packed_part(qkv, 3 * C, xn, C, packed(s, l, 0), b->c_attn_b->data, n, C, 3 * C, k0 + a0, k0 + a1, 0, C);
+                float *kt = s->kc + (size_t)l * T * C, *vc = s->vc + (size_t)l * T * C;
+                for (int r = 0; r < n; r++)
+                    for (int j = (k0 + a0 > C ? k0 + a0 : C); j < k0 + a1; j++) {
+                        if (j < 2 * C) kt[(size_t)(j - C) * T + pos + r] = qkv[(size_t)r * 3 * C + j];
+                        else vc[(size_t)(pos + r) * C + j - 2 * C] = qkv[(size_t)r * 3 * C + j];
+                    }
+                break;
+            }
+            ng_linear_packed_part(qkv, 3 * C, xn, C, packed(s, l, 0), b->c_attn_b->data, n, C, 3 * C, a0, a1, 0, C);
+            #pragma omp barrier
+            float *kt = s->kc + (size_t)l * T * C, *vc = s->vc + (size_t)l * T * C;
+            for (int r = 0; r < n; r++) {
+                const float *q = qkv + (size_t)r * 3 * C;
+                for (int j = c0; j < c1; j++) { kt[(size_t)j * T + pos + r] = q[C + j]; vc[(size_t)(pos + r) * C + j] = q[2 * C + j]; }
+            }
+            for (int r = 0; r < n; r++)
+                for (int h = h0; h < h1; h++)
+                    attend_head(s, l, 0, h, qkv + (size_t)r * 3 * C + h * hs, pos + r + 1,
+                                r == n - 1 ? s->att + ((size_t)l * H + h) * T : scratch, y + (size_t)r * C + h * hs);
+            ng_linear_packed_part(pt, C, y, C, packed(s, l, 1), NULL, n, C, C, 0, C, c0, c1);
+            #pragma omp barrier
+            sum_rows(x, xn, b->c_proj_b->data, s->part, nt, stride, C, r0, r1, b->ln_2_w->data, b->ln_2_b->data);
+            #pragma omp barrier
+            ng_linear_packed_part(f, 4 * C, xn, C, packed(s, l, 2), b->c_fc_b->data, n, C, 4 * C, f0, f1, 0, C);
+            for (int r = 0; r < n && f1 > f0; r++) ng_k_gelu(f + (size_t)r * 4 * C + f0, f + (size_t)r * 4 * C + f0, f1 - f0);
+            ng_linear_packed_part(pt, C, f, 4 * C, packed(s, l, 3), NULL, n, 4 * C, C, 0, C, f0, f1);
+            #pragma omp barrier
+            sum_rows(x, xn, b->mlp_proj_b->data, s->part, nt, stride, C, r0, r1, l + 1 < L ? m->h[l + 1].ln_1_w->data : NULL,
+                     l + 1 < L ? m->h[l + 1].ln_1_b->data : NULL);
+            #pragma omp barrier
+        }
+    }
+    for (int r = 0; r < n; r++) s->hist[pos + r] = tok[r];
+    s->pos += n;
 }
 
 const float *ng_infer_step(ng_infer *s, const int32_t *tokens) {
@@ -345,6 +539,9 @@ const float *ng_infer_step(ng_infer *s, const int32_t *tokens) {
             memcpy(s->logits + (size_t)i * V, m->table->data + (size_t)tokens[i] * V, (size_t)V * sizeof(float));
         return s->logits;
     }
+    /* one stream: every thread works on the one position once the weights are worth splitting */
+    const int nth = s->nthreads < omp_get_max_threads() ? s->nthreads : omp_get_max_threads();
+    const int split = S == 1 && nth > 1 && 12LL * m->cfg.n_embd * m->cfg.n_embd * m->cfg.n_layer >= NG_DECODE_SPLIT_MIN;
     if (s->pos == T) {
         /* context full: rebuild the cache from the last `keep` tokens at positions 0..keep-1,
          * several positions per block (GEMMs) */
@@ -357,14 +554,12 @@ const float *ng_infer_step(ng_infer *s, const int32_t *tokens) {
             const int n = keep - p0 < per ? keep - p0 : per;
             for (int i = 0; i < S; i++)
                 for (int t = 0; t < n; t++) s->blk[(size_t)i * n + t] = s->hist[(size_t)i * T + p0 + t];
-            forward_positions(s, s->blk, n, 0);
+            if (split) rebuild_one(s, s->blk, n, nth);
+            else forward_positions(s, s->blk, n, 0);
             p0 += n;
         }
     }
-    /* one stream: every thread works on the one position once the weights are worth splitting */
-    const int nth = s->nthreads < omp_get_max_threads() ? s->nthreads : omp_get_max_threads();
-    if (S == 1 && nth > 1 && 12LL * m->cfg.n_embd * m->cfg.n_embd * m->cfg.n_layer >= NG_DECODE_SPLIT_MIN)
-        decode_one(s, tokens[0], nth);
+    if (split) decode_one(s, tokens[0], nth);
     else
         forward_positions(s, tokens, 1, 1);
     return s->logits;

@@ -275,6 +275,28 @@ void ng_linear_packed(float *y, const float *x, const float *Wp, const float *b,
     }
 }
 
+void ng_linear_packed_part(float *y, int ldy, const float *x, int ldx, const float *Wp, const float *b, int M, int in,
+                           int out, int j0, int j1, int k0, int k1) {
+    if (j1 <= j0 || M <= 0) return;
+    for (int i0 = 0; i0 < M; i0 += MR) {
+        const int mr = M - i0 < MR ? M - i0 : MR;
+        for (int p = j0 / NR; p * NR < j1; p++) {
+            const int c0 = p * NR, nr = j1 - c0;
+            float *c = y + (size_t)i0 * ldy + c0;
+            kernel_rows(k1 - k0, x + (size_t)i0 * ldx + k0, (size_t)ldx, Wp + (size_t)p * NR * in + (size_t)k0 * NR, c, ldy, mr,
+                        mask_of(nr), mask_of(nr - 16), 1.0f, 0.0f);
+            if (b)
+                for (int r = 0; r < mr; r++) {
+                    float *cr = c + (size_t)r * ldy;
+                    const int w = nr < NR ? nr : NR;
+                    #pragma omp simd
+                    for (int j = 0; j < w; j++) cr[j] += b[c0 + j];
+                }
+        }
+    }
+    (void)out;
+}
+
 /* The same GEMM on the calling thread only (callers that are threads of a parallel region
  * themselves: the attention heads). */
 /* Empty products: C = beta C (nothing to multiply). Returns 1 when it handled the call. */
@@ -369,6 +391,18 @@ void ng_linear_packed(float *y, const float *x, const float *Wp, const float *b,
     for (int i = 0; i < M; i++)
         if (b) memcpy(y + (size_t)i * out, b, (size_t)out * sizeof(float));
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, out, in, 1.0f, x, in, Wp, in, b ? 1.0f : 0.0f, y, out);
+}
+void ng_linear_packed_part(float *y, int ldy, const float *x, int ldx, const float *Wp, const float *b, int M, int in,
+                           int out, int j0, int j1, int k0, int k1) {
+    (void)out;
+    if (j1 <= j0 || M <= 0) return;
+    for (int i = 0; i < M; i++) {
+        if (b) memcpy(y + (size_t)i * ldy + j0, b + j0, (size_t)(j1 - j0) * sizeof(float));
+        else memset(y + (size_t)i * ldy + j0, 0, (size_t)(j1 - j0) * sizeof(float));
+    }
+    if (k1 > k0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, j1 - j0, k1 - k0, 1.0f, x + k0, ldx, Wp + (size_t)j0 * in + k0, in,
+                    1.0f, y + j0, ldy);
 }
 void ng_sgemv_rows(float *y, const float *x, const float *W, const float *b, int in, int out) {
     if (b) memcpy(y, b, (size_t)out * sizeof(float));
