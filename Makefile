@@ -104,7 +104,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libnanogen.a $(HDRS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libnanogen.a $(LDLIBS)
 
-bench: all $(BUILD)/bench/gemm
+bench: all $(BUILD)/bench/gemm $(BUILD)/bench/pingpong
 	@sh bench/run.sh
 
 # ---------------------------------------------------------------- fuzzing (fuzz/, DEVELOPERS.md "Fuzzing")

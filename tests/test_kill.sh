@@ -5,9 +5,16 @@
 # losing the optimizer state, and, resumed again and again until the end, give bit-identical
 # weights, optimizer moments and the same metrics.jsonl as a run never killed. GPT and VAE.
 # The kill delays come from NG_KILL_SEED (printed; the date by default) to replay a failure.
+# To hunt a rare failure: NG_KILL_COUNT=N kills per model (8 and 4 by default), NG_KILL_ONLY=gpt
+# or vae, and NG_KILL_KEEP=DIR keeps the runs of a failing test there, e.g.
+#   for i in $(seq 200); do NG_KILL_SEED=$i NG_KILL_COUNT=12 NG_KILL_ONLY=gpt NG_KILL_KEEP=/tmp/kill \
+#       sh tests/test_kill.sh > /tmp/kill.log || break; done
 NAME=tests/test_kill.sh
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
+if [ -n "$NG_KILL_KEEP" ]; then
+    trap 'if [ "$fail" -gt 0 ]; then mkdir -p "$NG_KILL_KEEP" && cp -r "$TMP" "$NG_KILL_KEEP/" && echo "runs kept in $NG_KILL_KEEP"; fi; cleanup' EXIT
+fi
 SH=${NG_SHAKESPEARE:-$(sh scripts/corpus.sh)}
 if [ ! -s "$SH" ]; then bad "data" "no text corpus (scripts/corpus.sh)"; finish; fi
 SEED=${NG_KILL_SEED:-$(date +%s)}
@@ -90,11 +97,13 @@ kill_loop() {
 }
 
 # ------------------------------------------------------------------ GPT: a checkpoint every step
+if [ "${NG_KILL_ONLY:-gpt}" = gpt ]; then
+NK=${NG_KILL_COUNT:-8}
 TINY="--n-layer 1 --n-embd 32 --n-head 2 --block-size 32 --batch-size 8"
 G="--data $SH $TINY --steps 300 --warmup 20 --log-every 7 --eval-every 1 --eval-iters 1 --threads 1"
 expect_ok "gpt: the run never killed" $NG train gpt $G --out "$TMP/ga"
 K=$TMP/gk
-kill_loop gpt "$K" 8 0 0.3 $NG train gpt $G --out "$K" --force -- $NG train --resume "$K" --threads 1
+kill_loop gpt "$K" "$NK" 0 0.3 $NG train gpt $G --out "$K" --force -- $NG train --resume "$K" --threads 1
 if expect_ok "gpt: info after the kills" $NG info "$K"; then
     check "gpt: ... a step > 0 was saved" test "$(step_of "$K")" -gt 0
 fi
@@ -105,18 +114,22 @@ fi
 expect_ok "gpt: --resume to the end after the kills" $NG train --resume "$K" --threads 1
 check "gpt: ... the optimizer state was kept (no zero-moment restart)" sh -c '! grep -q "zero moments" "$1"' sh "$ERR"
 check "gpt: ... at step 300" test "$(step_of "$K")" = 300
-check "gpt: killed 8 times and resumed = never killed (weights, moments, metrics)" same_run "$TMP/ga" "$K"
+check "gpt: killed $NK times and resumed = never killed (weights, moments, metrics)" same_run "$TMP/ga" "$K"
+fi
 
 # ------------------------------------------------------------------ VAE: a checkpoint every epoch
-if [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+if [ "${NG_KILL_ONLY:-vae}" != vae ]; then
+    :
+elif [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    NK=${NG_KILL_COUNT:-4}
     V="--data fashion-mnist --epochs 30 --max-batches 3 --batch-size 32 --threads 1"
     expect_ok "vae: the run never killed" $NG train vae $V --out "$TMP/va"
     K=$TMP/vk
-    kill_loop vae "$K" 4 0.1 0.4 $NG train vae $V --out "$K" --force -- $NG train --resume "$K" --threads 1
+    kill_loop vae "$K" "$NK" 0.1 0.4 $NG train vae $V --out "$K" --force -- $NG train --resume "$K" --threads 1
     check "vae: a checkpoint survived the kills" test -s "$K/model.safetensors"
     expect_ok "vae: --resume to the end after the kills" $NG train --resume "$K" --threads 1
     check "vae: ... the optimizer state was kept (no zero-moment restart)" sh -c '! grep -q "zero moments" "$1"' sh "$ERR"
-    check "vae: killed 4 times and resumed = never killed (weights, moments, metrics)" same_run "$TMP/va" "$K"
+    check "vae: killed $NK times and resumed = never killed (weights, moments, metrics)" same_run "$TMP/va" "$K"
 else
     echo "vae: skipped (dataset-fashion-mnist is not installed)"
 fi
