@@ -254,47 +254,36 @@ void ng_pack_weights(float *dst, const float *W, int out, int in) {
 /* y (M,out) = x (M,in) W^T + b with W packed by ng_pack_weights; threads split the tiles (12
  * rows x 32 columns) when the product is large enough (a cache rebuild); each tile is computed
  * the same way whatever thread runs it */
+/* one tile of a product with packed weights: y[i0 .. i0+mr, panel p's 32 columns up to j1) =
+ * x[rows, k0 .. k1) W[columns, k0 .. k1)^T + b (b may be NULL) */
+static void packed_tile(float *y, int ldy, const float *x, int ldx, const float *Wp, const float *b, int in, int i0, int mr,
+                        int p, int j1, int k0, int k1) {
+    const int c0 = p * NR, nr = j1 - c0;
+    float *c = y + (size_t)i0 * ldy + c0;
+    kernel_rows(k1 - k0, x + (size_t)i0 * ldx + k0, (size_t)ldx, Wp + (size_t)p * NR * in + (size_t)k0 * NR, c, ldy, mr,
+                mask_of(nr), mask_of(nr - 16), 1.0f, 0.0f);
+    if (b)
+        for (int r = 0; r < mr; r++) {
+            float *cr = c + (size_t)r * ldy;
+            const int w = nr < NR ? nr : NR;
+            #pragma omp simd
+            for (int j = 0; j < w; j++) cr[j] += b[c0 + j];
+        }
+}
+
 void ng_linear_packed(float *y, const float *x, const float *Wp, const float *b, int M, int in, int out) {
     const int mp = (M + MR - 1) / MR, np = (out + NR - 1) / NR;
     #pragma omp parallel for collapse(2) schedule(static) if ((double)M * in * out > 1e6)
-    for (int ip = 0; ip < mp; ip++) {
-        for (int p = 0; p < np; p++) {
-            const int i0 = ip * MR, mr = M - i0 < MR ? M - i0 : MR;
-            const int j0 = p * NR, nr = out - j0;
-            float *c = y + (size_t)i0 * out + j0;
-            kernel_rows(in, x + (size_t)i0 * in, (size_t)in, Wp + (size_t)p * NR * in, c, out, mr,
-                        mask_of(nr), mask_of(nr - 16), 1.0f, 0.0f);
-            if (b)
-                for (int r = 0; r < mr; r++) {
-                    float *cr = c + (size_t)r * out;
-                    const int w = nr < NR ? nr : NR;
-                    #pragma omp simd
-                    for (int j = 0; j < w; j++) cr[j] += b[j0 + j];
-                }
-        }
-    }
+    for (int ip = 0; ip < mp; ip++)
+        for (int p = 0; p < np; p++)
+            packed_tile(y, out, x, in, Wp, b, in, ip * MR, M - ip * MR < MR ? M - ip * MR : MR, p, out, 0, in);
 }
 
 void ng_linear_packed_part(float *y, int ldy, const float *x, int ldx, const float *Wp, const float *b, int M, int in,
                            int out, int j0, int j1, int k0, int k1) {
-    if (j1 <= j0 || M <= 0) return;
-    for (int i0 = 0; i0 < M; i0 += MR) {
-        const int mr = M - i0 < MR ? M - i0 : MR;
-        for (int p = j0 / NR; p * NR < j1; p++) {
-            const int c0 = p * NR, nr = j1 - c0;
-            float *c = y + (size_t)i0 * ldy + c0;
-            kernel_rows(k1 - k0, x + (size_t)i0 * ldx + k0, (size_t)ldx, Wp + (size_t)p * NR * in + (size_t)k0 * NR, c, ldy, mr,
-                        mask_of(nr), mask_of(nr - 16), 1.0f, 0.0f);
-            if (b)
-                for (int r = 0; r < mr; r++) {
-                    float *cr = c + (size_t)r * ldy;
-                    const int w = nr < NR ? nr : NR;
-                    #pragma omp simd
-                    for (int j = 0; j < w; j++) cr[j] += b[c0 + j];
-                }
-        }
-    }
     (void)out;
+    for (int i0 = 0; i0 < M && j1 > j0; i0 += MR)
+        for (int p = j0 / NR; p * NR < j1; p++) packed_tile(y, ldy, x, ldx, Wp, b, in, i0, M - i0 < MR ? M - i0 : MR, p, j1, k0, k1);
 }
 
 /* The same GEMM on the calling thread only (callers that are threads of a parallel region
