@@ -53,6 +53,26 @@ expect_fail "train gpt --force over it: a model too big" "memory" $NG train gpt 
 limit_needed "train --resume under ulimit -v" && expect_fail "train --resume with --batch-size 20000 under ulimit -v 1.5 GB" "memory" "$LIM" 1500000 $NG train --resume "$M" --batch-size 20000 --steps 8 --threads 1
 expect_fail "train --resume --batch-size 0" "--batch-size" $NG train --resume "$M" --batch-size 0
 check "train: ... the checkpoint, optimizer and metrics are unchanged" diff -r "$M" "$TMP/m.bak"
+# edit_state SRC DST JSON: a copy of checkpoint SRC whose saved training state has JSON's keys changed
+edit_state() {
+    rm -rf "$2"; cp -r "$1" "$2"
+    "$PY" - "$2/model.safetensors" "$3" <<'EOF'
+import json, struct, sys
+p = sys.argv[1]; b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+t = json.loads(h["__metadata__"]["train"]); t.update(json.loads(sys.argv[2])); h["__metadata__"]["train"] = json.dumps(t)
+hj = json.dumps(h).encode(); hj += b" " * (-len(hj) % 8)
+open(p, "wb").write(struct.pack("<Q", len(hj)) + hj + b[8 + n:])
+EOF
+}
+# a saved training state is checked as the flags are (an edited or damaged file is not trusted)
+for st in '{"warmup": -5}' '{"lr": 50}' '{"grad_clip": -1}' '{"log_every": 0}'; do
+    edit_state "$M" "$TMP/ms" "$st"
+    cp -r "$TMP/ms" "$TMP/ms.bak"
+    k=${st#*\"}; k=${k%%\"*}
+    expect_fail "train --resume: a training state with $st is refused" "$k =" $NG train --resume "$TMP/ms" --steps 8 --threads 1
+    check "train --resume: ... the checkpoint is unchanged" diff -r "$TMP/ms" "$TMP/ms.bak"
+    rm -rf "$TMP/ms.bak"
+done
 
 # ------------------------------------------------------------------ sample / eval
 expect_fail "eval: --block-size 64 over the trained 32" "exceeds" $NG eval "$M" --data "$SH" --block-size 64
@@ -124,6 +144,13 @@ hj = json.dumps(h).encode(); hj += b" " * (-len(hj) % 8)
 open(sys.argv[2], "wb").write(struct.pack("<Q", len(hj)) + hj + b[8 + n:])
 EOF
     expect_fail "sample vae: an image config asking for far more than the file holds" "does not match" "$LIM" 3000000 $NG sample "$TMP/vh" --out "$TMP/s.png"
+    for st in '{"beta2": 1.0}' '{"image_size": -5}' '{"noise_mask": 7}' '{"batch": 3, "seen": -1, "sums": [0, 0, 0, 0, 0, 0], "rng_epoch": ["1", "2", "3", "4"]}'; do
+        edit_state "$V" "$TMP/vs" "$st"
+        cp -r "$TMP/vs" "$TMP/vs.bak"
+        expect_fail "train --resume vae: a training state with $st is refused" "training state is invalid" $NG train --resume "$TMP/vs" --epochs 2 --threads 1
+        check "train --resume vae: ... the checkpoint is unchanged" diff -r "$TMP/vs" "$TMP/vs.bak"
+        rm -rf "$TMP/vs.bak"
+    done
 else
     echo "image models: skipped (dataset-fashion-mnist is not installed)"
 fi

@@ -236,6 +236,11 @@ int cli_metrics_trim(const char *path, const char *key, double last) {
     return rc;
 }
 
+int cli_state_range(const char *key, double v, double lo, double hi) {
+    if (v >= lo && v <= hi) return NG_OK;
+    return ng_set_error("the checkpoint's training state is invalid: %s = %.10g is outside [%.10g, %.10g] (was the file edited?)", key, v, lo, hi);
+}
+
 int cli_memory_check(double need, const char *what, const char *hint) {
     uint64_t avail = ng_memory_available();
     if (avail && need > 0.9 * (double)avail)

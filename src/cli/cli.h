@@ -68,6 +68,9 @@ void cli_metrics_line(FILE *f, cJSON *j, int echo);
 int cli_metrics_trim(const char *path, const char *key, double last);
 /* Whether the metrics file at path has a line whose number `key` is `value` and that has `field`. */
 int cli_metrics_has(const char *path, const char *key, double value, const char *field);
+/* A setting restored from a checkpoint's training state must lie where its flag may: NG_OK, or
+ * an error naming it (the file was edited or damaged; nothing is trusted that a flag would refuse). */
+int cli_state_range(const char *key, double v, double lo, double hi);
 /* Refuse up front a job that needs about `need` bytes when less memory is available (90% of
  * ng_memory_available(), which honours ulimit -v): NG_ERR + "<what> needs about X GiB but only
  * Y GiB of memory is available: <hint>". */

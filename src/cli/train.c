@@ -235,8 +235,14 @@ static int load_state(const char *json, train_opts *o, const given_flags *gv, in
     }
     cJSON_Delete(j);
     if (!ok) return ng_set_error("the checkpoint's training state has no valid RNG state");
-    if (o->B < 1 || o->steps < 0 || o->lr < 0 || o->eval_iters < 1 || o->log_every < 1)
-        return ng_set_error("the checkpoint's training state is invalid");
+    /* what was restored must lie where the flags may (train.c's parse) */
+    const int big = 1 << 30;
+    if (cli_state_range("steps", o->steps, 0, big) || cli_state_range("batch_size", o->B, 1, 1 << 20) ||
+        cli_state_range("lr", o->lr, 0, 10) || cli_state_range("min_lr", o->min_lr, 0, 10) ||
+        cli_state_range("warmup", o->warmup, 0, big) || cli_state_range("weight_decay", o->wd, 0, 10) ||
+        cli_state_range("grad_clip", o->clip, 0, 1e9) || cli_state_range("eval_every", o->eval_every, 0, big) ||
+        cli_state_range("eval_iters", o->eval_iters, 1, 1 << 20) || cli_state_range("log_every", o->log_every, 1, big))
+        return NG_ERR;
     return NG_OK;
 }
 

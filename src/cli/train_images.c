@@ -211,7 +211,19 @@ static int load_state(const char *json, itrain_opts *o, int *epoch, ng_rng *rng,
         }
     }
     cJSON_Delete(j);
-    return ok ? NG_OK : ng_set_error("the checkpoint has no valid training state to resume");
+    if (!ok) return ng_set_error("the checkpoint has no valid training state to resume");
+    /* what was restored must lie where the flags may (parse above) */
+    int bad = 0;
+    for (int i = 0; i < 6; i++) bad |= !isfinite(pos->acc[i]);
+    if (bad || !isfinite(pos->elapsed)) return ng_set_error("the checkpoint's training state is invalid: its running sums are not finite");
+    if (cli_state_range("epoch", *epoch, 0, 100000) || cli_state_range("epochs", o->epochs, 0, 100000) ||
+        cli_state_range("batch_size", o->B, 1, 65536) || cli_state_range("lr", o->lr, 0, 10) ||
+        cli_state_range("beta1", o->beta1, 0, 0.9999) || cli_state_range("beta2", o->beta2, 0, 0.99999) ||
+        cli_state_range("noise_mask", o->noise_mask, 0, 1) || cli_state_range("noise", o->noise, 0, o->noise_mask ? 1 : 10) ||
+        cli_state_range("image_size", o->size, 4, 1024) || cli_state_range("max_batches", o->max_batches, 0, 1 << 30) ||
+        cli_state_range("batch", pos->batch, 0, 1 << 30) || cli_state_range("seen", pos->seen, 0, 1 << 30))
+        return NG_ERR;
+    return NG_OK;
 }
 
 /* Shuffle 0..n-1 (Fisher-Yates). */
