@@ -38,6 +38,18 @@ head -c 20000 include/nanogen.h > "$TMP/text.txt"
 echo "ABCDEFGHIJKLMNOPQRSTUVWXYZ abcdefghijklmnopqrstuvwxyz 0123456789 /._-" >> "$TMP/text.txt"
 expect_ok "train bigram (a text model for the error cases)" $NG train bigram --data "$TMP/text.txt" --out "$X" --steps 2 --eval-every 1 --eval-iters 1 $T1
 
+# ------------------------------------------------------------------ info
+if expect_ok "info vae" $NG info "$V"; then
+    check "info vae: kind, pictures, latent" grep -q "^config      pictures 1x28x28, hidden 400, latent 2, beta 1" "$OUT"
+    check "info vae: parameters" grep -q "^parameters  [0-9]" "$OUT"
+    check "info vae: epoch 1 of 1 on the data" grep -q "^training    epoch 1 of 1, data $DATA" "$OUT"
+    check "info vae: the history of its losses" sh -c 'grep -q "^history     epoch .*train_loss .*test_loss" "$1" && grep -Eq "^ +1 +[0-9.]+ +[0-9.]+$" "$1"' sh "$OUT"
+fi
+if expect_ok "info gan" $NG info "$G"; then
+    check "info gan: generator and discriminator sizes" grep -q "^parameters  [0-9]* (generator [0-9]*, discriminator [0-9]*)" "$OUT"
+    check "info gan: d_loss and g_loss history" grep -q "^history     epoch .*d_loss .*g_loss" "$OUT"
+fi
+
 # ------------------------------------------------------------------ sample
 if expect_ok "sample vae: 16 samples from the prior" $NG sample "$V" --out "$TMP/v.png" --n 16 --ncol 4 --zoom 1 --seed 5 $T1; then
     check "sample vae: 4x4 grid of 28x28 ($(cells 4 1) px square)" size_is "$TMP/v.png" "$(cells 4 1)" "$(cells 4 1)"

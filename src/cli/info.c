@@ -1,4 +1,5 @@
-/* info.c - `nanogen info DIR`: config, parameter count, tokenizer, training state and history. */
+/* info.c - `nanogen info DIR`: config, parameter count, tokenizer (text models), training state
+ * and history, for text and image checkpoints. */
 #include "cli.h"
 
 #include <cjson/cJSON.h>
@@ -6,10 +7,104 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* The evaluations recorded in metrics.jsonl beside the model file at path: steps (text) or
+ * epochs (image models, with whichever losses the model logs). */
+static void print_history(const char *path, int image) {
+    char *mdir = path ? strdup(path) : NULL;
+    if (!mdir) return;
+    char *slash = strrchr(mdir, '/');
+    if (slash) *slash = 0; else strcpy(mdir, ".");
+    size_t len = strlen(mdir) + 32;
+    char *mp = malloc(len);
+    FILE *f = NULL;
+    if (mp) { snprintf(mp, len, "%s/metrics.jsonl", mdir); f = fopen(mp, "r"); }
+    free(mp); free(mdir);
+    if (!f) return;
+    static const char *ikeys[] = {"train_loss", "test_loss", "test_acc", "d_loss", "g_loss", "d_real", "d_fake"};
+    char line[4096];
+    int header = 0;
+    while (fgets(line, sizeof line, f)) {
+        cJSON *e = cJSON_Parse(line);
+        if (image) {
+            const cJSON *ep = cJSON_GetObjectItem(e, "epoch");
+            if (cJSON_IsNumber(ep)) {
+                if (!header) { printf("history     epoch "); header = 1; for (size_t k = 0; k < 7; k++) if (cJSON_IsNumber(cJSON_GetObjectItem(e, ikeys[k]))) printf(" %10s", ikeys[k]); printf("\n"); }
+                printf("            %5d ", ep->valueint);
+                for (size_t k = 0; k < 7; k++) {
+                    const cJSON *v = cJSON_GetObjectItem(e, ikeys[k]);
+                    if (cJSON_IsNumber(v)) printf(" %10.4f", v->valuedouble);
+                }
+                printf("\n");
+            }
+            cJSON_Delete(e);
+            continue;
+        }
+        const cJSON *s = cJSON_GetObjectItem(e, "step"), *tl = cJSON_GetObjectItem(e, "train_loss"),
+                    *vl = cJSON_GetObjectItem(e, "val_loss"), *fv = cJSON_GetObjectItem(e, "full_val_loss");
+        if (!header && cJSON_IsNumber(s) && (cJSON_IsNumber(vl) || cJSON_IsNumber(fv))) { printf("history     step   train    val\n"); header = 1; }
+        if (cJSON_IsNumber(s) && cJSON_IsNumber(tl) && cJSON_IsNumber(vl))
+            printf("            %5d  %.4f  %.4f\n", s->valueint, tl->valuedouble, vl->valuedouble);
+        else if (cJSON_IsNumber(s) && cJSON_IsNumber(fv))
+            printf("            %5d  full val split: %.4f\n", s->valueint, fv->valuedouble);
+        cJSON_Delete(e);
+    }
+    fclose(f);
+}
+
+/* an image model's checkpoint: kind, picture shape, sizes, training state, history */
+static int info_image(const char *dir) {
+    ng_imodel *m = NULL;
+    char *train = NULL;
+    if (ng_icheckpoint_load(dir, &m, &train)) return cli_fail();
+    const ng_imodel_config *c = ng_imodel_cfg(m);
+    char *path = ng_checkpoint_model_path(dir);
+    struct stat st;
+    printf("checkpoint  %s (%.1f MB)\n", path, path && stat(path, &st) == 0 ? st.st_size / 1e6 : 0.0);
+    printf("model       %s%s\n", ng_imodel_kind_name(c->kind), c->arch == NG_ARCH_CONV ? " (conv)" : "");
+    printf("config      pictures %dx%dx%d", c->c, c->h, c->w);
+    if (c->kind != NG_IMG_GAN) printf(", hidden %d", c->hidden);   /* the DCGAN's widths are fixed */
+    if (c->kind == NG_IMG_CLASSIFIER) printf(", %d classes", c->n_classes);
+    else printf(", latent %d", c->latent);
+    if (c->kind == NG_IMG_VAE) printf(", beta %g", c->beta);
+    printf("\n");
+    int64_t total = 0;
+    for (int b = 0; b < ng_imodel_n_blocks(m); b++) total += ng_params_numel(ng_imodel_params(m, b));
+    printf("parameters  %lld", (long long)total);
+    if (c->kind == NG_IMG_GAN)
+        printf(" (generator %lld, discriminator %lld)", (long long)ng_params_numel(ng_imodel_params(m, 0)),
+               (long long)ng_params_numel(ng_imodel_params(m, 1)));
+    printf("\n");
+    cJSON *j = train ? cJSON_Parse(train) : NULL;
+    if (cJSON_IsObject(j)) {
+        const cJSON *ep = cJSON_GetObjectItem(j, "epoch"), *eps = cJSON_GetObjectItem(j, "epochs"), *data = cJSON_GetObjectItem(j, "data");
+        const cJSON *bt = cJSON_GetObjectItem(j, "batch");
+        if (cJSON_IsNumber(ep) && cJSON_IsNumber(eps)) printf("training    epoch %d of %d", ep->valueint, eps->valueint);
+        if (cJSON_IsNumber(ep) && cJSON_IsNumber(bt) && bt->valueint > 0)   /* Ctrl-C inside an epoch */
+            printf(" (stopped in epoch %d before batch %d)", ep->valueint + 1, bt->valueint + 1);
+        if (cJSON_IsString(data)) printf(", data %s", data->valuestring);
+        printf("\n");
+        const char *keys[] = {"batch_size", "lr", "beta1", "beta2", "seed"};
+        printf("settings   ");
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+            const cJSON *v = cJSON_GetObjectItem(j, keys[k]);
+            if (cJSON_IsNumber(v)) printf(" %s %g", keys[k], v->valuedouble);
+            else if (cJSON_IsString(v)) printf(" %s %s", keys[k], v->valuestring);
+        }
+        printf("\n");
+    }
+    cJSON_Delete(j);
+    print_history(path, 1);
+    free(path);
+    free(train);
+    ng_imodel_free(m);
+    return 0;
+}
+
 int cmd_info(int argc, char **argv) {
     if (argc != 1 || argv[0][0] == '-') return cli_usage_error("usage: nanogen info DIR");
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     const char *dir = argv[0];
+    if (cli_is_image_checkpoint(dir)) return info_image(dir);
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;
     char *train = NULL;
@@ -51,36 +146,7 @@ int cmd_info(int argc, char **argv) {
         printf("\n");
     }
     cJSON_Delete(j);
-    /* history: the evaluations recorded in metrics.jsonl */
-    char *mdir = path ? strdup(path) : NULL;
-    if (mdir) {
-        char *slash = strrchr(mdir, '/');
-        if (slash) *slash = 0; else strcpy(mdir, ".");
-        size_t len = strlen(mdir) + 32;
-        char *mp = malloc(len);
-        if (mp) {
-            snprintf(mp, len, "%s/metrics.jsonl", mdir);
-            FILE *f = fopen(mp, "r");
-            if (f) {
-                char line[4096];
-                int header = 0;
-                while (fgets(line, sizeof line, f)) {
-                    cJSON *e = cJSON_Parse(line);
-                    const cJSON *s = cJSON_GetObjectItem(e, "step"), *tl = cJSON_GetObjectItem(e, "train_loss"),
-                                *vl = cJSON_GetObjectItem(e, "val_loss"), *fv = cJSON_GetObjectItem(e, "full_val_loss");
-                    if (!header && cJSON_IsNumber(s) && (cJSON_IsNumber(vl) || cJSON_IsNumber(fv))) { printf("history     step   train    val\n"); header = 1; }
-                    if (cJSON_IsNumber(s) && cJSON_IsNumber(tl) && cJSON_IsNumber(vl))
-                        printf("            %5d  %.4f  %.4f\n", s->valueint, tl->valuedouble, vl->valuedouble);
-                    else if (cJSON_IsNumber(s) && cJSON_IsNumber(fv))
-                        printf("            %5d  full val split: %.4f\n", s->valueint, fv->valuedouble);
-                    cJSON_Delete(e);
-                }
-                fclose(f);
-            }
-            free(mp);
-        }
-        free(mdir);
-    }
+    print_history(path, 0);
     free(path);
     free(train);
     ng_tokenizer_free(tok);
