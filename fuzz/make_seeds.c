@@ -179,6 +179,25 @@ int main(int argc, char **argv) {
         put("tokenizer", nm, NULL, 0, toks[i], strlen(toks[i]));
     }
 
+    /* ---- saved training states ("train" metadata), as the trainers write them */
+    const char *states[][2] = {
+        {"text.json", "{\"step\":2000,\"steps\":2000,\"batch_size\":12,\"lr\":0.0010000000474974513,\"min_lr\":0.0001,"
+                      "\"warmup\":100,\"weight_decay\":0.1,\"grad_clip\":1,\"eval_every\":100,\"eval_iters\":20,\"log_every\":10,"
+                      "\"seed\":\"1337\",\"data\":\"data/tinyshakespeare.txt\",\"rng\":[\"cbb7a1c2d0f3e9a1\",\"0f1e2d3c4b5a6978\","
+                      "\"1122334455667788\",\"99aabbccddeeff00\"],\"train_loss\":1.7,\"val_loss\":1.9,\"elapsed_s\":37.5,"
+                      "\"log_sum\":0.30000000000000004,\"log_n\":3}"},
+        {"image.json", "{\"epoch\":10,\"epochs\":10,\"batch_size\":128,\"lr\":0.0010000000474974513,\"beta1\":0.899999976158142,"
+                       "\"beta2\":0.9990000128746033,\"noise\":0.300000011920929,\"noise_mask\":0,\"image_size\":28,"
+                       "\"data\":\"fashion-mnist\",\"seed\":\"1\",\"rng\":[\"de69f170af8501ec\",\"c8f44f98c93988cc\","
+                       "\"d9e7b03b8a9aff66\",\"86b551d7d9474b8d\"]}"},
+        {"image_mid_epoch.json", "{\"epoch\":2,\"batch\":17,\"seen\":2176,\"elapsed_s\":1.25,\"sums\":[512.5,0,0,0,0,0],"
+                                 "\"rng_epoch\":[\"1\",\"2\",\"3\",\"4\"],\"epochs\":5,\"batch_size\":128,\"lr\":0.0002,"
+                                 "\"beta1\":0.5,\"beta2\":0.999,\"noise\":0.5,\"noise_mask\":1,\"image_size\":32,\"max_batches\":40,"
+                                 "\"data\":\"pics\",\"seed\":\"7\",\"rng\":[\"a\",\"b\",\"c\",\"d\"]}"},
+        {"bad_values.json", "{\"step\":-1,\"epoch\":1e300,\"steps\":\"x\",\"lr\":-5,\"beta2\":1,\"rng\":[1,2,3],\"sums\":[1e999]}"},
+    };
+    for (size_t i = 0; i < sizeof states / sizeof *states; i++) put("state", states[i][0], NULL, 0, states[i][1], strlen(states[i][1]));
+
     /* ---- IDX: images (option byte 0) and labels (option byte 1, then the image count - 1) */
     unsigned char pix[2 * 3 * 4], buf[256], gz[512];
     for (size_t i = 0; i < sizeof pix; i++) pix[i] = (unsigned char)(i * 11);

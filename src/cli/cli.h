@@ -13,6 +13,11 @@ int cli_main(int argc, char **argv);
  * checked, before it reads a checkpoint or data, writes anything or trains. (Deciding whether
  * a positional argument is an image checkpoint still reads that file.) */
 extern int cli_parse_only;
+/* fuzz/fuzz_state.c: a checkpoint's saved training state (its "train" metadata, any bytes) read
+ * as `train --resume` reads it, for a text model and for an image model: NG_OK (every restored
+ * setting in its flag's range) or NG_ERR with a message. */
+int cli_text_state_check(const char *json);
+int cli_image_state_check(const char *json);
 /* Command entry points: argc/argv start after the command name. Return the exit code. */
 int cmd_train(int argc, char **argv);
 int cmd_sample(int argc, char **argv);

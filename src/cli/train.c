@@ -371,6 +371,17 @@ static void numeric_fault(int step, int steps, const char *out, int saved_step) 
     free(w);
 }
 
+int cli_text_state_check(const char *json) {
+    train_opts o;
+    given_flags gv;
+    char *argv[] = {"gpt", "--resume", "x", NULL};
+    if (parse(3, argv, &o, &gv)) return NG_ERR;
+    int step = 0, log_n = 0;
+    ng_rng rng;
+    double elapsed = 0, log_sum = 0;
+    return load_state(json, &o, &gv, &step, &rng, &elapsed, &log_sum, &log_n);
+}
+
 int cmd_train(int argc, char **argv) {
     if (argc > 0 && cli_is_image_model(argv[0])) return cmd_train_images(argc, argv);
     for (int i = 0; i + 1 < argc; i++)

@@ -274,6 +274,16 @@ static void numeric_stop(const itrain_opts *o, int epoch, int batch, int n_batch
     free(w);
 }
 
+int cli_image_state_check(const char *json) {
+    itrain_opts o;
+    char *argv[] = {"vae", "--resume", "x", NULL};
+    if (parse(3, argv, &o)) return NG_ERR;
+    int epoch = 0;
+    ng_rng rng;
+    epoch_pos pos;
+    return load_state(json, &o, &epoch, &rng, 0, &pos);
+}
+
 int cmd_train_images(int argc, char **argv) {
     itrain_opts o;
     int prc = parse(argc, argv, &o);
