@@ -51,6 +51,17 @@ static void print_history(const char *path, int image) {
     fclose(f);
 }
 
+/* the "settings" line: the keys (NULL-terminated) of the training state that it holds */
+static void print_settings(const cJSON *j, const char *const *keys) {
+    printf("settings   ");
+    for (; *keys; keys++) {
+        const cJSON *v = cJSON_GetObjectItem(j, *keys);
+        if (cJSON_IsNumber(v)) printf(" %s %g", *keys, v->valuedouble);
+        else if (cJSON_IsString(v)) printf(" %s %s", *keys, v->valuestring);
+    }
+    printf("\n");
+}
+
 /* an image model's checkpoint: kind, picture shape, sizes, training state, history */
 static int info_image(const char *dir) {
     ng_imodel *m = NULL;
@@ -83,14 +94,8 @@ static int info_image(const char *dir) {
             printf(" (stopped in epoch %d before batch %d)", ep->valueint + 1, bt->valueint + 1);
         if (cJSON_IsString(data)) printf(", data %s", data->valuestring);
         printf("\n");
-        const char *keys[] = {"batch_size", "lr", "beta1", "beta2", "seed"};
-        printf("settings   ");
-        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
-            const cJSON *v = cJSON_GetObjectItem(j, keys[k]);
-            if (cJSON_IsNumber(v)) printf(" %s %g", keys[k], v->valuedouble);
-            else if (cJSON_IsString(v)) printf(" %s %s", keys[k], v->valuestring);
-        }
-        printf("\n");
+        static const char *keys[] = {"batch_size", "lr", "beta1", "beta2", "seed", NULL};
+        print_settings(j, keys);
     }
     cJSON_Delete(j);
     print_history(path, 1);
@@ -136,14 +141,8 @@ int cmd_info(int argc, char **argv) {
         if (cJSON_IsNumber(el)) printf(", %.1f s", el->valuedouble);
         if (cJSON_IsString(data)) printf(", data %s", data->valuestring);
         printf("\n");
-        const char *keys[] = {"batch_size", "lr", "min_lr", "warmup", "weight_decay", "grad_clip", "seed"};
-        printf("settings   ");
-        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
-            const cJSON *v = cJSON_GetObjectItem(j, keys[k]);
-            if (cJSON_IsNumber(v)) printf(" %s %g", keys[k], v->valuedouble);
-            else if (cJSON_IsString(v)) printf(" %s %s", keys[k], v->valuestring);
-        }
-        printf("\n");
+        static const char *keys[] = {"batch_size", "lr", "min_lr", "warmup", "weight_decay", "grad_clip", "seed", NULL};
+        print_settings(j, keys);
     }
     cJSON_Delete(j);
     print_history(path, 0);
