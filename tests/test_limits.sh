@@ -151,6 +151,10 @@ EOF
         check "train --resume vae: ... the checkpoint is unchanged" diff -r "$TMP/vs" "$TMP/vs.bak"
         rm -rf "$TMP/vs.bak"
     done
+    edit_state "$V" "$TMP/vs" '{"epoch": 0, "batch": 50, "seen": 800, "sums": [0, 0, 0, 0, 0, 0], "rng_epoch": ["1", "2", "3", "4"]}'
+    cp -r "$TMP/vs" "$TMP/vs.bak"
+    expect_fail "train --resume vae: stopped at batch 51 of an epoch of 2 batches" "an epoch has 2 batches" $NG train --resume "$TMP/vs" --threads 1
+    check "train --resume vae: ... the checkpoint is unchanged" diff -r "$TMP/vs" "$TMP/vs.bak"
 else
     echo "image models: skipped (dataset-fashion-mnist is not installed)"
 fi

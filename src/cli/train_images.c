@@ -274,6 +274,14 @@ static void numeric_stop(const itrain_opts *o, int epoch, int batch, int n_batch
     free(w);
 }
 
+/* An epoch of n pictures in batches of B: n_batches whole batches and a last one of rem pictures
+ * (none for the GAN: its BatchNorm statistics want equal batches), at most max_batches (0: all). */
+static void epoch_batches(int n, int B, int max_batches, int gan, int *n_batches, int *rem) {
+    *n_batches = n / B; *rem = n % B;
+    if (max_batches && max_batches < *n_batches) { *n_batches = max_batches; *rem = 0; }
+    if (gan) *rem = 0;
+}
+
 int cli_image_state_check(const char *json) {
     itrain_opts o;
     char *argv[] = {"vae", "--resume", "x", NULL};
@@ -338,6 +346,15 @@ int cmd_train_images(int argc, char **argv) {
         ng_set_error("'%s' has %dx%dx%d images but the model was trained on %dx%dx%d", o.data, tr.c, tr.h, tr.w, o.mc.c, o.mc.h, o.mc.w);
         goto fail;
     }
+    if (pos0.batch > 0) {   /* stopped inside an epoch: that position must exist in an epoch of this data */
+        int nb, r;
+        epoch_batches(tr.n, o.B < tr.n ? o.B : tr.n, o.max_batches, ng_imodel_cfg(m)->kind == NG_IMG_GAN, &nb, &r);
+        if (pos0.batch > nb + (r ? 1 : 0)) {
+            ng_set_error("the checkpoint stopped before batch %d of epoch %d, but an epoch has %d batches here "
+                         "(were --batch-size, --max-batches or the data changed?)", pos0.batch + 1, epoch0 + 1, nb + (r ? 1 : 0));
+            goto fail;
+        }
+    }
     {   /* never overwrite a checkpoint by accident; find out now that --out is writable */
         int pictures = ng_imodel_cfg(m)->kind != NG_IMG_CLASSIFIER;
         if (cli_prepare_out(o.out, pictures ? "samples" : NULL, o.resume != NULL, o.force)) goto fail;
@@ -350,9 +367,8 @@ int cmd_train_images(int argc, char **argv) {
     const ng_imodel_config *c = ng_imodel_cfg(m);
     const int gan = c->kind == NG_IMG_GAN, clf = c->kind == NG_IMG_CLASSIFIER, B = o.B < tr.n ? o.B : tr.n;
     const int64_t D = (int64_t)c->c * c->h * c->w;
-    int n_batches = tr.n / B, rem = tr.n % B;
-    if (o.max_batches && o.max_batches < n_batches) { n_batches = o.max_batches; rem = 0; }
-    if (gan) rem = 0;   /* GAN epochs use whole batches only (BatchNorm statistics of equal batches) */
+    int n_batches, rem;
+    epoch_batches(tr.n, B, o.max_batches, gan, &n_batches, &rem);
     for (int b = 0; b < ng_imodel_n_blocks(m); b++) {
         ng_adamw_cfg ac = {o.lr, o.lr, o.beta1, o.beta2, 1e-8f, 0.0f, 0.0f, 0, 1};
         if (!(opts[b] = ng_adamw_new(ng_imodel_params(m, b), &ac))) goto fail;
