@@ -8,6 +8,7 @@
 #include <math.h>
 #include <omp.h>
 #include <sched.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -38,6 +39,7 @@ struct ng_infer {
                                decode_one reads them (one sequential stream per thread per token) */
     size_t *dw_at;          /* (nthreads) where thread t's share starts in dw */
     sync_slot *sync;        /* (nthreads) the one-stream step's barrier (meet) */
+    int cpus;               /* CPUs this process may run on: meet spins only when every thread has one */
     unsigned long met;      /* meeting points passed so far */
 };
 
@@ -85,6 +87,8 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
         s->att = ng_alloc_aligned(L * S * H * T * sizeof(float), "attention");
         s->blk = ng_alloc_aligned(rows * sizeof(int32_t), "token block");
         s->nthreads = omp_get_max_threads();
+        cpu_set_t set;
+        s->cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)sysconf(_SC_NPROCESSORS_ONLN);
         s->xt = ng_alloc_aligned((size_t)s->nthreads * 4 * C * sizeof(float), "activations");
         s->sync = ng_alloc_aligned((size_t)s->nthreads * sizeof(sync_slot), "thread sync");   /* zeroed: counts 0 */
         if (S == 1 && s->nthreads > 1) s->part = ng_alloc_aligned((size_t)s->nthreads * rows * C * sizeof(float), "activations");
@@ -412,6 +416,9 @@ static void decode_one(ng_infer *s, int32_t tok, int nth) {
         const int c0 = d.c0, c1 = d.c1, f0 = d.f0, f1 = d.f1, nc = c1 - c0, nf = f1 - f0;   /* my columns of y, rows of c_fc */
         const float *w = s->dw && n == s->nthreads ? s->dw + s->dw_at[t] : NULL;   /* my weights, in reading order */
         unsigned long k = s->met;   /* meeting points, counted on from the last step's */
+        /* more threads than CPUs: libgomp's barrier, which sleeps (a spinning thread would
+         * hold the CPU the thread it waits for needs: 30x slower with 8 threads on 2 CPUs) */
+        const int spin = n <= s->cpus;
         #pragma omp simd
         for (int j = 0; j < C; j++) x[j] = te[j] + pe[j];
         for (int l = 0; l < L; l++) {
@@ -429,7 +436,10 @@ static void decode_one(ng_infer *s, int32_t tok, int nth) {
                 attend_head(s, l, 0, h, s->qkv + h * hs, pos + 1, s->att + ((size_t)l * H + h) * T, s->y + h * hs);
             if (w) { ng_sgemv_cols(pa, s->y + c0, w, nc, nc, C); w += (size_t)C * nc; }
             else ng_sgemv_cols(pa, s->y + c0, b->c_proj_w->data + c0, C, nc, C);
-            meet(s->sync, t, n, ++k);
+            if (spin) meet(s->sync, t, n, ++k);
+            else {
+                #pragma omp barrier
+            }
             add_parts(x, b->c_proj_b->data, pa0, n, stride, C);
             ng_k_layernorm(xn, NULL, NULL, x, b->ln_2_w->data, b->ln_2_b->data, 1, C, 1e-5f);
             if (nf > 0) ng_sgemv_serial(s->f + f0, xn, w ? w : b->c_fc_w->data + (size_t)f0 * C, b->c_fc_b->data + f0, C, nf);
@@ -437,7 +447,10 @@ static void decode_one(ng_infer *s, int32_t tok, int nth) {
             ng_k_gelu(s->f + f0, s->f + f0, nf);
             if (w) { ng_sgemv_cols(pb, s->f + f0, w, nf, nf, C); w += (size_t)C * nf; }
             else ng_sgemv_cols(pb, s->f + f0, b->mlp_proj_w->data + f0, 4 * C, nf, C);
-            meet(s->sync, t, n, ++k);
+            if (spin) meet(s->sync, t, n, ++k);
+            else {
+                #pragma omp barrier
+            }
             add_parts(x, b->mlp_proj_b->data, pb0, n, stride, C);
         }
         ng_k_layernorm(xn, NULL, NULL, x, m->ln_f_w->data, m->ln_f_b->data, 1, C, 1e-5f);
