@@ -54,6 +54,8 @@ uint64_t ng_memory_available(void);
 /* Number of threads for OpenMP kernels and BLAS (<=0: all cores). */
 void ng_set_threads(int n);
 int ng_get_threads(void);
+/* CPUs this process may run on (its affinity mask; else the online CPUs). */
+int ng_cpu_count(void);
 
 /* ------------------------------------------------------------------ rng */
 typedef struct { uint64_t s[4]; } ng_rng;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,13 @@ void ng_set_threads(int n) {
     /* OpenBLAS runs its own pool: give it the same count, and our OpenMP loops never run
      * at the same time as a BLAS call, so the two pools never fight for the cores. */
     openblas_set_num_threads(n);
+}
+
+int ng_cpu_count(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
 }
 
 int ng_get_threads(void) {

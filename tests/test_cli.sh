@@ -66,6 +66,10 @@ if expect_ok "eval: runs on the training text" $NG eval "$M" --data "$SH" --thre
 fi
 B=$TMP/bigram
 expect_ok "train bigram: 30 steps" $NG train bigram --data "$SH" --out "$B" --steps 30 --eval-every 10 --eval-iters 2 --threads 1
+# more threads than CPUs only wait for each other: capped, and said
+if [ "$(nproc)" -lt 64 ] && expect_ok "sample --threads 64: runs" $NG sample "$B" --tokens 5 --seed 3 --threads 64; then
+    check "sample --threads 64: ... on the CPUs there are, and says so" grep -q "note: --threads 64, but this process may run on $(nproc) CPU" "$ERR"
+fi
 if expect_ok "sample: bigram model" $NG sample "$B" --tokens 40 --seed 3; then
     check "sample: bigram gives 40 tokens" test "$(wc -m < "$OUT")" -ge 40
 fi

@@ -241,6 +241,15 @@ int cli_state_range(const char *key, double v, double lo, double hi) {
     return ng_set_error("the checkpoint's training state is invalid: %s = %.10g is outside [%.10g, %.10g] (was the file edited?)", key, v, lo, hi);
 }
 
+void cli_set_threads(int n) {
+    const int cpus = ng_cpu_count();
+    if (n > cpus) {
+        fprintf(stderr, "nanogen: note: --threads %d, but this process may run on %d CPU%s: using %d\n", n, cpus, cpus == 1 ? "" : "s", cpus);
+        n = cpus;
+    }
+    ng_set_threads(n);
+}
+
 int cli_memory_check(double need, const char *what, const char *hint) {
     uint64_t avail = ng_memory_available();
     if (avail && need > 0.9 * (double)avail)

@@ -80,6 +80,10 @@ int cli_state_range(const char *key, double v, double lo, double hi);
  * ng_memory_available(), which honours ulimit -v): NG_ERR + "<what> needs about X GiB but only
  * Y GiB of memory is available: <hint>". */
 int cli_memory_check(double need, const char *what, const char *hint);
+/* --threads N for a command: N (0: every CPU), at most the CPUs the process may run on (more
+ * threads than CPUs only wait for each other: training ran 2.8x slower with 8 on 2), said once
+ * on stderr when capped */
+void cli_set_threads(int n);
 /* Floats of the activations (and their gradients) of a text model's graph for B x T tokens. */
 double cli_text_activations(const ng_model_config *c, int B, int T);
 /* Prepare a training run's --out directory before any work: refuse to overwrite a checkpoint

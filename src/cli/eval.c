@@ -24,7 +24,7 @@ int cmd_eval(int argc, char **argv) {
     }
     if (!dir || !data) return cli_usage_error("usage: nanogen eval DIR --data FILE [--batch-size B] [--skip-unknown]");
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
-    ng_set_threads(threads);
+    cli_set_threads(threads);
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;
     int32_t *ids = NULL;

@@ -232,7 +232,7 @@ int cmd_sample_images(int argc, char **argv) {
     if (manifold && n > 100) return cli_usage_error("--manifold --n %d: at most 100 (an n x n grid)", n);
     if (cli_check_out(out, scatter ? ".svg" : ".png")) return cli_usage_error("%s", ng_last_error());
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
-    ng_set_threads(threads);
+    cli_set_threads(threads);
     const char *what = manifold ? "--manifold" : scatter ? "--scatter" : "sample --out";
     ng_imodel *m = NULL;
     char *tj = NULL;
@@ -397,7 +397,7 @@ int cmd_interpolate(int argc, char **argv) {
     if (!dir) { interp_usage(); return 2; }
     if (cli_check_out(out, ".png")) return cli_usage_error("%s", ng_last_error());
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
-    ng_set_threads(threads);
+    cli_set_threads(threads);
     ng_imodel *m = NULL;
     char *tj = NULL;
     ng_images te = {0};
@@ -503,7 +503,7 @@ int cmd_eval_images(int argc, char **argv) {
     }
     if (!dir) return cli_usage_error("usage: nanogen eval DIR [--data D] [--seed S] [--n 1000 (gan samples)] [--threads N]");
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
-    ng_set_threads(threads);
+    cli_set_threads(threads);
     ng_imodel *m = NULL;
     char *tj = NULL;
     ng_images te = {0};

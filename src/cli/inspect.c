@@ -185,7 +185,7 @@ int cmd_next(int argc, char **argv) {
     if (prompt && !*prompt) return cli_usage_error("--prompt is empty: give the text whose next token to look at");
     if (nt == 0) temps[nt++] = 1.0f;
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
-    ng_set_threads(threads);
+    cli_set_threads(threads);
 
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;
@@ -382,7 +382,7 @@ int cmd_embeddings(int argc, char **argv) {
     if (!dir) { embeddings_usage(); return 2; }
     if (cli_check_out(out, ".svg")) return cli_usage_error("%s", ng_last_error());
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
-    ng_set_threads(threads);
+    cli_set_threads(threads);
 
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;
@@ -572,7 +572,7 @@ int cmd_attention(int argc, char **argv) {
     }
     if (cli_check_out(out, ".png")) return cli_usage_error("%s", ng_last_error());
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
-    ng_set_threads(threads);
+    cli_set_threads(threads);
 
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;

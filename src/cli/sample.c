@@ -62,7 +62,7 @@ int cmd_sample(int argc, char **argv) {
     if (!dir) { usage(); return 2; }
     if (prompt && prompt_file) return cli_usage_error("--prompt and --prompt-file exclude each other");
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
-    ng_set_threads(threads);
+    cli_set_threads(threads);
 
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;

@@ -392,7 +392,7 @@ int cmd_train(int argc, char **argv) {
     if (prc > 0) return 0;   /* --help */
     if (prc) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); usage(); return 2; }
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
-    ng_set_threads(o.threads);
+    cli_set_threads(o.threads);
 
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;

@@ -300,7 +300,7 @@ int cmd_train_images(int argc, char **argv) {
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     int epochs_given = 0;
     for (int i = 0; i < argc; i++) if (!strcmp(argv[i], "--epochs")) epochs_given = 1;
-    ng_set_threads(o.threads);
+    cli_set_threads(o.threads);
     ng_imodel *m = NULL;
     ng_images tr = {0}, te = {0};
     ng_graph *gs[6] = {0};

@@ -8,7 +8,6 @@
 #include <math.h>
 #include <omp.h>
 #include <sched.h>
-#include <unistd.h>
 #include <stdatomic.h>
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -87,8 +86,7 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
         s->att = ng_alloc_aligned(L * S * H * T * sizeof(float), "attention");
         s->blk = ng_alloc_aligned(rows * sizeof(int32_t), "token block");
         s->nthreads = omp_get_max_threads();
-        cpu_set_t set;
-        s->cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+        s->cpus = ng_cpu_count();
         s->xt = ng_alloc_aligned((size_t)s->nthreads * 4 * C * sizeof(float), "activations");
         s->sync = ng_alloc_aligned((size_t)s->nthreads * sizeof(sync_slot), "thread sync");   /* zeroed: counts 0 */
         if (S == 1 && s->nthreads > 1) s->part = ng_alloc_aligned((size_t)s->nthreads * rows * C * sizeof(float), "activations");
