@@ -33,6 +33,8 @@ struct ng_infer {
     float *xt;              /* (nthreads, 4C) each thread's own x, LayerNorm output and two partial
                                sums (one stream) */
     int nthreads;           /* threads the one-stream step may use (xt's rows) */
+    int split;              /* one stream whose step and rebuilds are split over the threads: S = 1,
+                               nthreads > 1 and weights worth splitting (NG_DECODE_SPLIT_MIN) */
     float *part;            /* (nthreads, rows, C) each thread's partial sums in a one-stream cache rebuild */
     float *dw;              /* one stream: each thread's share of every weight, copied in the order
                                decode_one reads them (one sequential stream per thread per token) */
@@ -89,13 +91,16 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
         s->cpus = ng_cpu_count();
         s->xt = ng_alloc_aligned((size_t)s->nthreads * 4 * C * sizeof(float), "activations");
         s->sync = ng_alloc_aligned((size_t)s->nthreads * sizeof(sync_slot), "thread sync");   /* zeroed: counts 0 */
-        if (S == 1 && s->nthreads > 1) s->part = ng_alloc_aligned((size_t)s->nthreads * rows * C * sizeof(float), "activations");
-        if (S == 1 && s->nthreads > 1 && 12LL * C * C * L >= NG_DECODE_SPLIT_MIN && decode_weights(s)) {
-            ng_free_aligned(s->dw);   /* not worth failing for: the step reads the model's weights */
-            s->dw = NULL;
+        s->split = S == 1 && s->nthreads > 1 && 12.0 * C * C * L >= NG_DECODE_SPLIT_MIN;
+        if (s->split) {
+            s->part = ng_alloc_aligned((size_t)s->nthreads * rows * C * sizeof(float), "activations");
+            if (decode_weights(s)) {
+                ng_free_aligned(s->dw);   /* not worth failing for: the step reads the model's weights */
+                s->dw = NULL;
+            }
         }
         ok = s->kc && s->vc && s->x && s->xn && s->qkv && s->y && s->f && s->att && s->blk && s->xt && s->sync &&
-             (S > 1 || s->nthreads == 1 || s->part);
+             (!s->split || s->part);
         /* a batch of streams and a cache rebuild multiply several rows by each weight: the
          * weights packed once for the GEMM kernel are read as they lie, once for all rows (one
          * stream needs them for its rebuilds only, at the cost of a second copy of the weights) */
@@ -236,6 +241,16 @@ static void share(int n, int t, int nth, int align, int *a, int *b) {
     *b = t + 1 == nth ? n : x1 - x1 % align;
 }
 
+/* the key and value of columns [j0, j1) of position t of stream i in layer l into the caches,
+ * from that position's q|k|v row (3C) */
+static void cache_put(ng_infer *s, int l, int i, int t, const float *qkv, int j0, int j1) {
+    const int T = s->m->cfg.block_size, C = s->m->cfg.n_embd;
+    const size_t lane = ((size_t)l * s->S + i) * T * C;
+    float *kt = s->kc + lane;   /* (H, hs, T) of stream i */
+    for (int j = j0; j < j1; j++) kt[(size_t)j * T + t] = qkv[C + j];
+    if (j1 > j0) memcpy(s->vc + lane + (size_t)t * C + j0, qkv + 2 * C + j0, (size_t)(j1 - j0) * sizeof(float));
+}
+
 /* n positions (pos .. pos+n-1) for every stream: tok (S, n) tokens, rows ordered stream-major
  * (row = i*n + t). Keys and values go to the cache; logits (S,V) are those of the last position
  * when want_logits. One position for all streams is the sampling step; several are a cache
@@ -265,14 +280,7 @@ static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_l
                 ng_linear_packed_part(s->qkv, 3 * C, s->xn, C, packed(s, l, 0), b->c_attn_b->data, R, C, 3 * C, k0 + a0, k0 + a1, 0, C);
             }
         } else linear(s->qkv, s->xn, R, b->c_attn_w->data, packed(s, l, 0), b->c_attn_b->data, C, 3 * C);
-        float *kc = s->kc + (size_t)l * S * T * C, *vc = s->vc + (size_t)l * S * T * C;
-        for (int r = 0; r < R; r++) {
-            const int i = r / n, t = pos + r % n;
-            const float *k = s->qkv + (size_t)r * 3 * C + C;
-            float *kt = kc + (size_t)i * T * C;   /* (H, hs, T) of stream i */
-            for (int j = 0; j < C; j++) kt[(size_t)j * T + t] = k[j];
-            memcpy(vc + ((size_t)i * T + t) * C, s->qkv + (size_t)r * 3 * C + 2 * C, (size_t)C * sizeof(float));
-        }
+        for (int r = 0; r < R; r++) cache_put(s, l, r / n, pos + r % n, s->qkv + (size_t)r * 3 * C, 0, C);
         if (kv_only) break;
         #pragma omp parallel for schedule(static) if ((int64_t)R * H * (pos + n) * hs > 65536)
         for (int r = 0; r < R; r++) {
@@ -322,16 +330,6 @@ static void add_parts(float *restrict x, const float *restrict b, const float *r
     }
 }
 
-/* One position of one stream, split over the threads inside one parallel region (sampling one
- * stream is bound by reading the weights: each thread reads its own share of every matrix).
- * Every thread keeps its own copy of the residual stream x and computes the LayerNorms itself.
- * Thread t owns heads [h0, h1): it computes their q, k, v rows, writes their cache entries, runs
- * their attention and multiplies their outputs by their columns of c_proj, a partial sum of the
- * projection. Likewise it owns the rows [f0, f1) of c_fc (and GELU) and multiplies them by the
- * same columns of mlp_proj. One barrier (meet) after each partial sum; every thread then adds
- * all of them, in thread order, to its x: two barriers per layer. With one thread this is exactly the
- * one-stream path of forward_positions; with n threads the sums are grouped by thread (a
- * rounding-level difference, the same for a given thread count every time). */
 /* thread t's (of n) heads, rows of c_fc and rows of the head in the one-stream step */
 typedef struct { int c0, c1, f0, f1, v0, v1; } decode_share;
 static decode_share decode_share_of(const ng_model_config *c, int t, int n) {
@@ -386,9 +384,15 @@ static int decode_weights(ng_infer *s) {
  * once all n have. Each thread publishes its count on its own cache line and reads the others'
  * (one line transfer per thread, where a shared counter takes a locked add from each thread
  * and a second line for the release): two of these per layer, per token. The release store
- * and acquire loads make every write before the meeting visible after it. A thread that waits
- * long (more threads than cores) yields its core. */
-static void meet(sync_slot *sl, int t, int n, unsigned long k) {
+ * and acquire loads make every write before the meeting visible after it. With more threads
+ * than CPUs it is libgomp's barrier, which sleeps: a spinning thread would hold the CPU the
+ * thread it waits for needs (65 tok/s instead of 2,160 with 8 threads on 2 CPUs). */
+static void meet(const ng_infer *s, int t, int n, unsigned long k) {
+    if (n > s->cpus) {
+        #pragma omp barrier
+        return;
+    }
+    sync_slot *sl = s->sync;
     atomic_store_explicit(&sl[t].n, k, memory_order_release);
     for (int j = 0; j < n; j++)
         for (unsigned spin = 0; j != t && atomic_load_explicit(&sl[j].n, memory_order_acquire) < k; spin++) {
@@ -399,6 +403,16 @@ static void meet(sync_slot *sl, int t, int n, unsigned long k) {
         }
 }
 
+/* One position of one stream, split over the threads inside one parallel region (sampling one
+ * stream is bound by reading the weights: each thread reads its own share of every matrix).
+ * Every thread keeps its own copy of the residual stream x and computes the LayerNorms itself.
+ * Thread t owns heads [h0, h1): it computes their q, k, v rows, writes their cache entries, runs
+ * their attention and multiplies their outputs by their columns of c_proj, a partial sum of the
+ * projection. Likewise it owns the rows [f0, f1) of c_fc (and GELU) and multiplies them by the
+ * same columns of mlp_proj. One barrier (meet) after each partial sum; every thread then adds
+ * all of them, in thread order, to its x: two barriers per layer. With one thread this is exactly the
+ * one-stream path of forward_positions; with n threads the sums are grouped by thread (a
+ * rounding-level difference, the same for a given thread count every time). */
 static void decode_one(ng_infer *s, int32_t tok, int nth) {
     const ng_model *m = s->m;
     const int T = m->cfg.block_size, C = m->cfg.n_embd, H = m->cfg.n_head, hs = C / H;
@@ -414,9 +428,6 @@ static void decode_one(ng_infer *s, int32_t tok, int nth) {
         const int c0 = d.c0, c1 = d.c1, f0 = d.f0, f1 = d.f1, nc = c1 - c0, nf = f1 - f0;   /* my columns of y, rows of c_fc */
         const float *w = s->dw && n == s->nthreads ? s->dw + s->dw_at[t] : NULL;   /* my weights, in reading order */
         unsigned long k = s->met;   /* meeting points, counted on from the last step's */
-        /* more threads than CPUs: libgomp's barrier, which sleeps (a spinning thread would
-         * hold the CPU the thread it waits for needs: 30x slower with 8 threads on 2 CPUs) */
-        const int spin = n <= s->cpus;
         #pragma omp simd
         for (int j = 0; j < C; j++) x[j] = te[j] + pe[j];
         for (int l = 0; l < L; l++) {
@@ -427,17 +438,12 @@ static void decode_one(ng_infer *s, int32_t tok, int nth) {
                 if (nc > 0) ng_sgemv_serial(s->qkv + part * C + c0, xn, wq, b->c_attn_b->data + part * C + c0, C, nc);
                 if (w) w += (size_t)nc * C;
             }
-            const size_t lane = (size_t)l * T * C;
-            float *kt = s->kc + lane, *vc = s->vc + lane + (size_t)pos * C;
-            for (int j = c0; j < c1; j++) { kt[(size_t)j * T + pos] = s->qkv[C + j]; vc[j] = s->qkv[2 * C + j]; }
+            cache_put(s, l, 0, pos, s->qkv, c0, c1);
             for (int h = c0 / hs; h < c1 / hs; h++)
                 attend_head(s, l, 0, h, s->qkv + h * hs, pos + 1, s->att + ((size_t)l * H + h) * T, s->y + h * hs);
             if (w) { ng_sgemv_cols(pa, s->y + c0, w, nc, nc, C); w += (size_t)C * nc; }
             else ng_sgemv_cols(pa, s->y + c0, b->c_proj_w->data + c0, C, nc, C);
-            if (spin) meet(s->sync, t, n, ++k);
-            else {
-                #pragma omp barrier
-            }
+            meet(s, t, n, ++k);
             add_parts(x, b->c_proj_b->data, pa0, n, stride, C);
             ng_k_layernorm(xn, NULL, NULL, x, b->ln_2_w->data, b->ln_2_b->data, 1, C, 1e-5f);
             if (nf > 0) ng_sgemv_serial(s->f + f0, xn, w ? w : b->c_fc_w->data + (size_t)f0 * C, b->c_fc_b->data + f0, C, nf);
@@ -445,10 +451,7 @@ static void decode_one(ng_infer *s, int32_t tok, int nth) {
             ng_k_gelu(s->f + f0, s->f + f0, nf);
             if (w) { ng_sgemv_cols(pb, s->f + f0, w, nf, nf, C); w += (size_t)C * nf; }
             else ng_sgemv_cols(pb, s->f + f0, b->mlp_proj_w->data + f0, 4 * C, nf, C);
-            if (spin) meet(s->sync, t, n, ++k);
-            else {
-                #pragma omp barrier
-            }
+            meet(s, t, n, ++k);
             add_parts(x, b->mlp_proj_b->data, pb0, n, stride, C);
         }
         ng_k_layernorm(xn, NULL, NULL, x, m->ln_f_w->data, m->ln_f_b->data, 1, C, 1e-5f);
@@ -502,25 +505,15 @@ static void rebuild_one(ng_infer *s, const int32_t *tok, int n, int nth) {
         #pragma omp barrier
         for (int l = 0; l < L; l++) {
             const gpt_block *b = &m->h[l];
-            if (l == L - 1) {   /* the last layer: its keys and values only, each thread's own columns */
-                const int k0 = C - C % 32;
+            if (l == L - 1) {   /* the last layer: its keys and values only (no queries) */
+                const int k0 = C - C % 32;   /* c_attn's packed panels are 32 of its rows wide */
                 share(3 * C - k0, t, nt, 32, &a0, &a1);
-                ng_linear_packed_part(qkv, 3 * C, xn, C, packed(s, l, 0), b->c_attn_b->data, n, C, 3 * C, k0 + a0, k0 + a1, 0, C);
-                float *kt = s->kc + (size_t)l * T * C, *vc = s->vc + (size_t)l * T * C;
-                for (int r = 0; r < n; r++)
-                    for (int j = (k0 + a0 > C ? k0 + a0 : C); j < k0 + a1; j++) {
-                        if (j < 2 * C) kt[(size_t)(j - C) * T + pos + r] = qkv[(size_t)r * 3 * C + j];
-                        else vc[(size_t)(pos + r) * C + j - 2 * C] = qkv[(size_t)r * 3 * C + j];
-                    }
-                break;
+                a0 += k0; a1 += k0;
             }
             ng_linear_packed_part(qkv, 3 * C, xn, C, packed(s, l, 0), b->c_attn_b->data, n, C, 3 * C, a0, a1, 0, C);
             #pragma omp barrier
-            float *kt = s->kc + (size_t)l * T * C, *vc = s->vc + (size_t)l * T * C;
-            for (int r = 0; r < n; r++) {
-                const float *q = qkv + (size_t)r * 3 * C;
-                for (int j = c0; j < c1; j++) { kt[(size_t)j * T + pos + r] = q[C + j]; vc[(size_t)(pos + r) * C + j] = q[2 * C + j]; }
-            }
+            for (int r = 0; r < n; r++) cache_put(s, l, 0, pos + r, qkv + (size_t)r * 3 * C, c0, c1);
+            if (l == L - 1) break;
             for (int r = 0; r < n; r++)
                 for (int h = h0; h < h1; h++)
                     attend_head(s, l, 0, h, qkv + (size_t)r * 3 * C + h * hs, pos + r + 1,
@@ -550,9 +543,9 @@ const float *ng_infer_step(ng_infer *s, const int32_t *tokens) {
             memcpy(s->logits + (size_t)i * V, m->table->data + (size_t)tokens[i] * V, (size_t)V * sizeof(float));
         return s->logits;
     }
-    /* one stream: every thread works on the one position once the weights are worth splitting */
+    /* one stream: every thread works on the one position (fewer if the caller lowered them) */
     const int nth = s->nthreads < omp_get_max_threads() ? s->nthreads : omp_get_max_threads();
-    const int split = S == 1 && nth > 1 && 12LL * m->cfg.n_embd * m->cfg.n_embd * m->cfg.n_layer >= NG_DECODE_SPLIT_MIN;
+    const int split = s->split && nth > 1;
     if (s->pos == T) {
         /* context full: rebuild the cache from the last `keep` tokens at positions 0..keep-1,
          * several positions per block (GEMMs) */
