@@ -166,6 +166,14 @@ int cli_adamw_step(ng_adamw *opt, ng_params *P, float lr, const char *block) {
                         block, t->name, what);
 }
 
+void cli_fault_stop(const char *where, const char *kept) {
+    char *w = strdup(ng_last_error());
+    const char *what = w ? w : "a numerical fault";
+    if (kept) ng_set_error("%s: %s; stopped without saving: %s is kept", where, what, kept);
+    else ng_set_error("%s: %s; stopped (no checkpoint was saved yet)", where, what);
+    free(w);
+}
+
 double cli_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

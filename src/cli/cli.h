@@ -106,6 +106,10 @@ int cli_forward(ng_graph *g);
 int cli_backward(ng_graph *g, const float *dout);
 int cli_finite_loss(ng_graph *g, const char *what, double loss);
 int cli_adamw_step(ng_adamw *opt, ng_params *P, float lr, const char *block);
+/* After one of them failed: the run stops before anything is saved, and ng_last_error() becomes
+ * "<where>: <the fault>; stopped without saving: <kept> is kept" (kept: the checkpoint left as it
+ * was) or, with kept NULL, "...; stopped (no checkpoint was saved yet)". */
+void cli_fault_stop(const char *where, const char *kept);
 /* fid.c: a GAN's quality through a classifier's penultimate features (`nanogen eval GAN_DIR
  * --classifier CLF_DIR [--n N]`): FID of n generated images (eval mode, [-1,1] -> [0,1]) vs n
  * real test images, the untrained generator's FID and the real train/test floor, the classes

@@ -42,6 +42,18 @@ typedef struct {
 typedef struct { int T, B, L, H, C, dropout, lr, min_lr, warmup, steps, eval_every, eval_iters, seed, wd, clip, tok, vocab, log_every; } given_flags;
 
 
+/* Ranges of the settings that a checkpoint's training state also holds: a flag and a restored
+ * setting are checked against the same numbers (parse, load_state). */
+#define R_STEPS 0, 1 << 30
+#define R_BATCH 1, 1 << 20
+#define R_LR 0, 10
+#define R_WARMUP 0, 1 << 30
+#define R_WD 0, 10
+#define R_CLIP 0, 1e9
+#define R_EVAL_EVERY 0, 1 << 30
+#define R_EVAL_ITERS 1, 1 << 20
+#define R_LOG_EVERY 1, 1 << 30
+
 static void usage(void) {
     fprintf(stderr,
         "usage: nanogen train gpt|bigram --data FILE --out DIR [options]\n"
@@ -100,20 +112,20 @@ static int parse(int argc, char **argv, train_opts *o, given_flags *gv) {
         else if (!strcmp(a, "--resume")) rc = arg_str(argc, argv, &i, &o->resume);
         else if (!strcmp(a, "--init-from")) rc = arg_str(argc, argv, &i, &o->init_from);
         else if (!strcmp(a, "--block-size")) { rc = arg_int(argc, argv, &i, 1, 1 << 20, &o->mc.block_size); gv->T = 1; }
-        else if (!strcmp(a, "--batch-size")) { rc = arg_int(argc, argv, &i, 1, 1 << 20, &o->B); gv->B = 1; }
+        else if (!strcmp(a, "--batch-size")) { rc = arg_int(argc, argv, &i, R_BATCH, &o->B); gv->B = 1; }
         else if (!strcmp(a, "--n-layer")) { rc = arg_int(argc, argv, &i, 1, 1024, &o->mc.n_layer); gv->L = 1; }
         else if (!strcmp(a, "--n-head")) { rc = arg_int(argc, argv, &i, 1, 1024, &o->mc.n_head); gv->H = 1; }
         else if (!strcmp(a, "--n-embd")) { rc = arg_int(argc, argv, &i, 1, 65536, &o->mc.n_embd); gv->C = 1; }
         else if (!strcmp(a, "--dropout")) { rc = arg_float(argc, argv, &i, 0, 0.99, &o->mc.dropout); gv->dropout = 1; }
-        else if (!strcmp(a, "--lr")) { rc = arg_float(argc, argv, &i, 0, 10, &o->lr); gv->lr = 1; }
-        else if (!strcmp(a, "--min-lr")) { rc = arg_float(argc, argv, &i, 0, 10, &o->min_lr); gv->min_lr = 1; }
-        else if (!strcmp(a, "--warmup")) { rc = arg_int(argc, argv, &i, 0, 1 << 30, &o->warmup); gv->warmup = 1; }
-        else if (!strcmp(a, "--steps")) { rc = arg_int(argc, argv, &i, 0, 1 << 30, &o->steps); gv->steps = 1; }
-        else if (!strcmp(a, "--eval-every")) { rc = arg_int(argc, argv, &i, 0, 1 << 30, &o->eval_every); gv->eval_every = 1; }
-        else if (!strcmp(a, "--eval-iters")) { rc = arg_int(argc, argv, &i, 1, 1 << 20, &o->eval_iters); gv->eval_iters = 1; }
-        else if (!strcmp(a, "--log-every")) { rc = arg_int(argc, argv, &i, 1, 1 << 30, &o->log_every); gv->log_every = 1; }
-        else if (!strcmp(a, "--weight-decay")) { rc = arg_float(argc, argv, &i, 0, 10, &o->wd); gv->wd = 1; }
-        else if (!strcmp(a, "--grad-clip")) { rc = arg_float(argc, argv, &i, 0, 1e9, &o->clip); gv->clip = 1; }
+        else if (!strcmp(a, "--lr")) { rc = arg_float(argc, argv, &i, R_LR, &o->lr); gv->lr = 1; }
+        else if (!strcmp(a, "--min-lr")) { rc = arg_float(argc, argv, &i, R_LR, &o->min_lr); gv->min_lr = 1; }
+        else if (!strcmp(a, "--warmup")) { rc = arg_int(argc, argv, &i, R_WARMUP, &o->warmup); gv->warmup = 1; }
+        else if (!strcmp(a, "--steps")) { rc = arg_int(argc, argv, &i, R_STEPS, &o->steps); gv->steps = 1; }
+        else if (!strcmp(a, "--eval-every")) { rc = arg_int(argc, argv, &i, R_EVAL_EVERY, &o->eval_every); gv->eval_every = 1; }
+        else if (!strcmp(a, "--eval-iters")) { rc = arg_int(argc, argv, &i, R_EVAL_ITERS, &o->eval_iters); gv->eval_iters = 1; }
+        else if (!strcmp(a, "--log-every")) { rc = arg_int(argc, argv, &i, R_LOG_EVERY, &o->log_every); gv->log_every = 1; }
+        else if (!strcmp(a, "--weight-decay")) { rc = arg_float(argc, argv, &i, R_WD, &o->wd); gv->wd = 1; }
+        else if (!strcmp(a, "--grad-clip")) { rc = arg_float(argc, argv, &i, R_CLIP, &o->clip); gv->clip = 1; }
         else if (!strcmp(a, "--seed")) { rc = arg_u64(argc, argv, &i, &o->seed); gv->seed = 1; }
         else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &o->threads);
         else if (!strcmp(a, "--vocab-size")) { rc = arg_int(argc, argv, &i, 2, 1 << 22, &o->vocab_cap); gv->vocab = 1; }
@@ -235,13 +247,12 @@ static int load_state(const char *json, train_opts *o, const given_flags *gv, in
     }
     cJSON_Delete(j);
     if (!ok) return ng_set_error("the checkpoint's training state has no valid RNG state");
-    /* what was restored must lie where the flags may (train.c's parse) */
-    const int big = 1 << 30;
-    if (cli_state_range("steps", o->steps, 0, big) || cli_state_range("batch_size", o->B, 1, 1 << 20) ||
-        cli_state_range("lr", o->lr, 0, 10) || cli_state_range("min_lr", o->min_lr, 0, 10) ||
-        cli_state_range("warmup", o->warmup, 0, big) || cli_state_range("weight_decay", o->wd, 0, 10) ||
-        cli_state_range("grad_clip", o->clip, 0, 1e9) || cli_state_range("eval_every", o->eval_every, 0, big) ||
-        cli_state_range("eval_iters", o->eval_iters, 1, 1 << 20) || cli_state_range("log_every", o->log_every, 1, big))
+    /* what was restored must lie where the flags may (the R_ ranges) */
+    if (cli_state_range("steps", o->steps, R_STEPS) || cli_state_range("batch_size", o->B, R_BATCH) ||
+        cli_state_range("lr", o->lr, R_LR) || cli_state_range("min_lr", o->min_lr, R_LR) ||
+        cli_state_range("warmup", o->warmup, R_WARMUP) || cli_state_range("weight_decay", o->wd, R_WD) ||
+        cli_state_range("grad_clip", o->clip, R_CLIP) || cli_state_range("eval_every", o->eval_every, R_EVAL_EVERY) ||
+        cli_state_range("eval_iters", o->eval_iters, R_EVAL_ITERS) || cli_state_range("log_every", o->log_every, R_LOG_EVERY))
         return NG_ERR;
     return NG_OK;
 }
@@ -361,14 +372,10 @@ static int estimate(ng_graph *g, ng_lm_graph *lg, const int32_t *ids, size_t n, 
  * output or gradient with --detect-anomaly) stops the run before anything is saved, so the
  * weights on disk stay those of the last good checkpoint. The error gains "step S of N: ...". */
 static void numeric_fault(int step, int steps, const char *out, int saved_step) {
-    char *w = strdup(ng_last_error());
-    const char *what = w ? w : "a numerical fault";
-    if (saved_step >= 0)
-        ng_set_error("step %d of %d: %s; stopped without saving: the checkpoint in %s (step %d) is kept", step, steps,
-                     what, out, saved_step);
-    else
-        ng_set_error("step %d of %d: %s; stopped (no checkpoint was saved yet)", step, steps, what);
-    free(w);
+    char where[64], kept[4200];
+    snprintf(where, sizeof where, "step %d of %d", step, steps);
+    snprintf(kept, sizeof kept, "the checkpoint in %s (step %d)", out, saved_step);
+    cli_fault_stop(where, saved_step >= 0 ? kept : NULL);
 }
 
 int cli_text_state_check(const char *json) {

@@ -25,6 +25,17 @@ typedef struct {
 } itrain_opts;
 
 
+/* Ranges of the settings that a checkpoint's training state also holds: a flag and a restored
+ * setting are checked against the same numbers (parse, load_state). */
+#define R_EPOCHS 0, 100000
+#define R_BATCH 1, 65536
+#define R_LR 0, 10
+#define R_BETA1 0, 0.9999
+#define R_BETA2 0, 0.99999
+#define R_SIZE 4, 1024
+#define R_MAX_BATCHES 0, 1 << 30
+#define NOISE_MAX(mask) ((mask) ? 1.0f : 10.0f)   /* mask:P is a probability, gaussian:STD up to 10 */
+
 static void usage(void) {
     fprintf(stderr,
         "usage: nanogen train ae|dae|vae|gan|classifier --data fashion-mnist|mnist|DIR --out DIR [options]\n"
@@ -65,11 +76,11 @@ static int parse(int argc, char **argv, itrain_opts *o) {
         if (!strcmp(a, "--data")) rc = arg_str(argc, argv, &i, &o->data);
         else if (!strcmp(a, "--out")) rc = arg_str(argc, argv, &i, &o->out);
         else if (!strcmp(a, "--resume")) rc = arg_str(argc, argv, &i, &o->resume);
-        else if (!strcmp(a, "--epochs")) rc = arg_int(argc, argv, &i, 0, 100000, &o->epochs);
-        else if (!strcmp(a, "--batch-size")) rc = arg_int(argc, argv, &i, 1, 65536, &o->B);
-        else if (!strcmp(a, "--lr")) rc = arg_float(argc, argv, &i, 0, 10, &o->lr);
-        else if (!strcmp(a, "--beta1")) rc = arg_float(argc, argv, &i, 0, 0.9999, &o->beta1);
-        else if (!strcmp(a, "--beta2")) rc = arg_float(argc, argv, &i, 0, 0.99999, &o->beta2);
+        else if (!strcmp(a, "--epochs")) rc = arg_int(argc, argv, &i, R_EPOCHS, &o->epochs);
+        else if (!strcmp(a, "--batch-size")) rc = arg_int(argc, argv, &i, R_BATCH, &o->B);
+        else if (!strcmp(a, "--lr")) rc = arg_float(argc, argv, &i, R_LR, &o->lr);
+        else if (!strcmp(a, "--beta1")) rc = arg_float(argc, argv, &i, R_BETA1, &o->beta1);
+        else if (!strcmp(a, "--beta2")) rc = arg_float(argc, argv, &i, R_BETA2, &o->beta2);
         else if (!strcmp(a, "--latent")) rc = arg_int(argc, argv, &i, 1, 65536, &o->mc.latent);
         else if (!strcmp(a, "--hidden")) { rc = arg_int(argc, argv, &i, 1, 65536, &o->mc.hidden); hidden_given = 1; }
         else if (!strcmp(a, "--arch")) {
@@ -80,9 +91,9 @@ static int parse(int argc, char **argv, itrain_opts *o) {
             else if (!rc) rc = ng_set_error("--arch: '%s' is not mlp or conv", v);
         }
         else if (!strcmp(a, "--beta")) rc = arg_float(argc, argv, &i, 0, 1e6, &o->mc.beta);
-        else if (!strcmp(a, "--image-size")) rc = arg_int(argc, argv, &i, 4, 1024, &o->size);
+        else if (!strcmp(a, "--image-size")) rc = arg_int(argc, argv, &i, R_SIZE, &o->size);
         else if (!strcmp(a, "--channels")) rc = arg_int(argc, argv, &i, 1, 3, &o->mc.c);
-        else if (!strcmp(a, "--max-batches")) rc = arg_int(argc, argv, &i, 0, 1 << 30, &o->max_batches);
+        else if (!strcmp(a, "--max-batches")) rc = arg_int(argc, argv, &i, R_MAX_BATCHES, &o->max_batches);
         else if (!strcmp(a, "--log-every")) rc = arg_int(argc, argv, &i, 1, 1 << 30, &o->log_every);
         else if (!strcmp(a, "--seed")) rc = arg_u64(argc, argv, &i, &o->seed);
         else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &o->threads);
@@ -94,7 +105,7 @@ static int parse(int argc, char **argv, itrain_opts *o) {
             char *end = NULL;
             if (!rc && !strncmp(v, "gaussian:", 9)) { o->noise_mask = 0; o->noise = strtof(v + 9, &end); }
             else if (!rc && !strncmp(v, "mask:", 5)) { o->noise_mask = 1; o->noise = strtof(v + 5, &end); }
-            if (!rc && (!end || *end || !(o->noise >= 0) || o->noise > (o->noise_mask ? 1.0f : 10.0f)))
+            if (!rc && (!end || *end || !(o->noise >= 0) || o->noise > NOISE_MAX(o->noise_mask)))
                 rc = ng_set_error("--noise: '%s' is not gaussian:STD (0..10) or mask:P (0..1)", v);
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 1; }
         else rc = ng_set_error("unknown flag '%s' for train %s", a, ng_imodel_kind_name(o->mc.kind));
@@ -212,15 +223,15 @@ static int load_state(const char *json, itrain_opts *o, int *epoch, ng_rng *rng,
     }
     cJSON_Delete(j);
     if (!ok) return ng_set_error("the checkpoint has no valid training state to resume");
-    /* what was restored must lie where the flags may (parse above) */
+    /* what was restored must lie where the flags may (the R_ ranges) */
     int bad = 0;
     for (int i = 0; i < 6; i++) bad |= !isfinite(pos->acc[i]);
     if (bad || !isfinite(pos->elapsed)) return ng_set_error("the checkpoint's training state is invalid: its running sums are not finite");
-    if (cli_state_range("epoch", *epoch, 0, 100000) || cli_state_range("epochs", o->epochs, 0, 100000) ||
-        cli_state_range("batch_size", o->B, 1, 65536) || cli_state_range("lr", o->lr, 0, 10) ||
-        cli_state_range("beta1", o->beta1, 0, 0.9999) || cli_state_range("beta2", o->beta2, 0, 0.99999) ||
-        cli_state_range("noise_mask", o->noise_mask, 0, 1) || cli_state_range("noise", o->noise, 0, o->noise_mask ? 1 : 10) ||
-        cli_state_range("image_size", o->size, 4, 1024) || cli_state_range("max_batches", o->max_batches, 0, 1 << 30) ||
+    if (cli_state_range("epoch", *epoch, R_EPOCHS) || cli_state_range("epochs", o->epochs, R_EPOCHS) ||
+        cli_state_range("batch_size", o->B, R_BATCH) || cli_state_range("lr", o->lr, R_LR) ||
+        cli_state_range("beta1", o->beta1, R_BETA1) || cli_state_range("beta2", o->beta2, R_BETA2) ||
+        cli_state_range("noise_mask", o->noise_mask, 0, 1) || cli_state_range("noise", o->noise, 0, NOISE_MAX(o->noise_mask)) ||
+        cli_state_range("image_size", o->size, R_SIZE) || cli_state_range("max_batches", o->max_batches, R_MAX_BATCHES) ||
         cli_state_range("batch", pos->batch, 0, 1 << 30) || cli_state_range("seen", pos->seen, 0, 1 << 30))
         return NG_ERR;
     return NG_OK;
@@ -260,18 +271,11 @@ static void sample_path(char *buf, size_t cap, const char *out, const char *name
 /* A numerical fault (cli_forward, cli_finite_loss, cli_backward, cli_adamw_step) stops the loop
  * before anything is saved, the last checkpoint staying as it was: the error gains where. */
 static void numeric_stop(const itrain_opts *o, int epoch, int batch, int n_batches, int saved) {
-    char *w = strdup(ng_last_error());
-    const char *what = w ? w : "a numerical fault";
-    if (batch >= 0 && saved)
-        ng_set_error("epoch %d of %d, batch %d of %d: %s; stopped without saving: the last checkpoint in %s is kept",
-                     epoch + 1, o->epochs, batch + 1, n_batches, what, o->out);
-    else if (batch >= 0)
-        ng_set_error("epoch %d of %d, batch %d of %d: %s; stopped (no checkpoint was saved yet)", epoch + 1, o->epochs,
-                     batch + 1, n_batches, what);
-    else
-        ng_set_error("epoch %d of %d (evaluation): %s; stopped without saving%s%s%s", epoch + 1, o->epochs, what,
-                     saved ? ": the last checkpoint in " : "", saved ? o->out : "", saved ? " is kept" : "");
-    free(w);
+    char where[96], kept[4200];
+    if (batch >= 0) snprintf(where, sizeof where, "epoch %d of %d, batch %d of %d", epoch + 1, o->epochs, batch + 1, n_batches);
+    else snprintf(where, sizeof where, "epoch %d of %d (evaluation)", epoch + 1, o->epochs);
+    snprintf(kept, sizeof kept, "the last checkpoint in %s", o->out);
+    cli_fault_stop(where, saved ? kept : NULL);
 }
 
 /* An epoch of n pictures in batches of B: n_batches whole batches and a last one of rem pictures
