@@ -73,6 +73,12 @@ static int st_list_add(st_list *l, ng_params *P, const char *prefix, const float
     return NG_OK;
 }
 
+/* an optimizer's step count as metadata text ("t" of optim.safetensors, "optim_t" of the model) */
+static const char *step_text(char buf[32], const ng_adamw *opt) {
+    snprintf(buf, 32, "%" PRId64, opt ? ng_adamw_t(opt) : 0);
+    return buf;
+}
+
 /* Write DIR/optim.safetensors: the moments of each optimizer over its block, and the step count. */
 static int save_optim(const char *dir, ng_params *const *blocks, ng_adamw *const *opts, int nb) {
     st_list l = {0};
@@ -83,8 +89,7 @@ static int save_optim(const char *dir, ng_params *const *blocks, ng_adamw *const
         if (!rc) rc = st_list_add(&l, blocks[b], "v.", ng_adamw_v(opts[b]));
     }
     char tbuf[32], *path = NULL, *prev = NULL;
-    snprintf(tbuf, sizeof tbuf, "%" PRId64, opts[0] ? ng_adamw_t(opts[0]) : 0);
-    const char *keys[] = {"format", "t"}, *vals[] = {"nanogen-optim", tbuf};
+    const char *keys[] = {"format", "t"}, *vals[] = {"nanogen-optim", step_text(tbuf, opts[0])};
     if (!rc && (!(path = sibling_path(dir, "optim.safetensors")) || !(prev = sibling_path(dir, "optim.prev.safetensors")))) rc = NG_ERR;
     /* keep the moments that match the model file still on disk until the new model is written */
     int kept = 0;
@@ -290,9 +295,8 @@ int ng_checkpoint_save(const char *dir, ng_model *m, const ng_tokenizer *tok, co
     if (!cfg || !tj) ng_set_error("out of memory saving a checkpoint");
     else {
         char tbuf[32];
-        snprintf(tbuf, sizeof tbuf, "%" PRId64, opt ? ng_adamw_t(opt) : 0);
         const char *keys[] = {"format", "nanogen_version", "config", "tokenizer", "train", "optim_t"};
-        const char *vals[] = {"nanogen", NANOGEN_VERSION, cfg, tj, train_json ? train_json : "{}", tbuf};
+        const char *vals[] = {"nanogen", NANOGEN_VERSION, cfg, tj, train_json ? train_json : "{}", step_text(tbuf, opt)};
         rc = save_model(dir, &P, 1, keys, vals, opt ? 6 : 5);
     }
     free(cfg); free(tj);
@@ -354,9 +358,8 @@ int ng_icheckpoint_save(const char *dir, ng_imodel *m, const char *train_json, n
     char *cfg = ng_imodel_config_to_json(ng_imodel_cfg(m));
     if (!cfg) return ng_set_error("out of memory saving a checkpoint");
     char tbuf[32];
-    snprintf(tbuf, sizeof tbuf, "%" PRId64, opts && opts[0] ? ng_adamw_t(opts[0]) : 0);
     const char *keys[] = {"format", "nanogen_version", "image_config", "train", "optim_t"};
-    const char *vals[] = {"nanogen", NANOGEN_VERSION, cfg, train_json ? train_json : "{}", tbuf};
+    const char *vals[] = {"nanogen", NANOGEN_VERSION, cfg, train_json ? train_json : "{}", step_text(tbuf, opts ? opts[0] : NULL)};
     int rc = save_model(dir, blocks, nb + 1, keys, vals, opts && opts[0] ? 5 : 4);
     free(cfg);
     return rc;
