@@ -24,8 +24,7 @@ for l in lines:
 }
 
 if [ ! -x "$NG" ]; then bad "binary" "$NG not found: run make first"; finish; fi
-SH=${NG_SHAKESPEARE:-$(sh scripts/corpus.sh)}
-if [ ! -s "$SH" ]; then bad "data" "no text corpus (scripts/corpus.sh)"; finish; fi
+need_corpus
 if [ -z "$PY" ]; then bad "python" "python3 not found"; finish; fi
 
 TINY="--n-layer 1 --n-embd 32 --n-head 2 --block-size 32 --batch-size 8"

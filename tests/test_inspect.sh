@@ -13,8 +13,7 @@ NAME=tests/test_inspect.sh
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
 
-SH=${NG_SHAKESPEARE:-$(sh scripts/corpus.sh)}
-if [ ! -s "$SH" ]; then bad "data" "no text corpus (scripts/corpus.sh)"; finish; fi
+need_corpus
 
 # expect_code CODE "description" "expected substring in stderr" cmd...: exits with CODE exactly
 expect_code() {

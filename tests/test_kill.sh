@@ -15,8 +15,7 @@ cd "$(dirname "$0")/.." || exit 1
 if [ -n "$NG_KILL_KEEP" ]; then
     trap 'if [ "$fail" -gt 0 ]; then mkdir -p "$NG_KILL_KEEP" && cp -r "$TMP" "$NG_KILL_KEEP/" && echo "runs kept in $NG_KILL_KEEP"; fi; cleanup' EXIT
 fi
-SH=${NG_SHAKESPEARE:-$(sh scripts/corpus.sh)}
-if [ ! -s "$SH" ]; then bad "data" "no text corpus (scripts/corpus.sh)"; finish; fi
+need_corpus
 SEED=${NG_KILL_SEED:-$(date +%s)}
 echo "kill delays from NG_KILL_SEED=$SEED"
 

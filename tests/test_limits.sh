@@ -9,8 +9,7 @@
 NAME=tests/test_limits.sh
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
-SH=${NG_SHAKESPEARE:-$(sh scripts/corpus.sh)}
-if [ ! -s "$SH" ]; then bad "data" "no text corpus (scripts/corpus.sh)"; finish; fi
+need_corpus
 X=$TMP/never   # no refused command may create it
 nothing_written() { check "$1: ... nothing written" test ! -e "$X"; }
 # $LIM KB cmd...: run cmd under an address-space limit of KB kilobytes. Sanitized runs (make test

@@ -181,8 +181,7 @@ run $NG plot "$E/allbad" --out "$R/loss.svg"
 check "error: a failed plot leaves the previous SVG as it was" cmp -s "$R/loss.svg" "$TMP/keep.svg"
 
 # ------------------------------------------------------------------ a real run
-SH=${NG_SHAKESPEARE:-$(sh scripts/corpus.sh)}
-if [ ! -s "$SH" ]; then bad "data" "no text corpus (scripts/corpus.sh)"; finish; fi
+need_corpus
 T=$TMP/tiny
 if expect_ok "real run: train gpt, 40 steps" $NG train gpt --data "$SH" --out "$T" --n-layer 1 --n-embd 32 --n-head 2 \
         --block-size 32 --batch-size 8 --steps 40 --eval-every 10 --eval-iters 2 --threads 1; then

@@ -80,8 +80,7 @@ if expect_ok "word GPT: samples 300 tokens" $NG sample "$W" --tokens 300 --seed 
 fi
 
 # ------------------------------------------------------------------ fine-tuning Shakespeare
-SH=${NG_SHAKESPEARE:-$(sh scripts/corpus.sh)}
-if [ ! -s "$SH" ]; then bad "fine-tuning" "no text corpus (scripts/corpus.sh)"; finish; fi
+need_corpus fine-tuning
 S=$TMP/shakespeare
 expect_ok "Shakespeare: a tiny model for 30 steps" $NG train gpt --data "$SH" --out "$S" \
     --n-layer 1 --n-embd 32 --n-head 2 --block-size 32 --batch-size 8 --steps 30 --eval-every 10 --eval-iters 2 --threads 1

@@ -9,8 +9,7 @@
 NAME=tests/test_resume.sh
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
-SH=${NG_SHAKESPEARE:-$(sh scripts/corpus.sh)}
-if [ ! -s "$SH" ]; then bad "data" "no text corpus (scripts/corpus.sh)"; finish; fi
+need_corpus
 
 # same DIR_A DIR_B [what...]: the same tensors (model, optim) and metrics (without timings and
 # without lines of a field given as "-FIELD"); prints what differs
@@ -58,13 +57,19 @@ expect_ok "gpt: 20 steps" $NG train gpt $G2 --steps 20 --out "$TMP/h20"
 expect_ok "gpt: --resume --steps 40" $NG train --resume "$TMP/h20" --steps 40 --threads 1
 check "gpt: --steps 20 + --resume --steps 40 = --steps 40 (the final full-split loss of the 20-step run aside)" \
     same "$TMP/h40" "$TMP/h20" -full_val_loss
+# determinism NAME SEED CMD...: CMD (2 threads) with --seed SEED twice, then SEED + 1: the same
+# seed and threads give a bit-identical run, another seed another run
+determinism() {
+    _n=$1; _s=$2; shift 2
+    expect_ok "$_n: 2 threads, seed $_s" "$@" --seed "$_s" --out "$TMP/$_n-d1"
+    expect_ok "$_n: 2 threads, seed $_s again" "$@" --seed "$_s" --out "$TMP/$_n-d2"
+    expect_ok "$_n: 2 threads, seed $((_s + 1))" "$@" --seed "$((_s + 1))" --out "$TMP/$_n-d3"
+    check "$_n: the same seed and threads twice: bit-identical run" same "$TMP/$_n-d1" "$TMP/$_n-d2"
+    check "$_n: another seed: another run" differ "$TMP/$_n-d1" "$TMP/$_n-d3"
+}
 # determinism: the same seed and 2 threads, twice
 G3="--data $SH --n-layer 2 --n-embd 64 --n-head 4 --block-size 32 --batch-size 8 --dropout 0.1 --steps 20 --warmup 5 --log-every 5 --eval-every 10 --eval-iters 2 --threads 2"
-expect_ok "gpt: 2 threads, seed 7" $NG train gpt $G3 --seed 7 --out "$TMP/d1"
-expect_ok "gpt: 2 threads, seed 7 again" $NG train gpt $G3 --seed 7 --out "$TMP/d2"
-expect_ok "gpt: 2 threads, seed 8" $NG train gpt $G3 --seed 8 --out "$TMP/d3"
-check "gpt: the same seed and threads twice: bit-identical run" same "$TMP/d1" "$TMP/d2"
-check "gpt: another seed: another run" differ "$TMP/d1" "$TMP/d3"
+determinism gpt 7 $NG train gpt $G3
 
 # ------------------------------------------------------------------ VAE and GAN
 if [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
@@ -76,11 +81,7 @@ if [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         check "$kind: 1 epoch + --resume --epochs 2 = 2 epochs: weights, moments, losses" same "$TMP/$kind-2" "$TMP/$kind-1"
     done
     I="--data fashion-mnist --max-batches 6 --batch-size 32 --epochs 2 --threads 2"
-    expect_ok "vae: 2 threads, seed 3" $NG train vae $I --seed 3 --out "$TMP/v1"
-    expect_ok "vae: 2 threads, seed 3 again" $NG train vae $I --seed 3 --out "$TMP/v2"
-    expect_ok "vae: 2 threads, seed 4" $NG train vae $I --seed 4 --out "$TMP/v3"
-    check "vae: the same seed and threads twice: bit-identical run" same "$TMP/v1" "$TMP/v2"
-    check "vae: another seed: another run" differ "$TMP/v1" "$TMP/v3"
+    determinism vae 3 $NG train vae $I
 else
     echo "vae, gan: skipped (dataset-fashion-mnist is not installed)"
 fi
