@@ -134,8 +134,7 @@ def main():
         best_pt = max(pts.values())
         print(f"sampling the baby GPT, tok/s: PyTorch re-running the cropped context per token (nanoGPT generate): "
               f"{pts[1]:.0f} (1 thread), {pts[2]:.0f} (2 threads); medians of 3 runs (1 thread: {', '.join(f'{x:.0f}' for x in pt_runs[1])})")
-        print(f"  cache-line round trip between the two cores before each round: {', '.join(rtt)} ns "
-              f"(this VM: ~100 ns, or ~500 ns when the host places the virtual CPUs apart)")
+        print(f"  cache-line round trip between the two cores before each round: {', '.join(rtt)} ns")
         for label, v in res.items():
             print(f"  nanogen, KV cache, {label}: {v:.0f} tok/s = {v / best_pt:.0f}x PyTorch's best "
                   f"(runs: {', '.join(f'{x:.0f}' for x in runs[label])})")
