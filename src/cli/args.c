@@ -166,6 +166,11 @@ int cli_adamw_step(ng_adamw *opt, ng_params *P, float lr, const char *block) {
                         block, t->name, what);
 }
 
+long cli_test_stop_at(void) {
+    const char *e = getenv("NANOGEN_TEST_STOP_AT");
+    return e ? strtol(e, NULL, 10) : 0;
+}
+
 void cli_fault_stop(const char *where, const char *kept) {
     char *w = strdup(ng_last_error());
     const char *what = w ? w : "a numerical fault";

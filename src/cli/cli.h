@@ -110,6 +110,9 @@ int cli_adamw_step(ng_adamw *opt, ng_params *P, float lr, const char *block);
  * "<where>: <the fault>; stopped without saving: <kept> is kept" (kept: the checkpoint left as it
  * was) or, with kept NULL, "...; stopped (no checkpoint was saved yet)". */
 void cli_fault_stop(const char *where, const char *kept);
+/* NANOGEN_TEST_STOP_AT=N (tests of exact resume): the trainers behave as if Ctrl-C came after N
+ * steps or batches of this run; 0 when unset. */
+long cli_test_stop_at(void);
 /* fid.c: a GAN's quality through a classifier's penultimate features (`nanogen eval GAN_DIR
  * --classifier CLF_DIR [--n N]`): FID of n generated images (eval mode, [-1,1] -> [0,1]) vs n
  * real test images, the untrained generator's FID and the real train/test floor, the classes

@@ -531,9 +531,7 @@ int cmd_train(int argc, char **argv) {
     int win_n = 0, step = step0;
     double loss_sum = log_sum0;
     int loss_n = log_n0;
-    /* NANOGEN_TEST_STOP_AT=N: behave as if Ctrl-C came after N steps (tests of exact resume) */
-    const char *stop_env = getenv("NANOGEN_TEST_STOP_AT");
-    const long stop_at = stop_env ? strtol(stop_env, NULL, 10) : 0;
+    const long stop_at = cli_test_stop_at();
     for (;; step++) {
         int last = step == o.steps;
         if ((o.eval_every > 0 && step % o.eval_every == 0 && (step > step0 || step == 0)) || (last && step > step0)) {

@@ -440,9 +440,8 @@ int cmd_train_images(int argc, char **argv) {
     const int nb_all = n_batches + (rem ? 1 : 0);
 #define NUMCHECK(expr, batch) do { if (expr) { numeric_stop(&o, epoch, (batch), nb_all, saved); ng_graph_free(sg); free(zfix); goto fail; } } while (0)
 
-    /* NANOGEN_TEST_STOP_AT=N: behave as if Ctrl-C came after N batches (tests of exact resume) */
-    const char *stop_env = getenv("NANOGEN_TEST_STOP_AT");
-    long stop_at = stop_env ? strtol(stop_env, NULL, 10) : 0, batches_run = 0;
+    const long stop_at = cli_test_stop_at();
+    long batches_run = 0;
     for (int epoch = epoch0; epoch < o.epochs; epoch++) {
         double t0 = cli_now(), tot = 0, d_tot = 0, g_tot = 0, dx_tot = 0, dgz_tot = 0;
         int seen = 0, first = 0;
