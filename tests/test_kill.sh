@@ -67,7 +67,9 @@ loads() {
 }
 # kill_loop NAME DIR N LO SPAN FRESH... -- RESUME...: start FRESH in the background, SIGKILL it
 # after a random delay of LO..LO+SPAN s of training, check the checkpoint, continue with RESUME (FRESH again
-# while none exists), N times.
+# while none exists), N times. A kill before the first checkpoint is not counted: the fresh run starts again
+# with the delay doubled (+0.2 s), up to 4N times, so that a slow machine (CI, sanitizers) still gets N kills
+# of runs that have saved.
 kill_loop() {
     _name=$1; _dir=$2; _n=$3; _lo=$4; _span=$5; shift 5
     _fresh=""; while [ "$1" != "--" ]; do _fresh="$_fresh $1"; shift; done; shift
@@ -75,24 +77,32 @@ kill_loop() {
     _k=0; _tmp=0; _mid=0; _loaded=0
     _delays=$(awk -v s="$SEED" -v n="$_n" -v k="$_name" -v lo="$_lo" -v span="$_span" \
         'BEGIN { srand(s + length(k)); for (i = 0; i < n; i++) printf "%.3f ", lo + rand() * span }')
-    for _d in $_delays; do
+    _early=0; _slow=0   # kills before the first checkpoint: retried with a longer delay, whatever the machine's speed
+    set -- $_delays
+    while [ $# -gt 0 ]; do
+        _d=$1
         if [ -s "$_dir/model.safetensors" ]; then _cmd="$_resume"; else _cmd="$_fresh"; fi
+        [ $_slow -gt 0 ] && _d=$(awk -v d="$_d" -v s="$_slow" 'BEGIN { printf "%.3f", d * 2 ^ s + 0.2 * (2 ^ s - 1) }')
         $_cmd > "$TMP/bg.out" 2> "$TMP/bg.err" &
         BG=$!
         _i=0   # the delay counts from the start of training (data loaded), whatever the machine's load
         while [ $_i -lt 200 ] && ! grep -q "parameters" "$TMP/bg.out" 2>/dev/null && kill -0 "$BG" 2>/dev/null; do sleep 0.05; _i=$((_i + 1)); done
         sleep "$_d"
         kill -KILL "$BG" 2>/dev/null; wait "$BG" 2>/dev/null; BG=""
-        _k=$((_k + 1))
-        grep -q "zero moments" "$TMP/bg.err" && bad "$_name: kill $_k: resume kept the optimizer state" "$(cat "$TMP/bg.err")"
-        [ -s "$_dir/model.safetensors" ] || continue   # killed before the first checkpoint
+        grep -q "zero moments" "$TMP/bg.err" && bad "$_name: kill $((_k + 1)): resume kept the optimizer state" "$(cat "$TMP/bg.err")"
+        if [ ! -s "$_dir/model.safetensors" ] && [ $_early -lt $((4 * _n)) ]; then   # killed before the first checkpoint
+            _early=$((_early + 1)); _slow=$((_slow + 1)); continue
+        fi
+        _k=$((_k + 1)); shift
+        [ -s "$_dir/model.safetensors" ] || continue
+        _slow=0
         ls "$_dir"/*.tmp >/dev/null 2>&1 && _tmp=$((_tmp + 1))
         [ "$(between "$_dir")" = 1 ] && _mid=$((_mid + 1))
         _loaded=$((_loaded + 1))
         if loads "$_dir"; then ok "$_name: kill $_k (after ${_d}s): the checkpoint loads"
         else bad "$_name: kill $_k (after ${_d}s): the checkpoint loads" "$($NG info "$_dir" 2>&1 | head -n 2)"; fi
     done
-    echo "$_name: $_k kills, $_loaded with a checkpoint, $_tmp left a torn .tmp file, $_mid between the optimizer and model writes"
+    echo "$_name: $_k kills (and $_early before the first checkpoint, retried later), $_loaded with a checkpoint, $_tmp left a torn .tmp file, $_mid between the optimizer and model writes"
 }
 
 # ------------------------------------------------------------------ GPT: a checkpoint every step
