@@ -1,4 +1,5 @@
 /* core.c - errors, allocation, threads and the PRNG shared by the whole library. */
+#include "fastmath.h"
 #include "nanogen.h"
 
 #include <cblas.h>
@@ -144,7 +145,5 @@ void ng_rng_fill_normal(ng_rng *r, float *x, int64_t n) {
 }
 
 float ng_hash_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
-    uint64_t x = seed ^ (stream * 0xD1B54A32D192ED03ull) ^ (index * 0x9E3779B97F4A7C15ull);
-    uint64_t z = splitmix64(&x);
-    return (float)(z >> 40) * (1.0f / 16777216.0f);
+    return (float)ng_hash24(seed, stream, index) * (1.0f / 16777216.0f);
 }

@@ -607,6 +607,8 @@ static void test_attention_twins(void) {
     attention_twin(1, 17, 1, 128, 0.1f);   /* hs 128 */
     attention_twin(3, 9, 3, 15, 0);        /* hs 5: the general path */
     attention_twin(2, 1, 2, 8, 0.3f);      /* T = 1 */
+    attention_twin(1, 130, 2, 128, 0.2f);  /* several row blocks, the last one short, with dropout */
+    attention_twin(1, 256, 6, 384, 0);     /* shakespeare-char's T */
 }
 
 static void test_dropout_forward(void) {

@@ -119,6 +119,9 @@ void ng_ref_attention_backward(ng_graph *g, ng_tensor *t) {
 static _Thread_local ng_scratch tl_attn;
 static float *attn_scratch(size_t n) { return ng_scratch_get(&tl_attn, n); }
 
+/* rows per block of the causal GEMMs: each block stops at its own last key */
+enum { AB = 32 };
+
 typedef struct {
     int T, C, hs;
     float scale, pd, keep_scale;
@@ -140,19 +143,28 @@ static attn_args attn_setup(const ng_graph *g, const ng_tensor *t) {
 /* P' = P with the dropout mask of head (pbase) applied, into out (T,T) */
 static void apply_dropout(const attn_args *a, const float *P, float *out, size_t pbase) {
     const int T = a->T;
-    for (int i = 0; i < T; i++)
-        for (int s = 0; s < T; s++) {
-            size_t o = (size_t)i * T + s;
-            out[o] = s <= i && ng_hash_uniform(a->seed, a->stream, pbase + o) >= a->pd ? P[o] * a->keep_scale : 0.0f;
-        }
+    const uint64_t seed = a->seed, stream = a->stream;
+    const uint32_t thr = ng_drop_threshold(a->pd);   /* drops where ng_hash_uniform(...) < pd */
+    const float keep = a->keep_scale;
+    for (int i = 0; i < T; i++) {
+        const size_t row = (size_t)i * T;
+        const float *p = P + row;
+        float *o = out + row;
+        #pragma omp simd
+        for (int s = 0; s <= i; s++) o[s] = ng_hash24(seed, stream, pbase + row + (size_t)s) < thr ? 0.0f : p[s] * keep;
+        memset(o + i + 1, 0, (size_t)(T - i - 1) * sizeof(float));
+    }
 }
 
 /* One head. X: the batch's qkv rows (T, 3C) at column h*hs (q; k at +C, v at +2C). */
 static void head_forward(const attn_args *a, const float *X, float *P, float *Y, float *w, size_t pbase) {
     const int T = a->T, C = a->C, hs = a->hs, ld = 3 * C;
-    /* S = q k^T scale, the whole square: one GEMM; the masked half is computed and then
-     * overwritten (skipping it block by block was not tried) */
-    ng_sgemm_serial(0, 1, T, T, hs, a->scale, X, ld, X + C, ld, 0.0f, P, T);
+    /* S = q k^T scale, by blocks of AB rows, each up to its last column: the masked upper half
+     * is mostly skipped (at T = 256, 5/8 of the square is computed) */
+    for (int i0 = 0; i0 < T; i0 += AB) {
+        const int i1 = i0 + AB < T ? i0 + AB : T;
+        ng_sgemm_serial(0, 1, i1 - i0, i1, hs, a->scale, X + (size_t)i0 * ld, ld, X + C, ld, 0.0f, P + (size_t)i0 * T, T);
+    }
     for (int i = 0; i < T; i++) {
         float *p = P + (size_t)i * T;
         const int n = i + 1;
@@ -168,8 +180,11 @@ static void head_forward(const attn_args *a, const float *X, float *P, float *Y,
     }
     const float *Pv = P;
     if (a->pd > 0) { apply_dropout(a, P, w, pbase); Pv = w; }
-    /* y = P' v */
-    ng_sgemm_serial(0, 0, T, hs, T, 1.0f, Pv, T, X + 2 * C, ld, 0.0f, Y, C);
+    /* y = P' v: a block of rows needs the columns (keys) up to its last row only */
+    for (int i0 = 0; i0 < T; i0 += AB) {
+        const int i1 = i0 + AB < T ? i0 + AB : T;
+        ng_sgemm_serial(0, 0, i1 - i0, hs, i1, 1.0f, Pv + (size_t)i0 * T, T, X + 2 * C, ld, 0.0f, Y + (size_t)i0 * C, C);
+    }
 }
 
 static void head_backward(const attn_args *a, const float *X, const float *P, const float *DY, float *dX, float *w, size_t pbase) {
@@ -177,9 +192,13 @@ static void head_backward(const attn_args *a, const float *X, const float *P, co
     float *dS = w, *Pd = w + (size_t)T * T;
     const float *Pv = P;
     if (a->pd > 0) { apply_dropout(a, P, Pd, pbase); Pv = Pd; }
-    /* dv += P'^T dy ; dP' = dy v^T */
-    ng_sgemm_serial(1, 0, T, hs, T, 1.0f, Pv, T, DY, C, 1.0f, dX + 2 * C, ld);
-    ng_sgemm_serial(0, 1, T, T, hs, 1.0f, DY, C, X + 2 * C, ld, 0.0f, dS, T);
+    /* dv += P'^T dy (key s gets the rows i >= s); dP' = dy v^T (row i needs the columns s <= i) */
+    for (int i0 = 0; i0 < T; i0 += AB) {
+        const int i1 = i0 + AB < T ? i0 + AB : T;
+        ng_sgemm_serial(1, 0, i1 - i0, hs, T - i0, 1.0f, Pv + (size_t)i0 * T + i0, T, DY + (size_t)i0 * C, C, 1.0f,
+                        dX + 2 * C + (size_t)i0 * ld, ld);
+        ng_sgemm_serial(0, 1, i1 - i0, i1, hs, 1.0f, DY + (size_t)i0 * C, C, X + 2 * C, ld, 0.0f, dS + (size_t)i0 * T, T);
+    }
     /* through the dropout mask, then the softmax: dS = P (dP - sum_s P dP) scale, causal */
     for (int i = 0; i < T; i++) {
         const float *p = P + (size_t)i * T;
@@ -197,9 +216,13 @@ static void head_backward(const attn_args *a, const float *X, const float *P, co
         for (int s = 0; s < n; s++) ds[s] = p[s] * (ds[s] - dot) * a->scale;
         for (int s = n; s < T; s++) ds[s] = 0;
     }
-    /* dq += dS k ; dk += dS^T q */
-    ng_sgemm_serial(0, 0, T, hs, T, 1.0f, dS, T, X + C, ld, 1.0f, dX, ld);
-    ng_sgemm_serial(1, 0, T, hs, T, 1.0f, dS, T, X, ld, 1.0f, dX + C, ld);
+    /* dq += dS k (row i: keys s <= i); dk += dS^T q (key s: rows i >= s); dS is 0 above the diagonal */
+    for (int i0 = 0; i0 < T; i0 += AB) {
+        const int i1 = i0 + AB < T ? i0 + AB : T;
+        ng_sgemm_serial(0, 0, i1 - i0, hs, i1, 1.0f, dS + (size_t)i0 * T, T, X + C, ld, 1.0f, dX + (size_t)i0 * ld, ld);
+        ng_sgemm_serial(1, 0, i1 - i0, hs, T - i0, 1.0f, dS + (size_t)i0 * T + i0, T, X + (size_t)i0 * ld, ld, 1.0f,
+                        dX + C + (size_t)i0 * ld, ld);
+    }
 }
 
 void attention_forward(ng_graph *g, ng_tensor *t) {

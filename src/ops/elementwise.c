@@ -174,22 +174,25 @@ void dropout_forward(ng_graph *g, ng_tensor *t) {
     const float *x = t->src[0]->data;
     float p = t->farg[0];
     if (!g->training) { memcpy(t->data, x, (size_t)t->n * sizeof(float)); return; }
-    float scale = 1.0f / (1.0f - p);
-    uint64_t stream = ng_drop_stream(g, t);
-    #pragma omp parallel for if (t->n > PAR_MIN)
-    for (int64_t i = 0; i < t->n; i++)
-        t->data[i] = ng_hash_uniform(g->drop_seed, stream, (uint64_t)i) < p ? 0.0f : x[i] * scale;
+    const float scale = 1.0f / (1.0f - p);
+    const uint64_t seed = g->drop_seed, stream = ng_drop_stream(g, t);
+    const uint32_t thr = ng_drop_threshold(p);   /* drops where ng_hash_uniform(...) < p */
+    float *y = t->data;
+    #pragma omp parallel for simd if (t->n > PAR_MIN)
+    for (int64_t i = 0; i < t->n; i++) y[i] = ng_hash24(seed, stream, (uint64_t)i) < thr ? 0.0f : x[i] * scale;
 }
 
 void dropout_backward(ng_graph *g, ng_tensor *t) {
     float *dx = t->src[0]->grad;
     if (!dx) return;
     if (!g->training) { for (int64_t i = 0; i < t->n; i++) dx[i] += t->grad[i]; return; }
-    float p = t->farg[0], scale = 1.0f / (1.0f - p);
-    uint64_t stream = ng_drop_stream(g, t);
-    #pragma omp parallel for if (t->n > PAR_MIN)
-    for (int64_t i = 0; i < t->n; i++)
-        if (ng_hash_uniform(g->drop_seed, stream, (uint64_t)i) >= p) dx[i] += t->grad[i] * scale;
+    const float p = t->farg[0], scale = 1.0f / (1.0f - p);
+    const uint64_t seed = g->drop_seed, stream = ng_drop_stream(g, t);
+    const uint32_t thr = ng_drop_threshold(p);
+    const float *dy = t->grad;
+    /* a dropped element adds -0, which leaves every dx bit-identical (even a -0) */
+    #pragma omp parallel for simd if (t->n > PAR_MIN)
+    for (int64_t i = 0; i < t->n; i++) dx[i] += ng_hash24(seed, stream, (uint64_t)i) < thr ? -0.0f : dy[i] * scale;
 }
 
 void sum_forward(ng_graph *g, ng_tensor *t) {
