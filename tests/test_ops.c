@@ -611,6 +611,30 @@ static void test_attention_twins(void) {
     attention_twin(1, 256, 6, 384, 0);     /* shakespeare-char's T */
 }
 
+/* The vectorised dropout masks test ng_hash24 against ng_drop_threshold(p); the plain twins test
+ * ng_hash_uniform < p. Both must drop the same elements for every p, including p on and next to
+ * the 2^-24 grid the hash's uniforms live on. */
+static void test_drop_threshold(void) {
+    const float ps[] = {0.2f, 0.1f, 0.5f, 0.3f, 1e-7f, 1e-30f, 0.999999f, 0.25f, 0.75f, 3.0f / 16777216.0f,
+                        nextafterf(0.25f, 0.0f), nextafterf(0.25f, 1.0f), nextafterf(0.5f, 0.0f), 0.9999999f};
+    int bad = 0, dropped_low = 0;
+    for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) {
+        const uint32_t thr = ng_drop_threshold(ps[k]);
+        for (uint64_t i = 0; i < 20000; i++) {
+            const uint32_t h = ng_hash24(7, k, i);
+            bad += (h < thr) != (ng_hash_uniform(7, k, i) < ps[k]);
+        }
+        /* exhaustively around the threshold: h = thr - 2 .. thr + 1 as uniforms */
+        for (int64_t h = (int64_t)thr - 2; h <= (int64_t)thr + 1; h++) {
+            if (h < 0 || h >= 16777216) continue;
+            bad += ((uint32_t)h < thr) != ((float)h * (1.0f / 16777216.0f) < ps[k]);
+        }
+        dropped_low += ps[k] == 1e-30f && thr == 1;   /* h = 0 (u = 0) is below any p > 0 */
+    }
+    CHECK(bad == 0, "ng_hash24 < ng_drop_threshold(p) disagrees with ng_hash_uniform < p in %d cases", bad);
+    CHECK(dropped_low == 1, "a tiny p still drops u = 0");
+}
+
 static void test_dropout_forward(void) {
     ng_graph *g = ng_graph_new();
     int64_t s[1] = {100000};
@@ -975,6 +999,7 @@ int main(void) {
     RUN(test_forward_values);
     RUN(test_attention_forward);
     RUN(test_attention_twins);
+    RUN(test_drop_threshold);
     RUN(test_dropout_forward);
     RUN(test_shape_errors);
     RUN(test_threads);
