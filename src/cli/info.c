@@ -70,7 +70,7 @@ static int info_image(const char *dir) {
     const ng_imodel_config *c = ng_imodel_cfg(m);
     char *path = ng_checkpoint_model_path(dir);
     struct stat st;
-    printf("checkpoint  %s (%.1f MB)\n", path, path && stat(path, &st) == 0 ? st.st_size / 1e6 : 0.0);
+    printf("checkpoint  %s (%.1f MB)\n", path ? path : dir, path && stat(path, &st) == 0 ? st.st_size / 1e6 : 0.0);
     printf("model       %s%s\n", ng_imodel_kind_name(c->kind), c->arch == NG_ARCH_CONV ? " (conv)" : "");
     printf("config      pictures %dx%dx%d", c->c, c->h, c->w);
     if (c->kind != NG_IMG_GAN) printf(", hidden %d", c->hidden);   /* the DCGAN's widths are fixed */
@@ -117,7 +117,7 @@ int cmd_info(int argc, char **argv) {
     const ng_model_config *c = ng_model_cfg(m);
     char *path = ng_checkpoint_model_path(dir);
     struct stat st;
-    printf("checkpoint  %s (%.1f MB)\n", path, path && stat(path, &st) == 0 ? st.st_size / 1e6 : 0.0);
+    printf("checkpoint  %s (%.1f MB)\n", path ? path : dir, path && stat(path, &st) == 0 ? st.st_size / 1e6 : 0.0);
     printf("model       %s\n", ng_model_kind_name(c->kind));
     if (c->kind == NG_MODEL_GPT)
         printf("config      block_size %d, n_layer %d, n_head %d, n_embd %d, dropout %g\n", c->block_size, c->n_layer, c->n_head, c->n_embd, c->dropout);
