@@ -188,6 +188,11 @@ void ng_graph_backward(ng_graph *g);
 /* Backward with a given gradient of the (non-scalar) output, e.g. the gradient a GAN's
  * discriminator sends back into the generator's images. dout has out->n floats. */
 void ng_graph_backward_with(ng_graph *g, const float *dout);
+/* Backward that leaves the parameters out: only the gradients of the graph's other inputs (and
+ * of its intermediate tensors) are computed, and every parameter gradient stays as it was. A
+ * GAN's generator step needs the discriminator's gradient with respect to its input images,
+ * not its weight gradients (a third of its backward work). dout as in ng_graph_backward_with. */
+void ng_graph_backward_inputs(ng_graph *g, const float *dout);
 /* Profiling: with NANOGEN_PROFILE=1 in the environment, the wall time of every op kind
  * (forward, backward) and of the named phases given to ng_profile_add is printed to stderr at
  * exit. ng_profiling() says whether it is on. */

@@ -249,6 +249,58 @@ static void test_conv_accumulate(void) {
     }
 }
 
+/* ng_graph_backward_inputs (a GAN's generator step through D): on a small discriminator (conv,
+ * LeakyReLU, conv, BatchNorm, linear, BCE) the input's gradient is bit-identical to a full
+ * backward's, no parameter gradient changes, and the gradient pointers are back afterwards (a
+ * full backward then adds to them again). */
+static void test_backward_inputs(void) {
+    const char *pn[9] = {"w1", "b1", "w2", "b2", "bw", "bb", "rm", "rv", "w3"};
+    const int nd[9] = {4, 1, 4, 1, 1, 1, 1, 1, 2};
+    const int64_t shp[9][4] = {{4, 1, 4, 4}, {4}, {6, 4, 4, 4}, {6}, {6}, {6}, {6}, {6}, {1, 24}};
+    ng_tensor *p[9];
+    ng_params *P = params_of(9, pn, nd, shp, p, 0.3f);
+    for (int c = 0; c < 6; c++) { p[6]->data[c] = 0; p[7]->data[c] = 1; }
+    ng_graph *g = ng_graph_new();
+    int64_t xs[4] = {3, 1, 8, 8}, ts[2] = {3, 1}, fs[2] = {3, 24};
+    ng_tensor *x = leaf(g, "x", 4, xs, 1), *tg = ng_input(g, "target", 2, ts);
+    for (int i = 0; i < 3; i++) tg->data[i] = (float)(i & 1);
+    ng_tensor *h = ng_leaky_relu(g, ng_conv2d(g, x, p[0], p[1], 2, 1), 0.2f);
+    h = ng_leaky_relu(g, ng_batchnorm(g, ng_conv2d(g, h, p[2], p[3], 2, 1), p[4], p[5], p[6], p[7], 1e-5f, 0.1f), 0.2f);
+    ng_tensor *loss = ng_bce_logits(g, ng_linear(g, ng_reshape(g, h, 2, fs), p[8], NULL), tg, NG_MEAN);
+    CHECK(loss && ng_graph_finalize(g, loss) == NG_OK, "%s", ng_last_error());
+    if (!loss) { ng_graph_free(g); ng_params_free(P); return; }
+    const int64_t np = ng_params_total(P);
+    float *g_full = malloc(np * sizeof(float)), *gx = malloc(x->n * sizeof(float)), *ptr[9];
+    for (int i = 0; i < 9; i++) ptr[i] = p[i]->grad;
+    ng_params_zero_grad(P);
+    ng_graph_forward(g);
+    ng_graph_backward(g);
+    memcpy(g_full, ng_params_grad(P), np * sizeof(float));
+    memcpy(gx, x->grad, x->n * sizeof(float));
+    float *pg = ng_params_grad(P);
+    for (int64_t i = 0; i < np; i++) pg[i] = 7.0f;
+    ng_graph_forward(g);
+    ng_graph_backward_inputs(g, NULL);
+    CHECK(memcmp(gx, x->grad, x->n * sizeof(float)) == 0, "backward_inputs: the input's gradient differs from a full backward's");
+    int kept = 1, back = 1, nonzero = 0;
+    for (int64_t i = 0; i < np; i++) kept &= pg[i] == 7.0f;
+    for (int i = 0; i < 9; i++) back &= p[i]->grad == ptr[i];
+    for (int64_t i = 0; i < x->n; i++) nonzero += x->grad[i] != 0;
+    CHECK(kept, "backward_inputs changed a parameter gradient");
+    CHECK(back, "backward_inputs left a parameter's gradient pointer changed");
+    CHECK(nonzero > x->n / 2, "backward_inputs: the input's gradient is mostly 0 (%d of %lld)", nonzero, (long long)x->n);
+    ng_graph_forward(g);
+    ng_graph_backward(g);
+    double d = 0;
+    for (int i = 0; i < 9; i++)
+        if (i != 6 && i != 7)   /* running statistics get no gradient */
+            for (int64_t j = 0; j < p[i]->n; j++) d = fmax(d, fabs((p[i]->grad[j] - 7.0) - g_full[p[i]->grad - pg + j]));
+    CHECK(d < 1e-5, "a full backward after it adds the same parameter gradients (off by %g)", d);
+    free(g_full); free(gx);
+    ng_graph_free(g);
+    ng_params_free(P);
+}
+
 /* ---------------------------------------------------------------- pooling, BatchNorm, pointwise */
 
 /* distinct values 0.5 apart (shuffled), so a 2h = 0.1 nudge never changes a window's argmax */
@@ -846,6 +898,7 @@ int main(void) {
     RUN(test_grad_conv_t2d);
     RUN(test_conv_twins);
     RUN(test_conv_accumulate);
+    RUN(test_backward_inputs);
     RUN(test_grad_pool);
     RUN(test_grad_batchnorm);
     RUN(test_batchnorm_layouts);

@@ -137,10 +137,19 @@ int cli_forward(ng_graph *g) {
     return ng_graph_anomaly(g) ? ng_set_error("anomaly (--detect-anomaly) in the %s", ng_last_error()) : NG_OK;
 }
 
+static int anomaly_found(ng_graph *g) {
+    return ng_graph_anomaly(g) ? ng_set_error("anomaly (--detect-anomaly) in the %s", ng_last_error()) : NG_OK;
+}
+
 int cli_backward(ng_graph *g, const float *dout) {
     if (dout) ng_graph_backward_with(g, dout);
     else ng_graph_backward(g);
-    return ng_graph_anomaly(g) ? ng_set_error("anomaly (--detect-anomaly) in the %s", ng_last_error()) : NG_OK;
+    return anomaly_found(g);
+}
+
+int cli_backward_inputs(ng_graph *g) {
+    ng_graph_backward_inputs(g, NULL);
+    return anomaly_found(g);
 }
 
 int cli_finite_loss(ng_graph *g, const char *what, double loss) {

@@ -104,6 +104,8 @@ double cli_now(void);
  * name) when the gradient norm is not finite, in which case the step changed nothing. */
 int cli_forward(ng_graph *g);
 int cli_backward(ng_graph *g, const float *dout);
+/* The same without the parameter gradients (ng_graph_backward_inputs): a GAN generator step through D. */
+int cli_backward_inputs(ng_graph *g);
 int cli_finite_loss(ng_graph *g, const char *what, double loss);
 int cli_adamw_step(ng_adamw *opt, ng_params *P, float lr, const char *block);
 /* After one of them failed: the run stops before anything is saved, and ng_last_error() becomes

@@ -491,13 +491,13 @@ int cmd_train_images(int argc, char **argv) {
                 dx_tot += dx / B;
                 NUMCHECK(cli_adamw_step(opts[1], ng_imodel_params(m, 1), o.lr, "the discriminator's "), bi);
                 for (int i = 0; i < B; i++) df_t->data[i] = 1.0f;
-                NUMCHECK(cli_forward(gs[5]) || cli_finite_loss(gs[5], "G's loss", df_l->data[0]) || cli_backward(gs[5], NULL), bi);
+                /* through D to its input images only: D's weight gradients are not used here */
+                NUMCHECK(cli_forward(gs[5]) || cli_finite_loss(gs[5], "G's loss", df_l->data[0]) || cli_backward_inputs(gs[5]), bi);
                 double dgz = 0;
                 for (int i = 0; i < B; i++) dgz += 1.0 / (1.0 + exp(-df_logits->data[i]));
                 dgz_tot += dgz / B;
                 g_tot += df_l->data[0];
                 NUMCHECK(cli_backward(gs[3], df_x->grad) || cli_adamw_step(opts[0], ng_imodel_params(m, 0), o.lr, "the generator's "), bi);
-                ng_params_zero_grad(ng_imodel_params(m, 1));   /* D's gradients from the G step are not used */
             }
             seen += b;
             if (isatty(STDERR_FILENO)) {
