@@ -445,7 +445,7 @@ void ng_graph_backward_with(ng_graph *g, const float *dout) {
     }
 }
 
-void ng_graph_backward_inputs(ng_graph *g, const float *dout) {
+int ng_graph_backward_inputs(ng_graph *g, const float *dout) {
     /* every op skips a gradient whose pointer is NULL (as for a leaf without requires_grad):
      * park the parameters' gradient pointers for the call */
     int n = 0;
@@ -453,17 +453,20 @@ void ng_graph_backward_inputs(ng_graph *g, const float *dout) {
         for (int s = 0; s < NG_MAX_SRC; s++) n += g->order[i]->src[s] && g->order[i]->src[s]->is_param;
     ng_tensor **pt = n ? malloc((size_t)n * sizeof *pt) : NULL;
     float **pg = n ? malloc((size_t)n * sizeof *pg) : NULL;
+    if (n && (!pt || !pg)) {   /* never a full backward instead: it would add to the parameter gradients */
+        free(pt); free(pg);
+        return ng_set_error("out of memory for a backward pass");
+    }
     int k = 0;
-    if (pt && pg)
-        for (int i = 0; i < g->n_order; i++)
-            for (int s = 0; s < NG_MAX_SRC; s++) {
-                ng_tensor *p = g->order[i]->src[s];
-                if (p && p->is_param && p->grad) { pt[k] = p; pg[k] = p->grad; p->grad = NULL; k++; }
-            }
-    /* (out of memory for the two lists: a full backward, which also adds the parameter gradients) */
+    for (int i = 0; i < g->n_order; i++)
+        for (int s = 0; s < NG_MAX_SRC; s++) {
+            ng_tensor *p = g->order[i]->src[s];
+            if (p && p->is_param && p->grad) { pt[k] = p; pg[k] = p->grad; p->grad = NULL; k++; }
+        }
     ng_graph_backward_with(g, dout);
     for (int i = 0; i < k; i++) pt[i]->grad = pg[i];
     free(pt); free(pg);
+    return NG_OK;
 }
 
 int ng_graph_size(const ng_graph *g) { return g->n_order; }

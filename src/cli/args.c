@@ -148,8 +148,7 @@ int cli_backward(ng_graph *g, const float *dout) {
 }
 
 int cli_backward_inputs(ng_graph *g) {
-    ng_graph_backward_inputs(g, NULL);
-    return anomaly_found(g);
+    return ng_graph_backward_inputs(g, NULL) ? NG_ERR : anomaly_found(g);
 }
 
 int cli_finite_loss(ng_graph *g, const char *what, double loss) {
