@@ -192,7 +192,8 @@ void ng_graph_backward_with(ng_graph *g, const float *dout);
  * of its intermediate tensors) are computed, and every parameter gradient stays as it was. A
  * GAN's generator step needs the discriminator's gradient with respect to its input images,
  * not its weight gradients (a third of its backward work). dout as in ng_graph_backward_with.
- * NG_ERR (out of memory) before any work. */
+ * NG_ERR (graph not finalized) before any work. The parameters are listed at finalize, so the
+ * call allocates nothing. */
 int ng_graph_backward_inputs(ng_graph *g, const float *dout);
 /* Profiling: with NANOGEN_PROFILE=1 in the environment, the wall time of every op kind
  * (forward, backward) and of the named phases given to ng_profile_add is printed to stderr at

@@ -64,6 +64,8 @@ void ng_graph_free(ng_graph *g) {
     }
     free(g->nodes);
     free(g->order);
+    free(g->params);
+    free(g->parked);
     free(g);
 }
 
@@ -305,27 +307,33 @@ ng_tensor *ng_rows_view(ng_graph *g, ng_tensor *x, int64_t row0, int64_t nrows) 
 /* ---------------------------------------------------------------- finalize / run */
 
 /* Depth-first post-order from t: every source before its user. */
-static int visit(ng_graph *g, ng_tensor *t, char *seen, ng_tensor **params_seen, int *n_params) {
-    if (t->is_param) return NG_OK;
+static int visit(ng_graph *g, ng_tensor *t, char *seen) {
+    if (t->is_param) {   /* not a node of this graph: listed once for ng_graph_backward_inputs */
+        for (int i = 0; i < g->n_params; i++) if (g->params[i] == t) return NG_OK;
+        g->params[g->n_params++] = t;
+        return NG_OK;
+    }
     if (t->id < 0 || t->id >= g->n_nodes || g->nodes[t->id] != t)
         return ng_set_error("graph: tensor '%s' belongs to another graph", t->name);
     if (seen[t->id]) return NG_OK;
     seen[t->id] = 1;
     for (int i = 0; i < NG_MAX_SRC; i++)
-        if (t->src[i] && visit(g, t->src[i], seen, params_seen, n_params)) return NG_ERR;
+        if (t->src[i] && visit(g, t->src[i], seen)) return NG_ERR;
     g->order[g->n_order++] = t;
     return NG_OK;
 }
 
 int ng_graph_finalize(ng_graph *g, ng_tensor *out) {
     if (!out) return ng_set_error("graph: no output to finalize");
-    free(g->order);
-    g->order = malloc((size_t)(g->n_nodes ? g->n_nodes : 1) * sizeof *g->order);
-    char *seen = calloc(g->n_nodes ? g->n_nodes : 1, 1);
-    if (!g->order || !seen) { free(seen); return ng_set_error("out of memory finalizing a graph"); }
-    g->n_order = 0;
-    int n_params = 0;
-    int rc = visit(g, out, seen, NULL, &n_params);
+    free(g->order); free(g->params); free(g->parked);
+    const size_t nn = g->n_nodes ? (size_t)g->n_nodes : 1, np = nn * NG_MAX_SRC;   /* at most one per source */
+    g->order = malloc(nn * sizeof *g->order);
+    g->params = malloc(np * sizeof *g->params);
+    g->parked = malloc(np * sizeof *g->parked);
+    char *seen = calloc(nn, 1);
+    g->n_order = g->n_params = 0;
+    if (!g->order || !g->params || !g->parked || !seen) { free(seen); return ng_set_error("out of memory finalizing a graph"); }
+    int rc = visit(g, out, seen);
     free(seen);
     if (rc) return rc;
     g->out = out;
@@ -446,26 +454,12 @@ void ng_graph_backward_with(ng_graph *g, const float *dout) {
 }
 
 int ng_graph_backward_inputs(ng_graph *g, const float *dout) {
+    if (!g->out) return ng_set_error("graph: backward before finalize");
     /* every op skips a gradient whose pointer is NULL (as for a leaf without requires_grad):
      * park the parameters' gradient pointers for the call */
-    int n = 0;
-    for (int i = 0; i < g->n_order; i++)
-        for (int s = 0; s < NG_MAX_SRC; s++) n += g->order[i]->src[s] && g->order[i]->src[s]->is_param;
-    ng_tensor **pt = n ? malloc((size_t)n * sizeof *pt) : NULL;
-    float **pg = n ? malloc((size_t)n * sizeof *pg) : NULL;
-    if (n && (!pt || !pg)) {   /* never a full backward instead: it would add to the parameter gradients */
-        free(pt); free(pg);
-        return ng_set_error("out of memory for a backward pass");
-    }
-    int k = 0;
-    for (int i = 0; i < g->n_order; i++)
-        for (int s = 0; s < NG_MAX_SRC; s++) {
-            ng_tensor *p = g->order[i]->src[s];
-            if (p && p->is_param && p->grad) { pt[k] = p; pg[k] = p->grad; p->grad = NULL; k++; }
-        }
+    for (int i = 0; i < g->n_params; i++) { g->parked[i] = g->params[i]->grad; g->params[i]->grad = NULL; }
     ng_graph_backward_with(g, dout);
-    for (int i = 0; i < k; i++) pt[i]->grad = pg[i];
-    free(pt); free(pg);
+    for (int i = 0; i < g->n_params; i++) g->params[i]->grad = g->parked[i];
     return NG_OK;
 }
 

@@ -9,6 +9,9 @@ struct ng_graph {
     ng_tensor **order;   /* execution order after finalize */
     int n_order;
     ng_tensor *out;
+    ng_tensor **params;  /* after finalize: the parameters the ops in order read, once each */
+    float **parked;      /* (n_params) their gradient pointers while ng_graph_backward_inputs runs */
+    int n_params;
     int training;
     uint64_t drop_seed, drop_step;
     int detect_anomaly;  /* check every op's output and gradients for NaN/Inf (src/anomaly.c) */
