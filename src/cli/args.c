@@ -132,13 +132,13 @@ size_t cli_count_chars(const ng_tokenizer *tok, const int32_t *ids, size_t n) {
     return chars;
 }
 
-int cli_forward(ng_graph *g) {
-    ng_graph_forward(g);
+static int anomaly_found(ng_graph *g) {
     return ng_graph_anomaly(g) ? ng_set_error("anomaly (--detect-anomaly) in the %s", ng_last_error()) : NG_OK;
 }
 
-static int anomaly_found(ng_graph *g) {
-    return ng_graph_anomaly(g) ? ng_set_error("anomaly (--detect-anomaly) in the %s", ng_last_error()) : NG_OK;
+int cli_forward(ng_graph *g) {
+    ng_graph_forward(g);
+    return anomaly_found(g);
 }
 
 int cli_backward(ng_graph *g, const float *dout) {
