@@ -48,15 +48,21 @@ static inline float ng_gelu_grad_f(float x) {
     float du = NG_GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
     return s + 2.0f * x * s * (1.0f - s) * du;
 }
-/* The dropout hash: 24 uniform bits from (seed, stream, index), splitmix64's finaliser on a
- * mix of the three. ng_hash_uniform (core.c) is this / 2^24; inline here so that the dropout
- * loops vectorise (64-bit multiplies: vpmullq on AVX-512, emulated on AVX2) instead of calling
- * it per element. */
-static inline uint32_t ng_hash24(uint64_t seed, uint64_t stream, uint64_t index) {
-    uint64_t z = (seed ^ (stream * 0xD1B54A32D192ED03ull) ^ (index * 0x9E3779B97F4A7C15ull)) + 0x9E3779B97F4A7C15ull;
+/* splitmix64: advance the state x by the golden-ratio step and return its mixed value (the
+ * seeding of ng_rng, core.c, and the dropout hash below) */
+static inline uint64_t ng_splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return (uint32_t)((z ^ (z >> 31)) >> 40);
+    return z ^ (z >> 31);
+}
+/* The dropout hash: 24 uniform bits from (seed, stream, index), splitmix64 of a mix of the
+ * three. ng_hash_uniform (core.c) is this / 2^24; inline here so that the dropout loops
+ * vectorise (64-bit multiplies: vpmullq on AVX-512, emulated on AVX2) instead of calling it per
+ * element. */
+static inline uint32_t ng_hash24(uint64_t seed, uint64_t stream, uint64_t index) {
+    uint64_t x = seed ^ (stream * 0xD1B54A32D192ED03ull) ^ (index * 0x9E3779B97F4A7C15ull);
+    return (uint32_t)(ng_splitmix64(&x) >> 40);
 }
 /* The threshold for ng_hash24 that keeps an element with probability 1 - p: u = h / 2^24 < p
  * exactly when h < ceil(p 2^24) (h and p 2^24 are exact in float), so that integer test drops the
