@@ -121,6 +121,7 @@ static float *attn_scratch(size_t n) { return ng_scratch_get(&tl_attn, n); }
 
 /* rows per block of the causal GEMMs: each block stops at its own last key */
 enum { AB = 32 };
+static inline int block_end(int i0, int T) { return i0 + AB < T ? i0 + AB : T; }
 
 typedef struct {
     int T, C, hs;
@@ -162,7 +163,7 @@ static void head_forward(const attn_args *a, const float *X, float *P, float *Y,
     /* S = q k^T scale, by blocks of AB rows, each up to its last column: the masked upper half
      * is mostly skipped (at T = 256, 5/8 of the square is computed) */
     for (int i0 = 0; i0 < T; i0 += AB) {
-        const int i1 = i0 + AB < T ? i0 + AB : T;
+        const int i1 = block_end(i0, T);
         ng_sgemm_serial(0, 1, i1 - i0, i1, hs, a->scale, X + (size_t)i0 * ld, ld, X + C, ld, 0.0f, P + (size_t)i0 * T, T);
     }
     for (int i = 0; i < T; i++) {
@@ -182,7 +183,7 @@ static void head_forward(const attn_args *a, const float *X, float *P, float *Y,
     if (a->pd > 0) { apply_dropout(a, P, w, pbase); Pv = w; }
     /* y = P' v: a block of rows needs the columns (keys) up to its last row only */
     for (int i0 = 0; i0 < T; i0 += AB) {
-        const int i1 = i0 + AB < T ? i0 + AB : T;
+        const int i1 = block_end(i0, T);
         ng_sgemm_serial(0, 0, i1 - i0, hs, i1, 1.0f, Pv + (size_t)i0 * T, T, X + 2 * C, ld, 0.0f, Y + (size_t)i0 * C, C);
     }
 }
@@ -194,7 +195,7 @@ static void head_backward(const attn_args *a, const float *X, const float *P, co
     if (a->pd > 0) { apply_dropout(a, P, Pd, pbase); Pv = Pd; }
     /* dv += P'^T dy (key s gets the rows i >= s); dP' = dy v^T (row i needs the columns s <= i) */
     for (int i0 = 0; i0 < T; i0 += AB) {
-        const int i1 = i0 + AB < T ? i0 + AB : T;
+        const int i1 = block_end(i0, T);
         ng_sgemm_serial(1, 0, i1 - i0, hs, T - i0, 1.0f, Pv + (size_t)i0 * T + i0, T, DY + (size_t)i0 * C, C, 1.0f,
                         dX + 2 * C + (size_t)i0 * ld, ld);
         ng_sgemm_serial(0, 1, i1 - i0, i1, hs, 1.0f, DY + (size_t)i0 * C, C, X + 2 * C, ld, 0.0f, dS + (size_t)i0 * T, T);
@@ -218,7 +219,7 @@ static void head_backward(const attn_args *a, const float *X, const float *P, co
     }
     /* dq += dS k (row i: keys s <= i); dk += dS^T q (key s: rows i >= s); dS is 0 above the diagonal */
     for (int i0 = 0; i0 < T; i0 += AB) {
-        const int i1 = i0 + AB < T ? i0 + AB : T;
+        const int i1 = block_end(i0, T);
         ng_sgemm_serial(0, 0, i1 - i0, hs, i1, 1.0f, dS + (size_t)i0 * T, T, X + C, ld, 1.0f, dX + (size_t)i0 * ld, ld);
         ng_sgemm_serial(1, 0, i1 - i0, hs, T - i0, 1.0f, dS + (size_t)i0 * T + i0, T, X + (size_t)i0 * ld, ld, 1.0f,
                         dX + C + (size_t)i0 * ld, ld);
