@@ -6,6 +6,7 @@
 #include "test.h"
 #include "fastmath.h"
 #include "kernels.h"
+#include "graph_internal.h"   /* ng_drop_stream: the dropout twin */
 
 #include <math.h>
 #include <stdint.h>
@@ -635,6 +636,32 @@ static void test_drop_threshold(void) {
     CHECK(dropped_low == 1, "a tiny p still drops u = 0");
 }
 
+/* The vectorised dropout kernels against their plain formula: y = x / (1-p) where
+ * ng_hash_uniform(seed, stream, i) >= p, else 0, and dx = dy / (1-p) on the same elements. */
+static void test_dropout_twin(void) {
+    ng_graph *g = ng_graph_new();
+    int64_t s[1] = {40011};   /* not a multiple of the vector width */
+    ng_tensor *x = leaf(g, "x", 1, s, 1);
+    ng_tensor *y = ng_dropout(g, x, 0.3f);
+    ng_graph_finalize(g, y);
+    ng_graph_set_dropout_seed(g, 11, 4);
+    ng_graph_forward(g);
+    float *dy = malloc((size_t)y->n * sizeof *dy);
+    fill_normal(dy, y->n, 1);
+    ng_graph_backward_with(g, dy);
+    const uint64_t stream = ng_drop_stream(g, y);
+    const float scale = 1.0f / (1.0f - 0.3f);
+    int64_t bad_y = 0, bad_dx = 0;
+    for (int64_t i = 0; i < x->n; i++) {
+        const int keep = ng_hash_uniform(g->drop_seed, stream, (uint64_t)i) >= 0.3f;
+        bad_y += y->data[i] != (keep ? x->data[i] * scale : 0.0f);
+        bad_dx += x->grad[i] != (keep ? dy[i] * scale : 0.0f);
+    }
+    CHECK(bad_y == 0 && bad_dx == 0, "dropout fast vs plain: %lld outputs, %lld gradients differ", (long long)bad_y, (long long)bad_dx);
+    free(dy);
+    ng_graph_free(g);
+}
+
 static void test_dropout_forward(void) {
     ng_graph *g = ng_graph_new();
     int64_t s[1] = {100000};
@@ -1000,6 +1027,7 @@ int main(void) {
     RUN(test_attention_forward);
     RUN(test_attention_twins);
     RUN(test_drop_threshold);
+    RUN(test_dropout_twin);
     RUN(test_dropout_forward);
     RUN(test_shape_errors);
     RUN(test_threads);
