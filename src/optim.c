@@ -47,14 +47,33 @@ float ng_lr_schedule(const ng_adamw_cfg *c, int step) {
     return (float)(c->min_lr + 0.5 * (1.0 + cos(M_PI * r)) * (c->lr - c->min_lr));
 }
 
+/* sum of x[i]^2 in double over fixed blocks (at most 1024, a function of n only) added in
+ * order: the same bits whatever the thread count */
+static double sum_squares(const float *restrict x, int64_t n) {
+    enum { MAX_BLOCKS = 1024 };
+    double part[MAX_BLOCKS];
+    int64_t nblk = (n + 4095) / 4096;
+    if (nblk > MAX_BLOCKS) nblk = MAX_BLOCKS;
+    if (nblk < 1) return 0;
+    const int64_t per = (n + nblk - 1) / nblk;
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t b = 0; b < nblk; b++) {
+        const int64_t lo = b * per, hi = lo + per < n ? lo + per : n;
+        double s = 0;
+        #pragma omp simd reduction(+ : s)
+        for (int64_t i = lo; i < hi; i++) s += (double)x[i] * x[i];
+        part[b] = s;
+    }
+    double ss = 0;
+    for (int64_t b = 0; b < nblk; b++) ss += part[b];
+    return ss;
+}
+
 float ng_adamw_step(ng_adamw *o, float lr) {
     const int64_t n = ng_params_total(o->P);
     float *restrict p = ng_params_data(o->P), *restrict g = ng_params_grad(o->P), *restrict m = o->m, *restrict v = o->v;
     const float *restrict wd = o->wd_mask;
-    double ss = 0;
-    #pragma omp parallel for simd reduction(+ : ss) if (n > 65536)
-    for (int64_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
-    float norm = (float)sqrt(ss);
+    float norm = (float)sqrt(sum_squares(g, n));
     if (!isfinite(norm)) return norm;   /* NaN/Inf gradient (or a norm beyond float): no update */
     float clip = 1.0f;
     if (o->cfg.grad_clip > 0 && norm > o->cfg.grad_clip) clip = o->cfg.grad_clip / (norm + 1e-6f);

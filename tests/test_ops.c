@@ -799,7 +799,7 @@ static void test_gemm(void) {
                     }
     CHECK(ok_all, "ng_sgemm vs ng_ref_sgemm: worst relative error %g", worst);
     CHECK(pad_ok, "GEMM wrote outside the M x N block");
-    CHECK(serial_same || strcmp(ng_gemm_name(), "nanogen-avx512") != 0, "ng_sgemm_serial differs from ng_sgemm");
+    CHECK(serial_same || strncmp(ng_gemm_name(), "nanogen-", 8) != 0, "ng_sgemm_serial differs from ng_sgemm");
     /* beta = 0 ignores C, even NaN */
     for (int i = 0; i < 49; i++) { C1[i] = NAN; C2[i] = NAN; }
     fill_normal(A, 49, 1); fill_normal(B, 49, 1);

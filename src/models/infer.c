@@ -30,15 +30,19 @@ struct ng_infer {
     float *wt;              /* the weights packed for the GEMM kernel, copied at creation: per
                                layer c_attn, c_proj, c_fc, mlp_proj, then the head */
     int32_t *blk;           /* (rows) tokens of one block of a cache rebuild */
-    float *xt;              /* (nthreads, 4C) each thread's own x, LayerNorm output and two partial
-                               sums (one stream) */
+    float *xt;              /* (nthreads, 2C) each thread's own x and LayerNorm output (one stream) */
     int nthreads;           /* threads the one-stream step may use (xt's rows) */
-    int split;              /* one stream whose step and rebuilds are split over the threads: S = 1,
-                               nthreads > 1 and weights worth splitting (NG_DECODE_SPLIT_MIN) */
-    float *part;            /* (nthreads, rows, C) each thread's partial sums in a one-stream cache rebuild */
-    float *dw;              /* one stream: each thread's share of every weight, copied in the order
-                               decode_one reads them (one sequential stream per thread per token) */
-    size_t *dw_at;          /* (nthreads) where thread t's share starts in dw */
+    int split;              /* one stream whose step and rebuilds are split over the threads: S = 1
+                               and weights worth splitting (NG_DECODE_SPLIT_MIN), whatever the
+                               thread count (one thread runs the same arithmetic) */
+    float *part;            /* (rows, C) the projections' outputs in a one-stream cache rebuild */
+    float *dw;              /* one stream: each head's share of every weight (its unit, see
+                               decode_one), copied in the order decode_one reads them */
+    size_t *dw_at;          /* (H + 1) where unit u's share starts in dw */
+    float *tree;            /* (2, 4H, C) the units' partial sums and the nodes of their summation
+                               tree that one thread computes (decode_one): attention, then MLP */
+    float *tree_own;        /* (nthreads, 4H, C) each thread's copies of the nodes above its own */
+    int *leaf;              /* (H) the tree node of unit u */
     sync_slot *sync;        /* (nthreads) the one-stream step's barrier (meet) */
     int cpus;               /* CPUs this process may run on: meet spins only when every thread has one */
     unsigned long met;      /* meeting points passed so far */
@@ -48,6 +52,7 @@ struct ng_infer {
 #define NG_DECODE_SPLIT_MIN 65536
 
 static int decode_weights(ng_infer *s);
+static void tree_leaves(int *leaf, int id, int a, int b);
 
 /* the packed copy of weight `which` (0 c_attn, 1 c_proj, 2 c_fc, 3 mlp_proj) of layer l; l = L: the head */
 static const float *packed(const ng_infer *s, int l, int which) {
@@ -89,18 +94,22 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
         s->blk = ng_alloc_aligned(rows * sizeof(int32_t), "token block");
         s->nthreads = omp_get_max_threads();
         s->cpus = ng_cpu_count();
-        s->xt = ng_alloc_aligned((size_t)s->nthreads * 4 * C * sizeof(float), "activations");
+        s->xt = ng_alloc_aligned((size_t)s->nthreads * 2 * C * sizeof(float), "activations");
         s->sync = ng_alloc_aligned((size_t)s->nthreads * sizeof(sync_slot), "thread sync");   /* zeroed: counts 0 */
-        s->split = S == 1 && s->nthreads > 1 && 12.0 * C * C * L >= NG_DECODE_SPLIT_MIN;
+        s->split = S == 1 && 12.0 * C * C * L >= NG_DECODE_SPLIT_MIN;
         if (s->split) {
-            s->part = ng_alloc_aligned((size_t)s->nthreads * rows * C * sizeof(float), "activations");
+            s->part = ng_alloc_aligned(rows * C * sizeof(float), "activations");
+            s->tree = ng_alloc_aligned(2 * 4 * H * C * sizeof(float), "partial sums");
+            s->tree_own = ng_alloc_aligned((size_t)s->nthreads * 4 * H * C * sizeof(float), "partial sums");
+            s->leaf = malloc(H * sizeof(int));
+            if (s->leaf) tree_leaves(s->leaf, 1, 0, (int)H);
             if (decode_weights(s)) {
                 ng_free_aligned(s->dw);   /* not worth failing for: the step reads the model's weights */
                 s->dw = NULL;
             }
         }
         ok = s->kc && s->vc && s->x && s->xn && s->qkv && s->y && s->f && s->att && s->blk && s->xt && s->sync &&
-             (!s->split || s->part);
+             (!s->split || (s->part && s->tree && s->tree_own && s->leaf));
         /* a batch of streams and a cache rebuild multiply several rows by each weight: the
          * weights packed once for the GEMM kernel are read as they lie, once for all rows (one
          * stream needs them for its rebuilds only, at the cost of a second copy of the weights) */
@@ -128,11 +137,13 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
 
 void ng_infer_free(ng_infer *s) {
     if (!s) return;
-    float *bufs[] = {s->kc, s->vc, s->x, s->xn, s->qkv, s->y, s->f, s->logits, s->att, s->wt, s->xt, s->part, s->dw};
+    float *bufs[] = {s->kc, s->vc, s->x, s->xn, s->qkv, s->y, s->f, s->logits, s->att, s->wt, s->xt, s->part, s->dw,
+                     s->tree, s->tree_own};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ng_free_aligned(bufs[i]);
     ng_free_aligned(s->hist);
     ng_free_aligned(s->blk);
     free(s->dw_at);
+    free(s->leaf);
     ng_free_aligned(s->sync);
     free(s);
 }
@@ -311,36 +322,75 @@ static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_l
 }
 
 
-/* x[j] += b[j] + parts[0][j] + ... + parts[n-1][j] (parts C apart, threads' partial sums), in
- * blocks of 64 so that each sum over the threads is a SIMD loop (the other threads' sums arrive
- * from their cores a cache line at a time) */
-static void add_parts(float *restrict x, const float *restrict b, const float *restrict parts, int n, size_t stride, int C) {
-    for (int j0 = 0; j0 < C; j0 += 64) {
-        const int w = C - j0 < 64 ? C - j0 : 64;
-        float d[64];
-        #pragma omp simd
-        for (int j = 0; j < w; j++) d[j] = b[j0 + j];
-        for (int t = 0; t < n; t++) {
-            const float *p = parts + (size_t)t * stride + j0;
-            #pragma omp simd
-            for (int j = 0; j < w; j++) d[j] += p[j];
-        }
-        #pragma omp simd
-        for (int j = 0; j < w; j++) x[j0 + j] += d[j];
-    }
+/* ---------------------------------------------------------------- one stream over threads
+ *
+ * One stream is bound by reading the weights, so its step is split over the threads by
+ * "units": unit u is head u with its rows of c_attn, its columns of c_proj, the rows
+ * [4 hs u, 4 hs (u+1)) of c_fc and the same columns of mlp_proj, and a share of the rows of the
+ * head (wte). A unit's c_proj and mlp_proj products are partial sums over its columns; the H
+ * partial sums are added along a fixed binary tree over the units. Each thread owns a run of
+ * units and adds up the subtrees that lie inside its run; the threads then meet and every
+ * thread adds the subtrees the others published. The units, the tree and every addition are the
+ * same whatever the thread count, so one stream gives the same bits on 1, 2 or 8 threads (and
+ * when nanogen lowers its thread count on a busy machine), while each thread still reads one
+ * partial sum of each other thread per meeting when the runs follow the tree (two threads, an
+ * even number of heads). */
+
+/* the child node ids of tree node id over units [a, b): 2 id over [a, mid), 2 id + 1 over [mid, b) */
+static inline int tree_mid(int a, int b) { return a + (b - a + 1) / 2; }
+
+/* leaf[u] = the node id of unit u in the tree over [a, b) rooted at id (ids < 4H) */
+static void tree_leaves(int *leaf, int id, int a, int b) {
+    if (b - a == 1) { leaf[a] = id; return; }
+    const int mid = tree_mid(a, b);
+    tree_leaves(leaf, 2 * id, a, mid);
+    tree_leaves(leaf, 2 * id + 1, mid, b);
 }
 
-/* thread t's (of n) heads, rows of c_fc and rows of the head in the one-stream step */
-typedef struct { int c0, c1, f0, f1, v0, v1; } decode_share;
-static decode_share decode_share_of(const ng_model_config *c, int t, int n) {
-    decode_share d;
-    int h0, h1;
-    share(c->n_head, t, n, 1, &h0, &h1);
-    share(4 * c->n_embd, t, n, 16, &d.f0, &d.f1);
-    share(c->vocab_size, t, n, 16, &d.v0, &d.v1);
-    d.c0 = h0 * (c->n_embd / c->n_head); d.c1 = h1 * (c->n_embd / c->n_head);
-    return d;
+/* the thread (of n) whose run of the U units holds unit u (the runs of share(U, t, n, 1)) */
+static inline int unit_owner(int u, int U, int n) {
+    int t = (int)((int64_t)u * n / U);
+    while (t + 1 < n && (int64_t)U * (t + 1) / n <= u) t++;
+    while (t > 0 && (int64_t)U * t / n > u) t--;
+    return t;
 }
+
+/* dst = a + b (C floats) */
+static inline void vadd(float *restrict dst, const float *a, const float *b, int C) {
+    #pragma omp simd
+    for (int j = 0; j < C; j++) dst[j] = a[j] + b[j];
+}
+
+/* Thread t (of n): the nodes of the tree over units [a, b) (node id) that lie inside its own run,
+ * into the shared nodes `sh` (C floats each; the leaves hold the units' partial sums). */
+static void tree_publish(float *sh, int id, int a, int b, int t, int n, int U, int C) {
+    const int oa = unit_owner(a, U, n), ob = unit_owner(b - 1, U, n);
+    if (oa == ob && oa != t) return;   /* another thread's */
+    if (b - a == 1) return;            /* my leaf: written by my unit */
+    const int mid = tree_mid(a, b);
+    tree_publish(sh, 2 * id, a, mid, t, n, U, C);
+    tree_publish(sh, 2 * id + 1, mid, b, t, n, U, C);
+    if (oa == ob) vadd(sh + (size_t)id * C, sh + (size_t)2 * id * C, sh + (size_t)(2 * id + 1) * C, C);
+}
+
+/* The sum of node id over [a, b) as thread t sees it after the meeting: a node inside one
+ * thread's run is that thread's published value; a node across runs is added here, in `own`. */
+static const float *tree_sum(const float *sh, float *own, int id, int a, int b, int n, int U, int C) {
+    if (unit_owner(a, U, n) == unit_owner(b - 1, U, n)) return sh + (size_t)id * C;
+    const int mid = tree_mid(a, b);
+    const float *l = tree_sum(sh, own, 2 * id, a, mid, n, U, C), *r = tree_sum(sh, own, 2 * id + 1, mid, b, n, U, C);
+    vadd(own + (size_t)id * C, l, r, C);
+    return own + (size_t)id * C;
+}
+
+/* x[j] += b[j] + sum[j] */
+static inline void add_sum(float *restrict x, const float *restrict b, const float *restrict sum, int C) {
+    #pragma omp simd
+    for (int j = 0; j < C; j++) x[j] += b[j] + sum[j];
+}
+
+/* the rows of the head (wte) that unit u computes */
+static void unit_vocab(const ng_model_config *c, int u, int *v0, int *v1) { share(c->vocab_size, u, c->n_head, 16, v0, v1); }
 
 /* copies rows [r0, r1) of columns [k0, k1) of W (ld floats a row) to dst, packed; returns the end */
 static float *copy_block(float *dst, const float *W, size_t ld, int r0, int r1, int k0, int k1) {
@@ -348,34 +398,37 @@ static float *copy_block(float *dst, const float *W, size_t ld, int r0, int r1, 
     return dst;
 }
 
-/* The weights of the one-stream step laid out per thread in the order it reads them: per layer
- * the q, k and v rows of its heads, its columns of c_proj, its rows of c_fc and its columns of
- * mlp_proj, then its rows of the head (wte). Each thread then streams one contiguous block per
- * token and the hardware prefetcher never restarts. NG_OK, or NG_ERR when out of memory (the
- * step then reads the model's own weights). */
+/* The weights of the one-stream step laid out per unit in the order it reads them: per layer
+ * the q, k and v rows of its head, its columns of c_proj, its rows of c_fc and its columns of
+ * mlp_proj, then its rows of the head (wte). A thread streams its units' blocks, one contiguous
+ * run per unit per token. NG_OK, or NG_ERR when out of memory (the step then reads the model's
+ * own weights, with the same arithmetic). */
 static int decode_weights(ng_infer *s) {
     const ng_model *m = s->m;
     const ng_model_config *c = &m->cfg;
-    const int C = c->n_embd, L = c->n_layer, n = s->nthreads;
-    s->dw_at = calloc((size_t)n + 1, sizeof *s->dw_at);
+    const int C = c->n_embd, L = c->n_layer, U = c->n_head, hs = C / U;
+    s->dw_at = calloc((size_t)U + 1, sizeof *s->dw_at);
     if (!s->dw_at) return NG_ERR;
-    for (int t = 0; t < n; t++) {
-        const decode_share d = decode_share_of(c, t, n);
-        s->dw_at[t + 1] = s->dw_at[t] + (size_t)L * C * (4 * (d.c1 - d.c0) + 2 * (d.f1 - d.f0)) + (size_t)(d.v1 - d.v0) * C;
+    for (int u = 0; u < U; u++) {
+        int v0, v1;
+        unit_vocab(c, u, &v0, &v1);
+        s->dw_at[u + 1] = s->dw_at[u] + (size_t)L * C * 12 * hs + (size_t)(v1 - v0) * C;
     }
-    s->dw = ng_alloc_aligned(s->dw_at[n] * sizeof(float), "sampling weights");
+    s->dw = ng_alloc_aligned(s->dw_at[U] * sizeof(float), "sampling weights");
     if (!s->dw) return NG_ERR;
-    for (int t = 0; t < n; t++) {
-        const decode_share d = decode_share_of(c, t, n);
-        float *w = s->dw + s->dw_at[t];
+    for (int u = 0; u < U; u++) {
+        const int c0 = u * hs, c1 = c0 + hs, f0 = 4 * c0, f1 = 4 * c1;
+        int v0, v1;
+        unit_vocab(c, u, &v0, &v1);
+        float *w = s->dw + s->dw_at[u];
         for (int l = 0; l < L; l++) {
             const gpt_block *b = &m->h[l];
-            for (int part = 0; part < 3; part++) w = copy_block(w, b->c_attn_w->data, C, part * C + d.c0, part * C + d.c1, 0, C);
-            w = copy_block(w, b->c_proj_w->data, C, 0, C, d.c0, d.c1);
-            w = copy_block(w, b->c_fc_w->data, C, d.f0, d.f1, 0, C);
-            w = copy_block(w, b->mlp_proj_w->data, 4 * C, 0, C, d.f0, d.f1);
+            for (int part = 0; part < 3; part++) w = copy_block(w, b->c_attn_w->data, C, part * C + c0, part * C + c1, 0, C);
+            w = copy_block(w, b->c_proj_w->data, C, 0, C, c0, c1);
+            w = copy_block(w, b->c_fc_w->data, C, f0, f1, 0, C);
+            w = copy_block(w, b->mlp_proj_w->data, 4 * C, 0, C, f0, f1);
         }
-        copy_block(w, m->wte->data, C, d.v0, d.v1, 0, C);
+        copy_block(w, m->wte->data, C, v0, v1, 0, C);
     }
     return NG_OK;
 }
@@ -403,59 +456,69 @@ static void meet(const ng_infer *s, int t, int n, unsigned long k) {
         }
 }
 
-/* One position of one stream, split over the threads inside one parallel region (sampling one
- * stream is bound by reading the weights: each thread reads its own share of every matrix).
- * Every thread keeps its own copy of the residual stream x and computes the LayerNorms itself.
- * Thread t owns heads [h0, h1): it computes their q, k, v rows, writes their cache entries, runs
- * their attention and multiplies their outputs by their columns of c_proj, a partial sum of the
- * projection. Likewise it owns the rows [f0, f1) of c_fc (and GELU) and multiplies them by the
- * same columns of mlp_proj. One barrier (meet) after each partial sum; every thread then adds
- * all of them, in thread order, to its x: two barriers per layer. With one thread this is exactly the
- * one-stream path of forward_positions; with n threads the sums are grouped by thread (a
- * rounding-level difference, the same for a given thread count every time). */
+/* One position of one stream, split over the threads inside one parallel region: thread t
+ * runs its units (see above). Every thread keeps its own copy of the residual stream x and
+ * computes the LayerNorms itself; per layer, a unit computes the q, k, v rows of its head,
+ * writes its cache entries, runs its attention and multiplies its output by its columns of
+ * c_proj (a partial sum), then, after the first meeting and the residual, its rows of c_fc
+ * (and GELU) times its columns of mlp_proj (a second partial sum, a second meeting). */
 static void decode_one(ng_infer *s, int32_t tok, int nth) {
     const ng_model *m = s->m;
-    const int T = m->cfg.block_size, C = m->cfg.n_embd, H = m->cfg.n_head, hs = C / H;
+    const int T = m->cfg.block_size, C = m->cfg.n_embd, H = m->cfg.n_head, hs = C / H, U = H;
     const int L = m->cfg.n_layer, pos = s->pos;
     const float *te = m->wte->data + (size_t)tok * C, *pe = m->wpe->data + (size_t)pos * C;
-    const size_t stride = (size_t)4 * C;   /* per thread in xt: x, LayerNorm output, two partial sums */
+    const size_t nodes = (size_t)4 * U * C;   /* one tree's nodes */
     #pragma omp parallel num_threads(nth)
     {
         const int t = omp_get_thread_num(), n = omp_get_num_threads();
-        float *x = s->xt + t * stride, *xn = x + C, *pa = xn + C, *pb = pa + C;
-        const float *pa0 = s->xt + 2 * C, *pb0 = s->xt + 3 * C;   /* thread 0's partial sums */
-        const decode_share d = decode_share_of(&m->cfg, t, n);
-        const int c0 = d.c0, c1 = d.c1, f0 = d.f0, f1 = d.f1, nc = c1 - c0, nf = f1 - f0;   /* my columns of y, rows of c_fc */
-        const float *w = s->dw && n == s->nthreads ? s->dw + s->dw_at[t] : NULL;   /* my weights, in reading order */
+        float *x = s->xt + (size_t)t * 2 * C, *xn = x + C, *own = s->tree_own + (size_t)t * nodes;
+        int u0, u1;   /* my units */
+        share(U, t, n, 1, &u0, &u1);
+        const float *w[H > 0 ? H : 1];   /* each unit's weights, in reading order */
+        for (int u = u0; u < u1; u++) w[u] = s->dw ? s->dw + s->dw_at[u] : NULL;
         unsigned long k = s->met;   /* meeting points, counted on from the last step's */
         #pragma omp simd
         for (int j = 0; j < C; j++) x[j] = te[j] + pe[j];
         for (int l = 0; l < L; l++) {
             const gpt_block *b = &m->h[l];
+            float *ta = s->tree, *tm = s->tree + nodes;   /* attention's and the MLP's partial sums */
             ng_k_layernorm(xn, NULL, NULL, x, b->ln_1_w->data, b->ln_1_b->data, 1, C, 1e-5f);
-            for (int part = 0; part < 3; part++) {   /* q, k and v of my heads */
-                const float *wq = w ? w : b->c_attn_w->data + ((size_t)part * C + c0) * C;
-                if (nc > 0) ng_sgemv_serial(s->qkv + part * C + c0, xn, wq, b->c_attn_b->data + part * C + c0, C, nc);
-                if (w) w += (size_t)nc * C;
+            for (int u = u0; u < u1; u++) {
+                const int c0 = u * hs;
+                for (int part = 0; part < 3; part++) {   /* q, k and v of head u */
+                    const float *wq = w[u] ? w[u] : b->c_attn_w->data + ((size_t)part * C + c0) * C;
+                    ng_sgemv_serial(s->qkv + part * C + c0, xn, wq, b->c_attn_b->data + part * C + c0, C, hs);
+                    if (w[u]) w[u] += (size_t)hs * C;
+                }
+                cache_put(s, l, 0, pos, s->qkv, c0, c0 + hs);
+                attend_head(s, l, 0, u, s->qkv + c0, pos + 1, s->att + ((size_t)l * H + u) * T, s->y + c0);
+                float *pu = ta + (size_t)s->leaf[u] * C;
+                if (w[u]) { ng_sgemv_cols(pu, s->y + c0, w[u], hs, hs, C); w[u] += (size_t)C * hs; }
+                else ng_sgemv_cols(pu, s->y + c0, b->c_proj_w->data + c0, C, hs, C);
             }
-            cache_put(s, l, 0, pos, s->qkv, c0, c1);
-            for (int h = c0 / hs; h < c1 / hs; h++)
-                attend_head(s, l, 0, h, s->qkv + h * hs, pos + 1, s->att + ((size_t)l * H + h) * T, s->y + h * hs);
-            if (w) { ng_sgemv_cols(pa, s->y + c0, w, nc, nc, C); w += (size_t)C * nc; }
-            else ng_sgemv_cols(pa, s->y + c0, b->c_proj_w->data + c0, C, nc, C);
+            tree_publish(ta, 1, 0, U, t, n, U, C);
             meet(s, t, n, ++k);
-            add_parts(x, b->c_proj_b->data, pa0, n, stride, C);
+            add_sum(x, b->c_proj_b->data, tree_sum(ta, own, 1, 0, U, n, U, C), C);
             ng_k_layernorm(xn, NULL, NULL, x, b->ln_2_w->data, b->ln_2_b->data, 1, C, 1e-5f);
-            if (nf > 0) ng_sgemv_serial(s->f + f0, xn, w ? w : b->c_fc_w->data + (size_t)f0 * C, b->c_fc_b->data + f0, C, nf);
-            if (w) w += (size_t)nf * C;
-            ng_k_gelu(s->f + f0, s->f + f0, nf);
-            if (w) { ng_sgemv_cols(pb, s->f + f0, w, nf, nf, C); w += (size_t)C * nf; }
-            else ng_sgemv_cols(pb, s->f + f0, b->mlp_proj_w->data + f0, 4 * C, nf, C);
+            for (int u = u0; u < u1; u++) {
+                const int f0 = 4 * u * hs, nf = 4 * hs;
+                ng_sgemv_serial(s->f + f0, xn, w[u] ? w[u] : b->c_fc_w->data + (size_t)f0 * C, b->c_fc_b->data + f0, C, nf);
+                if (w[u]) w[u] += (size_t)nf * C;
+                ng_k_gelu(s->f + f0, s->f + f0, nf);
+                float *pu = tm + (size_t)s->leaf[u] * C;
+                if (w[u]) { ng_sgemv_cols(pu, s->f + f0, w[u], nf, nf, C); w[u] += (size_t)C * nf; }
+                else ng_sgemv_cols(pu, s->f + f0, b->mlp_proj_w->data + f0, 4 * C, nf, C);
+            }
+            tree_publish(tm, 1, 0, U, t, n, U, C);
             meet(s, t, n, ++k);
-            add_parts(x, b->mlp_proj_b->data, pb0, n, stride, C);
+            add_sum(x, b->mlp_proj_b->data, tree_sum(tm, own, 1, 0, U, n, U, C), C);
         }
         ng_k_layernorm(xn, NULL, NULL, x, m->ln_f_w->data, m->ln_f_b->data, 1, C, 1e-5f);
-        if (d.v1 > d.v0) ng_sgemv_serial(s->logits + d.v0, xn, w ? w : m->wte->data + (size_t)d.v0 * C, NULL, C, d.v1 - d.v0);
+        for (int u = u0; u < u1; u++) {
+            int v0, v1;
+            unit_vocab(&m->cfg, u, &v0, &v1);
+            if (v1 > v0) ng_sgemv_serial(s->logits + v0, xn, w[u] ? w[u] : m->wte->data + (size_t)v0 * C, NULL, C, v1 - v0);
+        }
         if (t == 0) memcpy(s->x, x, (size_t)C * sizeof(float));
     }
     s->met += 2 * (unsigned long)L;
@@ -463,35 +526,33 @@ static void decode_one(ng_infer *s, int32_t tok, int nth) {
     s->pos++;
 }
 
-/* x[r] += b + parts[0][r] + ... + parts[n-1][r] for rows [r0, r1), then the LayerNorm (w, b2)
- * of those rows into xn (skipped when w is NULL) */
-static void sum_rows(float *x, float *xn, const float *b, const float *parts, int nparts, size_t stride, int C, int r0, int r1,
-                     const float *w, const float *b2) {
-    for (int r = r0; r < r1; r++) add_parts(x + (size_t)r * C, b, parts + (size_t)r * C, nparts, stride, C);
-    if (w && r1 > r0) ng_k_layernorm(xn + (size_t)r0 * C, NULL, NULL, x + (size_t)r0 * C, w, b2, r1 - r0, C, 1e-5f);
+/* rows [r0, r1) of x += d, then their LayerNorm (w, b) into xn (skipped when w is NULL) */
+static void add_rows(float *x, float *xn, const float *d, int C, int r0, int r1, const float *w, const float *b) {
+    if (r1 <= r0) return;
+    add_inplace(x + (size_t)r0 * C, d + (size_t)r0 * C, (int64_t)(r1 - r0) * C);
+    if (w) ng_k_layernorm(xn + (size_t)r0 * C, NULL, NULL, x + (size_t)r0 * C, w, b, r1 - r0, C, 1e-5f);
 }
 
 /* A cache rebuild of one stream: n positions from pos, split over the threads inside one
  * parallel region with the packed weights' GEMM kernel (the generic path would open a team per
- * product and run the LayerNorms, GELU and sums on one thread). The rows of x are shared: the
- * threads split the rows for the LayerNorms and sums, the 32-column panels of c_attn and c_fc,
- * and the heads for the cache writes, attention and c_proj (a partial sum over their columns);
- * mlp_proj is a partial sum over each thread's c_fc panels. Partial sums are added in thread
- * order; five barriers per layer. The last layer computes its keys and values only (its output
- * is not needed: the next token runs through decode_one). */
+ * product and run the LayerNorms, GELU and sums on one thread). Every product is split by its
+ * outputs (the packed panels of its weight, 32 columns or a multiple), so each output is one
+ * kernel's sum over all the inputs whatever the thread count; the threads split the rows for
+ * the residuals and LayerNorms and the heads for the cache writes and attention. Seven
+ * barriers per layer. The last layer computes its keys and values only (its output is not
+ * needed: the next token runs through decode_one). */
 static void rebuild_one(ng_infer *s, const int32_t *tok, int n, int nth) {
     const ng_model *m = s->m;
     const int T = m->cfg.block_size, C = m->cfg.n_embd, H = m->cfg.n_head, hs = C / H, L = m->cfg.n_layer, pos = s->pos;
-    const size_t stride = (size_t)n * C;   /* between threads' partial sums */
-    float *x = s->x, *xn = s->xn, *qkv = s->qkv, *y = s->y, *f = s->f;
+    float *x = s->x, *xn = s->xn, *qkv = s->qkv, *y = s->y, *f = s->f, *d = s->part;
     #pragma omp parallel num_threads(nth)
     {
         const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        float *pt = s->part + t * stride;
-        int r0, r1, h0, h1, a0, a1, f0, f1;
+        int r0, r1, h0, h1, a0, a1, p0, p1, f0, f1;
         share(n, t, nt, 1, &r0, &r1);
         share(H, t, nt, 1, &h0, &h1);
         share(3 * C, t, nt, 32, &a0, &a1);
+        share(C, t, nt, 32, &p0, &p1);
         share(4 * C, t, nt, 32, &f0, &f1);
         const int c0 = h0 * hs, c1 = h1 * hs;
         float scratch[T];
@@ -506,7 +567,7 @@ static void rebuild_one(ng_infer *s, const int32_t *tok, int n, int nth) {
         for (int l = 0; l < L; l++) {
             const gpt_block *b = &m->h[l];
             if (l == L - 1) {   /* the last layer: its keys and values only (no queries) */
-                const int k0 = C - C % 32;   /* c_attn's packed panels are 32 of its rows wide */
+                const int k0 = C - C % 32;   /* c_attn's packed panels are 32 of its rows wide (or 16) */
                 share(3 * C - k0, t, nt, 32, &a0, &a1);
                 a0 += k0; a1 += k0;
             }
@@ -518,16 +579,17 @@ static void rebuild_one(ng_infer *s, const int32_t *tok, int n, int nth) {
                 for (int h = h0; h < h1; h++)
                     attend_head(s, l, 0, h, qkv + (size_t)r * 3 * C + h * hs, pos + r + 1,
                                 r == n - 1 ? s->att + ((size_t)l * H + h) * T : scratch, y + (size_t)r * C + h * hs);
-            ng_linear_packed_part(pt, C, y, C, packed(s, l, 1), NULL, n, C, C, 0, C, c0, c1);
             #pragma omp barrier
-            sum_rows(x, xn, b->c_proj_b->data, s->part, nt, stride, C, r0, r1, b->ln_2_w->data, b->ln_2_b->data);
+            ng_linear_packed_part(d, C, y, C, packed(s, l, 1), b->c_proj_b->data, n, C, C, p0, p1, 0, C);
+            #pragma omp barrier
+            add_rows(x, xn, d, C, r0, r1, b->ln_2_w->data, b->ln_2_b->data);
             #pragma omp barrier
             ng_linear_packed_part(f, 4 * C, xn, C, packed(s, l, 2), b->c_fc_b->data, n, C, 4 * C, f0, f1, 0, C);
             for (int r = 0; r < n && f1 > f0; r++) ng_k_gelu(f + (size_t)r * 4 * C + f0, f + (size_t)r * 4 * C + f0, f1 - f0);
-            ng_linear_packed_part(pt, C, f, 4 * C, packed(s, l, 3), NULL, n, 4 * C, C, 0, C, f0, f1);
             #pragma omp barrier
-            sum_rows(x, xn, b->mlp_proj_b->data, s->part, nt, stride, C, r0, r1, l + 1 < L ? m->h[l + 1].ln_1_w->data : NULL,
-                     l + 1 < L ? m->h[l + 1].ln_1_b->data : NULL);
+            ng_linear_packed_part(d, C, f, 4 * C, packed(s, l, 3), b->mlp_proj_b->data, n, 4 * C, C, p0, p1, 0, 4 * C);
+            #pragma omp barrier
+            add_rows(x, xn, d, C, r0, r1, l + 1 < L ? m->h[l + 1].ln_1_w->data : NULL, l + 1 < L ? m->h[l + 1].ln_1_b->data : NULL);
             #pragma omp barrier
         }
     }
@@ -545,7 +607,7 @@ const float *ng_infer_step(ng_infer *s, const int32_t *tokens) {
     }
     /* one stream: every thread works on the one position (fewer if the caller lowered them) */
     const int nth = s->nthreads < omp_get_max_threads() ? s->nthreads : omp_get_max_threads();
-    const int split = s->split && nth > 1;
+    const int split = s->split;
     if (s->pos == T) {
         /* context full: rebuild the cache from the last `keep` tokens at positions 0..keep-1,
          * several positions per block (GEMMs) */

@@ -30,24 +30,29 @@ const char *ng_blas_better_core(void) {
     return NULL;
 }
 
-#ifdef __AVX512F__
-void ng_sgemm_avx512(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
-                     const float *B, int ldb, float beta, float *C, int ldc);
+/* nanogen's own GEMM where the build has AVX-512 (gemm_avx512.c) or AVX2 + FMA (gemm_avx2.c);
+ * elsewhere OpenBLAS. */
+#if defined(__AVX512F__)
+#define OWN_GEMM ng_sgemm_avx512
+#define OWN_NAME "nanogen-avx512"
+#elif defined(__AVX2__) && defined(__FMA__)
+#define OWN_GEMM ng_sgemm_own
+#define OWN_NAME "nanogen-avx2"
 #endif
-
-/* Which GEMM: nanogen's AVX-512 kernel where the build has AVX-512 (gemm_avx512.c), else
- * OpenBLAS. NANOGEN_GEMM=openblas picks OpenBLAS anyway (make bench compares the two). */
-#ifdef __AVX512F__
+#ifdef OWN_GEMM
+void OWN_GEMM(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+/* NANOGEN_GEMM=openblas picks OpenBLAS anyway (make bench compares the two) */
 static int use_openblas = -1;
 #endif
 
 const char *ng_gemm_name(void) {
-#ifdef __AVX512F__
+#ifdef OWN_GEMM
     if (use_openblas < 0) {
         const char *e = getenv("NANOGEN_GEMM");
         use_openblas = e && !strcmp(e, "openblas");
     }
-    return use_openblas ? "openblas" : "nanogen-avx512";
+    return use_openblas ? "openblas" : OWN_NAME;
 #else
     return "openblas";
 #endif
@@ -56,10 +61,10 @@ const char *ng_gemm_name(void) {
 /* The GEMM every op uses. */
 void ng_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
-#ifdef __AVX512F__
+#ifdef OWN_GEMM
     if (use_openblas < 0) ng_gemm_name();
     if (!use_openblas) {
-        ng_sgemm_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        OWN_GEMM(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
 #endif

@@ -370,10 +370,10 @@ void ng_sgemm_avx512(int transA, int transB, int M, int N, int K, float alpha, c
     /* a thread could not get its A pack (nothing was written): the plain loop gives the answer */
     if (fail) ng_ref_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
-#else
+#elif !(defined(__AVX2__) && defined(__FMA__))   /* AVX2 + FMA: gemm_avx2.c */
 #include <cblas.h>
 #include <string.h>
-/* without AVX-512 the "packed" weights are a plain copy and the product is OpenBLAS's */
+/* without AVX-512 or AVX2 the "packed" weights are a plain copy and the product is OpenBLAS's */
 size_t ng_packed_size(int out, int in) { return (size_t)out * in; }
 void ng_pack_weights(float *dst, const float *W, int out, int in) { memcpy(dst, W, (size_t)out * in * sizeof(float)); }
 void ng_linear_packed(float *y, const float *x, const float *Wp, const float *b, int M, int in, int out) {

@@ -9,9 +9,7 @@ void softmax_xent_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *lg = t->src[0], *tg = t->src[1];
     int64_t N = ng_rows(lg), V = ng_cols(lg);
-    double loss = 0;
-    int64_t count = 0;
-    #pragma omp parallel for reduction(+ : loss, count) if (N * V > 65536)
+    #pragma omp parallel for if (N * V > 65536)
     for (int64_t i = 0; i < N; i++) {
         const float *row = lg->data + i * V;
         float mx = row[0];
@@ -19,10 +17,14 @@ void softmax_xent_forward(ng_graph *g, ng_tensor *t) {
         float s = 0;
         #pragma omp simd reduction(+ : s)
         for (int64_t j = 0; j < V; j++) s += ng_expf(row[j] - mx);
-        float lse = mx + logf(s);
-        t->aux[i] = lse;
-        int32_t y = tg->idata[i];
-        if (y >= 0 && y < V) { loss += lse - row[y]; count++; }
+        t->aux[i] = mx + logf(s);
+    }
+    /* the mean over the rows in row order, on one thread: the same sum whatever the thread count */
+    double loss = 0;
+    int64_t count = 0;
+    for (int64_t i = 0; i < N; i++) {
+        const int32_t y = tg->idata[i];
+        if (y >= 0 && y < V) { loss += t->aux[i] - lg->data[i * V + y]; count++; }
     }
     t->aux[N] = (float)count;
     t->data[0] = count ? (float)(loss / count) : 0.0f;
