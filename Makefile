@@ -91,9 +91,11 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libnanogen.a $(HDRS) $(FLAGS_STAMP)
 deps:
 	@sh scripts/deps.sh
 
+# make demo THREADS=N: train and sample on N threads (default: every CPU, fewer while other
+# programs use them)
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@sh scripts/demo.sh
+	@THREADS="$(THREADS)" sh scripts/demo.sh
 
 test:
 	@sh scripts/deps.sh test

@@ -51,10 +51,28 @@ void ng_free_aligned(void *p);
 uint64_t ng_memory_available(void);
 
 /* ------------------------------------------------------------------ threads */
-/* Number of threads for OpenMP kernels and BLAS (<=0: all cores). */
-void ng_set_threads(int n);
-int ng_get_threads(void);
-/* CPUs this process may run on (its affinity mask; else the online CPUs). */
+/* Threads (src/threads.c). Results never depend on the thread count: every kernel gives the
+ * same bits on 1 or 64 threads (tests/test_threads.c; except with NANOGEN_GEMM=openblas or on
+ * CPUs without AVX2, where the GEMM is OpenBLAS's).
+ * ng_set_threads(n): run on n threads, kept as they are; n <= 0: the default, OMP_NUM_THREADS
+ * (its first number) when set, kept as well, else every CPU this process may use, following the
+ * machine: ng_threads_tick then lowers the count while other programs take CPUs and raises it
+ * again when they stop. Returns the count in use. */
+int ng_set_threads(int n);
+int ng_get_threads(void);       /* threads in use now */
+int ng_threads_max(void);       /* the count set (or the default), the most the ticks go up to */
+int ng_threads_auto(void);      /* 1 when the count follows the machine */
+/* Call between units of work (a training step, a sampled token; from one thread): about twice
+ * a second it measures the CPU time other programs took on this process's CPUs and runs on the
+ * CPUs they left (at least one). Costs a clock read between measurements. Returns the count now. */
+int ng_threads_tick(void);
+/* CPUs other programs used in the last measured window (0 before the first) */
+double ng_threads_others(void);
+/* fn(now, max, others) is called each time a tick changes the count (NULL: nothing) */
+typedef void (*ng_threads_note_fn)(int now, int max, double others);
+void ng_threads_set_note(ng_threads_note_fn fn);
+/* CPUs this process may run on: its affinity mask (else the online CPUs), lowered to its
+ * cgroup's CPU quota (a container given 1.5 CPUs: 2). */
 int ng_cpu_count(void);
 
 /* ------------------------------------------------------------------ rng */

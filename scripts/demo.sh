@@ -24,12 +24,14 @@ if [ ! -s "$DATA" ]; then
         mv "$DATA.part" "$DATA"
     fi
 fi
+TH=""   # make demo THREADS=N
+if [ -n "${THREADS:-}" ]; then TH="--threads $THREADS"; fi
 PROMPT="ROMEO:"; PROMPT2="JULIET:"
 [ "$DATA" = data/nanogen-source.txt ] && PROMPT="int " && PROMPT2="static "
-echo "demo: ./nanogen train gpt --preset baby --data $DATA --out $OUT --force"
-./nanogen train gpt --preset baby --data "$DATA" --out "$OUT" --force
+echo "demo: ./nanogen train gpt --preset baby --data $DATA --out $OUT --force $TH"
+./nanogen train gpt --preset baby --data "$DATA" --out "$OUT" --force $TH
 echo
-echo "demo: ./nanogen sample $OUT --prompt \"$PROMPT\" --tokens 400 --temperature 0.8 --num-samples 2"
-./nanogen sample "$OUT" --prompt "$PROMPT" --tokens 400 --temperature 0.8 --num-samples 2
+echo "demo: ./nanogen sample $OUT --prompt \"$PROMPT\" --tokens 400 --temperature 0.8 --num-samples 2 $TH"
+./nanogen sample "$OUT" --prompt "$PROMPT" --tokens 400 --temperature 0.8 --num-samples 2 $TH
 echo
 echo "demo: done. Try ./nanogen sample $OUT --prompt '$PROMPT2' --top-k 10, ./nanogen info $OUT, or make test."

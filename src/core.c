@@ -1,12 +1,10 @@
-/* core.c - errors, allocation, threads and the PRNG shared by the whole library. */
+/* core.c - errors, allocation and the PRNG shared by the whole library (threads: threads.c). */
 #include "fastmath.h"
 #include "nanogen.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,30 +66,6 @@ uint64_t ng_memory_available(void) {
     if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (uint64_t)rl.rlim_cur < avail)
         avail = (uint64_t)rl.rlim_cur;
     return avail;
-}
-
-/* ---------------------------------------------------------------- threads */
-static int g_threads = 0;
-
-void ng_set_threads(int n) {
-    if (n <= 0) n = omp_get_num_procs();
-    g_threads = n;
-    omp_set_num_threads(n);
-    /* OpenBLAS runs its own pool: give it the same count, and our OpenMP loops never run
-     * at the same time as a BLAS call, so the two pools never fight for the cores. */
-    openblas_set_num_threads(n);
-}
-
-int ng_cpu_count(void) {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
-int ng_get_threads(void) {
-    if (g_threads <= 0) ng_set_threads(0);
-    return g_threads;
 }
 
 /* ---------------------------------------------------------------- rng (xoshiro256**) */

@@ -389,6 +389,7 @@ void ng_profile_add(const char *name, double seconds) {
 }
 
 void ng_graph_forward(ng_graph *g) {
+    ng_threads_tick();   /* the thread count follows a busy machine (threads.c); results do not change */
     g->anomaly = 0;
     if (g->detect_anomaly) {   /* check every op's output; stop at the first NaN/Inf (src/anomaly.c) */
         for (int i = 0; i < g->n_order; i++) {

@@ -262,12 +262,22 @@ int cli_state_range(const char *key, double v, double lo, double hi) {
     return ng_set_error("the checkpoint's training state is invalid: %s = %.10g is outside [%.10g, %.10g] (was the file edited?)", key, v, lo, hi);
 }
 
+/* the first time the thread count drops because other programs use the CPUs, say so (once) */
+static void threads_note(int now, int max, double others) {
+    static int said = 0;
+    if (said || now >= max) return;
+    said = 1;
+    fprintf(stderr, "nanogen: note: other programs are using about %.1f of the %d CPUs: running on %d thread%s while they do "
+            "(the results are the same on any number of threads; --threads N keeps N)\n", others, max, now, now == 1 ? "" : "s");
+}
+
 void cli_set_threads(int n) {
     const int cpus = ng_cpu_count();
     if (n > cpus) {
         fprintf(stderr, "nanogen: note: --threads %d, but this process may run on %d CPU%s: using %d\n", n, cpus, cpus == 1 ? "" : "s", cpus);
         n = cpus;
     }
+    ng_threads_set_note(threads_note);
     ng_set_threads(n);
 }
 

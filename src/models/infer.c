@@ -605,6 +605,7 @@ const float *ng_infer_step(ng_infer *s, const int32_t *tokens) {
             memcpy(s->logits + (size_t)i * V, m->table->data + (size_t)tokens[i] * V, (size_t)V * sizeof(float));
         return s->logits;
     }
+    ng_threads_tick();   /* the thread count follows a busy machine (threads.c); results do not change */
     /* one stream: every thread works on the one position (fewer if the caller lowered them) */
     const int nth = s->nthreads < omp_get_max_threads() ? s->nthreads : omp_get_max_threads();
     const int split = s->split;
