@@ -7,6 +7,8 @@ the sgemm peak on 2048^3). Then trains the `baby` GPT (SPEC.md) for --steps step
 token), the ratio, thread scaling and max RSS; sampling tok/s, nanogen's KV cache against
 PyTorch re-running the cropped context per token (bench/torch_sample.py); the shakespeare-char
 GPT for --big-steps steps; then the VAE and the DCGAN on Fashion-MNIST, images/s side by side. Run with Debian's /usr/bin/python3 (python3-torch) from the repository root.
+Every row runs a fixed thread count (--threads), except the busy-machine row, which compares
+nanogen's default (a count that follows the machine) with the fixed ones under load.
 """
 import argparse, json, os, re, statistics, subprocess, sys, tempfile, time
 
@@ -56,6 +58,32 @@ def image_bench(kind, extra_ng, extra_pt):
     out, _, _, rss_pt = run(["/usr/bin/python3", os.path.join(SHARED, "bench", "torch_images.py"), kind, "--threads", "2"] + extra_pt)
     ips_pt = [json.loads(l) for l in out.splitlines() if '"done"' in l][-1]["img_per_s"]
     return ips_ng, rss_ng, ips_pt, rss_pt
+
+
+def busy_row(data, steps, d):
+    """The baby GPT and one-stream sampling with one CPU-bound program running beside them: nanogen's
+    default thread count (which follows the machine) against each fixed count, and PyTorch."""
+    hog = subprocess.Popen(["sh", "-c", "while :; do :; done"])
+    try:
+        ng = {t: nanogen_train(data, steps, t, os.path.join(d, f"busy{t}"))[0] for t in (0, 1, 2)}
+        pt = torch_train(data, steps, 1)[0]
+        samp = {}
+        for t in (0, 1, 2):
+            _, err, _, _ = run([os.path.join(ROOT, "nanogen"), "sample", os.path.join(d, "busy1"), "--tokens", "5000",
+                                "--seed", "1", "--stats", "--threads", str(t)])
+            m = re.search(r"([0-9.]+) tok/s", err)
+            samp[t] = float(m.group(1)) if m else float("nan")
+    finally:
+        hog.kill()
+        hog.wait()
+    best = min(ng[1], ng[2])
+    print(f"busy machine: one CPU-bound program (sh -c 'while :; do :; done') beside each run")
+    print(f"  baby GPT, {steps} steps, median ms/step: nanogen default {ng[0]:.1f}, --threads 1 {ng[1]:.1f}, "
+          f"--threads 2 {ng[2]:.1f}; PyTorch 1 thread {pt:.1f}")
+    print(f"    default / best fixed count = {ng[0] / best:.2f}x the time; vs PyTorch {pt / ng[0]:.2f}x")
+    bs = max(samp[1], samp[2])
+    print(f"  sampling 1 stream, tok/s: nanogen default {samp[0]:.0f}, --threads 1 {samp[1]:.0f}, --threads 2 {samp[2]:.0f}"
+          f" (default = {samp[0] / bs:.2f} of the best fixed count)")
 
 
 def flops_per_token(n_layer, n_head, n_embd, block, vocab):
@@ -122,7 +150,7 @@ def main():
             rtt.append(out.strip() or "?")
             for extra, label in streams:
                 _, err, wall, _ = run([os.path.join(ROOT, "nanogen"), "sample", os.path.join(d, "ng2"), "--tokens", str(n_tok),
-                                       "--seed", "1", "--stats"] + extra)
+                                       "--seed", "1", "--stats", "--threads", "2"] + extra)
                 m = re.search(r"([0-9.]+) tok/s", err)
                 runs[label].append(float(m.group(1)) if m else float("nan"))
             for t in (1, 2):
@@ -138,6 +166,8 @@ def main():
         for label, v in res.items():
             print(f"  nanogen, KV cache, {label}: {v:.0f} tok/s = {v / best_pt:.0f}x PyTorch's best "
                   f"(runs: {', '.join(f'{x:.0f}' for x in runs[label])})")
+        print()
+        busy_row(a.data, 60, d)
     if a.big_steps > 0:
         print()
         B2, T2 = 64, 256
