@@ -1,15 +1,14 @@
 """tests/ngtest.py - helpers shared by the Python tests: pass/fail/skip counting with the closing
 "NAME: N passed, N failed, N skipped" line (after one "skipped: N x REASON" line per distinct
-reason, which tests/run.sh adds up), where things are (the command, the build, ../shared), the
-PyTorch prerequisites, a plain safetensors reader and writer (json + numpy, no nanogen code) and
-the relative error ||a - b|| / ||b||."""
-import importlib, json, os, struct, sys
+reason, which tests/run.sh adds up), where things are (the command, the build, the text corpus),
+the PyTorch prerequisites, a plain safetensors reader and writer (json + numpy, no nanogen code)
+and the relative error ||a - b|| / ||b||. The PyTorch reference models are tests/torch_ref.py."""
+import json, os, struct, subprocess, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))                   # the tools (tests/tools)
 NANOGEN = os.environ.get("NANOGEN_BIN", os.path.join(ROOT, "nanogen"))         # SANITIZE=1: build-san/nanogen
-SHARED = os.environ.get("NANOGEN_SHARED", os.path.join(ROOT, "..", "shared"))  # the team's shared folder
 
 passed = failed = skipped = 0
 skip_reasons = {}   # reason -> checks skipped, in the order first seen
@@ -42,26 +41,23 @@ def finish(name):
     sys.exit(1 if failed else 0)
 
 
-def need_torch(name, reference=None):
-    """numpy and torch must import (the suite needs them: .ci/run installs python3-torch and
-    python3-numpy), else the test file fails with its closing line. With `reference`, also import
-    that PyTorch reference module from ../shared/bench and return it; the file is skipped when the
-    shared folder does not have it."""
+def need_torch(name):
+    """numpy and torch must import (the suite needs them: scripts/deps.sh test installs
+    python3-torch and python3-numpy), else the test file fails with its closing line."""
     try:
         import numpy, torch  # noqa: F401
     except ImportError as e:
         print("cannot import torch/numpy:", e)
         check(False, "python3-torch and python3-numpy are needed")
         finish(name)
-    if reference is None:
-        return None
-    path = os.path.join(SHARED, "bench", reference + ".py")
-    if not os.path.exists(path):
-        print(f"no PyTorch reference at {path} (set NANOGEN_SHARED)")
-        skip("the PyTorch reference of ../shared/bench is not there", what=name)
-        finish(name)
-    sys.path.insert(0, os.path.dirname(path))
-    return importlib.import_module(reference)
+
+
+def corpus():
+    """The text corpus of the tests: $NG_SHAKESPEARE, else what scripts/corpus.sh prints (Tiny
+    Shakespeare when a copy is here, else nanogen's own sources as ASCII text, always there)."""
+    path = os.environ.get("NG_SHAKESPEARE") or subprocess.run(
+        ["sh", os.path.join(ROOT, "scripts", "corpus.sh")], capture_output=True, text=True).stdout.strip()
+    return os.path.join(ROOT, path)
 
 
 def read_safetensors(path):
