@@ -80,8 +80,9 @@ finish() {
 
 if [ ! -x "$NG" ]; then bad "binary" "$NG not found: run make first"; finish; fi
 if [ -z "$PY" ]; then bad "python" "python3 not found"; finish; fi
-# need_corpus [WHAT]: SH = the text corpus (NG_SHAKESPEARE, else scripts/corpus.sh); without one,
-# a failed check named WHAT ("data") and the end of the test
+# need_corpus [WHAT]: SH = the text corpus (NG_SHAKESPEARE, else scripts/corpus.sh: Tiny
+# Shakespeare when a copy is in data/ or ../shared/data/, else nanogen's own sources as ASCII
+# text, always there); without one, a failed check named WHAT ("data") and the end of the test
 need_corpus() {
     SH=${NG_SHAKESPEARE:-$(sh scripts/corpus.sh)}
     if [ ! -s "$SH" ]; then bad "${1:-data}" "no text corpus (scripts/corpus.sh)"; finish; fi

@@ -26,10 +26,8 @@ VNG=build-vg/nanogen
 export OMP_NUM_THREADS=1
 unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 
-SH=data/tinyshakespeare.txt
-[ -f "$SH" ] || SH=../shared/data/tinyshakespeare.txt
-[ -f "$SH" ] || SH=${NG_SHAKESPEARE:-}
-if [ -n "$SH" ] && [ -f "$SH" ]; then head -c 20000 "$SH" > "$TMP/small.txt"; else cat src/*.c | head -c 20000 > "$TMP/small.txt"; fi
+need_corpus
+head -c 20000 "$SH" > "$TMP/small.txt"
 
 # vg "description" expected-exit-code cmd...: the command under valgrind, its exit code, 0 errors
 n=0
