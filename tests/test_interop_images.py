@@ -38,7 +38,7 @@ import torch  # noqa: E402
 import torch_ref  # noqa: E402
 if not os.path.isdir(FASHION):
     print(f"no Fashion-MNIST at {FASHION} (set NG_FASHION)")
-    ngtest.skip("dataset-fashion-mnist is not installed", what=NAME)
+    ngtest.skip("dataset-fashion-mnist is not installed (/usr/share/datasets/fashion-mnist)", what="all of it (or set NG_FASHION)")
     ngtest.finish(NAME)
 
 torch.set_num_threads(1)
