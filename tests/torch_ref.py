@@ -1,5 +1,5 @@
 """tests/torch_ref.py - the PyTorch reference models the tests compare nanogen against, written
-from ../shared/SPEC.md (the model definitions; summarised in README.md and DEVELOPERS.md):
+from SPEC.md's model definitions (each class below states the one it implements):
 
 - GPT(vocab_size, block_size, n_layer, n_head, n_embd, dropout): pre-LayerNorm decoder, learned
   positions, fused q/k/v, causal attention, tanh-GELU MLP, tied output head; forward(idx,
