@@ -1,7 +1,8 @@
 # tests/lib.sh - what every shell test shares. Source it from the repository root after
 # setting NAME: it sets NG ($NANOGEN_BIN, else ./nanogen) and PY (python3), makes $TMP (removed at exit, as is a
 # background job whose pid is in $BG), counts checks (ok/bad, expect_fail/expect_ok/check) and
-# ends with finish, which prints "NAME: N passed, N failed" and exits non-zero on failure.
+# checks not made (skip) and ends with finish, which prints one "skipped: N x REASON" line per
+# distinct reason, then "NAME: N passed, N failed, N skipped", and exits non-zero on failure.
 NG=${NANOGEN_BIN:-./nanogen}   # make test SANITIZE=1 sets it to build-san/nanogen
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
@@ -16,6 +17,13 @@ command -v timeout >/dev/null 2>&1 && TO="timeout -k 5 120"
 OUT=$TMP/out; ERR=$TMP/err
 
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
+# skip "REASON" ["WHAT" [N]]: N checks (default 1; a whole group may count as one) not made
+# because of REASON, a fixed sentence (tests/run.sh lists each distinct reason once: no
+# numbers or paths that vary). Skip only what cannot be checked here, never what failed.
+skip() {
+    printf '%s\t%s\n' "${3:-1}" "$1" >> "$TMP/skips"
+    echo "skip ${2:+$2: }${3:-1} check$([ "${3:-1}" = 1 ] || echo s): $1"
+}
 bad() {   # $1 = description, $2 = why
     fail=$((fail + 1)); echo "FAIL $1: $2"
     if [ -s "$ERR" ]; then echo "     stderr:"; head -n 5 "$ERR" | sed 's/^/     | /'; fi
@@ -59,15 +67,22 @@ expect_ok() {
 # check "description" cmd...: passes when cmd succeeds
 check() { _d=$1; shift; if "$@"; then ok "$_d"; else bad "$_d" "check failed: $*"; fi; }
 finish() {
-    echo "$NAME: $pass passed, $fail failed"
+    _skipped=0
+    if [ -s "$TMP/skips" ]; then
+        awk -F '\t' '!($2 in n) { r[++k] = $2 } { n[$2] += $1 }
+            END { for (i = 1; i <= k; i++) printf "skipped: %d x %s\n", n[r[i]], r[i] }' "$TMP/skips"
+        _skipped=$(awk -F '\t' '{ s += $1 } END { print s }' "$TMP/skips")
+    fi
+    echo "$NAME: $pass passed, $fail failed, $_skipped skipped"
     [ "$fail" -eq 0 ]
     exit $?
 }
 
 if [ ! -x "$NG" ]; then bad "binary" "$NG not found: run make first"; finish; fi
 if [ -z "$PY" ]; then bad "python" "python3 not found"; finish; fi
-# need_corpus [WHAT]: SH = the text corpus (NG_SHAKESPEARE, else scripts/corpus.sh); without one,
-# a failed check named WHAT ("data") and the end of the test
+# need_corpus [WHAT]: SH = the text corpus (NG_SHAKESPEARE, else scripts/corpus.sh: Tiny
+# Shakespeare when a copy is in data/ or ../shared/data/, else nanogen's own sources as ASCII
+# text, always there); without one, a failed check named WHAT ("data") and the end of the test
 need_corpus() {
     SH=${NG_SHAKESPEARE:-$(sh scripts/corpus.sh)}
     if [ ! -s "$SH" ]; then bad "${1:-data}" "no text corpus (scripts/corpus.sh)"; finish; fi

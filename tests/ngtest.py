@@ -1,16 +1,17 @@
-"""tests/ngtest.py - helpers shared by the Python tests: pass/fail counting with the closing
-"NAME: N passed, N failed" line, where things are (the command, the build, ../shared), the
-PyTorch prerequisites, a plain safetensors reader and writer (json + numpy, no nanogen code) and
-the relative error ||a - b|| / ||b||."""
-import importlib, json, os, struct, sys
+"""tests/ngtest.py - helpers shared by the Python tests: pass/fail/skip counting with the closing
+"NAME: N passed, N failed, N skipped" line (after one "skipped: N x REASON" line per distinct
+reason, which tests/run.sh adds up), where things are (the command, the build, the text corpus),
+the PyTorch prerequisites, a plain safetensors reader and writer (json + numpy, no nanogen code)
+and the relative error ||a - b|| / ||b||. The PyTorch reference models are tests/torch_ref.py."""
+import json, os, struct, subprocess, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))                   # the tools (tests/tools)
 NANOGEN = os.environ.get("NANOGEN_BIN", os.path.join(ROOT, "nanogen"))         # SANITIZE=1: build-san/nanogen
-SHARED = os.environ.get("NANOGEN_SHARED", os.path.join(ROOT, "..", "shared"))  # the team's shared folder
 
-passed = failed = 0
+passed = failed = skipped = 0
+skip_reasons = {}   # reason -> checks skipped, in the order first seen
 
 
 def check(ok, what):
@@ -23,31 +24,40 @@ def check(ok, what):
         print("FAIL:", what)
 
 
+def skip(reason, n=1, what=""):
+    """Count n checks not made (what: which ones) because of `reason`, a fixed sentence (the
+    runner lists each distinct reason once, so put no numbers or paths that vary in it)."""
+    global skipped
+    skipped += n
+    skip_reasons[reason] = skip_reasons.get(reason, 0) + n
+    print(f"skip {what + ': ' if what else ''}{n} check{'' if n == 1 else 's'}: {reason}")
+
+
 def finish(name):
-    """Print the closing line and exit non-zero if anything failed."""
-    print(f"{name}: {passed} passed, {failed} failed")
+    """Print the skip reasons and the closing line; exit non-zero if anything failed."""
+    for reason, n in skip_reasons.items():
+        print(f"skipped: {n} x {reason}")
+    print(f"{name}: {passed} passed, {failed} failed, {skipped} skipped")
     sys.exit(1 if failed else 0)
 
 
-def need_torch(name, reference=None):
-    """numpy and torch must import (the suite needs them: .ci/run installs python3-torch and
-    python3-numpy), else the test file fails with its closing line. With `reference`, also import
-    that PyTorch reference module from ../shared/bench and return it; the file is skipped when the
-    shared folder does not have it."""
+def need_torch(name):
+    """numpy and torch must import (the suite needs them: scripts/deps.sh test installs
+    python3-torch and python3-numpy), else the test file fails with its closing line."""
     try:
         import numpy, torch  # noqa: F401
     except ImportError as e:
         print("cannot import torch/numpy:", e)
         check(False, "python3-torch and python3-numpy are needed")
         finish(name)
-    if reference is None:
-        return None
-    path = os.path.join(SHARED, "bench", reference + ".py")
-    if not os.path.exists(path):
-        print(f"skipped: no PyTorch reference at {path} (set NANOGEN_SHARED)")
-        finish(name)
-    sys.path.insert(0, os.path.dirname(path))
-    return importlib.import_module(reference)
+
+
+def corpus():
+    """The text corpus of the tests: $NG_SHAKESPEARE, else what scripts/corpus.sh prints (Tiny
+    Shakespeare when a copy is here, else nanogen's own sources as ASCII text, always there)."""
+    path = os.environ.get("NG_SHAKESPEARE") or subprocess.run(
+        ["sh", os.path.join(ROOT, "scripts", "corpus.sh")], capture_output=True, text=True).stdout.strip()
+    return os.path.join(ROOT, path)
 
 
 def read_safetensors(path):

@@ -6,8 +6,8 @@
 #
 # Run from anywhere: sh tests/test_cli.sh (it works from the repository root and uses
 # ./nanogen). Everything it writes goes to a temporary directory under ${TMPDIR:-/tmp}.
-# Shakespeare: data/tinyshakespeare.txt, else ../shared/data/tinyshakespeare.txt, else
-# $NG_SHAKESPEARE. Trainings run with --threads 1 (except the first one, which uses the
+# The corpus: $NG_SHAKESPEARE, else Tiny Shakespeare (data/ or ../shared/data/), else nanogen's own
+# sources as text (scripts/corpus.sh, tests/lib.sh need_corpus). Trainings run with --threads 1 (except the first one, which uses the
 # default) so that the timings hold on a busy machine.
 NAME=tests/test_cli.sh
 cd "$(dirname "$0")/.." || exit 1

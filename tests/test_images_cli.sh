@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.." || exit 1
 
 DATA=${NG_FASHION:-fashion-mnist}
 if [ -z "$NG_FASHION" ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
-    echo "skip: no Fashion-MNIST in /usr/share/datasets/fashion-mnist (set NG_FASHION)"; finish
+    skip "dataset-fashion-mnist is not installed (/usr/share/datasets/fashion-mnist)" "all of it (or set NG_FASHION)"; finish
 fi
 
 # png_size FILE -> "W H" from the IHDR chunk (empty if not a PNG)

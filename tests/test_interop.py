@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checkpoints between nanogen and PyTorch, both ways, with no nanogen code on the Python side
-(json + numpy + the reference model of ../shared/bench/torch_gpt.py).
+(json + numpy + the reference GPT of tests/torch_ref.py).
 
 1. PyTorch -> nanogen: a reference GPT with random weights (torch.manual_seed) is written from
    its state_dict as a plain safetensors file (the format of DEVELOPERS.md, "Writing a
@@ -18,12 +18,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ngtest  # noqa: E402
 from ngtest import check, read_safetensors, write_safetensors  # noqa: E402
 
-from ngtest import ROOT, NANOGEN, SHARED  # noqa: E402
+from ngtest import NANOGEN  # noqa: E402
 
 NAME = "tests/test_interop.py"
-torch_gpt = ngtest.need_torch(NAME, "torch_gpt")
+ngtest.need_torch(NAME)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from torch_ref import GPT  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -59,15 +60,17 @@ def nanogen_sample(d, prompt, n, *extra):
 
 
 def torch_to_nanogen():
-    text = open(os.path.join(SHARED, "data", "tinyshakespeare.txt"), encoding="utf-8").read()
+    text = open(ngtest.corpus(), encoding="utf-8").read()   # Tiny Shakespeare, or nanogen's sources
     vocab = sorted(set(text))
     stoi = {c: i for i, c in enumerate(vocab)}
     V, L, H, C = len(vocab), 2, 4, 64
     prompt = "ROMEO:\nWhat say"
+    if not set(prompt) <= set(vocab):
+        prompt = text[:15]
     ids = [stoi[c] for c in prompt]
     for T, extra in ((128, ()), (32, ("--exact-context",))):
         torch.manual_seed(1234)
-        model = torch_gpt.GPT(V, T, L, H, C, 0.0)
+        model = GPT(V, T, L, H, C, 0.0)
         with torch.no_grad():   # random weights large enough for decisive greedy choices
             for name, p in model.named_parameters():
                 if p.dim() == 2:
@@ -98,7 +101,7 @@ def torch_to_nanogen():
             check(rc == 0 and out2 == out, f"tensors in reverse order with gaps: {err}")
             for dt in ("F16", "BF16"):
                 write_safetensors(path, sd, meta, dtype=dt)
-                m2 = torch_gpt.GPT(V, T, L, H, C, 0.0)
+                m2 = GPT(V, T, L, H, C, 0.0)
                 m2.load_state_dict({k: torch.from_numpy(as_stored(v, dt)) for k, v in sd.items()}, strict=True)
                 m2.eval()
                 want2, margin2 = greedy(m2, ids, 100, T)
@@ -122,8 +125,7 @@ def torch_to_nanogen():
 
 
 def nanogen_to_torch():
-    corpus = subprocess.run(["sh", os.path.join(ROOT, "scripts", "corpus.sh")], capture_output=True, text=True).stdout.strip()
-    data = os.path.join(ROOT, corpus)
+    data = ngtest.corpus()
     with tempfile.TemporaryDirectory() as d:
         r = subprocess.run([NANOGEN, "train", "gpt", "--data", data, "--out", d, "--force", "--n-layer", "2", "--n-head", "2",
                             "--n-embd", "48", "--block-size", "32", "--batch-size", "16", "--steps", "150", "--lr", "3e-3",
@@ -134,11 +136,13 @@ def nanogen_to_torch():
         weights, meta = read_safetensors(os.path.join(d, "model.safetensors"))
         cfg = json.loads(meta["config"])
         vocab = json.loads(meta["tokenizer"])["vocab"]
-        model = torch_gpt.GPT(cfg["vocab_size"], cfg["block_size"], cfg["n_layer"], cfg["n_head"], cfg["n_embd"], 0.0)
+        model = GPT(cfg["vocab_size"], cfg["block_size"], cfg["n_layer"], cfg["n_head"], cfg["n_embd"], 0.0)
         model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
         model.eval()
         stoi = {c: i for i, c in enumerate(vocab)}
         prompt = "KING:\nThe "
+        if not set(prompt) <= set(vocab):
+            prompt = open(data, encoding="utf-8").read(10)
         want, margin = greedy(model, [stoi[c] for c in prompt], 100, cfg["block_size"])
         rc, out, err = nanogen_sample(d, prompt, 100, "--exact-context")
         check(rc == 0, "nanogen sample: " + err)

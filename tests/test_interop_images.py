@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Image-model checkpoints between nanogen and PyTorch, both ways, with no nanogen code on the
-Python side (json + numpy + the reference models of ../shared/bench/torch_images.py: VAE, G, D).
+Python side (json + numpy + the reference models of tests/torch_ref.py: VAE, G, D).
 
 Names: the VAE's tensors are the reference VAE's state_dict names (fc1, mu, logvar, fc3, fc4);
 the DCGAN's are the generator's and the discriminator's state_dict names prefixed "G." and
@@ -32,15 +32,17 @@ DUMP = os.path.join(BUILD, "tests", "tools", "image_dump")
 FASHION = os.environ.get("NG_FASHION", "/usr/share/datasets/fashion-mnist")
 NAME = "tests/test_interop_images.py"
 TOL = 1e-4
-torch_images = ngtest.need_torch(NAME, "torch_images")
+ngtest.need_torch(NAME)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import torch_ref  # noqa: E402
 if not os.path.isdir(FASHION):
-    print(f"skipped: no Fashion-MNIST at {FASHION} (set NG_FASHION)")
+    print(f"no Fashion-MNIST at {FASHION} (set NG_FASHION)")
+    ngtest.skip("dataset-fashion-mnist is not installed (/usr/share/datasets/fashion-mnist)", what="all of it (or set NG_FASHION)")
     ngtest.finish(NAME)
 
 torch.set_num_threads(1)
-X_TEST = torch_images.images(FASHION, "test")[:16]          # (16, 784) in [0, 1]
+X_TEST = torch_ref.idx_images(FASHION, "test")[:16]          # (16, 784) in [0, 1]
 
 
 def nanogen_outputs(d, z, x=None):
@@ -60,9 +62,8 @@ def max_diff(a, b):
 def torch_vae(vae, z, x):
     """The reference VAE in eval: decoder images at z, mu and the decoder's logits at mu for x."""
     with torch.no_grad():
-        img = torch.sigmoid(vae.fc4(torch.relu(vae.fc3(z))))
-        mu = vae.mu(torch.relu(vae.fc1(x)))
-        return {"images": img.view(-1, 1, 28, 28), "mu": mu, "recon_logits": vae.fc4(torch.relu(vae.fc3(mu)))}
+        mu, _ = vae.encode(x)
+        return {"images": torch.sigmoid(vae.decode(z)).view(-1, 1, 28, 28), "mu": mu, "recon_logits": vae.decode(mu)}
 
 
 def torch_gan(g, d, z, x):
@@ -106,13 +107,13 @@ def nanogen_to_torch(tmp):
     if train("vae", d, 20):
         weights, meta = read_safetensors(os.path.join(d, "model.safetensors"))
         cfg = json.loads(meta["image_config"])
-        vae = torch_images.VAE(cfg["hidden"], cfg["latent"])
+        vae = torch_ref.VAE(cfg["hidden"], cfg["latent"])
         try:
             vae.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
             loaded = True
         except RuntimeError as e:
             loaded = False
-            check(False, f"nanogen VAE into torch_images.VAE (strict): {e}")
+            check(False, f"nanogen VAE into torch_ref.VAE (strict): {e}")
         if loaded:
             z = torch.randn(16, cfg["latent"])
             ours, err = nanogen_outputs(d, z.numpy(), X_TEST.numpy())
@@ -123,7 +124,7 @@ def nanogen_to_torch(tmp):
     if train("gan", d, 5):
         weights, meta = read_safetensors(os.path.join(d, "model.safetensors"))
         cfg = json.loads(meta["image_config"])
-        g, dd = torch_images.G(cfg["latent"]), torch_images.D()
+        g, dd = torch_ref.G(cfg["latent"]), torch_ref.D()
         check(set(weights) == {"G." + k for k in g.state_dict() if not k.endswith("num_batches_tracked")} |
               {"D." + k for k in dd.state_dict() if not k.endswith("num_batches_tracked")},
               f"nanogen GAN tensors = G./D. + the reference state_dict names: {sorted(weights)}")
@@ -133,7 +134,7 @@ def nanogen_to_torch(tmp):
             loaded = True
         except RuntimeError as e:
             loaded = False
-            check(False, f"nanogen GAN into torch_images.G / D (strict): {e}")
+            check(False, f"nanogen GAN into torch_ref.G / D (strict): {e}")
         if loaded:
             check(float(g.bn0.running_var.sub(1).abs().max()) > 1e-3, "5 trained batches moved G.bn0.running_var off 1")
             z = torch.randn(8, cfg["latent"])
@@ -159,7 +160,7 @@ def torch_to_nanogen(tmp):
     path = os.path.join(d, "model.safetensors")
     # VAE
     torch.manual_seed(11)
-    vae = torch_images.VAE()
+    vae = torch_ref.VAE()
     vae.eval()
     vsd = {k: v.numpy() for k, v in vae.state_dict().items()}
     vmeta = {"image_config": json.dumps({"model": "vae", "channels": 1, "height": 28, "width": 28, "hidden": 400, "latent": 20})}
@@ -173,7 +174,7 @@ def torch_to_nanogen(tmp):
 
     # DCGAN: the whole state_dict of G and D, num_batches_tracked (I64) included
     torch.manual_seed(12)
-    g, dd = torch_images.G(), torch_images.D()
+    g, dd = torch_ref.G(), torch_ref.D()
     randomize_bn(g); randomize_bn(dd)
     sd = {"G." + k: v.numpy() for k, v in g.state_dict().items()}
     sd.update({"D." + k: v.numpy() for k, v in dd.state_dict().items()})

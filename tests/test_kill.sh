@@ -140,6 +140,6 @@ elif [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "vae: ... the optimizer state was kept (no zero-moment restart)" sh -c '! grep -q "zero moments" "$1"' sh "$ERR"
     check "vae: killed $NK times and resumed = never killed (weights, moments, metrics)" same_run "$TMP/va" "$K"
 else
-    echo "vae: skipped (dataset-fashion-mnist is not installed)"
+    skip "dataset-fashion-mnist is not installed (/usr/share/datasets/fashion-mnist)" "vae: killed and resumed"
 fi
 finish

@@ -22,7 +22,7 @@ else
     printf '#!/bin/sh\nulimit -v "$1" && shift && exec "$@"\n' > "$LIM"
 fi
 chmod +x "$LIM"
-limit_needed() { [ "${NANOGEN_SANITIZE:-}" != 1 ] || { echo "skipped under SANITIZE=1: $1"; return 1; }; }
+limit_needed() { [ "${NANOGEN_SANITIZE:-}" != 1 ] || { skip "no address-space limit (ulimit -v) under SANITIZE=1: ASan reserves terabytes" "$1"; return 1; }; }
 
 # ------------------------------------------------------------------ train gpt / bigram: flags
 TINY="--n-layer 1 --n-embd 32 --n-head 2 --block-size 32 --batch-size 8"
@@ -155,6 +155,6 @@ EOF
     expect_fail "train --resume vae: stopped at batch 51 of an epoch of 2 batches" "an epoch has 2 batches" $NG train --resume "$TMP/vs" --threads 1
     check "train --resume vae: ... the checkpoint is unchanged" diff -r "$TMP/vs" "$TMP/vs.bak"
 else
-    echo "image models: skipped (dataset-fashion-mnist is not installed)"
+    skip "dataset-fashion-mnist is not installed (/usr/share/datasets/fashion-mnist)" "image models"
 fi
 finish

@@ -85,7 +85,7 @@ static void test_param_names(void) {
     ng_model_config c = gpt_cfg(11, 8, L, 2, C, 0);
     ng_model *m = ng_model_new(&c);
     ng_params *P = ng_model_params(m);
-    /* PyTorch's GPT(...).state_dict() order and shapes (shared/bench/torch_gpt.py) */
+    /* PyTorch's GPT(...).state_dict() order and shapes (tests/torch_ref.py) */
     struct { const char *name; int ndim; int64_t d0, d1; int decay; } want[2 + 12 * 2 + 2];
     int n = 0;
 #define W(nm, nd, a, b, dec) do { want[n].name = nm; want[n].ndim = nd; want[n].d0 = a; want[n].d1 = b; want[n].decay = dec; n++; } while (0)

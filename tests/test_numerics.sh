@@ -7,10 +7,8 @@
 NAME=tests/test_numerics.sh
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
-SH=data/tinyshakespeare.txt
-[ -f "$SH" ] || SH=../shared/data/tinyshakespeare.txt
-[ -f "$SH" ] || SH=${NG_SHAKESPEARE:-}
-if [ -n "$SH" ] && [ -f "$SH" ]; then head -c 100000 "$SH" > "$TMP/text.txt"; else cat src/*.c | head -c 100000 > "$TMP/text.txt"; fi
+need_corpus
+head -c 100000 "$SH" > "$TMP/text.txt"
 T=$TMP/text.txt
 sums() { sha256sum "$1"/model.safetensors "$1"/optim.safetensors 2>/dev/null | cut -d' ' -f1 | tr '\n' ' '; }
 # poison FILE TENSOR INDEX: write a NaN into element INDEX (flat) of a tensor of a safetensors file

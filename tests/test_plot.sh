@@ -192,7 +192,7 @@ if expect_ok "real run: train gpt, 40 steps" $NG train gpt --data "$SH" --out "$
         if command -v rsvg-convert >/dev/null 2>&1; then
             check "real run: rsvg-convert renders it" rsvg-convert "$T/loss.svg" -o "$TMP/loss.png"
         else
-            echo "skip real run: no rsvg-convert to render the SVG"
+            skip "rsvg-convert is not installed (apt-get install librsvg2-bin)" "real run: rsvg-convert renders it"
         fi
     fi
 fi

@@ -2,8 +2,9 @@
 # tests/test_portuguese.sh - non-ASCII text end to end: a char-level and a word-level GPT
 # trained on tests/data/portugues.txt must learn (val loss goes down), keep 'ç', 'ã', ...
 # as single tokens, accept accented prompts and sample valid UTF-8 with accents; a
-# Shakespeare model fine-tuned on it (--init-from) must extend its vocabulary with the
-# accented characters, and --unknown error must refuse, naming one.
+# Shakespeare model (or one of nanogen's sources, the ASCII corpus scripts/corpus.sh falls back
+# to) fine-tuned on it (--init-from) must extend its vocabulary with the accented characters,
+# and --unknown error must refuse, naming one.
 #
 # Run from anywhere: sh tests/test_portuguese.sh (uses ./nanogen of the repository root).
 # Everything it writes goes to a temporary directory under ${TMPDIR:-/tmp}. Trainings run

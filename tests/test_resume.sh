@@ -83,6 +83,6 @@ if [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     I="--data fashion-mnist --max-batches 6 --batch-size 32 --epochs 2 --threads 2"
     determinism vae 3 $NG train vae $I
 else
-    echo "vae, gan: skipped (dataset-fashion-mnist is not installed)"
+    skip "dataset-fashion-mnist is not installed (/usr/share/datasets/fashion-mnist)" "vae, gan: resume and determinism"
 fi
 finish

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""nanogen vs the PyTorch reference (../shared/bench/torch_gpt.py) on the same weights.
+"""nanogen vs the PyTorch reference GPT (tests/torch_ref.py) on the same weights.
 
 1. gpt_dump writes a small GPT checkpoint and nanogen's logits, loss and parameter gradients
    for fixed batches (T = block size and T < block size); PyTorch loads the checkpoint with
@@ -14,16 +14,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ngtest  # noqa: E402
 from ngtest import check, read_safetensors, rel_err  # noqa: E402
 
-from ngtest import ROOT, BUILD, NANOGEN  # noqa: E402
+from ngtest import BUILD, NANOGEN  # noqa: E402
 
-torch_gpt = ngtest.need_torch("tests/test_torch.py", "torch_gpt")
+ngtest.need_torch("tests/test_torch.py")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import torch_ref  # noqa: E402
 
 
 def torch_model(meta, tensors):
     cfg = json.loads(meta["config"])
-    m = torch_gpt.GPT(cfg["vocab_size"], cfg["block_size"], cfg["n_layer"], cfg["n_head"], cfg["n_embd"], 0.0)
+    m = torch_ref.GPT(cfg["vocab_size"], cfg["block_size"], cfg["n_layer"], cfg["n_head"], cfg["n_embd"], 0.0)
     m.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
     m.eval()
     return m
@@ -63,8 +64,7 @@ def test_same_weights():
 
 
 def test_trained_checkpoint():
-    corpus = subprocess.run(["sh", os.path.join(ROOT, "scripts", "corpus.sh")], capture_output=True, text=True).stdout.strip()
-    data = os.path.join(ROOT, corpus)   # Tiny Shakespeare, or nanogen's sources offline
+    data = ngtest.corpus()   # Tiny Shakespeare, or nanogen's sources without a copy of it
     nanogen = NANOGEN
     with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as dd:
         if os.environ.get("NANOGEN_SANITIZE") == "1":

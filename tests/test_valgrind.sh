@@ -3,7 +3,7 @@
 # a few steps, resumed, sampled, stopped by a numerical fault (the error path), and a tiny VAE
 # epoch with --detect-anomaly. Each must end with "ERROR SUMMARY: 0 errors" and no definite leak
 # (--error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite). OMP_NUM_THREADS=1.
-# Skipped, with a message, when valgrind is not installed.
+# Skipped (counted, with the reason) when valgrind is not installed.
 #
 # valgrind 3.19 cannot decode AVX-512, and ./nanogen is built for x86-64-v4 where the CPU has it:
 # the command under test is build-vg/nanogen, the same sources built for x86-64-v3 (make, ~5 s
@@ -12,7 +12,7 @@ NAME=tests/test_valgrind.sh
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
 if ! command -v valgrind >/dev/null 2>&1; then
-    echo "skipped: valgrind is not installed (apt-get install valgrind)"
+    skip "valgrind is not installed (apt-get install valgrind)" "all of it"
     finish
 fi
 VG_ARCH=""
@@ -26,10 +26,8 @@ VNG=build-vg/nanogen
 export OMP_NUM_THREADS=1
 unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 
-SH=data/tinyshakespeare.txt
-[ -f "$SH" ] || SH=../shared/data/tinyshakespeare.txt
-[ -f "$SH" ] || SH=${NG_SHAKESPEARE:-}
-if [ -n "$SH" ] && [ -f "$SH" ]; then head -c 20000 "$SH" > "$TMP/small.txt"; else cat src/*.c | head -c 20000 > "$TMP/small.txt"; fi
+need_corpus
+head -c 20000 "$SH" > "$TMP/small.txt"
 
 # vg "description" expected-exit-code cmd...: the command under valgrind, its exit code, 0 errors
 n=0
@@ -76,6 +74,6 @@ EOF
     vg "valgrind: train vae 1 epoch --detect-anomaly" 0 $VNG train vae --data "$TMP/idx" --out "$TMP/vae" --force \
         --epochs 1 --batch-size 16 --threads 1 --detect-anomaly
 else
-    echo "skipped the VAE run: no Fashion-MNIST at $FM"
+    skip "dataset-fashion-mnist is not installed (/usr/share/datasets/fashion-mnist)" "the VAE run (or set NG_FASHION)"
 fi
 finish
