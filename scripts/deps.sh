@@ -3,7 +3,8 @@
 # missing ones with apt-get when we are root (or have sudo), else say exactly what to run.
 #   build: gcc, make, OpenBLAS (OpenMP build), cJSON, stb (images), zlib (.gz);
 #   data: dataset-fashion-mnist;  demo: curl (to fetch Tiny Shakespeare)
-#   test:  python3-torch, python3-numpy (the PyTorch reference the tests compare against)
+#   test:  python3-torch, python3-numpy (the PyTorch reference the tests compare against),
+#          valgrind (memcheck of a short training), librsvg2-bin (renders a plot's SVG)
 #   fuzz:  clang with libFuzzer and the sanitizers, LLVM's OpenMP (make fuzz)
 arch=$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
 missing=""
@@ -21,6 +22,8 @@ command -v curl >/dev/null 2>&1 || missing="$missing curl"
 if [ "$1" = test ]; then
     /usr/bin/python3 -c "import numpy" 2>/dev/null || missing="$missing python3-numpy"
     /usr/bin/python3 -c "import torch" 2>/dev/null || missing="$missing python3-torch"
+    command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"            # tests/test_valgrind.sh
+    command -v rsvg-convert >/dev/null 2>&1 || missing="$missing librsvg2-bin"    # tests/test_plot.sh renders an SVG
 fi
 if [ "$1" = fuzz ]; then
     t=$(mktemp -d)

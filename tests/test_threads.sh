@@ -61,6 +61,6 @@ if [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         check "$kind: the same weights" same_tensors "$TMP/$kind-1/model.safetensors" "$TMP/$kind-a/model.safetensors"
     done
 else
-    echo "image models: skipped (dataset-fashion-mnist is not installed)"
+    skip "dataset-fashion-mnist is not installed" "image models" 6
 fi
 finish

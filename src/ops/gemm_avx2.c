@@ -4,10 +4,11 @@
  *
  * C = alpha op(A) op(B) + beta C, row-major, the BLIS way: op(B) is packed into panels of
  * NR = 16 columns (k-major), and a 6 x 16 register-blocked micro-kernel (12 ymm accumulators,
- * one broadcast of A and two loads of B per k) reads A in place (or a packed copy of a partial
- * transposed panel). Edges are zero-padded in the packs and stored with masks, so every shape
+ * one broadcast of A and two loads of B per k) reads A's rows in place (a transposed A is packed
+ * in panels of 6 rows). Each column panel of B runs down a block of MC rows, so it is read from
+ * L1 by every row panel of the block while the block's A stays in L2. Edges are zero-padded in the packs and stored with masks, so every shape
  * and both transpositions go through the same kernel. Blocks: KC = 256 (a B panel of 256 x 16
- * and six rows of A stay in L1), all of N's panels packed once per K block.
+ * and six rows of A stay in L1), MC = 96, all of N's panels packed once per K block.
  *
  * Why our own and not OpenBLAS's: results that do not depend on the thread count. Threads
  * split the M x N tiles, and every element of C is summed by the same kernel in the same order
@@ -28,6 +29,7 @@
 #define MR 6
 #define NR 16
 #define KC 256
+#define MC 96   /* rows of a block: 16 row panels, their A (96 KB at KC) in L2 */
 
 /* pack buffers, one pair per thread */
 static _Thread_local ng_scratch tl_a, tl_b;
@@ -169,25 +171,27 @@ static void kernel_rows(int kc, const float *restrict A, size_t lda, const float
 #undef AEL
 #undef ROW
 
-/* one tile of 6 rows x the column panels [p0, p1) of the packed B (kc deep) */
-static void run_tile(int transA, const float *A, int lda, int i0, int mr, int k0, int kc, float *Ap, int *packed_ip,
-                     const float *Bp, int p0, int p1, int N, float *C, int ldc, float alpha, float beta) {
-    const float *a = NULL;
-    size_t ks = MR;
-    int rows = 0;
-    if (!transA) { a = A + (size_t)i0 * lda + k0; rows = 1; }
-    else if (mr == MR) { a = A + (size_t)k0 * lda + i0; ks = (size_t)lda; }
-    else {   /* the last, partial row panel of a transposed A: packed with zeros */
-        if (*packed_ip != i0) { pack_a_t(Ap, A, lda, i0, mr, k0, kc); *packed_ip = i0; }
-        a = Ap;
-    }
-    for (int p = p0; p < p1; p++) {
-        const int j0 = p * NR, nr = N - j0;
-        const float *bp = Bp + (size_t)p * NR * kc;
-        float *c = C + (size_t)i0 * ldc + j0;
-        if (rows) kernel_rows(kc, a, (size_t)lda, bp, c, ldc, mr, nr, alpha, beta);
-        else kernel_kstride(kc, a, ks, bp, c, ldc, mr, nr, alpha, beta);
-    }
+/* One block of C: the row panels [i0, i1) (MR rows each, the last one partial at M) times the
+ * column panels [p0, p1) of the packed B (kc deep). For each column panel (16 KB of B, kept in
+ * L1) the kernel runs down the block's row panels (their A in L2: a transposed A is packed
+ * first, read in place it would stride a page per k). */
+static void run_block(int transA, const float *A, int lda, int M, int i0, int i1, int k0, int kc, float *Ap,
+                      const float *Bp, int p0, int p1, int N, float *C, int ldc, float alpha, float beta) {
+    if (transA)
+        for (int i = i0, q = 0; i < i1; i += MR, q++) pack_a_t(Ap + (size_t)q * MR * kc, A, lda, i, M - i < MR ? M - i : MR, k0, kc);
+    /* a short k (a first convolution's 16) makes the writes of C the cost: then each row panel
+     * runs along the column panels, six rows of C at a time (the order changes no sum) */
+    const int rows_outer = kc < 64;
+    const int na = (i1 - i0 + MR - 1) / MR, nb = p1 - p0;
+    for (int o = 0; o < (rows_outer ? na : nb); o++)
+        for (int u = 0; u < (rows_outer ? nb : na); u++) {
+            const int q = rows_outer ? o : u, p = p0 + (rows_outer ? u : o);
+            const int i = i0 + q * MR, mr = M - i < MR ? M - i : MR, j0 = p * NR, nr = N - j0;
+            const float *bp = Bp + (size_t)p * NR * kc;
+            float *c = C + (size_t)i * ldc + j0;
+            if (transA) kernel_kstride(kc, Ap + (size_t)q * MR * kc, MR, bp, c, ldc, mr, nr, alpha, beta);
+            else kernel_rows(kc, A + (size_t)i * lda + k0, (size_t)lda, bp, c, ldc, mr, nr, alpha, beta);
+        }
 }
 
 /* ---------------------------------------------------------------- GEMV (sampling) */
@@ -309,7 +313,7 @@ void ng_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, c
                      const float *B, int ldb, float beta, float *C, int ldc) {
     if (gemm_trivial(M, N, K, alpha, beta, C, ldc)) return;
     const int np = (N + NR - 1) / NR, kcmax = K < KC ? K : KC;
-    float *Bp = ng_scratch_get(&tl_b, (size_t)np * NR * kcmax), *Ap = ng_scratch_get(&tl_a, (size_t)MR * kcmax);
+    float *Bp = ng_scratch_get(&tl_b, (size_t)np * NR * kcmax), *Ap = ng_scratch_get(&tl_a, (size_t)MC * kcmax);
     if (!Bp || !Ap) {
         ng_ref_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
@@ -318,9 +322,8 @@ void ng_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, c
         const int kc = K - k0 < KC ? K - k0 : KC;
         const float bk = k0 == 0 ? beta : 1.0f;
         for (int p = 0; p < np; p++) pack_b(Bp + (size_t)p * NR * kc, B, ldb, transB, p * NR, N - p * NR < NR ? N - p * NR : NR, k0, kc);
-        int packed = -1;
-        for (int i0 = 0; i0 < M; i0 += MR)
-            run_tile(transA, A, lda, i0, M - i0 < MR ? M - i0 : MR, k0, kc, Ap, &packed, Bp, 0, np, N, C, ldc, alpha, bk);
+        for (int i0 = 0; i0 < M; i0 += MC)
+            run_block(transA, A, lda, M, i0, i0 + MC < M ? i0 + MC : M, k0, kc, Ap, Bp, 0, np, N, C, ldc, alpha, bk);
     }
 }
 
@@ -330,24 +333,26 @@ void ng_sgemm_own(int transA, int transB, int M, int N, int K, float alpha, cons
     /* small products stay on this thread: a thread team costs more than it saves */
     const int nth = 2.0 * M * N * K < 2e6 || omp_in_parallel() ? 1 : omp_get_max_threads();
     if (nth == 1) { ng_sgemm_serial(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
-    const int np = (N + NR - 1) / NR, mp = (M + MR - 1) / MR;
+    const int np = (N + NR - 1) / NR;
     const int kcmax = K < KC ? K : KC;
     float *Bp = ng_scratch_get(&tl_b, (size_t)np * NR * kcmax);
     if (!Bp) {   /* out of memory for the pack: the plain loop still gives the answer */
         ng_ref_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    /* tiles: row panels x groups of column panels, enough of them for every thread (the
+    /* tiles: blocks of MC rows x groups of column panels, enough of them for every thread (the
      * grouping changes who computes an element, never how) */
+    const int mb = (M + MC - 1) / MC;   /* row blocks of equal size (whole row panels): 128 rows are 66 + 62, not 96 + 32 */
+    const int rb = ((M + mb - 1) / mb + MR - 1) / MR * MR;
     int ng = 1;   /* column groups */
-    while (mp * ng < 4 * nth && ng < np) ng++;
+    while (mb * ng < 4 * nth && ng < np) ng++;
     const int per_g = (np + ng - 1) / ng;
     ng = (np + per_g - 1) / per_g;
-    const int tiles = mp * ng;
+    const int tiles = mb * ng;
     int fail = 0;
     #pragma omp parallel num_threads(nth)
     {
-        float *Ap = ng_scratch_get(&tl_a, (size_t)MR * kcmax);
+        float *Ap = ng_scratch_get(&tl_a, (size_t)MC * kcmax);
         if (!Ap) {
             #pragma omp atomic write
             fail = 1;
@@ -365,13 +370,12 @@ void ng_sgemm_own(int transA, int transB, int M, int N, int K, float alpha, cons
                 pack_b(Bp + (size_t)p * NR * kc, B, ldb, transB, p * NR, nr, k0, kc);
             }
             /* implicit barrier: B packed */
-            int packed = -1;   /* the row panel this thread's Ap holds (partial transposed panels) */
             #pragma omp for schedule(static)
             for (int t = 0; t < tiles; t++) {
-                const int ip = t / ng, g = t % ng;
-                const int i0 = ip * MR, mr = M - i0 < MR ? M - i0 : MR;
+                const int ib = t / ng, g = t % ng;
+                const int i0 = ib * rb, i1 = i0 + rb < M ? i0 + rb : M;
                 const int p1 = (g + 1) * per_g < np ? (g + 1) * per_g : np;
-                run_tile(transA, A, lda, i0, mr, k0, kc, Ap, &packed, Bp, g * per_g, p1, N, C, ldc, alpha, bk);
+                run_block(transA, A, lda, M, i0, i1, k0, kc, Ap, Bp, g * per_g, p1, N, C, ldc, alpha, bk);
             }
             /* implicit barrier before the next K block repacks B */
         }
