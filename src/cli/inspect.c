@@ -49,12 +49,7 @@ static int encode_prompt(const ng_tokenizer *tok, const char *prompt, const char
         return NG_ERR;
     }
     if (*n == 0) { free(text); free(*ids); *ids = NULL; return ng_set_error("the prompt gives no tokens"); }
-    if (ng_tokenizer_kind(tok) == NG_TOK_WORD) {
-        size_t unk = 0;
-        for (size_t i = 0; i < *n; i++) unk += !strcmp(ng_tokenizer_token(tok, (*ids)[i]), "<unk>");
-        if (unk) fprintf(stderr, "nanogen: note: %zu word%s of the prompt %s not in the vocabulary and read%s as <unk>\n",
-                         unk, unk == 1 ? "" : "s", unk == 1 ? "is" : "are", unk == 1 ? "s" : "");
-    }
+    cli_note_unknown_words(tok, *ids, *n);
     *text_out = text;
     return NG_OK;
 }
