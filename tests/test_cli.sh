@@ -64,7 +64,9 @@ if expect_ok "eval: runs on the training text" $NG eval "$M" --data "$SH" --thre
     check "eval: prints bits per character for train and val" test "$(grep -c 'bits per character' "$OUT")" -eq 2
 fi
 B=$TMP/bigram
-expect_ok "train bigram: 30 steps" $NG train bigram --data "$SH" --out "$B" --steps 30 --eval-every 10 --eval-iters 2 --threads 1
+if expect_ok "train bigram: 30 steps" $NG train bigram --data "$SH" --out "$B" --steps 30 --eval-every 10 --eval-iters 2 --threads 1; then
+    check "train: '1 thread', not '1 threads', in its summary line" grep -q "^bigram: .*, 1 thread\$" "$OUT"
+fi
 # more threads than CPUs only wait for each other: capped, and said
 if [ "$(nproc)" -lt 64 ] && expect_ok "sample --threads 64: runs" $NG sample "$B" --tokens 5 --seed 3 --threads 64; then
     check "sample --threads 64: ... on the CPUs there are, and says so" grep -q "note: --threads 64, but this process may run on $(nproc) CPU" "$ERR"

@@ -518,9 +518,9 @@ int cmd_train(int argc, char **argv) {
     if (o.resume && cli_metrics_trim(mpath, "step", step0)) goto fail;
     metrics = fopen(mpath, o.resume ? "a" : "w");
     if (!metrics) { ng_set_error("cannot write %s: %s", mpath, strerror(errno)); goto fail; }
-    printf("%s: %" PRId64 " parameters, vocab %d (%s), %zu train / %zu val tokens, batch %d x block %d, %d threads\n",
+    printf("%s: %" PRId64 " parameters, vocab %d (%s), %zu train / %zu val tokens, batch %d x block %d, %d thread%s\n",
            ng_model_kind_name(o.mc.kind), ng_params_numel(ng_model_params(m)), o.mc.vocab_size,
-           ng_tokenizer_kind(tok) == NG_TOK_CHAR ? "char" : "word", n_train, n_val, B, T, ng_get_threads());
+           ng_tokenizer_kind(tok) == NG_TOK_CHAR ? "char" : "word", n_train, n_val, B, T, ng_get_threads(), ng_get_threads() == 1 ? "" : "s");
     fflush(stdout);
 
     cli_catch_stop_signals();

@@ -381,8 +381,9 @@ int cmd_train_images(int argc, char **argv) {
         fprintf(stderr, "nanogen: warning: %s; the optimizer restarts from zero moments\n", ng_last_error());
     perm = malloc(sizeof(int) * tr.n);
     if (!perm) { ng_set_error("out of memory"); goto fail; }
-    printf("%s: %" PRId64 " parameters, %d train / %d test images %dx%dx%d, batch %d, %d threads\n", ng_imodel_kind_name(c->kind),
-           ng_params_numel(ng_imodel_params(m, 0)) + (gan ? ng_params_numel(ng_imodel_params(m, 1)) : 0), tr.n, te.n, c->c, c->h, c->w, B, ng_get_threads());
+    printf("%s: %" PRId64 " parameters, %d train / %d test images %dx%dx%d, batch %d, %d thread%s\n", ng_imodel_kind_name(c->kind),
+           ng_params_numel(ng_imodel_params(m, 0)) + (gan ? ng_params_numel(ng_imodel_params(m, 1)) : 0), tr.n, te.n, c->c, c->h, c->w, B,
+           ng_get_threads(), ng_get_threads() == 1 ? "" : "s");
     fflush(stdout);
     cli_catch_stop_signals();
 
