@@ -550,6 +550,10 @@ int cmd_train_images(int argc, char **argv) {
             cJSON_AddNumberToObject(j, "test_loss", round(test / te.n * 10000) / 10000);
             cJSON_AddNumberToObject(j, "test_acc", round((double)correct / te.n * 10000) / 10000);
         } else if (!gan) {
+            /* pictures: reconstructions of the first n test images (rows: originals | noisy | output),
+             * one column each, taken from the test batches that hold them */
+            const int rows = c->kind == NG_IMG_DAE ? 3 : 2, n = te.n < 8 ? te.n : 8;
+            float *grid = malloc(sizeof(float) * (size_t)rows * n * D);
             double test = 0;
             for (int s = 0; s < te.n; s += Be) {
                 int idx[Be];
@@ -557,21 +561,21 @@ int cmd_train_images(int argc, char **argv) {
                 gather(ag[2].x->data, &te, idx, Be, 0, 1);
                 if (c->kind == NG_IMG_DAE) ng_dae_corrupt(ag[2].x_in->data, ag[2].x->data, (int64_t)Be * D, o.noise_mask, o.noise, &rng);
                 if (ag[2].eps) ng_rng_fill_normal(&rng, ag[2].eps->data, ag[2].eps->n);
-                NUMCHECK(cli_forward(gs[2]) || cli_finite_loss(gs[2], "the test loss", ag[2].loss->data[0]), -1);
+                int bad = cli_forward(gs[2]) || cli_finite_loss(gs[2], "the test loss", ag[2].loss->data[0]);
+                if (bad) free(grid);
+                NUMCHECK(bad, -1);
                 test += ag[2].loss->data[0];
+                for (int i = 0; grid && i < Be && s + i < n; i++) {
+                    const int col = s + i;
+                    memcpy(grid + (size_t)col * D, ag[2].x->data + (size_t)i * D, D * sizeof(float));
+                    if (rows == 3) memcpy(grid + (size_t)(n + col) * D, ag[2].x_in->data + (size_t)i * D, D * sizeof(float));
+                    for (int64_t k = 0; k < D; k++)
+                        grid[(size_t)((rows - 1) * n + col) * D + k] = 1.0f / (1.0f + expf(-ag[2].recon_logits->data[(size_t)i * D + k]));
+                }
             }
             cJSON_AddNumberToObject(j, "train_loss", round(tot / seen * 1000) / 1000);
             cJSON_AddNumberToObject(j, "test_loss", round(test / te.n * 1000) / 1000);
-            /* pictures: reconstructions of the first test images (originals | noisy | output) */
-            int rows = c->kind == NG_IMG_DAE ? 3 : 2, n = 8, ne = n < Be ? n : Be;
-            float *grid = malloc(sizeof(float) * (size_t)rows * n * D);
             if (grid) {
-                for (int i = 0; i < ne; i++) {
-                    memcpy(grid + (size_t)i * D, ag[2].x->data + (size_t)i * D, D * sizeof(float));
-                    if (rows == 3) memcpy(grid + (size_t)(n + i) * D, ag[2].x_in->data + (size_t)i * D, D * sizeof(float));
-                    for (int64_t k = 0; k < D; k++)
-                        grid[(size_t)((rows - 1) * n + i) * D + k] = 1.0f / (1.0f + expf(-ag[2].recon_logits->data[(size_t)i * D + k]));
-                }
                 sample_path(name, sizeof name, o.out, "reconstructions", epoch + 1);
                 if (ng_png_grid(name, grid, rows * n, c->c, c->h, c->w, n, 2, 0, 1))
                     fprintf(stderr, "nanogen: warning: %s\n", ng_last_error());
