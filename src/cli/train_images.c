@@ -296,6 +296,27 @@ int cli_image_state_check(const char *json) {
     return load_state(json, &o, &epoch, &rng, 0, &pos);
 }
 
+/* The per-epoch line on stdout, readable, with the numbers of the epoch's metrics.jsonl record j:
+ * "epoch 2/10: train loss 260.123, test loss 258.456 (3.1 s, 19355 img/s)". */
+static void print_epoch_line(const cJSON *j, int epochs) {
+    static const struct { const char *key, *name; } shown[] = {
+        {"train_loss", "train loss"}, {"test_loss", "test loss"}, {"test_acc", "test accuracy"},
+        {"d_loss", "D loss"}, {"g_loss", "G loss"}, {"d_real", "D(x)"}, {"d_fake", "D(G(z))"}};
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "epoch"), *t = cJSON_GetObjectItemCaseSensitive(j, "epoch_s"),
+                *r = cJSON_GetObjectItemCaseSensitive(j, "img_per_s");
+    printf("epoch %d/%d:", cJSON_IsNumber(e) ? e->valueint : 0, epochs);
+    const char *sep = " ";
+    for (size_t k = 0; k < sizeof shown / sizeof *shown; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, shown[k].key);
+        if (!cJSON_IsNumber(v)) continue;
+        if (!strcmp(shown[k].key, "test_acc")) printf("%s%s %.2f%%", sep, shown[k].name, 100 * v->valuedouble);
+        else printf("%s%s %g", sep, shown[k].name, v->valuedouble);
+        sep = ", ";
+    }
+    printf(" (%.1f s, %.0f img/s)\n", cJSON_IsNumber(t) ? t->valuedouble : 0.0, cJSON_IsNumber(r) ? r->valuedouble : 0.0);
+    fflush(stdout);
+}
+
 int cmd_train_images(int argc, char **argv) {
     itrain_opts o;
     int prc = parse(argc, argv, &o);
@@ -596,7 +617,8 @@ int cmd_train_images(int argc, char **argv) {
         }
         cJSON_AddNumberToObject(j, "epoch_s", round(dt * 100) / 100);
         cJSON_AddNumberToObject(j, "img_per_s", round(seen / dt * 10) / 10);
-        cli_metrics_line(metrics, j, 1);
+        print_epoch_line(j, o.epochs);
+        cli_metrics_line(metrics, j, 0);
         char *sj = state_json(&o, epoch + 1, &rng, NULL);
         int rc = ng_icheckpoint_save(o.out, m, sj, opts);
         free(sj);
