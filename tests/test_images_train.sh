@@ -2,7 +2,7 @@
 # tests/test_images_train.sh - what image training writes besides its checkpoint, on a folder of
 # 30 small grey PNGs of two classes (written here with python3's zlib/struct; every 10th is a test
 # picture, so the test split has 3): a readable line per epoch on stdout (AE, GAN, classifier),
-# metrics.jsonl's JSON unchanged; the per-epoch reconstruction picture of an AE and a DAE has one
+# metrics.jsonl's JSON unchanged; on a terminal, a progress line per batch with the ETA; the per-epoch reconstruction picture of an AE and a DAE has one
 # column per test image when there are fewer than 8 (its other columns were uninitialised
 # memory), and two identical runs write identical pictures.
 # Run from anywhere: sh tests/test_images_train.sh (uses ./nanogen). One thread, one epoch.
@@ -67,6 +67,15 @@ check "train ae: two runs write the same reconstruction picture" cmp -s "$A/samp
 if expect_ok "train dae on 30 pictures" $NG train dae --data "$PICS" --out "$D" $SMALL $T1; then
     check "train dae: the reconstructions show 3 columns (originals | noisy | outputs) ($(cells 3) x $(cells 3) px)" \
         size_is "$D/samples/reconstructions_001.png" "$(cells 3)" "$(cells 3)"
+fi
+# on a terminal, the progress line of each batch ends with the ETA of the run (the batches left,
+# at the smoothed batch time of src/progress.h, whose numbers tests/test_progress.c checks)
+if command -v script >/dev/null 2>&1; then
+    script -qc "$NG train ae --data $PICS --out $TMP/tty $SMALL --epochs 2 $T1" /dev/null > "$TMP/tty.txt" 2>&1
+    check "train ae on a terminal: 'epoch E/2 | batch B/3 | N img/s | ETA T' after every batch" \
+        test "$(tr '\r' '\n' < "$TMP/tty.txt" | grep -Ec 'epoch [12]/2 \| batch [123]/3 \| [0-9]+ img/s \| ETA [0-9]+s')" -eq 6
+else
+    echo "skip: no script(1) to give the trainer a terminal"
 fi
 
 # ------------------------------------------------------------------ the per-epoch line of a GAN and a classifier

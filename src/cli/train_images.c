@@ -4,6 +4,7 @@
  * in DIR/samples/, checkpoints each epoch, --resume, and a clean Ctrl-C. */
 #include "cli.h"
 #include "io/jsonnum.h"
+#include "progress.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -464,6 +465,7 @@ int cmd_train_images(int argc, char **argv) {
 
     const long stop_at = cli_test_stop_at();
     long batches_run = 0;
+    ng_pace pace = {0};   /* the progress line's smoothed batch time (its ETA) */
     for (int epoch = epoch0; epoch < o.epochs; epoch++) {
         double t0 = cli_now(), tot = 0, d_tot = 0, g_tot = 0, dx_tot = 0, dgz_tot = 0;
         int seen = 0, first = 0;
@@ -479,6 +481,7 @@ int cmd_train_images(int argc, char **argv) {
         }
         int bi;
         for (bi = first; bi < n_batches + (rem ? 1 : 0); bi++) {
+            const double tb = cli_now();
             int b = bi < n_batches ? B : rem;
             const int *idx = perm + (size_t)bi * B;
             if (clf) {
@@ -522,9 +525,12 @@ int cmd_train_images(int argc, char **argv) {
                 NUMCHECK(cli_backward(gs[3], df_x->grad) || cli_adamw_step(opts[0], ng_imodel_params(m, 0), o.lr, "the generator's "), bi);
             }
             seen += b;
+            ng_pace_add(&pace, cli_now() - tb);
             if (isatty(STDERR_FILENO)) {
                 double el = cli_now() - t0;
-                fprintf(stderr, "\r\033[Kepoch %d/%d | batch %d/%d | %.0f img/s", epoch + 1, o.epochs, bi + 1, n_batches + (rem ? 1 : 0), seen / el);
+                char eta[32];   /* the batches left in this epoch and the next ones */
+                ng_pace_eta(&pace, (long)(nb_all - bi - 1) + (long)(o.epochs - epoch - 1) * nb_all, eta, sizeof eta);
+                fprintf(stderr, "\r\033[Kepoch %d/%d | batch %d/%d | %.0f img/s | ETA %s", epoch + 1, o.epochs, bi + 1, nb_all, seen / el, eta);
             }
             if (stop_at > 0 && ++batches_run == stop_at) cli_stop = SIGINT;   /* test hook: a Ctrl-C at a known batch */
             if (cli_stop) break;
