@@ -100,19 +100,24 @@ def gemm_table(threads):
     return float(m.group(1)), float(m.group(2))
 
 
+def threads_text(n):
+    """'1 thread', '2 threads'"""
+    return f"{n} thread" + ("" if n == 1 else "s")
+
+
 def gpt_table(title, rows, B, T, fpt, peak):
     print(f"{title}")
     print(f"{'':24}{'ms/step':>10}{'tok/s':>10}{'GFLOP/s':>9}{'% peak':>8}{'max RSS MB':>12}")
     for name, res in rows:
         for t, (ms, rss) in res.items():
             tps = B * T / ms * 1e3
-            print(f"{name + f' {t} thread' + ('s' if t > 1 else ''):24}{ms:10.1f}{tps:10.0f}{tps * fpt / 1e9:9.1f}"
+            print(f"{name + ' ' + threads_text(t):24}{ms:10.1f}{tps:10.0f}{tps * fpt / 1e9:9.1f}"
                   f"{100 * tps * fpt / 1e9 / peak:7.0f}%{rss:12.0f}")
     ng, pt = rows[0][1], rows[1][1]
     best_ng = min(ng.items(), key=lambda kv: kv[1][0])
     best_pt = min(pt.items(), key=lambda kv: kv[1][0])
-    print(f"speed-up, best vs best: nanogen {B * T / best_ng[1][0] * 1e3:.0f} tok/s ({best_ng[0]} threads) / "
-          f"PyTorch {B * T / best_pt[1][0] * 1e3:.0f} tok/s ({best_pt[0]} threads) = {best_pt[1][0] / best_ng[1][0]:.2f}x")
+    print(f"speed-up, best vs best: nanogen {B * T / best_ng[1][0] * 1e3:.0f} tok/s ({threads_text(best_ng[0])}) / "
+          f"PyTorch {B * T / best_pt[1][0] * 1e3:.0f} tok/s ({threads_text(best_pt[0])}) = {best_pt[1][0] / best_ng[1][0]:.2f}x")
     print(f"thread scaling 1 -> 2: nanogen {ng[1][0] / ng[2][0]:.2f}x, PyTorch {pt[1][0] / pt[2][0]:.2f}x")
     print(f"max RSS: nanogen {best_ng[1][1]:.0f} MB, PyTorch {best_pt[1][1]:.0f} MB")
 

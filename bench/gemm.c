@@ -45,7 +45,8 @@ int main(int argc, char **argv) {
         {"head  fwd  x W^T", 0, 1, 768, 65, 128},
         {"shakespeare-char fc fwd", 0, 1, 16384, 1536, 384}, {"shakespeare-char fc bwd dy^T x", 1, 0, 1536, 384, 16384},
     };
-    printf("GEMM GFLOP/s, %d threads (%s vs OpenBLAS %s kernels)\n", ng_get_threads(), ng_gemm_name(), ng_blas_core());
+    printf("GEMM GFLOP/s, %d thread%s (%s vs OpenBLAS %s kernels)\n", ng_get_threads(), ng_get_threads() == 1 ? "" : "s", ng_gemm_name(),
+           ng_blas_core());
     printf("%-32s %6s %6s %6s %10s %10s\n", "shape", "M", "N", "K", "nanogen", "OpenBLAS");
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int M = shapes[s].M, N = shapes[s].N, K = shapes[s].K;

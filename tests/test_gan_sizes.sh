@@ -81,6 +81,7 @@ G32=$TMP/g32; G64=$TMP/g64; G28=$TMP/g28
 if expect_ok "train gan --image-size 32 --channels 3 (one epoch)" $NG train gan --data "$PICS" --out "$G32" --image-size 32 --channels 3 --epochs 1 $T1; then
     check "train gan 32x32x3: 27 train / 3 test pictures of 3x32x32" grep -q "27 train / 3 test images 3x32x32" "$OUT"
     check "train gan 32x32x3: 1,112,516 parameters (G and D)" grep -q "^gan: 1112516 parameters" "$OUT"
+    check "train gan 32x32x3: '1 thread', not '1 threads', in its summary line" grep -q "^gan: .*, 1 thread\$" "$OUT"
     check "train gan 32x32x3: an RGB sample grid per epoch (8x8 of 32 px)" info_is "$G32/samples/samples_001.png" "$(cells 8 32 2)" "$(cells 8 32 2)" 2
 fi
 if expect_ok "sample gan 32x32x3: 6 samples, 3 columns" $NG sample "$G32" --out "$TMP/s32.png" --n 6 --ncol 3 --zoom 1 --seed 1 $T1; then

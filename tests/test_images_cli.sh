@@ -26,11 +26,53 @@ print("%d %d" % struct.unpack(">II", b[16:24]))' "$1" 2>/dev/null
 size_is() { [ "$(png_size "$1")" = "$2 $3" ]; }
 # cells N ZOOM: pixels of N 28x28 cells with a 2-pixel border
 cells() { echo $(($1 * (28 * $2 + 2) + 2)); }
+# first_test_images GRID IDX_DIR: the top row of a per-epoch reconstruction picture (8 columns at
+# zoom 2) shows the first 8 test images of the IDX folder (t10k-images-idx3-ubyte[.gz]), pixel for pixel
+first_test_images() {
+    "$PY" - "$1" "$2" <<'PYEOF'
+import gzip, os, struct, sys, zlib
+def png_pixels(path):   # grey or RGB 8-bit PNG -> w, h, channels, rows of bytes (filters undone)
+    b = open(path, "rb").read()
+    assert b[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat = 8, b""
+    while pos < len(b):
+        n, t = struct.unpack(">I4s", b[pos:pos + 8]); d = b[pos + 8:pos + 8 + n]; pos += 12 + n
+        if t == b"IHDR": w, h, depth, ct = struct.unpack(">IIBB", d[:10])
+        elif t == b"IDAT": idat += d
+    c = {0: 1, 2: 3}[ct]; raw = zlib.decompress(idat); stride = w * c; rows = []; prev = bytearray(stride)
+    for y in range(h):
+        f = raw[y * (stride + 1)]; line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - c] if i >= c else 0; up = prev[i]; ul = prev[i - c] if i >= c else 0
+            if f == 1: line[i] = (line[i] + a) & 255
+            elif f == 2: line[i] = (line[i] + up) & 255
+            elif f == 3: line[i] = (line[i] + (a + up) // 2) & 255
+            elif f == 4:
+                p = a + up - ul; pa, pb, pc = abs(p - a), abs(p - up), abs(p - ul)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else up if pb <= pc else ul)) & 255
+        rows.append(line); prev = line
+    return w, h, c, rows
+w, h, c, rows = png_pixels(sys.argv[1])
+f = os.path.join(sys.argv[2], "t10k-images-idx3-ubyte")
+raw = gzip.open(f + ".gz").read() if os.path.exists(f + ".gz") else open(f, "rb").read()
+n, H, W = struct.unpack(">III", raw[4:16])
+assert w == 8 * (2 * W + 2) + 2, "%d px wide: not 8 columns" % w
+for i in range(8):
+    img = raw[16 + i * H * W:16 + (i + 1) * H * W]
+    x0 = 2 + i * (2 * W + 2)
+    diff = max(abs(rows[2 + 2 * y][x0 + 2 * x] - img[y * W + x]) for y in range(H) for x in range(W))
+    assert diff <= 1, "column %d is not test image %d (max difference %d)" % (i, i, diff)
+PYEOF
+}
 
 V=$TMP/vae; A=$TMP/ae; D=$TMP/dae; G=$TMP/gan; X=$TMP/text
 T1="--threads 1"
 expect_ok "train vae --latent 2 (20 batches)" $NG train vae --data "$DATA" --out "$V" --epochs 1 --max-batches 20 --latent 2 $T1
 expect_ok "train ae (20 batches)" $NG train ae --data "$DATA" --out "$A" --epochs 1 --max-batches 20 $T1
+# 10000 test images go through the evaluation in batches of 1000: the picture shows the first
+# batch's first 8 (it showed the last batch's, images 9000 to 9007)
+check "train ae: the per-epoch reconstructions show the first 8 test images" \
+    first_test_images "$A/samples/reconstructions_001.png" "${NG_FASHION:-/usr/share/datasets/fashion-mnist}"
 expect_ok "train dae, mask noise (20 batches)" $NG train dae --data "$DATA" --out "$D" --epochs 1 --max-batches 20 --noise mask:0.5 $T1
 expect_ok "train gan (5 batches)" $NG train gan --data "$DATA" --out "$G" --epochs 1 --max-batches 5 $T1
 head -c 20000 include/nanogen.h > "$TMP/text.txt"

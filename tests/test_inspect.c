@@ -2,7 +2,8 @@
  * temperature 0 = all the mass on the argmax, entropy), PCA (recovers the axes of a planted
  * cloud, agrees with a full eigendecomposition, deterministic signs, degenerate inputs), and
  * attention maps (rows sum to 1, causal, layer 0 equal to a direct computation, logits equal to
- * the full graph's, a bigram refused). */
+ * the full graph's, a bigram refused), and Unicode's classes of code points (ng_unicode_class:
+ * accented Latin vowels are vowels, ç a consonant, other scripts' letters letters, the case kept). */
 #include "nanogen.h"
 #include "test.h"
 
@@ -314,6 +315,62 @@ static void test_attention_maps(void) {
     free(att);
 }
 
+/* ---------------------------------------------------------------- Unicode classes (embeddings' colours) */
+
+static void test_unicode_class(void) {
+    static const struct { uint32_t cp; ng_uc_class k; char base; } cases[] = {
+        /* Portuguese (and other Latin) vowels with accents are vowels of their case */
+        {0xE1, NG_UC_LETTER, 'a'}, {0xE0, NG_UC_LETTER, 'a'}, {0xE2, NG_UC_LETTER, 'a'}, {0xE3, NG_UC_LETTER, 'a'},
+        {0xE4, NG_UC_LETTER, 'a'}, {0xE9, NG_UC_LETTER, 'e'}, {0xEA, NG_UC_LETTER, 'e'}, {0xE8, NG_UC_LETTER, 'e'},
+        {0xED, NG_UC_LETTER, 'i'}, {0xF3, NG_UC_LETTER, 'o'}, {0xF4, NG_UC_LETTER, 'o'}, {0xF5, NG_UC_LETTER, 'o'},
+        {0xFA, NG_UC_LETTER, 'u'}, {0xFC, NG_UC_LETTER, 'u'}, {0xC1, NG_UC_LETTER, 'A'}, {0xC0, NG_UC_LETTER, 'A'},
+        {0xC3, NG_UC_LETTER, 'A'}, {0xC9, NG_UC_LETTER, 'E'}, {0xCA, NG_UC_LETTER, 'E'}, {0xCD, NG_UC_LETTER, 'I'},
+        {0xD3, NG_UC_LETTER, 'O'}, {0xD5, NG_UC_LETTER, 'O'}, {0xDA, NG_UC_LETTER, 'U'}, {0xDC, NG_UC_LETTER, 'U'},
+        /* ç is a c; other letters with a base letter */
+        {0xE7, NG_UC_LETTER, 'c'}, {0xC7, NG_UC_LETTER, 'C'}, {0xF1, NG_UC_LETTER, 'n'}, {0xDF, NG_UC_LETTER, 's'},
+        {0xE6, NG_UC_LETTER, 'a'}, {0xF8, NG_UC_LETTER, 'o'}, {0xF0, NG_UC_LETTER, 'd'}, {0xFE, NG_UC_LETTER, 't'},
+        {0x142, NG_UC_LETTER, 'l'}, {0x15F, NG_UC_LETTER, 's'}, {0x151, NG_UC_LETTER, 'o'}, {0x153, NG_UC_LETTER, 'o'},
+        {0x1C4, NG_UC_LETTER, 'D'}, {0x1EA1, NG_UC_LETTER, 'a'}, {0x1EC7, NG_UC_LETTER, 'e'}, {0x1E9E, NG_UC_LETTER, 'S'},
+        /* ASCII */
+        {'a', NG_UC_LETTER, 'a'}, {'Z', NG_UC_LETTER, 'Z'}, {'7', NG_UC_DIGIT, 0}, {' ', NG_UC_SPACE, 0},
+        {'\n', NG_UC_SPACE, 0}, {'\t', NG_UC_SPACE, 0}, {'!', NG_UC_PUNCT, 0}, {'~', NG_UC_PUNCT, 0},
+        {0x01, NG_UC_OTHER, 0}, {0x7F, NG_UC_OTHER, 0},
+        /* other scripts' letters: letters without a base letter */
+        {0x436, NG_UC_LETTER, 0}, {0x416, NG_UC_LETTER, 0}, {0x3BB, NG_UC_LETTER, 0}, {0x5E9, NG_UC_LETTER, 0},
+        {0x628, NG_UC_LETTER, 0}, {0x915, NG_UC_LETTER, 0}, {0x4E2D, NG_UC_LETTER, 0}, {0x3042, NG_UC_LETTER, 0},
+        {0xD55C, NG_UC_LETTER, 0}, {0x1D400, NG_UC_LETTER, 0}, {0xAA, NG_UC_LETTER, 0}, {0xBA, NG_UC_LETTER, 0},
+        /* digits, punctuation and symbols, spaces of other blocks */
+        {0x663, NG_UC_DIGIT, 0}, {0x969, NG_UC_DIGIT, 0}, {0xFF17, NG_UC_DIGIT, 0},
+        {0xAB, NG_UC_PUNCT, 0}, {0xBB, NG_UC_PUNCT, 0}, {0x2014, NG_UC_PUNCT, 0}, {0x201C, NG_UC_PUNCT, 0},
+        {0x20AC, NG_UC_PUNCT, 0}, {0xBF, NG_UC_PUNCT, 0}, {0xD7, NG_UC_PUNCT, 0}, {0xF7, NG_UC_PUNCT, 0},
+        {0x1F600, NG_UC_PUNCT, 0}, {0xA0, NG_UC_SPACE, 0}, {0x2003, NG_UC_SPACE, 0}, {0x3000, NG_UC_SPACE, 0},
+        /* the rest: a combining accent, a soft hyphen, superscript two, private use, a tag, the last code point */
+        {0x301, NG_UC_OTHER, 0}, {0xAD, NG_UC_OTHER, 0}, {0xB2, NG_UC_OTHER, 0}, {0xE000, NG_UC_OTHER, 0},
+        {0xE0001, NG_UC_OTHER, 0}, {0x10FFFF, NG_UC_OTHER, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char base = '?';
+        ng_uc_class k = ng_unicode_class(cases[i].cp, &base);
+        CHECK(k == cases[i].k && base == cases[i].base, "U+%04X: class %d, base '%c' (%d); expected class %d, base %d",
+              (unsigned)cases[i].cp, (int)k, base ? base : '0', base, (int)cases[i].k, cases[i].base);
+    }
+    /* every Latin-1 letter has a base letter of its own case (capitals U+00C0..U+00DE) */
+    int latin1 = 1;
+    for (uint32_t cp = 0xC0; cp <= 0xFF; cp++) {
+        if (cp == 0xD7 || cp == 0xF7) continue;
+        char b = 0;
+        latin1 &= ng_unicode_class(cp, &b) == NG_UC_LETTER && b && ((b >= 'A' && b <= 'Z') == (cp < 0xDF));
+    }
+    CHECK(latin1, "every letter of U+00C0..U+00FF has a base letter of its case");
+    /* a base letter only for letters; NULL base allowed; every code point answers */
+    int consistent = 1;
+    for (uint32_t cp = 0; cp <= 0x10FFFF; cp++) {
+        char b = 0;
+        ng_uc_class k = ng_unicode_class(cp, &b);
+        consistent &= k <= NG_UC_SPACE && k == ng_unicode_class(cp, NULL) && (!b || k == NG_UC_LETTER);
+    }
+    CHECK(consistent, "every code point: a class, a base letter only for letters");
+}
+
 int main(void) {
     ng_rng_seed(&g_rng, 2024);
     ng_set_threads(1);
@@ -322,5 +379,6 @@ int main(void) {
     RUN(test_pca_vs_eigen);
     RUN(test_pca_edges);
     RUN(test_attention_maps);
+    RUN(test_unicode_class);
     TEST_MAIN_END();
 }

@@ -5,7 +5,8 @@
 # embeddings` (a well-formed SVG with a labelled point per token, char and word models,
 # --tokens, --data), `nanogen attention` (a PNG of the expected size, a summary line per head,
 # --layer / --head / all) and `nanogen sample --show-probs` (token[0.42] when piped, ANSI on a
-# terminal). Bad input: a missing checkpoint, a prompt with a character the vocabulary lacks
+# terminal), and `sample` on a word model saying, as next does, how many prompt words were read as
+# <unk>. Bad input: a missing checkpoint, a prompt with a character the vocabulary lacks
 # (named), --top 0, a negative temperature, a layer or head out of range, a bigram's attention,
 # a wrong --out: a clear "nanogen: ..." error, exit 2 for usage errors, never a crash.
 # Tiny models (a few steps, --threads 1). Run from anywhere: sh tests/test_inspect.sh.
@@ -158,6 +159,18 @@ run $NG sample "$M" --prompt "the" --tokens 30 --seed 3 --show-probs
 check "sample --show-probs: the same text once the marks are removed" sh -c 'sed "s/$1//g" "$2" | cmp -s - "$3"' sh "$MARK" "$OUT" "$TMP/plain"
 if expect_ok "sample --show-probs --temperature 0" $NG sample --show-probs "$M" --prompt "the" --tokens 20 --temperature 0; then
     check "sample --show-probs: greedy tokens have probability 1" test "$(grep -o '\[1\.00\]' "$OUT" | wc -l)" -eq 20
+fi
+# a word model reads unknown prompt words as <unk>: sample says how many, with next's very words
+UNK_PROMPT="the zqxv , flibbertigibbet"
+if expect_ok "sample: a word model, a prompt with 2 unknown words" $NG sample "$W" --prompt "$UNK_PROMPT" --tokens 5 --seed 1; then
+    check "sample: says on stderr that 2 words were read as <unk>" \
+        grep -q "^nanogen: note: 2 words of the prompt are not in the vocabulary and read as <unk>" "$ERR"
+    grep "<unk>" "$ERR" > "$TMP/unk_sample"
+    run $NG next "$W" --prompt "$UNK_PROMPT"
+    check "sample: ... the same note as next" sh -c 'grep "<unk>" "$1" | cmp -s - "$2"' sh "$ERR" "$TMP/unk_sample"
+fi
+if expect_ok "sample: a word model, every prompt word known" $NG sample "$W" --prompt "the" --tokens 5 --seed 1; then
+    check "sample: no <unk> note" sh -c '! grep -q "<unk>" "$1"' sh "$ERR"
 fi
 expect_ok "sample --show-probs --batch" $NG sample "$M" --tokens 10 --num-samples 2 --batch --show-probs
 if command -v script >/dev/null 2>&1; then

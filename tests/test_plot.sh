@@ -174,8 +174,15 @@ expect_fail "error: unknown flag" "unknown flag" $NG plot "$R" --colour red
 expect_fail "error: no DIR" "usage" $NG plot
 expect_fail "error: --out in a missing directory" "cannot write" $NG plot "$R" --out "$TMP/no/such/dir/x.svg"
 mkdir -p "$TMP/adir"
-expect_fail "error: --out is a directory" "cannot write" $NG plot "$R" --out "$TMP/adir"
+expect_fail "error: --out is a directory" "is a directory" $NG plot "$R" --out "$TMP/adir"
 check "error: no temporary file left behind" test ! -e "$TMP/adir.tmp"
+# --out names an SVG, like the other commands that write one (embeddings, sample --scatter):
+# another extension is a usage error (exit 2) naming the flag and .svg, and nothing is written
+run $NG plot "$R" --out "$TMP/chart.png"; _rc=$?
+check "error: --out chart.png: exit 2 (a usage error), got $_rc" test "$_rc" -eq 2
+check "error: --out chart.png: the error names --out and .svg" sh -c 'grep "^nanogen:" "$1" | grep -F -- "--out" | grep -qF ".svg"' sh "$ERR"
+check "error: --out chart.png: nothing written" test ! -e "$TMP/chart.png"
+expect_ok "--out with an upper-case .SVG" $NG plot "$R" --out "$TMP/upper.SVG"
 cp "$R/loss.svg" "$TMP/keep.svg"
 run $NG plot "$E/allbad" --out "$R/loss.svg"
 check "error: a failed plot leaves the previous SVG as it was" cmp -s "$R/loss.svg" "$TMP/keep.svg"

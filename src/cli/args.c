@@ -73,6 +73,14 @@ int cli_usage_error(const char *fmt, ...) {
     return 2;
 }
 
+void cli_note_unknown_words(const ng_tokenizer *tok, const int32_t *ids, size_t n) {
+    if (ng_tokenizer_kind(tok) != NG_TOK_WORD) return;
+    size_t unk = 0;
+    for (size_t i = 0; i < n; i++) unk += !strcmp(ng_tokenizer_token(tok, ids[i]), "<unk>");
+    if (unk) fprintf(stderr, "nanogen: note: %zu word%s of the prompt %s not in the vocabulary and read%s as <unk>\n",
+                     unk, unk == 1 ? "" : "s", unk == 1 ? "is" : "are", unk == 1 ? "s" : "");
+}
+
 int32_t *cli_encode_file(const char *path, const ng_tokenizer *tok, int skip_unknown, size_t *n) {
     size_t len;
     char *text = ng_read_file(path, &len);

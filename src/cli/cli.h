@@ -57,6 +57,10 @@ int32_t *cli_encode_file(const char *path, const ng_tokenizer *tok, int skip_unk
 /* Loss over every position of ids[0..n): non-overlapping windows of T, B at a time, using an
  * eval graph (B,T). Returns the mean loss (nats per token). */
 double cli_full_loss(ng_lm_graph *lg, ng_graph *g, int B, int T, const int32_t *ids, size_t n, size_t *count);
+/* A word model reads the words of a prompt that its vocabulary lacks as <unk>: say how many on
+ * stderr ("nanogen: note: 2 words of the prompt are not in the vocabulary and read as <unk>");
+ * nothing for a char model (its unknown characters are an error) or when every word is known. */
+void cli_note_unknown_words(const ng_tokenizer *tok, const int32_t *ids, size_t n);
 /* Number of Unicode code points encoded by ids (for bits per character). */
 size_t cli_count_chars(const ng_tokenizer *tok, const int32_t *ids, size_t n);
 /* Training runs stop cleanly on SIGINT/SIGTERM: cli_catch_stop_signals() installs a handler

@@ -21,10 +21,10 @@
 /* ------------------------------------------------------------------ shared */
 
 /* Load a text model; an image checkpoint is refused with a message naming the command. */
-static int load_text_model(const char *dir, const char *cmd, ng_model **m, ng_tokenizer **tok) {
+static int load_text_model(const char *dir, const char *cmd, ng_model **m, ng_tokenizer **tok, char **train_json) {
     if (cli_is_image_checkpoint(dir))
         return ng_set_error("'%s' is an image model: `nanogen %s` looks inside text models (gpt, bigram)", dir, cmd);
-    return ng_checkpoint_load(dir, m, tok, NULL);
+    return ng_checkpoint_load(dir, m, tok, train_json);
 }
 
 /* The prompt (--prompt TEXT or --prompt-file F) as token ids: valid UTF-8, every character in a
@@ -49,12 +49,7 @@ static int encode_prompt(const ng_tokenizer *tok, const char *prompt, const char
         return NG_ERR;
     }
     if (*n == 0) { free(text); free(*ids); *ids = NULL; return ng_set_error("the prompt gives no tokens"); }
-    if (ng_tokenizer_kind(tok) == NG_TOK_WORD) {
-        size_t unk = 0;
-        for (size_t i = 0; i < *n; i++) unk += !strcmp(ng_tokenizer_token(tok, (*ids)[i]), "<unk>");
-        if (unk) fprintf(stderr, "nanogen: note: %zu word%s of the prompt %s not in the vocabulary and read%s as <unk>\n",
-                         unk, unk == 1 ? "" : "s", unk == 1 ? "is" : "are", unk == 1 ? "s" : "");
-    }
+    cli_note_unknown_words(tok, *ids, *n);
     *text_out = text;
     return NG_OK;
 }
@@ -194,7 +189,7 @@ int cmd_next(int argc, char **argv) {
     float *logits = NULL, *probs = NULL;
     int *order = NULL, code = 1;
     cJSON *root = NULL;
-    if (load_text_model(dir, "next", &m, &tok)) goto fail;
+    if (load_text_model(dir, "next", &m, &tok, NULL)) goto fail;
     size_t n = 0;
     if (encode_prompt(tok, prompt, prompt_file, &text, &ids, &n)) goto fail;
     const ng_model_config *c = ng_model_cfg(m);
@@ -321,39 +316,83 @@ static void embeddings_usage(void) {
         "usage: nanogen embeddings DIR --out emb.svg [--tokens N] [--data FILE]\n"
         "  the token embedding table (gpt: wte; bigram: the rows of its logit table) projected to\n"
         "  2-D by PCA (computed over the tokens shown), one labelled point per token, coloured by\n"
-        "  kind (vowels, consonants, capitals, digits, punctuation, spaces). --tokens N (100): a word\n"
-        "  model shows its N most frequent words (a char model: all its tokens, up to N; N <= 2000);\n"
-        "  --data FILE picks the N most frequent tokens of FILE instead.\n");
+        "  kind (vowels, consonants, capitals, other scripts' letters, digits, punctuation, spaces;\n"
+        "  accented letters are the vowels or consonants of their base letter). --tokens N (100,\n"
+        "  N <= 2000): a word model shows its N most frequent words; a char model all its tokens when\n"
+        "  they fit, else its N most frequent in the training text its checkpoint names (else, with\n"
+        "  no text to count in, letters first: a à á â ã b c ç ...). --data FILE: the N most\n"
+        "  frequent tokens of FILE instead.\n");
 }
 
-enum { K_LVOWEL, K_LCONS, K_CVOWEL, K_CCONS, K_DIGIT, K_PUNCT, K_SPACE, K_OTHER, K_N };
+/* Kinds by Unicode's categories (ng_unicode_class): a Latin letter, accented or not, is a vowel
+ * or a consonant of its base letter and case (ã é ô: vowels, ç: a consonant); a letter of
+ * another script is a letter. */
+enum { K_LVOWEL, K_LCONS, K_CVOWEL, K_CCONS, K_LETTER, K_DIGIT, K_PUNCT, K_SPACE, K_OTHER, K_N };
 static const char *const char_kinds[K_N] = {"vowels", "consonants", "capital vowels", "capital consonants",
-                                            "digits", "punctuation", "space, newline", "other"};
-enum { W_LOWER, W_CAP, W_NUM, W_PUNCT, W_SPECIAL, W_OTHER, W_N };
-static const char *const word_kinds[W_N] = {"lowercase words", "capitalised words", "numbers", "punctuation",
-                                            "<unk>, newline", "other"};
+                                            "letters of other scripts", "digits", "punctuation, symbols",
+                                            "space, newline", "other"};
+enum { W_LOWER, W_CAP, W_LETTER, W_NUM, W_PUNCT, W_SPECIAL, W_OTHER, W_N };
+static const char *const word_kinds[W_N] = {"lowercase words", "capitalised words", "words of other scripts", "numbers",
+                                            "punctuation", "<unk>, newline", "other"};
+
+/* The class of the first code point of t (NG_UC_OTHER for an empty or invalid one), *base as
+ * ng_unicode_class gives it; *more: whether other code points follow. */
+static ng_uc_class first_class(const char *t, char *base, int *more) {
+    uint32_t cp = 0;
+    size_t len = strlen(t);
+    int k = ng_utf8_decode((const unsigned char *)t, len, &cp);
+    *more = k > 0 && (size_t)k < len;
+    *base = 0;
+    return k > 0 ? ng_unicode_class(cp, base) : NG_UC_OTHER;
+}
 
 static int char_kind(const char *t) {
-    const unsigned char ch = (unsigned char)t[0];
-    if (!ch || t[1]) return ch >= 0x80 ? K_OTHER : is_space_token(t) ? K_SPACE : K_OTHER;
-    if (strchr("aeiou", ch)) return K_LVOWEL;
-    if (strchr("AEIOU", ch)) return K_CVOWEL;
-    if (ch >= 'a' && ch <= 'z') return K_LCONS;
-    if (ch >= 'A' && ch <= 'Z') return K_CCONS;
-    if (ch >= '0' && ch <= '9') return K_DIGIT;
+    char b;
+    int more;
+    ng_uc_class k = first_class(t, &b, &more);
     if (is_space_token(t)) return K_SPACE;
-    if (ch > 0x20 && ch < 0x7f) return K_PUNCT;
-    return K_OTHER;
+    if (more) return K_OTHER;
+    if (k == NG_UC_LETTER && b) {
+        int vowel = strchr("aeiouAEIOU", b) != NULL, cap = b >= 'A' && b <= 'Z';
+        return cap ? (vowel ? K_CVOWEL : K_CCONS) : (vowel ? K_LVOWEL : K_LCONS);
+    }
+    return k == NG_UC_LETTER ? K_LETTER : k == NG_UC_DIGIT ? K_DIGIT : k == NG_UC_PUNCT ? K_PUNCT
+         : k == NG_UC_SPACE ? K_SPACE : K_OTHER;
 }
 
 static int word_kind(const char *t) {
-    const unsigned char ch = (unsigned char)t[0];
     if (!strcmp(t, "<unk>") || is_space_token(t)) return W_SPECIAL;
-    if (ch >= 'a' && ch <= 'z') return W_LOWER;
-    if (ch >= 'A' && ch <= 'Z') return W_CAP;
-    if (ch >= '0' && ch <= '9') return W_NUM;
-    if (ch > 0x20 && ch < 0x7f) return W_PUNCT;
-    return W_OTHER;
+    char b;
+    int more;
+    ng_uc_class k = first_class(t, &b, &more);
+    if (k == NG_UC_LETTER) return !b ? W_LETTER : b >= 'A' && b <= 'Z' ? W_CAP : W_LOWER;
+    return k == NG_UC_DIGIT ? W_NUM : k == NG_UC_PUNCT ? W_PUNCT : W_OTHER;
+}
+
+/* Without a text to count tokens in: the order in which a char model's tokens are shown
+ * (lowest first). Lowercase Latin letters, then capitals, alphabetically with the accented
+ * letters beside their base letter (a à á â ã b c ç d e é ...), then the letters of other
+ * scripts, digits, punctuation and symbols, spaces and the rest, each by code point. */
+static void fallback_rank(const char *t, int *group, int *letter, uint32_t *cp) {
+    char b;
+    int more;
+    ng_uc_class k = first_class(t, &b, &more);
+    *cp = 0;
+    ng_utf8_decode((const unsigned char *)t, strlen(t), cp);
+    *letter = b ? (b | 0x20) : 0;
+    *group = k == NG_UC_LETTER ? (!b ? 2 : b >= 'A' && b <= 'Z' ? 1 : 0)
+           : k == NG_UC_DIGIT ? 3 : k == NG_UC_PUNCT ? 4 : k == NG_UC_SPACE ? 5 : 6;
+}
+static const ng_tokenizer *g_rank_tok;
+static int by_fallback_rank(const void *a, const void *b) {
+    int i = *(const int *)a, j = *(const int *)b, gi, gj, li, lj;
+    uint32_t ci, cj;
+    fallback_rank(ng_tokenizer_token(g_rank_tok, i), &gi, &li, &ci);
+    fallback_rank(ng_tokenizer_token(g_rank_tok, j), &gj, &lj, &cj);
+    if (gi != gj) return gi - gj;
+    if (li != lj) return li - lj;
+    if (ci != cj) return ci < cj ? -1 : 1;
+    return i - j;
 }
 
 /* Token ids by count, descending (ties: lower id first). */
@@ -386,6 +425,7 @@ int cmd_embeddings(int argc, char **argv) {
 
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;
+    char *state = NULL, *train_data = NULL;
     int32_t *data_ids = NULL;
     long long *counts = NULL;
     int *sel = NULL, *cls = NULL, code = 1;
@@ -394,7 +434,7 @@ int cmd_embeddings(int argc, char **argv) {
     char **labels = NULL;
     const char **blabels = NULL;
     svg_chart *ch = NULL;
-    if (load_text_model(dir, "embeddings", &m, &tok)) goto fail;
+    if (load_text_model(dir, "embeddings", &m, &tok, &state)) goto fail;
     const ng_model_config *c = ng_model_cfg(m);
     const int V = c->vocab_size, word = ng_tokenizer_kind(tok) == NG_TOK_WORD;
     ng_params *P = ng_model_params(m);
@@ -406,22 +446,51 @@ int cmd_embeddings(int argc, char **argv) {
     if (!sel || !counts) { ng_set_error("out of memory"); goto fail; }
     int n = 0;
     const char *chosen;
-    if (data) {   /* the N most frequent tokens of FILE */
+    /* which tokens: the N most frequent of --data FILE; of a word model, its N most frequent
+     * words (ids in training-frequency order); of a char model, every token when they fit, else
+     * the N most frequent of its training text (the path its checkpoint names), else (no text
+     * to count in) letters first, accented ones beside their base letter (fallback_rank) */
+    if (!data && !word && V > N && state) {
+        cJSON *st = cJSON_Parse(state);
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(st, "data");
+        if (cJSON_IsString(d) && d->valuestring[0] && !(train_data = strdup(d->valuestring))) { cJSON_Delete(st); ng_set_error("out of memory"); goto fail; }
+        cJSON_Delete(st);
+    }
+    if (train_data) {
         size_t nd = 0;
-        if (!(data_ids = cli_encode_file(data, tok, 1, &nd))) goto fail;
-        for (size_t i = 0; i < nd; i++) counts[data_ids[i]]++;
+        if (!(data_ids = cli_encode_file(train_data, tok, 1, &nd))) {
+            fprintf(stderr, "nanogen: note: the training text cannot be counted (%s)\n", ng_last_error());
+            free(train_data);
+            train_data = NULL;
+        } else {
+            for (size_t i = 0; i < nd; i++) counts[data_ids[i]]++;
+        }
+    }
+    if (data || train_data) {   /* the N most frequent tokens of FILE */
+        if (data) {
+            size_t nd = 0;
+            if (!(data_ids = cli_encode_file(data, tok, 1, &nd))) goto fail;
+            for (size_t i = 0; i < nd; i++) counts[data_ids[i]]++;
+        }
         for (int i = 0; i < V; i++) sel[i] = i;
         g_counts = counts;
         qsort(sel, (size_t)V, sizeof *sel, by_count_desc);
         while (n < V && n < N && counts[sel[n]] > 0) n++;
-        chosen = "the most frequent in the data";
+        chosen = data ? "the most frequent in the data" : "the most frequent in the training data";
     } else if (word) {   /* word ids are in training-frequency order after <unk> */
         for (int i = 1; i < V && n < N; i++) sel[n++] = i;
         chosen = "the most frequent words";
+    } else if (V <= N) {
+        for (int i = 0; i < V; i++) sel[n++] = i;
+        chosen = "every token";
     } else {
-        for (int i = 0; i < V && n < N; i++) sel[n++] = i;
-        chosen = n < V ? "the first by code point" : "every token";
-        if (n < V) fprintf(stderr, "nanogen: note: showing %d of %d tokens (the first by code point); --data FILE shows the most frequent\n", n, V);
+        for (int i = 0; i < V; i++) sel[i] = i;
+        g_rank_tok = tok;
+        qsort(sel, (size_t)V, sizeof *sel, by_fallback_rank);
+        n = N;
+        chosen = "letters first, accents beside their letter";
+        fprintf(stderr, "nanogen: note: showing %d of %d tokens, letters first (a à á â ã b c ç ...), with no text to count "
+                        "them in; --data FILE shows the most frequent\n", n, V);
     }
     if (n < 2) { ng_set_error("only %d token%s to show: PCA needs at least 2", n, n == 1 ? "" : "s"); goto fail; }
     rows = malloc(sizeof(float) * (size_t)n * D);
@@ -486,6 +555,7 @@ out:
     if (labels) for (int i = 0; i < n; i++) free(labels[i]);
     free(labels); free(blabels);
     free(rows); free(proj); free(px); free(py); free(bx); free(by); free(cls); free(sel); free(counts); free(data_ids);
+    free(state); free(train_data);
     ng_tokenizer_free(tok);
     ng_model_free(m);
     return code;
@@ -582,7 +652,7 @@ int cmd_attention(int argc, char **argv) {
     char **labels = NULL;
     int code = 1, n = 0;
     ng_canvas cv = {0};
-    if (load_text_model(dir, "attention", &m, &tok)) goto fail;
+    if (load_text_model(dir, "attention", &m, &tok, NULL)) goto fail;
     const ng_model_config *c = ng_model_cfg(m);
     if (c->kind != NG_MODEL_GPT) {
         ng_set_error("'%s' is a %s model: it has no attention (its next token depends only on the last one, through a table); `nanogen next` works on it",

@@ -116,7 +116,7 @@ int cmd_plot(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("%s\n\n"
                    "Draws the curves of DIR/metrics.jsonl (DIR may also be the .jsonl file) as an SVG chart:\n"
-                   "  --out FILE.svg   where to write it (default DIR/loss.svg)\n"
+                   "  --out FILE.svg   where to write it (default DIR/loss.svg; a name ending in .svg)\n"
                    "  --keys k1,k2     exactly these numeric keys (default: loss, train_loss, val_loss,\n"
                    "                   full_val_loss, test_loss, d_loss, g_loss, d_real, d_fake, any *_loss)\n"
                    "  --x step|epoch   the x axis (default step when the file has it, else epoch)\n"
@@ -138,6 +138,7 @@ int cmd_plot(int argc, char **argv) {
     if (xarg && strcmp(xarg, "step") && strcmp(xarg, "epoch"))
         return cli_usage_error("--x: '%s' is not step or epoch\n" USAGE, xarg);
     if (out && !*out) return cli_usage_error("--out: empty file name\n" USAGE);
+    if (out && cli_check_out(out, ".svg")) return cli_usage_error("%s", ng_last_error());   /* an SVG, as embeddings and sample --scatter */
 
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     int code = 1;

@@ -84,6 +84,7 @@ int cmd_sample(int argc, char **argv) {
         long long bad = ng_utf8_validate(ptext, plen);
         if (bad >= 0) { ng_set_error("the prompt is not valid UTF-8 (bad byte 0x%02X at byte offset %lld)", (unsigned char)ptext[bad], bad); goto fail; }
         if (ng_tokenizer_encode(tok, ptext, plen, 0, &pids, &np, NULL)) { ng_set_error("prompt: %s", ng_last_error()); goto fail; }
+        cli_note_unknown_words(tok, pids, np);
     }
     if (np == 0) {   /* no prompt: start from a newline, as nanoGPT does, else token 0 */
         free(pids);

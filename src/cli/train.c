@@ -2,6 +2,7 @@
  * metrics.jsonl, atomic checkpoints, --resume, --init-from, and a clean Ctrl-C. */
 #include "cli.h"
 #include "io/jsonnum.h"
+#include "progress.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -341,14 +342,6 @@ done:
 
 /* ---------------------------------------------------------------- the loop */
 
-static void fmt_eta(double s, char *buf, size_t cap) {
-    if (s < 0 || !isfinite(s)) { snprintf(buf, cap, "?"); return; }
-    int h = (int)(s / 3600), m = (int)(fmod(s, 3600) / 60), sec = (int)fmod(s, 60);
-    if (h) snprintf(buf, cap, "%dh%02dm", h, m);
-    else if (m) snprintf(buf, cap, "%dm%02ds", m, sec);
-    else snprintf(buf, cap, "%ds", sec);
-}
-
 /* *loss = mean loss of n random batches of a split, in eval mode, from an RNG of its own; NG_ERR
  * with the fault when an anomaly stops a pass or the mean (`what`) is not finite. */
 static int estimate(ng_graph *g, ng_lm_graph *lg, const int32_t *ids, size_t n, int B, int T, int iters, uint64_t seed,
@@ -518,9 +511,9 @@ int cmd_train(int argc, char **argv) {
     if (o.resume && cli_metrics_trim(mpath, "step", step0)) goto fail;
     metrics = fopen(mpath, o.resume ? "a" : "w");
     if (!metrics) { ng_set_error("cannot write %s: %s", mpath, strerror(errno)); goto fail; }
-    printf("%s: %" PRId64 " parameters, vocab %d (%s), %zu train / %zu val tokens, batch %d x block %d, %d threads\n",
+    printf("%s: %" PRId64 " parameters, vocab %d (%s), %zu train / %zu val tokens, batch %d x block %d, %d thread%s\n",
            ng_model_kind_name(o.mc.kind), ng_params_numel(ng_model_params(m)), o.mc.vocab_size,
-           ng_tokenizer_kind(tok) == NG_TOK_CHAR ? "char" : "word", n_train, n_val, B, T, ng_get_threads());
+           ng_tokenizer_kind(tok) == NG_TOK_CHAR ? "char" : "word", n_train, n_val, B, T, ng_get_threads(), ng_get_threads() == 1 ? "" : "s");
     fflush(stdout);
 
     cli_catch_stop_signals();
@@ -529,6 +522,7 @@ int cmd_train(int argc, char **argv) {
     const int32_t *train_ids = ids, *val_ids = ids + n_train;
     double t_start = cli_now(), win_t = 0, last_train = -1, last_val = -1;
     int win_n = 0, step = step0;
+    ng_pace pace = {0};   /* the progress line's smoothed step time (its ETA) */
     double loss_sum = log_sum0;
     int loss_n = log_n0;
     const long stop_at = cli_test_stop_at();
@@ -572,12 +566,12 @@ int cmd_train(int argc, char **argv) {
         const float loss = lg.loss->data[0];
         double dt = cli_now() - t0;
         win_t += dt; win_n++; loss_sum += loss; loss_n++;
+        ng_pace_add(&pace, dt);
         if (tty) {
-            double ms = 1e3 * win_t / win_n;
             char eta[32];
-            fmt_eta((o.steps - step - 1) * ms / 1e3, eta, sizeof eta);
+            ng_pace_eta(&pace, o.steps - step - 1, eta, sizeof eta);
             fprintf(stderr, "\r\033[Kstep %d/%d | loss %.4f | lr %.2e | %.0f tok/s | %.1f ms/step | ETA %s",
-                    step + 1, o.steps, loss, lr, B * T / (win_t / win_n), ms, eta);
+                    step + 1, o.steps, loss, lr, pace.avg > 0 ? B * T / pace.avg : 0.0, 1e3 * pace.avg, eta);
         }
         if ((step + 1) % o.log_every == 0 || step + 1 == o.steps) {
             double ms = 1e3 * win_t / win_n, tps = B * T / (win_t / win_n);

@@ -4,6 +4,7 @@
  * in DIR/samples/, checkpoints each epoch, --resume, and a clean Ctrl-C. */
 #include "cli.h"
 #include "io/jsonnum.h"
+#include "progress.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -296,6 +297,27 @@ int cli_image_state_check(const char *json) {
     return load_state(json, &o, &epoch, &rng, 0, &pos);
 }
 
+/* The per-epoch line on stdout, readable, with the numbers of the epoch's metrics.jsonl record j:
+ * "epoch 2/10: train loss 260.123, test loss 258.456 (3.1 s, 19355 img/s)". */
+static void print_epoch_line(const cJSON *j, int epochs) {
+    static const struct { const char *key, *name; } shown[] = {
+        {"train_loss", "train loss"}, {"test_loss", "test loss"}, {"test_acc", "test accuracy"},
+        {"d_loss", "D loss"}, {"g_loss", "G loss"}, {"d_real", "D(x)"}, {"d_fake", "D(G(z))"}};
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "epoch"), *t = cJSON_GetObjectItemCaseSensitive(j, "epoch_s"),
+                *r = cJSON_GetObjectItemCaseSensitive(j, "img_per_s");
+    printf("epoch %d/%d:", cJSON_IsNumber(e) ? e->valueint : 0, epochs);
+    const char *sep = " ";
+    for (size_t k = 0; k < sizeof shown / sizeof *shown; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, shown[k].key);
+        if (!cJSON_IsNumber(v)) continue;
+        if (!strcmp(shown[k].key, "test_acc")) printf("%s%s %.2f%%", sep, shown[k].name, 100 * v->valuedouble);
+        else printf("%s%s %g", sep, shown[k].name, v->valuedouble);
+        sep = ", ";
+    }
+    printf(" (%.1f s, %.0f img/s)\n", cJSON_IsNumber(t) ? t->valuedouble : 0.0, cJSON_IsNumber(r) ? r->valuedouble : 0.0);
+    fflush(stdout);
+}
+
 int cmd_train_images(int argc, char **argv) {
     itrain_opts o;
     int prc = parse(argc, argv, &o);
@@ -381,8 +403,9 @@ int cmd_train_images(int argc, char **argv) {
         fprintf(stderr, "nanogen: warning: %s; the optimizer restarts from zero moments\n", ng_last_error());
     perm = malloc(sizeof(int) * tr.n);
     if (!perm) { ng_set_error("out of memory"); goto fail; }
-    printf("%s: %" PRId64 " parameters, %d train / %d test images %dx%dx%d, batch %d, %d threads\n", ng_imodel_kind_name(c->kind),
-           ng_params_numel(ng_imodel_params(m, 0)) + (gan ? ng_params_numel(ng_imodel_params(m, 1)) : 0), tr.n, te.n, c->c, c->h, c->w, B, ng_get_threads());
+    printf("%s: %" PRId64 " parameters, %d train / %d test images %dx%dx%d, batch %d, %d thread%s\n", ng_imodel_kind_name(c->kind),
+           ng_params_numel(ng_imodel_params(m, 0)) + (gan ? ng_params_numel(ng_imodel_params(m, 1)) : 0), tr.n, te.n, c->c, c->h, c->w, B,
+           ng_get_threads(), ng_get_threads() == 1 ? "" : "s");
     fflush(stdout);
     cli_catch_stop_signals();
 
@@ -442,6 +465,7 @@ int cmd_train_images(int argc, char **argv) {
 
     const long stop_at = cli_test_stop_at();
     long batches_run = 0;
+    ng_pace pace = {0};   /* the progress line's smoothed batch time (its ETA) */
     for (int epoch = epoch0; epoch < o.epochs; epoch++) {
         double t0 = cli_now(), tot = 0, d_tot = 0, g_tot = 0, dx_tot = 0, dgz_tot = 0;
         int seen = 0, first = 0;
@@ -457,6 +481,7 @@ int cmd_train_images(int argc, char **argv) {
         }
         int bi;
         for (bi = first; bi < n_batches + (rem ? 1 : 0); bi++) {
+            const double tb = cli_now();
             int b = bi < n_batches ? B : rem;
             const int *idx = perm + (size_t)bi * B;
             if (clf) {
@@ -500,9 +525,12 @@ int cmd_train_images(int argc, char **argv) {
                 NUMCHECK(cli_backward(gs[3], df_x->grad) || cli_adamw_step(opts[0], ng_imodel_params(m, 0), o.lr, "the generator's "), bi);
             }
             seen += b;
+            ng_pace_add(&pace, cli_now() - tb);
             if (isatty(STDERR_FILENO)) {
                 double el = cli_now() - t0;
-                fprintf(stderr, "\r\033[Kepoch %d/%d | batch %d/%d | %.0f img/s", epoch + 1, o.epochs, bi + 1, n_batches + (rem ? 1 : 0), seen / el);
+                char eta[32];   /* the batches left in this epoch and the next ones */
+                ng_pace_eta(&pace, (long)(nb_all - bi - 1) + (long)(o.epochs - epoch - 1) * nb_all, eta, sizeof eta);
+                fprintf(stderr, "\r\033[Kepoch %d/%d | batch %d/%d | %.0f img/s | ETA %s", epoch + 1, o.epochs, bi + 1, nb_all, seen / el, eta);
             }
             if (stop_at > 0 && ++batches_run == stop_at) cli_stop = SIGINT;   /* test hook: a Ctrl-C at a known batch */
             if (cli_stop) break;
@@ -549,6 +577,10 @@ int cmd_train_images(int argc, char **argv) {
             cJSON_AddNumberToObject(j, "test_loss", round(test / te.n * 10000) / 10000);
             cJSON_AddNumberToObject(j, "test_acc", round((double)correct / te.n * 10000) / 10000);
         } else if (!gan) {
+            /* pictures: reconstructions of the first n test images (rows: originals | noisy | output),
+             * one column each, taken from the test batches that hold them */
+            const int rows = c->kind == NG_IMG_DAE ? 3 : 2, n = te.n < 8 ? te.n : 8;
+            float *grid = malloc(sizeof(float) * (size_t)rows * n * D);
             double test = 0;
             for (int s = 0; s < te.n; s += Be) {
                 int idx[Be];
@@ -556,21 +588,21 @@ int cmd_train_images(int argc, char **argv) {
                 gather(ag[2].x->data, &te, idx, Be, 0, 1);
                 if (c->kind == NG_IMG_DAE) ng_dae_corrupt(ag[2].x_in->data, ag[2].x->data, (int64_t)Be * D, o.noise_mask, o.noise, &rng);
                 if (ag[2].eps) ng_rng_fill_normal(&rng, ag[2].eps->data, ag[2].eps->n);
-                NUMCHECK(cli_forward(gs[2]) || cli_finite_loss(gs[2], "the test loss", ag[2].loss->data[0]), -1);
+                int bad = cli_forward(gs[2]) || cli_finite_loss(gs[2], "the test loss", ag[2].loss->data[0]);
+                if (bad) free(grid);
+                NUMCHECK(bad, -1);
                 test += ag[2].loss->data[0];
+                for (int i = 0; grid && i < Be && s + i < n; i++) {
+                    const int col = s + i;
+                    memcpy(grid + (size_t)col * D, ag[2].x->data + (size_t)i * D, D * sizeof(float));
+                    if (rows == 3) memcpy(grid + (size_t)(n + col) * D, ag[2].x_in->data + (size_t)i * D, D * sizeof(float));
+                    for (int64_t k = 0; k < D; k++)
+                        grid[(size_t)((rows - 1) * n + col) * D + k] = 1.0f / (1.0f + expf(-ag[2].recon_logits->data[(size_t)i * D + k]));
+                }
             }
             cJSON_AddNumberToObject(j, "train_loss", round(tot / seen * 1000) / 1000);
             cJSON_AddNumberToObject(j, "test_loss", round(test / te.n * 1000) / 1000);
-            /* pictures: reconstructions of the first test images (originals | noisy | output) */
-            int rows = c->kind == NG_IMG_DAE ? 3 : 2, n = 8, ne = n < Be ? n : Be;
-            float *grid = malloc(sizeof(float) * (size_t)rows * n * D);
             if (grid) {
-                for (int i = 0; i < ne; i++) {
-                    memcpy(grid + (size_t)i * D, ag[2].x->data + (size_t)i * D, D * sizeof(float));
-                    if (rows == 3) memcpy(grid + (size_t)(n + i) * D, ag[2].x_in->data + (size_t)i * D, D * sizeof(float));
-                    for (int64_t k = 0; k < D; k++)
-                        grid[(size_t)((rows - 1) * n + i) * D + k] = 1.0f / (1.0f + expf(-ag[2].recon_logits->data[(size_t)i * D + k]));
-                }
                 sample_path(name, sizeof name, o.out, "reconstructions", epoch + 1);
                 if (ng_png_grid(name, grid, rows * n, c->c, c->h, c->w, n, 2, 0, 1))
                     fprintf(stderr, "nanogen: warning: %s\n", ng_last_error());
@@ -591,7 +623,8 @@ int cmd_train_images(int argc, char **argv) {
         }
         cJSON_AddNumberToObject(j, "epoch_s", round(dt * 100) / 100);
         cJSON_AddNumberToObject(j, "img_per_s", round(seen / dt * 10) / 10);
-        cli_metrics_line(metrics, j, 1);
+        print_epoch_line(j, o.epochs);
+        cli_metrics_line(metrics, j, 0);
         char *sj = state_json(&o, epoch + 1, &rng, NULL);
         int rc = ng_icheckpoint_save(o.out, m, sj, opts);
         free(sj);
