@@ -5,10 +5,9 @@
  * C = alpha op(A) op(B) + beta C, row-major, the BLIS way: op(B) is packed into panels of
  * NR = 16 columns (k-major), and a 6 x 16 register-blocked micro-kernel (12 ymm accumulators,
  * one broadcast of A and two loads of B per k) reads A's rows in place (a transposed A is packed
- * in panels of 6 rows). Each column panel of B runs down a block of MC rows, so it is read from
- * L1 by every row panel of the block while the block's A stays in L2. Edges are zero-padded in the packs and stored with masks, so every shape
+ * in panels of 6 rows) and runs along the column panels of B. Edges are zero-padded in the packs and stored with masks, so every shape
  * and both transpositions go through the same kernel. Blocks: KC = 256 (a B panel of 256 x 16
- * and six rows of A stay in L1), MC = 96, all of N's panels packed once per K block.
+ * and six rows of A stay in L1), all of N's panels packed once per K block.
  *
  * Why our own and not OpenBLAS's: results that do not depend on the thread count. Threads
  * split the M x N tiles, and every element of C is summed by the same kernel in the same order
@@ -29,20 +28,34 @@
 #define MR 6
 #define NR 16
 #define KC 256
-#define MC 96   /* rows of a block: 16 row panels, their A (96 KB at KC) in L2 */
+#define MC 96   /* rows of a tile (16 row panels) at most, when threads split the rows */
 
 /* pack buffers, one pair per thread */
 static _Thread_local ng_scratch tl_a, tl_b;
 
-/* Pack rows [i0, i0+mr) x k [k0, k0+kc) of a transposed A (op(A)[i,k] = A[k*lda + i]) as
- * Ap[k*MR + r], zero rows beyond mr. */
-static void pack_a_t(float *Ap, const float *A, int lda, int i0, int mr, int k0, int kc) {
-    for (int k = 0; k < kc; k++) {
-        const float *src = A + (size_t)(k0 + k) * lda + i0;
-        float *dst = Ap + (size_t)k * MR;
-        int r = 0;
-        for (; r < mr; r++) dst[r] = src[r];
-        for (; r < MR; r++) dst[r] = 0;
+/* Pack rows [i0, i0+mr) x k [k0, k0+kc) of op(A) as Ap[k*MR + r], zero rows beyond mr. */
+static void pack_a(float *Ap, const float *A, int lda, int ta, int i0, int mr, int k0, int kc) {
+    if (ta) {   /* op(A)[i,k] = A[k*lda + i]: MR consecutive floats per k */
+        if (mr == MR) {
+            for (int k = 0; k < kc; k++) memcpy(Ap + (size_t)k * MR, A + (size_t)(k0 + k) * lda + i0, MR * sizeof(float));
+            return;
+        }
+        for (int k = 0; k < kc; k++) {
+            const float *src = A + (size_t)(k0 + k) * lda + i0;
+            float *dst = Ap + (size_t)k * MR;
+            int r = 0;
+            for (; r < mr; r++) dst[r] = src[r];
+            for (; r < MR; r++) dst[r] = 0;
+        }
+    } else {    /* op(A)[i,k] = A[i*lda + k]: rows contiguous in k */
+        for (int r = 0; r < MR; r++) {
+            if (r < mr) {
+                const float *src = A + (size_t)(i0 + r) * lda + k0;
+                for (int k = 0; k < kc; k++) Ap[(size_t)k * MR + r] = src[k];
+            } else {
+                for (int k = 0; k < kc; k++) Ap[(size_t)k * MR + r] = 0;
+            }
+        }
     }
 }
 
@@ -172,26 +185,22 @@ static void kernel_rows(int kc, const float *restrict A, size_t lda, const float
 #undef ROW
 
 /* One block of C: the row panels [i0, i1) (MR rows each, the last one partial at M) times the
- * column panels [p0, p1) of the packed B (kc deep). For each column panel (16 KB of B, kept in
- * L1) the kernel runs down the block's row panels (their A in L2: a transposed A is packed
- * first, read in place it would stride a page per k). */
+ * column panels [p0, p1) of the packed B (kc deep), a row panel at a time along the column
+ * panels (its A stays in L1). A's rows are read in place; a transposed A is packed first (read
+ * in place it would stride a page per k). */
 static void run_block(int transA, const float *A, int lda, int M, int i0, int i1, int k0, int kc, float *Ap,
                       const float *Bp, int p0, int p1, int N, float *C, int ldc, float alpha, float beta) {
-    if (transA)
-        for (int i = i0, q = 0; i < i1; i += MR, q++) pack_a_t(Ap + (size_t)q * MR * kc, A, lda, i, M - i < MR ? M - i : MR, k0, kc);
-    /* a short k (a first convolution's 16) makes the writes of C the cost: then each row panel
-     * runs along the column panels, six rows of C at a time (the order changes no sum) */
-    const int rows_outer = kc < 64;
-    const int na = (i1 - i0 + MR - 1) / MR, nb = p1 - p0;
-    for (int o = 0; o < (rows_outer ? na : nb); o++)
-        for (int u = 0; u < (rows_outer ? nb : na); u++) {
-            const int q = rows_outer ? o : u, p = p0 + (rows_outer ? u : o);
-            const int i = i0 + q * MR, mr = M - i < MR ? M - i : MR, j0 = p * NR, nr = N - j0;
+    for (int i = i0; i < i1; i += MR) {
+        const int mr = M - i < MR ? M - i : MR;
+        if (transA) pack_a(Ap, A, lda, 1, i, mr, k0, kc);
+        for (int p = p0; p < p1; p++) {
+            const int j0 = p * NR, nr = N - j0;
             const float *bp = Bp + (size_t)p * NR * kc;
             float *c = C + (size_t)i * ldc + j0;
-            if (transA) kernel_kstride(kc, Ap + (size_t)q * MR * kc, MR, bp, c, ldc, mr, nr, alpha, beta);
+            if (transA) kernel_kstride(kc, Ap, MR, bp, c, ldc, mr, nr, alpha, beta);
             else kernel_rows(kc, A + (size_t)i * lda + k0, (size_t)lda, bp, c, ldc, mr, nr, alpha, beta);
         }
+    }
 }
 
 /* ---------------------------------------------------------------- GEMV (sampling) */
@@ -313,7 +322,7 @@ void ng_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, c
                      const float *B, int ldb, float beta, float *C, int ldc) {
     if (gemm_trivial(M, N, K, alpha, beta, C, ldc)) return;
     const int np = (N + NR - 1) / NR, kcmax = K < KC ? K : KC;
-    float *Bp = ng_scratch_get(&tl_b, (size_t)np * NR * kcmax), *Ap = ng_scratch_get(&tl_a, (size_t)MC * kcmax);
+    float *Bp = ng_scratch_get(&tl_b, (size_t)np * NR * kcmax), *Ap = ng_scratch_get(&tl_a, (size_t)MR * kcmax);
     if (!Bp || !Ap) {
         ng_ref_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
@@ -342,17 +351,21 @@ void ng_sgemm_own(int transA, int transB, int M, int N, int K, float alpha, cons
     }
     /* tiles: blocks of MC rows x groups of column panels, enough of them for every thread (the
      * grouping changes who computes an element, never how) */
-    const int mb = (M + MC - 1) / MC;   /* row blocks of equal size (whole row panels): 128 rows are 66 + 62, not 96 + 32 */
-    const int rb = ((M + mb - 1) / mb + MR - 1) / MR * MR;
-    int ng = 1;   /* column groups */
-    while (mb * ng < 4 * nth && ng < np) ng++;
-    const int per_g = (np + ng - 1) / ng;
-    ng = (np + per_g - 1) / per_g;
+    /* tiles: mb blocks of row panels (at most MC rows each) x ng groups of column panels, both
+     * cut as evenly as whole panels allow, and as many tiles as a multiple of the thread count
+     * (11 blocks on 2 threads leave one thread idle a twelfth of the time). Who computes an
+     * element changes with the thread count, never how. */
+    const int P = (M + MR - 1) / MR;   /* row panels */
+    int mb = (M + MC - 1) / MC, ng = 1;
+    if (mb >= nth) mb = (mb + nth - 1) / nth * nth;
+    else
+        while ((mb * ng < 2 * nth || (mb * ng) % nth) && ng < np) ng++;
+    if (mb > P) mb = P;
     const int tiles = mb * ng;
     int fail = 0;
     #pragma omp parallel num_threads(nth)
     {
-        float *Ap = ng_scratch_get(&tl_a, (size_t)MC * kcmax);
+        float *Ap = ng_scratch_get(&tl_a, (size_t)MR * kcmax);
         if (!Ap) {
             #pragma omp atomic write
             fail = 1;
@@ -373,9 +386,9 @@ void ng_sgemm_own(int transA, int transB, int M, int N, int K, float alpha, cons
             #pragma omp for schedule(static)
             for (int t = 0; t < tiles; t++) {
                 const int ib = t / ng, g = t % ng;
-                const int i0 = ib * rb, i1 = i0 + rb < M ? i0 + rb : M;
-                const int p1 = (g + 1) * per_g < np ? (g + 1) * per_g : np;
-                run_block(transA, A, lda, M, i0, i1, k0, kc, Ap, Bp, g * per_g, p1, N, C, ldc, alpha, bk);
+                const int i0 = MR * (int)((int64_t)P * ib / mb), i1 = MR * (int)((int64_t)P * (ib + 1) / mb);
+                run_block(transA, A, lda, M, i0, i1 < M ? i1 : M, k0, kc, Ap, Bp, (int)((int64_t)np * g / ng),
+                          (int)((int64_t)np * (g + 1) / ng), N, C, ldc, alpha, bk);
             }
             /* implicit barrier before the next K block repacks B */
         }
