@@ -331,8 +331,7 @@ void ng_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, c
         const int kc = K - k0 < KC ? K - k0 : KC;
         const float bk = k0 == 0 ? beta : 1.0f;
         for (int p = 0; p < np; p++) pack_b(Bp + (size_t)p * NR * kc, B, ldb, transB, p * NR, N - p * NR < NR ? N - p * NR : NR, k0, kc);
-        for (int i0 = 0; i0 < M; i0 += MC)
-            run_block(transA, A, lda, M, i0, i0 + MC < M ? i0 + MC : M, k0, kc, Ap, Bp, 0, np, N, C, ldc, alpha, bk);
+        run_block(transA, A, lda, M, 0, M, k0, kc, Ap, Bp, 0, np, N, C, ldc, alpha, bk);
     }
 }
 
@@ -349,8 +348,6 @@ void ng_sgemm_own(int transA, int transB, int M, int N, int K, float alpha, cons
         ng_ref_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    /* tiles: blocks of MC rows x groups of column panels, enough of them for every thread (the
-     * grouping changes who computes an element, never how) */
     /* tiles: mb blocks of row panels (at most MC rows each) x ng groups of column panels, both
      * cut as evenly as whole panels allow, and as many tiles as a multiple of the thread count
      * (11 blocks on 2 threads leave one thread idle a twelfth of the time). Who computes an
