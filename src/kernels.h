@@ -33,8 +33,10 @@ void ng_linear_packed(float *y, const float *x, const float *Wp, const float *b,
 void ng_linear_packed_part(float *y, int ldy, const float *x, int ldx, const float *Wp, const float *b, int M, int in,
                            int out, int j0, int j1, int k0, int k1);
 /* Grow-only, 64-byte aligned scratch memory; declare one `static _Thread_local ng_scratch` per
- * use, so each (long-lived OpenMP) thread keeps its own. NULL when out of memory. */
-typedef struct { float *p; size_t n; } ng_scratch;
+ * use, so each OpenMP thread keeps its own. NULL when out of memory. A thread's buffers are
+ * freed when it exits (libgomp ends threads when a team shrinks: the thread count follows a
+ * busy machine, src/threads.c). */
+typedef struct ng_scratch { float *p; size_t n; struct ng_scratch *next; int listed; } ng_scratch;
 float *ng_scratch_get(ng_scratch *s, size_t n);
 /* C = alpha op(A) op(B) + beta C on the calling thread only (src/ops/gemm_avx512.c): for
  * kernels that run inside their own parallel region, like the attention heads. */

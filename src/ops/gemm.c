@@ -4,12 +4,38 @@
 #include "kernels.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+/* the scratch buffers this thread has allocated, freed by scratch_exit when it ends */
+static _Thread_local ng_scratch *tl_scratch;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_exit(void *unused) {
+    (void)unused;
+    for (ng_scratch *s = tl_scratch; s; s = s->next) {
+        free(s->p);
+        s->p = NULL;
+        s->n = 0;
+        s->listed = 0;
+    }
+    tl_scratch = NULL;
+}
+
+static void scratch_key_init(void) { pthread_key_create(&scratch_key, scratch_exit); }
+
 float *ng_scratch_get(ng_scratch *s, size_t n) {
     if (n > s->n) {
+        if (!s->listed) {   /* first use on this thread: listed, to be freed when the thread exits */
+            pthread_once(&scratch_once, scratch_key_init);
+            if (!tl_scratch) pthread_setspecific(scratch_key, &scratch_key);   /* non-NULL: the destructor runs */
+            s->next = tl_scratch;
+            s->listed = 1;
+            tl_scratch = s;
+        }
         free(s->p);
         s->p = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
         s->n = s->p ? n : 0;
