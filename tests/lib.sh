@@ -78,6 +78,22 @@ finish() {
     exit $?
 }
 
+# same_tensors A B: the tensors of two safetensors files are identical (their metadata aside)
+same_tensors() {
+    "$PY" -c 'import json, struct, sys
+def rd(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); h.pop("__metadata__", None)
+    return b[8 + n:], h
+sys.exit(0 if rd(sys.argv[1]) == rd(sys.argv[2]) else 1)' "$1" "$2"
+}
+# png_size FILE: "W H" from the IHDR chunk of a PNG (nothing if it is not one); size_is FILE W H
+png_size() {
+    "$PY" -c 'import struct, sys
+b = open(sys.argv[1], "rb").read(24)
+if b[:8] == b"\x89PNG\r\n\x1a\n" and b[12:16] == b"IHDR": print("%d %d" % struct.unpack(">II", b[16:24]))' "$1" 2>/dev/null
+}
+size_is() { [ "$(png_size "$1")" = "$2 $3" ]; }
+
 if [ ! -x "$NG" ]; then bad "binary" "$NG not found: run make first"; finish; fi
 if [ -z "$PY" ]; then bad "python" "python3 not found"; finish; fi
 # need_corpus [WHAT]: SH = the text corpus (NG_SHAKESPEARE, else scripts/corpus.sh: Tiny

@@ -15,15 +15,6 @@ if [ -z "$NG_FASHION" ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
     skip "dataset-fashion-mnist is not installed (/usr/share/datasets/fashion-mnist)" "all of it (or set NG_FASHION)"; finish
 fi
 
-# png_size FILE -> "W H" from the IHDR chunk (empty if not a PNG)
-png_size() {
-    "$PY" -c 'import struct, sys
-b = open(sys.argv[1], "rb").read(24)
-assert b[:8] == b"\x89PNG\r\n\x1a\n" and b[12:16] == b"IHDR"
-print("%d %d" % struct.unpack(">II", b[16:24]))' "$1" 2>/dev/null
-}
-# size_is FILE W H
-size_is() { [ "$(png_size "$1")" = "$2 $3" ]; }
 # cells N ZOOM: pixels of N 28x28 cells with a 2-pixel border
 cells() { echo $(($1 * (28 * $2 + 2) + 2)); }
 # first_test_images GRID IDX_DIR: the top row of a per-epoch reconstruction picture (8 columns at

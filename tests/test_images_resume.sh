@@ -5,13 +5,6 @@ NAME=tests/test_images_resume.sh
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
 if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then bad "data" "dataset-fashion-mnist is not installed"; finish; fi
-same_tensors() {   # the tensors of two safetensors files are identical (metadata aside)
-    "$PY" -c 'import json, struct, sys
-def rd(p):
-    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); h.pop("__metadata__", None)
-    return b[8 + n:], h
-sys.exit(0 if rd(sys.argv[1]) == rd(sys.argv[2]) else 1)' "$1" "$2"
-}
 for kind in vae gan; do
     args="--data fashion-mnist --epochs 2 --max-batches 12 --batch-size 32 --threads 1"
     expect_ok "$kind: 2 short epochs in one run" $NG train $kind $args --out "$TMP/$kind-a"

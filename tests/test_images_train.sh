@@ -28,14 +28,6 @@ for i in range(30):
     png("%s/%s/pic%02d.png" % (sys.argv[1], "disc" if i % 2 else "square", i), W, W, [[200 + i if inside(x, y) else 20 for x in range(W)] for y in range(W)])
 PYEOF
 
-# png_size FILE -> "W H" from the IHDR chunk (empty if not a PNG)
-png_size() {
-    "$PY" -c 'import struct, sys
-b = open(sys.argv[1], "rb").read(24)
-assert b[:8] == b"\x89PNG\r\n\x1a\n" and b[12:16] == b"IHDR"
-print("%d %d" % struct.unpack(">II", b[16:24]))' "$1" 2>/dev/null
-}
-size_is() { [ "$(png_size "$1")" = "$2 $3" ]; }
 # cells N: pixels of N 16x16 cells at zoom 2 with a 2-pixel border
 cells() { echo $(($1 * (16 * 2 + 2) + 2)); }
 

@@ -37,12 +37,6 @@ d = m.parse(sys.argv[1])
 texts = ["".join(c.data for c in t.childNodes if c.nodeType == c.TEXT_NODE) for t in d.getElementsByTagName("text")]
 sys.exit(0 if sys.argv[2] in texts else 1)' "$1" "$2"
 }
-# png_size FILE: "W H" from the IHDR of a PNG (nothing if it is not one)
-png_size() {
-    "$PY" -c 'import struct, sys
-b = open(sys.argv[1], "rb").read(33)
-if b[:8] == b"\x89PNG\r\n\x1a\n" and b[12:16] == b"IHDR": print(*struct.unpack(">II", b[16:24]))' "$1" 2>/dev/null
-}
 
 COMMON="--steps 30 --eval-every 30 --eval-iters 2 --threads 1"
 M=$TMP/char; W=$TMP/word; B=$TMP/bigram

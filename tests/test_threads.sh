@@ -9,13 +9,6 @@ NAME=tests/test_threads.sh
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
 need_corpus
-same_tensors() {   # the tensors of two safetensors files are identical (metadata aside)
-    "$PY" -c 'import json, struct, sys
-def rd(p):
-    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); h.pop("__metadata__", None)
-    return b[8 + n:], h
-sys.exit(0 if rd(sys.argv[1]) == rd(sys.argv[2]) else 1)' "$1" "$2"
-}
 notes() { grep -c "other programs are using" "$ERR"; }
 LOAD=1,1,1,0,0,0.4,0.6,1,0   # CPUs "used by others", one value a tick (2 CPUs: 1, 1, 1, 2, 2, 2, 1, 1, 2 threads)
 G="gpt --preset baby --data $SH --steps 12 --eval-every 6 --eval-iters 2 --no-final-eval --dropout 0.1"
@@ -51,6 +44,22 @@ check "sample: the text is there" test "$(wc -c < "$TMP/s1")" -gt 150
 run $NG sample $S --num-samples 3 --batch --threads 1; cp "$OUT" "$TMP/b1"
 run env NANOGEN_TEST_OTHERS=$LOAD $NG sample $S --num-samples 3 --batch; cp "$OUT" "$TMP/ba"
 check "sample --batch: the same streams whatever the count" cmp -s "$TMP/b1" "$TMP/ba"
+
+# --- make demo THREADS=N passes the count to the training and the sampling (a copy of the demo
+# script in a tree whose ./nanogen only records its arguments)
+D=$TMP/demo
+mkdir -p "$D/scripts" "$D/data"
+cp scripts/demo.sh scripts/corpus.sh "$D/scripts/"
+head -c 2000 "$SH" > "$D/data/tinyshakespeare.txt"
+printf '#!/bin/sh\necho "$*" >> "%s/args"\n' "$D" > "$D/nanogen"
+chmod +x "$D/nanogen"
+if expect_ok "make demo THREADS=1: the demo script runs" env THREADS=1 sh "$D/scripts/demo.sh"; then
+    check "... trains with --threads 1" grep -q "^train gpt .*--threads 1" "$D/args"
+    check "... samples with --threads 1" grep -q "^sample .*--threads 1" "$D/args"
+fi
+rm -f "$D/args"
+expect_ok "make demo: without THREADS, no --threads" sh "$D/scripts/demo.sh"
+check "... the default count" sh -c '! grep -q -- "--threads" "$1"' sh "$D/args"
 
 # --- image models
 if [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
