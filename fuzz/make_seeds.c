@@ -54,7 +54,7 @@ static const char *TEXT_PT =
 static void text_model(const char *tmp, const char *name, ng_model_kind kind, ng_tok_kind tk, const char *text, int T, int L, int H, int C) {
     ng_tokenizer *tok = ng_tokenizer_build(tk, text, strlen(text), tk == NG_TOK_WORD ? 12 : 0);
     if (!tok) die("tokenizer");
-    ng_model_config c = {kind, ng_tokenizer_vocab_size(tok), T, L, H, C, 0.0f};
+    ng_model_config c = {.kind = kind, .vocab_size = ng_tokenizer_vocab_size(tok), .block_size = T, .n_layer = L, .n_head = H, .n_embd = C};
     ng_model *m = ng_model_new(&c);
     if (!m) die("model");
     ng_model_init(m, 7);
@@ -63,7 +63,7 @@ static void text_model(const char *tmp, const char *name, ng_model_kind kind, ng
     char dir[1024], file[1100], *tj = ng_tokenizer_to_json(tok);
     snprintf(dir, sizeof dir, "%s/%s", tmp, name);
     const char *train = "{\"step\":3,\"steps\":10,\"batch_size\":2,\"lr\":0.001,\"seed\":\"1337\",\"data\":\"data/x.txt\"}";
-    if (ng_checkpoint_save(dir, m, tok, train, opt)) die("save");
+    if (ng_checkpoint_save(dir, m, tok, train, &opt)) die("save");
     snprintf(file, sizeof file, "%s/model.safetensors", dir);
     char out[256];
     snprintf(out, sizeof out, "%s.safetensors", name);
@@ -81,17 +81,19 @@ static void text_model(const char *tmp, const char *name, ng_model_kind kind, ng
     ng_tokenizer_free(tok);
 }
 
-static void image_model(const char *tmp, const char *name, ng_imodel_kind kind, int hidden, int latent) {
-    ng_imodel_config c = {kind, 1, 4, 4, hidden, latent, 1.0f, NG_ARCH_MLP, kind == NG_IMG_CLASSIFIER ? 2 : 0};
-    ng_imodel *m = ng_imodel_new(&c, 3);
+static void image_model(const char *tmp, const char *name, ng_model_kind kind, int hidden, int latent) {
+    ng_model_config c = {.kind = kind, .c = 1, .h = 4, .w = 4, .hidden = hidden, .latent = latent, .beta = 1.0f, .arch = NG_ARCH_MLP,
+                         .n_classes = kind == NG_MODEL_CLASSIFIER ? 2 : 0};
+    ng_model *m = ng_model_new(&c);
+    if (m) ng_model_init(m, 3);
     if (!m) die("image model");
     char dir[1024], file[1100], out[256];
     snprintf(dir, sizeof dir, "%s/%s", tmp, name);
-    if (ng_icheckpoint_save(dir, m, "{\"epoch\":1,\"epochs\":2,\"data\":\"fashion-mnist\"}", NULL)) die("save");
+    if (ng_checkpoint_save(dir, m, NULL, "{\"epoch\":1,\"epochs\":2,\"data\":\"fashion-mnist\"}", NULL)) die("save");
     snprintf(file, sizeof file, "%s/model.safetensors", dir);
     snprintf(out, sizeof out, "%s.safetensors", name);
     put_file("checkpoint", out, NULL, 0, file);
-    ng_imodel_free(m);
+    ng_model_free(m);
 }
 
 /* A safetensors file by hand: header JSON + data. */
@@ -145,10 +147,10 @@ int main(int argc, char **argv) {
     text_model(tmp, "gpt_char", NG_MODEL_GPT, NG_TOK_CHAR, "hello world\n", 4, 1, 2, 4);
     text_model(tmp, "gpt_word", NG_MODEL_GPT, NG_TOK_WORD, TEXT_EN, 4, 1, 1, 2);
     text_model(tmp, "gpt_pt", NG_MODEL_GPT, NG_TOK_CHAR, "n\xC3\xA3o \xC3\xA1gua \xE2\x82\xAC\xF0\x9F\x98\x80\n", 3, 1, 1, 2);
-    image_model(tmp, "ae", NG_IMG_AE, 2, 1);
-    image_model(tmp, "dae", NG_IMG_DAE, 2, 2);
-    image_model(tmp, "vae", NG_IMG_VAE, 3, 2);
-    image_model(tmp, "classifier", NG_IMG_CLASSIFIER, 2, 1);
+    image_model(tmp, "ae", NG_MODEL_AE, 2, 1);
+    image_model(tmp, "dae", NG_MODEL_DAE, 2, 2);
+    image_model(tmp, "vae", NG_MODEL_VAE, 3, 2);
+    image_model(tmp, "classifier", NG_MODEL_CLASSIFIER, 2, 1);
 
     /* ---- safetensors by hand: F16, BF16, empty and scalar tensors, metadata */
     const unsigned char half[] = {0x00, 0x3C, 0x00, 0xC0, 0xFF, 0x7B, 0x01, 0x00,   /* F16: 1, -2, 65504, tiny */

@@ -379,32 +379,78 @@ const char *ng_st_dtype(const ng_st_file *f, const char *name, int *ndim, int64_
 /* A metadata value, or NULL if absent. */
 const char *ng_st_meta(const ng_st_file *f, const char *key);
 
-/* ------------------------------------------------------------------ models (text) */
-typedef enum { NG_MODEL_BIGRAM = 0, NG_MODEL_GPT = 1 } ng_model_kind;
+/* ------------------------------------------------------------------ models (every kind) */
+/* One model type for every kind, text and images (src/models/model.c holds the kind table). */
+typedef enum {
+    NG_MODEL_BIGRAM = 0, NG_MODEL_GPT = 1,                /* text: tokens in, next-token logits out */
+    NG_MODEL_AE, NG_MODEL_DAE, NG_MODEL_VAE, NG_MODEL_GAN,
+    NG_MODEL_CLASSIFIER                                   /* images */
+} ng_model_kind;
+#define NG_MODEL_KINDS 7
+/* Architecture of the AE/DAE/VAE: SPEC.md's MLP (default) or a small conv net (size divisible by 4). */
+typedef enum { NG_ARCH_MLP = 0, NG_ARCH_CONV = 1 } ng_model_arch;
 typedef struct {
     ng_model_kind kind;
-    int vocab_size;   /* V */
-    int block_size;   /* T: the longest context (GPT) / the training window (bigram) */
+    /* text kinds */
+    int vocab_size;     /* V */
+    int block_size;     /* T: the longest context (GPT) / the training window (bigram) */
     int n_layer, n_head, n_embd;   /* L, H, C (GPT only) */
     float dropout;
+    /* image kinds */
+    int c, h, w;        /* image shape */
+    int hidden;         /* MLP width (400 in SPEC.md's VAE; the classifier's features, 128) */
+    int latent;         /* z size (20 for the VAE, 100 for the GAN's noise) */
+    float beta;         /* VAE: weight of the KL term (1) */
+    int arch;           /* ng_model_arch (AE/DAE/VAE; JSON "arch", absent = "mlp") */
+    int n_classes;      /* classifier: number of classes (10; JSON "classes") */
 } ng_model_config;
 typedef struct ng_model ng_model;
-/* Check a config: every size positive, n_embd divisible by n_head, dropout in [0,1).
- * The error names the offending flag (--n-head, ...). */
-int ng_model_config_check(const ng_model_config *c);
-/* Parameter count of a config (SPEC.md: V*C + T*C + L*(12*C*C + 13*C) + 2*C for GPT). */
-int64_t ng_model_param_count(const ng_model_config *c);
+/* "bigram", "gpt", "ae", "dae", "vae", "gan", "classifier" ("?" for no kind) */
 const char *ng_model_kind_name(ng_model_kind k);
-/* JSON of a config (malloc'd) and back (validated). */
+/* The kind named `name`: NG_OK, or NG_ERR (no error set) when there is none. */
+int ng_model_kind_parse(const char *name, ng_model_kind *k);
+/* 1 for a text kind (bigram, gpt: a tokenizer goes with it), 0 for an image kind. */
+int ng_model_kind_is_text(ng_model_kind k);
+/* Check a config: every size of the kind in range (text: n_embd divisible by n_head, dropout in
+ * [0,1); images: 1 or 3 channels, the sizes the architecture allows). The error names the
+ * offending flag (--n-head, --latent, ...). */
+int ng_model_config_check(const ng_model_config *c);
+/* Number of values a model of this config holds: every parameter block and the buffers (what
+ * its checkpoint stores; SPEC.md: V*C + T*C + L*(12*C*C + 13*C) + 2*C for a GPT). -1 + error
+ * for an invalid config. Allocates nothing large: checkpoint loaders compare it with the file
+ * before creating the model. */
+int64_t ng_model_param_count(const ng_model_config *c);
+/* JSON of a config (malloc'd) and back (validated): text kinds {"model": "gpt", "vocab_size",
+ * "block_size", "n_layer", "n_head", "n_embd", "dropout"}, image kinds {"model": "vae",
+ * "channels", "height", "width", "hidden", "latent", "beta", "arch" | "classes"}. */
 char *ng_model_config_to_json(const ng_model_config *c);
 int ng_model_config_from_json(const char *json, ng_model_config *c);
 
-/* Create a model: parameters named as the PyTorch reference's state_dict, allocated, zero. */
+/* Create a model: its parameters named as the PyTorch reference's state_dict (GAN: "G." and "D."
+ * prefixes), allocated, zero; NULL + error for an invalid config or no memory.
+ * Text: SPEC.md's bigram (one V x V table) and GPT (src/models/gpt.c).
+ * MLP AE/DAE/VAE: SPEC.md's VAE (fc1, mu/logvar or fc2, fc3, fc4).
+ * Conv AE/DAE/VAE (arch NG_ARCH_CONV): enc1 Conv(c->32,k4,s2,p1) ReLU, enc2 Conv(32->64,k4,s2,p1)
+ * ReLU, flatten, fc1 (64*h/4*w/4 -> hidden) ReLU, mu/logvar (VAE) or fc2 (AE) -> latent;
+ * decoder fc3 (latent -> hidden) ReLU, fc4 (hidden -> 64*h/4*w/4) ReLU, dec1 ConvT(64->32,k4,s2,p1)
+ * ReLU, dec2 ConvT(32->c,k4,s2,p1) -> logits.
+ * Classifier: conv1 Conv(c->32,k3,p1) ReLU MaxPool2, conv2 Conv(32->64,k3,p1) ReLU MaxPool2,
+ * flatten, fc1 (64*h/4*w/4 -> hidden, 128) ReLU = the features, fc2 (hidden -> n_classes).
+ * GAN (DCGAN, src/models/gan.c): square pictures of 28 (SPEC.md's net: base 7x7, two stages),
+ * 32 (base 8x8, two stages) or 64 pixels (base 8x8, three stages: G.up3, D.c3, D.bn3), c 1 or 3. */
 ng_model *ng_model_new(const ng_model_config *cfg);
 void ng_model_free(ng_model *m);
-/* SPEC.md initialisation from a seed. */
+/* Initialise from a seed: SPEC.md's GPT init (N(0, 0.02), projections N(0, 0.02/sqrt(2L))), the
+ * bigram's N(0, 1); image kinds as PyTorch does (nn.Linear / nn.Conv2d / nn.ConvTranspose2d
+ * defaults U(+-1/sqrt(fan_in)); GAN weights N(0, 0.02), BatchNorm 1, 0). */
 void ng_model_init(ng_model *m, uint64_t seed);
+/* Trainable parameter blocks: 1, or 2 for a GAN (0 = generator, 1 = discriminator), each with
+ * its own optimizer; ng_model_params is block 0. */
+int ng_model_n_blocks(const ng_model *m);
+ng_params *ng_model_block(ng_model *m, int block);
 ng_params *ng_model_params(ng_model *m);
+/* Non-trained state (BatchNorm running statistics), or NULL. */
+ng_params *ng_model_buffers(ng_model *m);
 const ng_model_config *ng_model_cfg(const ng_model *m);
 
 /* The language-model graph of a model for B windows of T tokens. */
@@ -473,51 +519,7 @@ int ng_png_grid(const char *path, const float *imgs, int n, int c, int h, int w,
  * picture that cannot be written before computing it. NG_OK or NG_ERR + error. */
 int ng_png_grid_check(const char *path, int n, int c, int h, int w, int ncol, int zoom);
 
-/* ------------------------------------------------------------------ image models */
-typedef enum { NG_IMG_AE = 0, NG_IMG_DAE, NG_IMG_VAE, NG_IMG_GAN, NG_IMG_CLASSIFIER } ng_imodel_kind;
-/* Architecture of the AE/DAE/VAE: SPEC.md's MLP (default) or a small conv net (size divisible by 4). */
-typedef enum { NG_ARCH_MLP = 0, NG_ARCH_CONV = 1 } ng_imodel_arch;
-typedef struct {
-    ng_imodel_kind kind;
-    int c, h, w;        /* image shape */
-    int hidden;         /* MLP width (400 in SPEC.md's VAE) */
-    int latent;         /* z size (20 for the VAE, 100 for the GAN's noise) */
-    float beta;         /* VAE: weight of the KL term (1) */
-    int arch;           /* ng_imodel_arch (AE/DAE/VAE; JSON "arch", absent = "mlp") */
-    int n_classes;      /* classifier: number of classes (10; JSON "classes") */
-} ng_imodel_config;
-typedef struct ng_imodel ng_imodel;
-const char *ng_imodel_kind_name(ng_imodel_kind k);
-int ng_imodel_config_check(const ng_imodel_config *c);
-/* Number of values a model of this config holds: every parameter block and the BatchNorm
- * buffers (what its checkpoint stores). -1 + error for an invalid config. Allocates nothing
- * large: checkpoint loaders compare it with the file before creating the model. */
-int64_t ng_imodel_param_count(const ng_imodel_config *c);
-char *ng_imodel_config_to_json(const ng_imodel_config *c);
-int ng_imodel_config_from_json(const char *json, ng_imodel_config *c);
-/* A model with its parameters (named as the PyTorch reference's state_dict; GAN: "G." and
- * "D." prefixes) initialised as PyTorch does (nn.Linear / nn.Conv2d / nn.ConvTranspose2d
- * defaults: U(+-1/sqrt(fan_in)); GAN: N(0, 0.02)).
- * Conv AE/DAE/VAE (arch NG_ARCH_CONV): enc1 Conv(c->32,k4,s2,p1) ReLU, enc2 Conv(32->64,k4,s2,p1)
- * ReLU, flatten, fc1 (64*h/4*w/4 -> hidden) ReLU, mu/logvar (VAE) or fc2 (AE) -> latent;
- * decoder fc3 (latent -> hidden) ReLU, fc4 (hidden -> 64*h/4*w/4) ReLU, dec1 ConvT(64->32,k4,s2,p1)
- * ReLU, dec2 ConvT(32->c,k4,s2,p1) -> logits.
- * Classifier: conv1 Conv(c->32,k3,p1) ReLU MaxPool2, conv2 Conv(32->64,k3,p1) ReLU MaxPool2,
- * flatten, fc1 (64*h/4*w/4 -> hidden, 128) ReLU = the features, fc2 (hidden -> n_classes).
- * GAN (DCGAN, src/models/gan.c): square pictures of 28 (SPEC.md's net: base 7x7, two stages),
- * 32 (base 8x8, two stages) or 64 pixels (base 8x8, three stages: G.up3, D.c3, D.bn3), c 1 or 3. */
-ng_imodel *ng_imodel_new(const ng_imodel_config *cfg, uint64_t seed);
-void ng_imodel_free(ng_imodel *m);
-/* Floats the model of cfg holds (every block and the BatchNorm buffers), counted without
- * allocating them; -1 + error for an invalid config. */
-int64_t ng_imodel_param_count(const ng_imodel_config *cfg);
-/* Trainable parameter blocks: 1 (AE/VAE, classifier) or 2 (GAN: 0 = generator, 1 = discriminator). */
-int ng_imodel_n_blocks(const ng_imodel *m);
-ng_params *ng_imodel_params(ng_imodel *m, int block);
-/* Non-trained state (BatchNorm running statistics), or NULL. */
-ng_params *ng_imodel_buffers(ng_imodel *m);
-const ng_imodel_config *ng_imodel_cfg(const ng_imodel *m);
-
+/* ------------------------------------------------------------------ image model graphs */
 /* An auto-encoder / VAE graph over B images: fill x (B,c*h*w) (and, for a DAE, x_in with the
  * corrupted images; for a VAE, eps (B,latent) with N(0,1)); loss = summed over the batch
  * (divide by B for per image): reconstruction BCE (+ KL for a VAE). */
@@ -527,16 +529,16 @@ typedef struct {
     ng_tensor *mu, *logvar;      /* VAE only */
     ng_tensor *rec, *kl, *loss;  /* scalars (kl NULL unless VAE) */
 } ng_ae_graph;
-int ng_ae_build(ng_imodel *m, ng_graph *g, int B, ng_ae_graph *out);
+int ng_ae_build(ng_model *m, ng_graph *g, int B, ng_ae_graph *out);
 /* A GAN's discriminator over images x (B,c,h,w) -> logits (B,1), added to graph g. */
-ng_tensor *ng_gan_discriminator(ng_imodel *m, ng_graph *g, ng_tensor *x);
+ng_tensor *ng_gan_discriminator(ng_model *m, ng_graph *g, ng_tensor *x);
 /* The denoising AE's corruption of n pixels in [0,1]: Gaussian noise of std `level` clipped
  * to [0,1] (mask 0), or each pixel zeroed with probability `level` (mask 1). */
 void ng_dae_corrupt(float *dst, const float *src, int64_t n, int mask, float level, ng_rng *r);
 /* The decoder alone: z (B,latent) -> images (VAE/AE: in [0,1], (B, c*h*w); GAN: the
  * generator, in [-1,1], (B,c,h,w)). */
 typedef struct { ng_tensor *z, *images; } ng_decoder_graph;
-int ng_decoder_build(ng_imodel *m, ng_graph *g, int B, ng_decoder_graph *out);
+int ng_decoder_build(ng_model *m, ng_graph *g, int B, ng_decoder_graph *out);
 /* A classifier's graph over B images: fill x (B,c,h,w) in [0,1] and labels (B) i32;
  * logits (B,n_classes), features (B,hidden) (the penultimate layer, after its ReLU),
  * loss = mean cross-entropy. Eval mode: ng_graph_set_training(g, 0). */
@@ -544,7 +546,7 @@ typedef struct {
     ng_tensor *x, *labels;
     ng_tensor *logits, *features, *loss;
 } ng_classifier_graph;
-int ng_classifier_build(ng_imodel *m, ng_graph *g, int B, ng_classifier_graph *out);
+int ng_classifier_build(ng_model *m, ng_graph *g, int B, ng_classifier_graph *out);
 
 /* Frechet distance between Gaussians (FID with a classifier's features).
  * ng_gaussian_fit: mean (d) and covariance (d x d, divided by n-1) of n feature rows of d
@@ -558,33 +560,33 @@ double ng_frechet_distance(const double *mu1, const double *S1, const double *mu
 int ng_sym_eigen(const double *A, int d, double *w, double *V);
 
 /* ------------------------------------------------------------------ checkpoints */
-/* DIR/model.safetensors: the parameters under their state_dict names; __metadata__ holds
- * "format" = "nanogen", "config" (model config JSON), "tokenizer" (tokenizer JSON) and
- * "train" (training state JSON, opaque here), and with an optimizer "optim_t" (its step count).
- * DIR/optim.safetensors: AdamW moments as "m.<name>" / "v.<name>", metadata "t" (the step
- * count). Both written atomically, the optimizer first; the optimizer file it replaces is kept
- * as DIR/optim.prev.safetensors, so that a run killed between the two writes still has the
- * moments that match the model (the loaders pick the file whose "t" equals "optim_t").
- * Loaders compare the parameter count a config needs with the tensors in the file before
- * allocating anything (a hostile config cannot make them allocate gigabytes). */
-int ng_checkpoint_save(const char *dir, ng_model *m, const ng_tokenizer *tok, const char *train_json, ng_adamw *opt);
-/* Load DIR/model.safetensors (or a .safetensors path): a new model and tokenizer (caller
- * frees), and the "train" metadata (malloc'd, NULL if absent). Every tensor is checked
- * against the config's shapes. */
+/* One checkpoint format for every kind. DIR/model.safetensors: every parameter block and the
+ * buffers (BatchNorm running statistics) under their state_dict names; __metadata__ holds
+ * "format" = "nanogen", the config JSON (key "config" for a text kind, with "tokenizer" (the
+ * tokenizer JSON); key "image_config" for an image kind), "train" (the training state JSON,
+ * opaque here), and with optimizers "optim_t" (their step count).
+ * DIR/optim.safetensors: the AdamW moments of each block's optimizer as "m.<name>" /
+ * "v.<name>", metadata "t" (the step count). Both written atomically, the optimizer first; the
+ * optimizer file it replaces is kept as DIR/optim.prev.safetensors, so that a run killed
+ * between the two writes still has the moments that match the model (the loaders pick the file
+ * whose "t" equals "optim_t"). Loaders compare the parameter count a config needs with the
+ * tensors in the file before allocating anything (a hostile config cannot make them allocate
+ * gigabytes). */
+/* Save model m (tok: its tokenizer, required for a text kind, NULL for an image kind) with the
+ * training state train_json (may be NULL) and the optimizers opts (one per block, NULL to save
+ * none, or an entry NULL to skip that block). */
+int ng_checkpoint_save(const char *dir, ng_model *m, const ng_tokenizer *tok, const char *train_json, ng_adamw *const *opts);
+/* Load DIR/model.safetensors (or a .safetensors path) of any kind: a new model (caller frees),
+ * its tokenizer when tok is non-NULL (NULL for an image kind), and the "train" metadata when
+ * train_json is non-NULL (malloc'd, NULL if absent). Every tensor is checked against the
+ * config's shapes. */
 int ng_checkpoint_load(const char *path, ng_model **m, ng_tokenizer **tok, char **train_json);
-/* Load the AdamW moments saved beside a model into opt (same model layout): from
- * optim.safetensors, or optim.prev.safetensors when only that one matches the model's
- * "optim_t". On failure the moments are zero and t is 0 (NG_ERR + error). */
-int ng_checkpoint_load_optim(const char *dir, ng_model *m, ng_adamw *opt);
+/* Load the AdamW moments saved beside a model into opts (one per block of the same layout, an
+ * entry NULL to skip): from optim.safetensors, or optim.prev.safetensors when only that one
+ * matches the model's "optim_t". On failure the moments are zero and t is 0 (NG_ERR + error). */
+int ng_checkpoint_load_optim(const char *path, ng_model *m, ng_adamw *const *opts);
 /* The model file of a checkpoint path (DIR -> DIR/model.safetensors), malloc'd. */
 char *ng_checkpoint_model_path(const char *path);
-
-/* Image models: DIR/model.safetensors holds every parameter block and the BatchNorm running
- * statistics, with "image_config" and "train" metadata; DIR/optim.safetensors the moments of
- * one optimizer per trainable block (opts has ng_imodel_n_blocks entries, NULL to skip). */
-int ng_icheckpoint_save(const char *dir, ng_imodel *m, const char *train_json, ng_adamw *const *opts);
-int ng_icheckpoint_load(const char *path, ng_imodel **m, char **train_json);
-int ng_icheckpoint_load_optim(const char *path, ng_imodel *m, ng_adamw *const *opts);
 
 /* ------------------------------------------------------------------ files */
 /* Atomic file writing: ng_atomic_open creates "<path>.tmp" (f->fp is yours to write);

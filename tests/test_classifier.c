@@ -14,46 +14,46 @@
 static ng_rng g_rng;
 static char g_dir[64];
 
-static ng_imodel_config conv_cfg(ng_imodel_kind kind) {
-    ng_imodel_config c = {0};
+static ng_model_config conv_cfg(ng_model_kind kind) {
+    ng_model_config c = {0};
     c.kind = kind; c.c = 1; c.h = 28; c.w = 28; c.hidden = 256; c.latent = 20; c.beta = 1; c.arch = NG_ARCH_CONV;
     return c;
 }
-static ng_imodel_config clf_cfg(void) {
-    ng_imodel_config c = {0};
-    c.kind = NG_IMG_CLASSIFIER; c.c = 1; c.h = 28; c.w = 28; c.hidden = 128; c.n_classes = 10; c.beta = 1;
+static ng_model_config clf_cfg(void) {
+    ng_model_config c = {0};
+    c.kind = NG_MODEL_CLASSIFIER; c.c = 1; c.h = 28; c.w = 28; c.hidden = 128; c.n_classes = 10; c.beta = 1;
     return c;
 }
 
 static void test_config(void) {
-    ng_imodel_config c = conv_cfg(NG_IMG_VAE), d;
-    char *j = ng_imodel_config_to_json(&c);
+    ng_model_config c = conv_cfg(NG_MODEL_VAE), d;
+    char *j = ng_model_config_to_json(&c);
     CHECK(j && strstr(j, "\"arch\":\"conv\""), "conv config JSON: %s", j ? j : "(null)");
-    CHECK(ng_imodel_config_from_json(j, &d) == NG_OK && d.arch == NG_ARCH_CONV && d.hidden == 256 && d.kind == NG_IMG_VAE,
+    CHECK(ng_model_config_from_json(j, &d) == NG_OK && d.arch == NG_ARCH_CONV && d.hidden == 256 && d.kind == NG_MODEL_VAE,
           "round trip: %s", ng_last_error());
     free(j);
-    CHECK(ng_imodel_config_from_json("{\"model\":\"vae\",\"channels\":1,\"height\":28,\"width\":28,\"hidden\":400,\"latent\":20,\"beta\":1}", &d) == NG_OK &&
+    CHECK(ng_model_config_from_json("{\"model\":\"vae\",\"channels\":1,\"height\":28,\"width\":28,\"hidden\":400,\"latent\":20,\"beta\":1}", &d) == NG_OK &&
           d.arch == NG_ARCH_MLP, "a config without 'arch' is the MLP: %s", ng_last_error());
-    CHECK(ng_imodel_config_from_json("{\"model\":\"vae\",\"channels\":1,\"height\":28,\"width\":28,\"hidden\":400,\"latent\":20,\"arch\":\"rnn\"}", &d) == NG_ERR &&
+    CHECK(ng_model_config_from_json("{\"model\":\"vae\",\"channels\":1,\"height\":28,\"width\":28,\"hidden\":400,\"latent\":20,\"arch\":\"rnn\"}", &d) == NG_ERR &&
           strstr(ng_last_error(), "arch"), "unknown arch: %s", ng_last_error());
-    ng_imodel_config k = clf_cfg();
-    j = ng_imodel_config_to_json(&k);
+    ng_model_config k = clf_cfg();
+    j = ng_model_config_to_json(&k);
     CHECK(j && strstr(j, "\"model\":\"classifier\"") && strstr(j, "\"classes\":10") && !strstr(j, "arch"), "classifier JSON: %s", j ? j : "(null)");
-    CHECK(ng_imodel_config_from_json(j, &d) == NG_OK && d.kind == NG_IMG_CLASSIFIER && d.n_classes == 10 && d.hidden == 128,
+    CHECK(ng_model_config_from_json(j, &d) == NG_OK && d.kind == NG_MODEL_CLASSIFIER && d.n_classes == 10 && d.hidden == 128,
           "classifier round trip: %s", ng_last_error());
     free(j);
-    CHECK(!strcmp(ng_imodel_kind_name(NG_IMG_CLASSIFIER), "classifier"), "kind name");
+    CHECK(!strcmp(ng_model_kind_name(NG_MODEL_CLASSIFIER), "classifier"), "kind name");
     /* errors */
     c.h = 30;
-    CHECK(ng_imodel_config_check(&c) == NG_ERR && strstr(ng_last_error(), "divisible by 4"), "conv 30x28: %s", ng_last_error());
-    c = conv_cfg(NG_IMG_GAN); c.latent = 100;
-    CHECK(ng_imodel_config_check(&c) == NG_ERR && strstr(ng_last_error(), "--arch"), "conv GAN: %s", ng_last_error());
+    CHECK(ng_model_config_check(&c) == NG_ERR && strstr(ng_last_error(), "divisible by 4"), "conv 30x28: %s", ng_last_error());
+    c = conv_cfg(NG_MODEL_GAN); c.latent = 100;
+    CHECK(ng_model_config_check(&c) == NG_ERR && strstr(ng_last_error(), "--arch"), "conv GAN: %s", ng_last_error());
     k.n_classes = 1;
-    CHECK(ng_imodel_config_check(&k) == NG_ERR && strstr(ng_last_error(), "classes"), "1 class: %s", ng_last_error());
+    CHECK(ng_model_config_check(&k) == NG_ERR && strstr(ng_last_error(), "classes"), "1 class: %s", ng_last_error());
     k = clf_cfg(); k.arch = NG_ARCH_CONV;
-    CHECK(ng_imodel_config_check(&k) == NG_ERR, "classifier with --arch conv is an error");
-    c = conv_cfg(NG_IMG_AE); c.h = c.w = 32; c.c = 3;
-    CHECK(ng_imodel_config_check(&c) == NG_OK, "conv AE on 32x32x3: %s", ng_last_error());
+    CHECK(ng_model_config_check(&k) == NG_ERR, "classifier with --arch conv is an error");
+    c = conv_cfg(NG_MODEL_AE); c.h = c.w = 32; c.c = 3;
+    CHECK(ng_model_config_check(&c) == NG_OK, "conv AE on 32x32x3: %s", ng_last_error());
 }
 
 typedef struct { const char *name; int ndim; int64_t ne[4]; float bound; } pspec;
@@ -78,8 +78,9 @@ static void check_params(ng_params *P, const pspec *sp, int n, int64_t total, co
 }
 
 static void test_conv_params(void) {
-    ng_imodel_config c = conv_cfg(NG_IMG_VAE);
-    ng_imodel *m = ng_imodel_new(&c, 7);
+    ng_model_config c = conv_cfg(NG_MODEL_VAE);
+    ng_model *m = ng_model_new(&c);
+    if (m) ng_model_init(m, 7);
     CHECK(m != NULL, "%s", ng_last_error());
     if (!m) return;
     const float b16 = 0.25f;
@@ -95,17 +96,19 @@ static void test_conv_params(void) {
         {"dec1.weight", 4, {64, 32, 4, 4}, 1 / sqrtf(512)}, {"dec1.bias", 1, {32}, 1 / sqrtf(512)},
         {"dec2.weight", 4, {32, 1, 4, 4}, b16}, {"dec2.bias", 1, {1}, b16},
     };
-    check_params(ng_imodel_params(m, 0), vae, 18, 1691369, "conv vae");
-    CHECK(ng_imodel_n_blocks(m) == 1 && ng_imodel_buffers(m) == NULL, "one block, no buffers");
-    ng_imodel_free(m);
-    c = conv_cfg(NG_IMG_AE);
-    m = ng_imodel_new(&c, 7);
-    CHECK(m && ng_params_find(ng_imodel_params(m, 0), "fc2.weight") && !ng_params_find(ng_imodel_params(m, 0), "mu.weight"),
+    check_params(ng_model_block(m, 0), vae, 18, 1691369, "conv vae");
+    CHECK(ng_model_n_blocks(m) == 1 && ng_model_buffers(m) == NULL, "one block, no buffers");
+    ng_model_free(m);
+    c = conv_cfg(NG_MODEL_AE);
+    m = ng_model_new(&c);
+    if (m) ng_model_init(m, 7);
+    CHECK(m && ng_params_find(ng_model_block(m, 0), "fc2.weight") && !ng_params_find(ng_model_block(m, 0), "mu.weight"),
           "conv AE has fc2 (the code), no mu");
-    ng_imodel_free(m);
+    ng_model_free(m);
 
-    ng_imodel_config k = clf_cfg();
-    m = ng_imodel_new(&k, 3);
+    ng_model_config k = clf_cfg();
+    m = ng_model_new(&k);
+    if (m) ng_model_init(m, 3);
     CHECK(m != NULL, "%s", ng_last_error());
     if (!m) return;
     const pspec clf[] = {
@@ -115,8 +118,8 @@ static void test_conv_params(void) {
         {"fc2.weight", 2, {10, 128}, 1 / sqrtf(128)}, {"fc2.bias", 1, {10}, 1 / sqrtf(128)},
     };
     /* 320 + 18496 + 401536 + 1290 (the PyTorch module's count) */
-    check_params(ng_imodel_params(m, 0), clf, 8, 421642, "classifier");
-    ng_imodel_free(m);
+    check_params(ng_model_block(m, 0), clf, 8, 421642, "classifier");
+    ng_model_free(m);
 }
 
 static void fill_images(float *x, int64_t n) {
@@ -124,9 +127,9 @@ static void fill_images(float *x, int64_t n) {
 }
 
 /* a few Adam steps on one fixed batch: the loss must fall */
-static double train_steps(ng_imodel *m, ng_graph *g, ng_tensor *loss, ng_tensor *eps, int steps, float lr, double *first) {
+static double train_steps(ng_model *m, ng_graph *g, ng_tensor *loss, ng_tensor *eps, int steps, float lr, double *first) {
     ng_adamw_cfg ac = {lr, lr, 0.9f, 0.999f, 1e-8f, 0, 0, 0, 1};
-    ng_adamw *o = ng_adamw_new(ng_imodel_params(m, 0), &ac);
+    ng_adamw *o = ng_adamw_new(ng_model_block(m, 0), &ac);
     double last = 0;
     for (int s = 0; s < steps; s++) {
         if (eps) for (int64_t i = 0; i < eps->n; i++) eps->data[i] = 0;   /* deterministic z = mu */
@@ -141,25 +144,26 @@ static double train_steps(ng_imodel *m, ng_graph *g, ng_tensor *loss, ng_tensor 
 }
 
 static void test_conv_graphs(void) {
-    const ng_imodel_kind kinds[] = {NG_IMG_AE, NG_IMG_DAE, NG_IMG_VAE};
+    const ng_model_kind kinds[] = {NG_MODEL_AE, NG_MODEL_DAE, NG_MODEL_VAE};
     for (int ki = 0; ki < 3; ki++) {
-        ng_imodel_config c = conv_cfg(kinds[ki]);
+        ng_model_config c = conv_cfg(kinds[ki]);
         c.hidden = 64;
-        ng_imodel *m = ng_imodel_new(&c, 11);
+        ng_model *m = ng_model_new(&c);
+    if (m) ng_model_init(m, 11);
         ng_graph *g = ng_graph_new();
         ng_ae_graph a;
         const int B = 6;
-        CHECK(m && g && ng_ae_build(m, g, B, &a) == NG_OK, "%s conv graph: %s", ng_imodel_kind_name(kinds[ki]), ng_last_error());
-        if (!m || !g || !a.loss) { ng_graph_free(g); ng_imodel_free(m); continue; }
+        CHECK(m && g && ng_ae_build(m, g, B, &a) == NG_OK, "%s conv graph: %s", ng_model_kind_name(kinds[ki]), ng_last_error());
+        if (!m || !g || !a.loss) { ng_graph_free(g); ng_model_free(m); continue; }
         CHECK(a.recon_logits->n == B * 784 && a.x->ne[1] == 784, "recon logits (B, 784)");
-        CHECK((kinds[ki] == NG_IMG_DAE) == (a.x_in != a.x), "DAE has its own corrupted input");
-        CHECK((kinds[ki] == NG_IMG_VAE) == (a.mu != NULL && a.kl != NULL), "VAE has mu and KL");
+        CHECK((kinds[ki] == NG_MODEL_DAE) == (a.x_in != a.x), "DAE has its own corrupted input");
+        CHECK((kinds[ki] == NG_MODEL_VAE) == (a.mu != NULL && a.kl != NULL), "VAE has mu and KL");
         fill_images(a.x->data, a.x->n);
         if (a.x_in != a.x) memcpy(a.x_in->data, a.x->data, sizeof(float) * a.x->n);
         double first = 0, last = train_steps(m, g, a.loss, a.eps, 60, 2e-3f, &first);
         /* BCE at init is about B * 784 * log 2 */
-        CHECK(first > B * 784 * 0.5 && first < B * 784 * 0.9, "%s: initial loss %g", ng_imodel_kind_name(kinds[ki]), first);
-        CHECK(isfinite(last) && last < 0.8 * first, "%s conv learns a fixed batch: %g -> %g", ng_imodel_kind_name(kinds[ki]), first, last);
+        CHECK(first > B * 784 * 0.5 && first < B * 784 * 0.9, "%s: initial loss %g", ng_model_kind_name(kinds[ki]), first);
+        CHECK(isfinite(last) && last < 0.8 * first, "%s conv learns a fixed batch: %g -> %g", ng_model_kind_name(kinds[ki]), first, last);
         ng_graph_free(g);
         /* the sampling graph: z -> images in [0,1], (B, c*h*w) */
         ng_graph *dg = ng_graph_new();
@@ -174,27 +178,29 @@ static void test_conv_graphs(void) {
             CHECK(lo >= 0 && hi <= 1 && hi > lo, "decoder images in [0,1]: [%g, %g]", lo, hi);
         }
         ng_graph_free(dg);
-        ng_imodel_free(m);
+        ng_model_free(m);
     }
     /* a non-square colour image size divisible by 4 */
-    ng_imodel_config c = conv_cfg(NG_IMG_VAE);
+    ng_model_config c = conv_cfg(NG_MODEL_VAE);
     c.c = 3; c.h = 16; c.w = 24; c.hidden = 32; c.latent = 4;
-    ng_imodel *m = ng_imodel_new(&c, 1);
+    ng_model *m = ng_model_new(&c);
+    if (m) ng_model_init(m, 1);
     ng_graph *g = ng_graph_new();
     ng_ae_graph a;
     CHECK(m && g && ng_ae_build(m, g, 2, &a) == NG_OK && a.recon_logits->ne[1] == 3 * 16 * 24, "3x16x24 conv VAE: %s", ng_last_error());
     ng_graph_free(g);
-    ng_imodel_free(m);
+    ng_model_free(m);
 }
 
 static void test_classifier_graph(void) {
-    ng_imodel_config k = clf_cfg();
-    ng_imodel *m = ng_imodel_new(&k, 5);
+    ng_model_config k = clf_cfg();
+    ng_model *m = ng_model_new(&k);
+    if (m) ng_model_init(m, 5);
     ng_graph *g = ng_graph_new();
     ng_classifier_graph cg;
     const int B = 16;
     CHECK(m && g && ng_classifier_build(m, g, B, &cg) == NG_OK, "classifier graph: %s", ng_last_error());
-    if (!m || !g || !cg.loss) { ng_graph_free(g); ng_imodel_free(m); return; }
+    if (!m || !g || !cg.loss) { ng_graph_free(g); ng_model_free(m); return; }
     CHECK(cg.x->ndim == 4 && cg.x->ne[0] == B && cg.x->ne[1] == 1 && cg.x->ne[2] == 28, "x (B,1,28,28)");
     CHECK(cg.logits->ne[0] == B && cg.logits->ne[1] == 10 && cg.features->ne[1] == 128, "logits (B,10), features (B,128)");
     fill_images(cg.x->data, cg.x->n);
@@ -220,21 +226,21 @@ static void test_classifier_graph(void) {
     /* checkpoint round trip */
     char path[128];
     snprintf(path, sizeof path, "%s/clf", g_dir);
-    CHECK(ng_icheckpoint_save(path, m, "{\"epoch\":1}", NULL) == NG_OK, "save: %s", ng_last_error());
-    ng_imodel *m2 = NULL;
+    CHECK(ng_checkpoint_save(path, m, NULL, "{\"epoch\":1}", NULL) == NG_OK, "save: %s", ng_last_error());
+    ng_model *m2 = NULL;
     char *tj = NULL;
-    CHECK(ng_icheckpoint_load(path, &m2, &tj) == NG_OK, "load: %s", ng_last_error());
+    CHECK(ng_checkpoint_load(path, &m2, NULL, &tj) == NG_OK, "load: %s", ng_last_error());
     if (m2) {
-        const ng_imodel_config *c2 = ng_imodel_cfg(m2);
-        CHECK(c2->kind == NG_IMG_CLASSIFIER && c2->n_classes == 10 && c2->hidden == 128, "loaded config");
-        ng_params *P = ng_imodel_params(m, 0), *P2 = ng_imodel_params(m2, 0);
+        const ng_model_config *c2 = ng_model_cfg(m2);
+        CHECK(c2->kind == NG_MODEL_CLASSIFIER && c2->n_classes == 10 && c2->hidden == 128, "loaded config");
+        ng_params *P = ng_model_block(m, 0), *P2 = ng_model_block(m2, 0);
         int same = ng_params_count(P) == ng_params_count(P2);
         for (int i = 0; same && i < ng_params_count(P); i++)
             same = !memcmp(ng_params_get(P, i)->data, ng_params_get(P2, i)->data, sizeof(float) * ng_params_get(P, i)->n);
         CHECK(same, "loaded parameters equal the saved ones");
     }
     free(tj);
-    ng_imodel_free(m2);
+    ng_model_free(m2);
     /* wrong graphs for the kind */
     ng_graph *gx = ng_graph_new();
     ng_ae_graph a;
@@ -244,19 +250,20 @@ static void test_classifier_graph(void) {
     ng_graph_free(gx);
     ng_graph_free(ge);
     ng_graph_free(g);
-    ng_imodel_free(m);
-    ng_imodel_config c = conv_cfg(NG_IMG_VAE);
-    m = ng_imodel_new(&c, 1);
+    ng_model_free(m);
+    ng_model_config c = conv_cfg(NG_MODEL_VAE);
+    m = ng_model_new(&c);
+    if (m) ng_model_init(m, 1);
     gx = ng_graph_new();
     CHECK(ng_classifier_build(m, gx, 2, &cg) == NG_ERR && strstr(ng_last_error(), "not a classifier"), "a VAE is not a classifier");
     ng_graph_free(gx);
     /* conv VAE checkpoint round trip keeps the architecture */
     snprintf(path, sizeof path, "%s/cvae", g_dir);
-    CHECK(ng_icheckpoint_save(path, m, NULL, NULL) == NG_OK, "save conv vae: %s", ng_last_error());
-    ng_imodel *m3 = NULL;
-    CHECK(ng_icheckpoint_load(path, &m3, NULL) == NG_OK && ng_imodel_cfg(m3)->arch == NG_ARCH_CONV, "conv vae reloads as conv: %s", ng_last_error());
-    ng_imodel_free(m3);
-    ng_imodel_free(m);
+    CHECK(ng_checkpoint_save(path, m, NULL, NULL, NULL) == NG_OK, "save conv vae: %s", ng_last_error());
+    ng_model *m3 = NULL;
+    CHECK(ng_checkpoint_load(path, &m3, NULL, NULL) == NG_OK && ng_model_cfg(m3)->arch == NG_ARCH_CONV, "conv vae reloads as conv: %s", ng_last_error());
+    ng_model_free(m3);
+    ng_model_free(m);
 }
 
 int main(void) {

@@ -12,7 +12,7 @@ num_batches_tracked (torch's load_state_dict fills it in) and ignores it when re
    generator images for the same z, the VAE encoder's mu and reconstruction logits and the
    discriminator's logits for the same test images agree within 1e-4 (eval mode: BatchNorm
    with the running statistics). nanogen's side is tests/tools/image_dump, which loads the
-   checkpoint with ng_icheckpoint_load, as every command does.
+   checkpoint with ng_checkpoint_load, as every command does.
 2. PyTorch -> nanogen: reference models with random weights (torch.manual_seed; BatchNorm
    weights, biases and running statistics random too) written from their state_dict (I64
    num_batches_tracked included) give nanogen the same outputs, and `nanogen sample` draws from

@@ -102,7 +102,7 @@ static void test_gpt(void) {
 
 /* ---------------------------------------------------------------- image models */
 
-static ng_imodel_config g_icfg;
+static ng_model_config g_icfg;
 
 static void fill_images(float *x, int64_t n, uint64_t seed) {
     ng_rng r;
@@ -112,7 +112,8 @@ static void fill_images(float *x, int64_t n, uint64_t seed) {
 
 static void ae_run(snap *s) {
     const int B = 64;
-    ng_imodel *m = ng_imodel_new(&g_icfg, 11);
+    ng_model *m = ng_model_new(&g_icfg);
+    if (m) ng_model_init(m, 11);
     ng_graph *g = ng_graph_new();
     ng_ae_graph ag;
     CHECK(m && g && ng_ae_build(m, g, B, &ag) == NG_OK, "%s", ng_last_error());
@@ -120,7 +121,7 @@ static void ae_run(snap *s) {
     if (ag.x_in != ag.x) fill_images(ag.x_in->data, ag.x_in->n, 2);
     if (ag.eps) { ng_rng r; ng_rng_seed(&r, 3); ng_rng_fill_normal(&r, ag.eps->data, ag.eps->n); }
     ng_graph_set_training(g, 1);
-    ng_params *P = ng_imodel_params(m, 0);
+    ng_params *P = ng_model_block(m, 0);
     ng_params_zero_grad(P);
     ng_graph_forward(g);
     ng_graph_backward(g);
@@ -128,23 +129,24 @@ static void ae_run(snap *s) {
     snap_add(s, ag.recon_logits->data, (size_t)ag.recon_logits->n);
     snap_params(s, P, 1);
     ng_graph_free(g);
-    ng_imodel_free(m);
+    ng_model_free(m);
 }
 
 static void test_autoencoders(void) {
-    g_icfg = (ng_imodel_config){.kind = NG_IMG_VAE, .c = 1, .h = 28, .w = 28, .hidden = 400, .latent = 20, .beta = 1};
+    g_icfg = (ng_model_config){.kind = NG_MODEL_VAE, .c = 1, .h = 28, .w = 28, .hidden = 400, .latent = 20, .beta = 1};
     same_on_threads("VAE (MLP) forward, backward", ae_run);
     g_icfg.arch = NG_ARCH_CONV;
     same_on_threads("VAE (conv) forward, backward", ae_run);
-    g_icfg = (ng_imodel_config){.kind = NG_IMG_DAE, .c = 1, .h = 28, .w = 28, .hidden = 64, .latent = 8, .beta = 1, .arch = NG_ARCH_CONV};
+    g_icfg = (ng_model_config){.kind = NG_MODEL_DAE, .c = 1, .h = 28, .w = 28, .hidden = 64, .latent = 8, .beta = 1, .arch = NG_ARCH_CONV};
     same_on_threads("DAE (conv) forward, backward", ae_run);
 }
 
 /* the DCGAN's two graphs: G's images with a fixed upstream gradient, D's BCE on real and fake */
 static void gan_run(snap *s) {
     const int B = 32;
-    ng_imodel_config c = {.kind = NG_IMG_GAN, .c = 1, .h = 28, .w = 28, .latent = 100};
-    ng_imodel *m = ng_imodel_new(&c, 5);
+    ng_model_config c = {.kind = NG_MODEL_GAN, .c = 1, .h = 28, .w = 28, .latent = 100};
+    ng_model *m = ng_model_new(&c);
+    if (m) ng_model_init(m, 5);
     ng_graph *gg = ng_graph_new(), *gd = ng_graph_new();
     ng_decoder_graph dg;
     CHECK(m && gg && gd && ng_decoder_build(m, gg, B, &dg) == NG_OK, "%s", ng_last_error());
@@ -152,7 +154,7 @@ static void gan_run(snap *s) {
     ng_rng_seed(&r, 9);
     ng_rng_fill_normal(&r, dg.z->data, dg.z->n);
     ng_graph_set_training(gg, 1);
-    ng_params *PG = ng_imodel_params(m, 0), *PD = ng_imodel_params(m, 1);
+    ng_params *PG = ng_model_block(m, 0), *PD = ng_model_block(m, 1);
     ng_params_zero_grad(PG);
     ng_graph_forward(gg);
     float *dout = malloc(sizeof(float) * (size_t)dg.images->n);
@@ -172,25 +174,26 @@ static void gan_run(snap *s) {
     ng_graph_backward(gd);
     snap_add(s, loss->data, 1);
     snap_params(s, PD, 1);
-    ng_params *buf = ng_imodel_buffers(m);
+    ng_params *buf = ng_model_buffers(m);
     if (buf) snap_params(s, buf, 0);   /* BatchNorm's running statistics */
     free(dout);
     ng_graph_free(gg);
     ng_graph_free(gd);
-    ng_imodel_free(m);
+    ng_model_free(m);
 }
 
 static void classifier_run(snap *s) {
     const int B = 64;
-    ng_imodel_config c = {.kind = NG_IMG_CLASSIFIER, .c = 1, .h = 28, .w = 28, .hidden = 128, .n_classes = 10};
-    ng_imodel *m = ng_imodel_new(&c, 3);
+    ng_model_config c = {.kind = NG_MODEL_CLASSIFIER, .c = 1, .h = 28, .w = 28, .hidden = 128, .n_classes = 10};
+    ng_model *m = ng_model_new(&c);
+    if (m) ng_model_init(m, 3);
     ng_graph *g = ng_graph_new();
     ng_classifier_graph cg;
     CHECK(m && g && ng_classifier_build(m, g, B, &cg) == NG_OK, "%s", ng_last_error());
     fill_images(cg.x->data, cg.x->n, 4);
     for (int i = 0; i < B; i++) cg.labels->idata[i] = i % 10;
     ng_graph_set_training(g, 1);
-    ng_params *P = ng_imodel_params(m, 0);
+    ng_params *P = ng_model_block(m, 0);
     ng_params_zero_grad(P);
     ng_graph_forward(g);
     ng_graph_backward(g);
@@ -198,7 +201,7 @@ static void classifier_run(snap *s) {
     snap_add(s, cg.logits->data, (size_t)cg.logits->n);
     snap_params(s, P, 1);
     ng_graph_free(g);
-    ng_imodel_free(m);
+    ng_model_free(m);
 }
 
 static void test_gan_classifier(void) {

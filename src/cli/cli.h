@@ -125,5 +125,5 @@ long cli_test_stop_at(void);
  * of the samples. Prints the report (or "nanogen: <error>"); returns the exit code (0 or 1). */
 int cli_gan_quality(const char *gan_dir, const char *clf_dir, int n, uint64_t seed);
 /* NG_OK when the classifier FID applies to a GAN of this shape (28x28x1), else NG_ERR + why. */
-int cli_gan_fid_check(const ng_imodel_config *gc);
+int cli_gan_fid_check(const ng_model_config *gc);
 #endif

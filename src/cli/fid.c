@@ -47,7 +47,7 @@ static void classify(ng_graph *g, ng_classifier_graph *cg, int B, const float *i
 }
 
 /* n images from generator G (eval mode) with z ~ N(0,1) from seed, mapped [-1,1] -> [0,1]. */
-static int generate(ng_imodel *G, int n, int B, uint64_t seed, float *out, int64_t D) {
+static int generate(ng_model *G, int n, int B, uint64_t seed, float *out, int64_t D) {
     ng_graph *g = ng_graph_new();
     ng_decoder_graph dg;
     if (!g || ng_decoder_build(G, g, B, &dg)) { ng_graph_free(g); return NG_ERR; }
@@ -84,28 +84,28 @@ static int pick(const ng_images *im, int n, uint64_t seed, float *out, int *lab,
     return NG_OK;
 }
 
-int cli_gan_fid_check(const ng_imodel_config *gc) {
+int cli_gan_fid_check(const ng_model_config *gc) {
     if (gc->c == 1 && gc->h == 28 && gc->w == 28) return NG_OK;
     return ng_set_error("--classifier: the classifier FID is for 28x28 grey GANs (Fashion-MNIST, MNIST); this GAN makes %dx%dx%d pictures",
                         gc->c, gc->h, gc->w);
 }
 
 int cli_gan_quality(const char *gan_dir, const char *clf_dir, int n, uint64_t seed) {
-    ng_imodel *G = NULL, *G0 = NULL, *C = NULL;
+    ng_model *G = NULL, *G0 = NULL, *C = NULL;
     char *gtrain = NULL, *ctrain = NULL, *data = NULL, *gseed = NULL;
     ng_images tr = {0}, te = {0};
     ng_graph *cgraph = NULL;
     float *imgs = NULL, *feats[4] = {0};
     int *pred[4] = {0}, *lab = NULL, code = 1;
     double *mu[4] = {0}, *S[4] = {0};
-    if (ng_icheckpoint_load(gan_dir, &G, &gtrain)) goto fail;
-    if (ng_imodel_cfg(G)->kind != NG_IMG_GAN) { ng_set_error("'%s' is a %s, not a GAN", gan_dir, ng_imodel_kind_name(ng_imodel_cfg(G)->kind)); goto fail; }
-    if (cli_gan_fid_check(ng_imodel_cfg(G))) goto fail;
-    if (ng_icheckpoint_load(clf_dir, &C, &ctrain)) { ng_set_error("--classifier: %s", ng_last_error()); goto fail; }
-    const ng_imodel_config *gc = ng_imodel_cfg(G), *cc = ng_imodel_cfg(C);
-    if (cc->kind != NG_IMG_CLASSIFIER) {
+    if (ng_checkpoint_load(gan_dir, &G, NULL, &gtrain)) goto fail;
+    if (ng_model_cfg(G)->kind != NG_MODEL_GAN) { ng_set_error("'%s' is a %s, not a GAN", gan_dir, ng_model_kind_name(ng_model_cfg(G)->kind)); goto fail; }
+    if (cli_gan_fid_check(ng_model_cfg(G))) goto fail;
+    if (ng_checkpoint_load(clf_dir, &C, NULL, &ctrain)) { ng_set_error("--classifier: %s", ng_last_error()); goto fail; }
+    const ng_model_config *gc = ng_model_cfg(G), *cc = ng_model_cfg(C);
+    if (cc->kind != NG_MODEL_CLASSIFIER) {
         ng_set_error("--classifier '%s' is a %s, not a classifier (train one with: nanogen train classifier --data fashion-mnist --out DIR)",
-                     clf_dir, ng_imodel_kind_name(cc->kind));
+                     clf_dir, ng_model_kind_name(cc->kind));
         goto fail;
     }
     if (cc->c != gc->c || cc->h != gc->h || cc->w != gc->w) {
@@ -121,7 +121,8 @@ int cli_gan_quality(const char *gan_dir, const char *clf_dir, int n, uint64_t se
     if (n < 2 || n > nmax) { ng_set_error("--n %d: between 2 and %d (the real images of '%s')", n, nmax, data); goto fail; }
     gseed = train_field(gtrain, "seed");
     uint64_t g_seed = gseed ? strtoull(gseed, NULL, 10) : 1;
-    if (!(G0 = ng_imodel_new(gc, g_seed))) goto fail;
+    if (!(G0 = ng_model_new(gc))) goto fail;
+    ng_model_init(G0, g_seed);
 
     const int64_t D = (int64_t)gc->c * gc->h * gc->w;
     const int H = cc->hidden, K = cc->n_classes, B = n < 200 ? n : 200;
@@ -201,6 +202,6 @@ out:
     free(imgs); free(lab);
     free(gtrain); free(ctrain); free(data); free(gseed);
     ng_images_free(&tr); ng_images_free(&te);
-    ng_imodel_free(G); ng_imodel_free(G0); ng_imodel_free(C);
+    ng_model_free(G); ng_model_free(G0); ng_model_free(C);
     return code;
 }

@@ -26,7 +26,7 @@ static const char *DIGIT_NAMES[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8
 /* ------------------------------------------------------------------ shared helpers */
 
 /* Load an image checkpoint with errors that say what DIR is when it is not one. */
-static int load_imodel(const char *dir, const char *what, ng_imodel **m, char **train_json) {
+static int load_imodel(const char *dir, const char *what, ng_model **m, char **train_json) {
     *m = NULL;
     if (train_json) *train_json = NULL;
     char *file = ng_checkpoint_model_path(dir);
@@ -48,10 +48,10 @@ static int load_imodel(const char *dir, const char *what, ng_imodel **m, char **
         return NG_ERR;
     }
     free(file);
-    if (ng_icheckpoint_load(dir, m, train_json)) return NG_ERR;
-    if (ng_imodel_cfg(*m)->kind == NG_IMG_CLASSIFIER) {
+    if (ng_checkpoint_load(dir, m, NULL, train_json)) return NG_ERR;
+    if (ng_model_cfg(*m)->kind == NG_MODEL_CLASSIFIER) {
         ng_set_error("'%s' holds a classifier: %s is for the generative models ae, dae, vae and gan", dir, what);
-        ng_imodel_free(*m); *m = NULL;
+        ng_model_free(*m); *m = NULL;
         if (train_json) { free(*train_json); *train_json = NULL; }
         return NG_ERR;
     }
@@ -73,8 +73,8 @@ static void parse_train(const char *json, train_info *t) {
 }
 
 /* The test split the model was trained beside (or --data), checked against the model. */
-static int load_test(const ng_imodel *m, const train_info *t, const char *data_flag, ng_images *te, const char **spec) {
-    const ng_imodel_config *c = ng_imodel_cfg(m);
+static int load_test(const ng_model *m, const train_info *t, const char *data_flag, ng_images *te, const char **spec) {
+    const ng_model_config *c = ng_model_cfg(m);
     *spec = data_flag ? data_flag : t->data;
     if (!**spec) return ng_set_error("the checkpoint does not say which data it was trained on: give --data");
     if (ng_dataset_load(*spec, "test", t->size, c->c, te)) return NG_ERR;
@@ -89,8 +89,8 @@ static int batch_for(int n) { return n < 256 ? n : 256; }
 
 /* The decoder (VAE/AE: sigmoid images in [0,1]; GAN: generator in [-1,1]) over n latents.
  * Returns malloc'd n*D floats. */
-static float *decode_all(ng_imodel *m, const float *z, int n) {
-    const ng_imodel_config *c = ng_imodel_cfg(m);
+static float *decode_all(ng_model *m, const float *z, int n) {
+    const ng_model_config *c = ng_model_cfg(m);
     const size_t D = (size_t)c->c * c->h * c->w, Z = (size_t)c->latent;
     int B = batch_for(n);
     float *out = ng_malloc(sizeof(float) * D * (size_t)n, "decoded images");
@@ -111,12 +111,12 @@ static float *decode_all(ng_imodel *m, const float *z, int n) {
 
 /* The encoder (AE/DAE: the code fc2(relu(fc1 x)); VAE: the mean mu(relu(fc1 x))) over n images
  * x (n, D) in [0,1]. Returns malloc'd n*latent floats. */
-static float *encode_all(ng_imodel *m, const float *x, int n) {
-    const ng_imodel_config *c = ng_imodel_cfg(m);
-    if (c->kind == NG_IMG_GAN) { ng_set_error("a GAN has no encoder"); return NULL; }
+static float *encode_all(ng_model *m, const float *x, int n) {
+    const ng_model_config *c = ng_model_cfg(m);
+    if (c->kind == NG_MODEL_GAN) { ng_set_error("a GAN has no encoder"); return NULL; }
     const size_t D = (size_t)c->c * c->h * c->w, Z = (size_t)c->latent;
-    ng_params *P = ng_imodel_params(m, 0);
-    const char *zn = c->kind == NG_IMG_VAE ? "mu" : "fc2";
+    ng_params *P = ng_model_block(m, 0);
+    const char *zn = c->kind == NG_MODEL_VAE ? "mu" : "fc2";
     char wn[32], bn[32];
     snprintf(wn, sizeof wn, "%s.weight", zn);
     snprintf(bn, sizeof bn, "%s.bias", zn);
@@ -234,28 +234,28 @@ int cmd_sample_images(int argc, char **argv) {
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     cli_set_threads(threads);
     const char *what = manifold ? "--manifold" : scatter ? "--scatter" : "sample --out";
-    ng_imodel *m = NULL;
+    ng_model *m = NULL;
     char *tj = NULL;
     ng_images te = {0};
     float *z = NULL, *imgs = NULL, *x = NULL, *grid = NULL;
     double *px = NULL, *py = NULL;
     int *cls = NULL, code = 1;
     if (load_imodel(dir, what, &m, &tj)) goto fail;
-    const ng_imodel_config *c = ng_imodel_cfg(m);
+    const ng_model_config *c = ng_model_cfg(m);
     const size_t D = (size_t)c->c * c->h * c->w;
-    const int gan = c->kind == NG_IMG_GAN, Z = c->latent;
+    const int gan = c->kind == NG_MODEL_GAN, Z = c->latent;
     const float lo = gan ? -1.0f : 0.0f;
     train_info ti;
     parse_train(tj, &ti);
     ng_rng rng;
     ng_rng_seed(&rng, seed);
     if (manifold) {
-        if (c->kind == NG_IMG_AE || c->kind == NG_IMG_DAE) {
-            ng_set_error("--manifold needs a model with a N(0,1) prior (vae or gan); an %s's codes have none (try --scatter)", ng_imodel_kind_name(c->kind));
+        if (c->kind == NG_MODEL_AE || c->kind == NG_MODEL_DAE) {
+            ng_set_error("--manifold needs a model with a N(0,1) prior (vae or gan); an %s's codes have none (try --scatter)", ng_model_kind_name(c->kind));
             goto fail;
         }
         if (Z != 2) {
-            ng_set_error("--manifold needs a 2-D latent, but this %s has %d latent dimensions (train one with --latent 2)", ng_imodel_kind_name(c->kind), Z);
+            ng_set_error("--manifold needs a 2-D latent, but this %s has %d latent dimensions (train one with --latent 2)", ng_model_kind_name(c->kind), Z);
             goto fail;
         }
         if (n < 0) n = 20;
@@ -271,7 +271,7 @@ int cmd_sample_images(int argc, char **argv) {
             }
         if (!(imgs = decode_all(m, z, n * n))) goto fail;
         if (ng_png_grid(out, imgs, n * n, c->c, c->h, c->w, n, zoom, lo, 1)) goto fail;
-        printf("%s: %dx%d manifold of the 2-D latent (quantiles 5%%..95%% of N(0,1)) -> %s\n", ng_imodel_kind_name(c->kind), n, n, out);
+        printf("%s: %dx%d manifold of the 2-D latent (quantiles 5%%..95%% of N(0,1)) -> %s\n", ng_model_kind_name(c->kind), n, n, out);
     } else if (scatter) {
         if (gan) { ng_set_error("--scatter shows the encoder's latents: a GAN has no encoder"); goto fail; }
         const char *spec;
@@ -281,19 +281,19 @@ int cmd_sample_images(int argc, char **argv) {
         px = malloc(sizeof(double) * N); py = malloc(sizeof(double) * N); cls = malloc(sizeof(int) * N);
         if (!px || !py || !cls) { ng_set_error("out of memory"); goto fail; }
         char title[256], xl[64], yl[64];
-        const char *means = c->kind == NG_IMG_VAE ? "latent means" : "latent codes";
+        const char *means = c->kind == NG_MODEL_VAE ? "latent means" : "latent codes";
         if (Z == 2) {
             for (int i = 0; i < N; i++) { px[i] = z[2 * i]; py[i] = z[2 * i + 1]; }
-            snprintf(title, sizeof title, "%s: %s of %d test images", ng_imodel_kind_name(c->kind), means, N);
+            snprintf(title, sizeof title, "%s: %s of %d test images", ng_model_kind_name(c->kind), means, N);
             snprintf(xl, sizeof xl, "z1"); snprintf(yl, sizeof yl, "z2");
         } else if (Z == 1) {
             for (int i = 0; i < N; i++) { px[i] = z[i]; py[i] = 0; }
-            snprintf(title, sizeof title, "%s: 1-D %s of %d test images", ng_imodel_kind_name(c->kind), means, N);
+            snprintf(title, sizeof title, "%s: 1-D %s of %d test images", ng_model_kind_name(c->kind), means, N);
             snprintf(xl, sizeof xl, "z1"); snprintf(yl, sizeof yl, "(none)");
         } else {
             double var[2];
             if (pca2(z, N, Z, px, py, var)) goto fail;
-            snprintf(title, sizeof title, "%s: %s of %d test images, PCA of %d-D to 2-D", ng_imodel_kind_name(c->kind), means, N, Z);
+            snprintf(title, sizeof title, "%s: %s of %d test images, PCA of %d-D to 2-D", ng_model_kind_name(c->kind), means, N, Z);
             snprintf(xl, sizeof xl, "PC1 (%.0f%% of the variance)", 100 * var[0]);
             snprintf(yl, sizeof yl, "PC2 (%.0f%%)", 100 * var[1]);
         }
@@ -314,8 +314,8 @@ int cmd_sample_images(int argc, char **argv) {
                            : svg_chart_scatter(ch, px, py, (size_t)N, &(svg_style){.marker = SVG_MARK_CIRCLE, .marker_r = 2, .opacity = 0.6}, NULL);
         if (rc) { svg_chart_free(ch); goto fail; }
         if (svg_chart_write(ch, out)) goto fail;
-        printf("%s: %s of %d test images%s -> %s\n", ng_imodel_kind_name(c->kind), means, N, Z > 2 ? " (PCA to 2-D)" : "", out);
-    } else if (c->kind == NG_IMG_VAE || gan) {
+        printf("%s: %s of %d test images%s -> %s\n", ng_model_kind_name(c->kind), means, N, Z > 2 ? " (PCA to 2-D)" : "", out);
+    } else if (c->kind == NG_MODEL_VAE || gan) {
         if (n < 0) n = 64;
         if (zoom < 0) zoom = 2;
         if (ng_png_grid_check(out, n, c->c, c->h, c->w, ncol, zoom)) goto fail;
@@ -324,16 +324,16 @@ int cmd_sample_images(int argc, char **argv) {
         ng_rng_fill_normal(&rng, z, (int64_t)n * Z);
         if (!(imgs = decode_all(m, z, n))) goto fail;
         if (ng_png_grid(out, imgs, n, c->c, c->h, c->w, ncol, zoom, lo, 1)) goto fail;
-        printf("%s: %d samples from the prior (seed %llu) -> %s\n", ng_imodel_kind_name(c->kind), n, (unsigned long long)seed, out);
+        printf("%s: %d samples from the prior (seed %llu) -> %s\n", ng_model_kind_name(c->kind), n, (unsigned long long)seed, out);
     } else {   /* AE / DAE: reconstructions of the first test images */
         if (n < 0) n = 64;
         if (zoom < 0) zoom = 2;
         const char *spec;
         int cols = ncol < n ? ncol : n, groups = (n + cols - 1) / cols, N = groups * cols;
-        if (ng_png_grid_check(out, N * (c->kind == NG_IMG_DAE ? 3 : 2), c->c, c->h, c->w, cols, zoom)) goto fail;
+        if (ng_png_grid_check(out, N * (c->kind == NG_MODEL_DAE ? 3 : 2), c->c, c->h, c->w, cols, zoom)) goto fail;
         if (load_test(m, &ti, data, &te, &spec)) goto fail;
         if (N > te.n) { ng_set_error("--n %d: the test split has only %d images", N, te.n); goto fail; }
-        const int dae = c->kind == NG_IMG_DAE, rows = dae ? 3 : 2;
+        const int dae = c->kind == NG_MODEL_DAE, rows = dae ? 3 : 2;
         x = malloc(sizeof(float) * D * N);
         grid = malloc(sizeof(float) * D * N * rows);
         if (!x || !grid) { ng_set_error("out of memory"); goto fail; }
@@ -349,7 +349,7 @@ int cmd_sample_images(int argc, char **argv) {
             }
         if (ng_png_grid(out, grid, N * rows, c->c, c->h, c->w, cols, zoom, 0, 1)) goto fail;
         printf("%s: %d test images and their reconstructions (rows: originals | %sreconstructions) -> %s\n",
-               ng_imodel_kind_name(c->kind), N, dae ? "noisy | " : "", out);
+               ng_model_kind_name(c->kind), N, dae ? "noisy | " : "", out);
     }
     code = 0;
     goto done;
@@ -358,7 +358,7 @@ fail:
 done:
     free(z); free(imgs); free(x); free(grid); free(px); free(py); free(cls); free(tj);
     ng_images_free(&te);
-    ng_imodel_free(m);
+    ng_model_free(m);
     return code;
 }
 
@@ -398,17 +398,17 @@ int cmd_interpolate(int argc, char **argv) {
     if (cli_check_out(out, ".png")) return cli_usage_error("%s", ng_last_error());
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     cli_set_threads(threads);
-    ng_imodel *m = NULL;
+    ng_model *m = NULL;
     char *tj = NULL;
     ng_images te = {0};
     float *ends = NULL, *z = NULL, *imgs = NULL, *grid = NULL, *x = NULL;
     int code = 1;
     if (load_imodel(dir, "interpolate", &m, &tj)) goto fail;
-    const ng_imodel_config *c = ng_imodel_cfg(m);
+    const ng_model_config *c = ng_model_cfg(m);
     const size_t D = (size_t)c->c * c->h * c->w, Z = (size_t)c->latent;
-    const int gan = c->kind == NG_IMG_GAN;
+    const int gan = c->kind == NG_MODEL_GAN;
     if (gan && from_test) { ng_set_error("--from-test encodes test images: a GAN has no encoder"); goto fail; }
-    if (c->kind == NG_IMG_AE || c->kind == NG_IMG_DAE) from_test = 1;   /* an AE has no prior to draw from */
+    if (c->kind == NG_MODEL_AE || c->kind == NG_MODEL_DAE) from_test = 1;   /* an AE has no prior to draw from */
     if (ng_png_grid_check(out, rows * (steps + (from_test ? 2 : 0)), c->c, c->h, c->w, steps + (from_test ? 2 : 0), zoom)) goto fail;
     train_info ti;
     parse_train(tj, &ti);
@@ -461,8 +461,8 @@ int cmd_interpolate(int argc, char **argv) {
         memcpy(row, imgs + (size_t)r * steps * D, sizeof(float) * D * steps);
     }
     if (ng_png_grid(out, grid, rows * cols, c->c, c->h, c->w, cols, zoom, gan ? -1.0f : 0.0f, 1)) goto fail;
-    printf("%s: %d linear walks of %d steps between %s -> %s\n", ng_imodel_kind_name(c->kind), rows, steps,
-           from_test ? (c->kind == NG_IMG_VAE ? "the latent means of test images (shown at both ends)" : "the codes of test images (shown at both ends)")
+    printf("%s: %d linear walks of %d steps between %s -> %s\n", ng_model_kind_name(c->kind), rows, steps,
+           from_test ? (c->kind == NG_MODEL_VAE ? "the latent means of test images (shown at both ends)" : "the codes of test images (shown at both ends)")
                      : "random latents z ~ N(0,1)", out);
     code = 0;
     goto done;
@@ -471,7 +471,7 @@ fail:
 done:
     free(ends); free(z); free(imgs); free(grid); free(x); free(tj);
     ng_images_free(&te);
-    ng_imodel_free(m);
+    ng_model_free(m);
     return code;
 }
 
@@ -504,14 +504,14 @@ int cmd_eval_images(int argc, char **argv) {
     if (!dir) return cli_usage_error("usage: nanogen eval DIR [--data D] [--seed S] [--n 1000 (gan samples)] [--threads N]");
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     cli_set_threads(threads);
-    ng_imodel *m = NULL;
+    ng_model *m = NULL;
     char *tj = NULL;
     ng_images te = {0};
     ng_graph *g = NULL;
     float *fake = NULL, *z = NULL;
     int code = 1;
     if (load_imodel(dir, "eval", &m, &tj)) goto fail;
-    const ng_imodel_config *c = ng_imodel_cfg(m);
+    const ng_model_config *c = ng_model_cfg(m);
     const size_t D = (size_t)c->c * c->h * c->w;
     train_info ti;
     parse_train(tj, &ti);
@@ -519,10 +519,10 @@ int cmd_eval_images(int argc, char **argv) {
     if (load_test(m, &ti, data, &te, &spec)) goto fail;
     ng_rng rng;
     ng_rng_seed(&rng, seed);
-    const char *kind = ng_imodel_kind_name(c->kind);
-    if (clf && c->kind != NG_IMG_GAN) { ng_set_error("--classifier measures a GAN's samples (FID); this is a %s", kind); goto fail; }
+    const char *kind = ng_model_kind_name(c->kind);
+    if (clf && c->kind != NG_MODEL_GAN) { ng_set_error("--classifier measures a GAN's samples (FID); this is a %s", kind); goto fail; }
     if (clf && cli_gan_fid_check(c)) goto fail;
-    if (c->kind != NG_IMG_GAN) {
+    if (c->kind != NG_MODEL_GAN) {
         /* test loss as train_images.c computes it: BCE summed over pixels (+ KL for the VAE) */
         int Be = divisor_upto(te.n, 1000);
         ng_ae_graph ag;
@@ -531,18 +531,18 @@ int cmd_eval_images(int argc, char **argv) {
         double rec = 0, kl = 0;
         for (int s = 0; s < te.n; s += Be) {
             memcpy(ag.x->data, te.pixels + (size_t)s * D, sizeof(float) * D * Be);
-            if (c->kind == NG_IMG_DAE) ng_dae_corrupt(ag.x_in->data, ag.x->data, (int64_t)Be * D, ti.noise_mask, ti.noise, &rng);
+            if (c->kind == NG_MODEL_DAE) ng_dae_corrupt(ag.x_in->data, ag.x->data, (int64_t)Be * D, ti.noise_mask, ti.noise, &rng);
             if (ag.eps) ng_rng_fill_normal(&rng, ag.eps->data, ag.eps->n);
             ng_graph_forward(g);
             rec += ag.rec->data[0];
             if (ag.kl) kl += ag.kl->data[0];
         }
         rec /= te.n; kl /= te.n;
-        if (c->kind == NG_IMG_VAE) {
+        if (c->kind == NG_MODEL_VAE) {
             printf("vae: test loss %.2f nats per image (negative ELBO) on %d test images\n", rec + kl, te.n);
             printf("  reconstruction (BCE summed over %zu pixels) %.2f + KL %.2f (one draw of z per image, seed %llu)%s\n",
                    D, rec, kl, (unsigned long long)seed, c->beta != 1.0f ? "; the training loss weighted KL by --beta" : "");
-        } else if (c->kind == NG_IMG_DAE) {
+        } else if (c->kind == NG_MODEL_DAE) {
             printf("dae: test loss %.2f nats per image (BCE summed over pixels, clean image from its %s copy) on %d test images\n",
                    rec, ti.noise_mask ? "masked" : "noisy", te.n);
             printf("  noise %s:%g as in training, seed %llu\n", ti.noise_mask ? "mask" : "gaussian", ti.noise, (unsigned long long)seed);
@@ -596,7 +596,7 @@ done:
     ng_graph_free(g);
     free(fake); free(z); free(tj);
     ng_images_free(&te);
-    ng_imodel_free(m);
+    ng_model_free(m);
     return code;
 }
 

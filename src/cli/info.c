@@ -64,26 +64,26 @@ static void print_settings(const cJSON *j, const char *const *keys) {
 
 /* an image model's checkpoint: kind, picture shape, sizes, training state, history */
 static int info_image(const char *dir) {
-    ng_imodel *m = NULL;
+    ng_model *m = NULL;
     char *train = NULL;
-    if (ng_icheckpoint_load(dir, &m, &train)) return cli_fail();
-    const ng_imodel_config *c = ng_imodel_cfg(m);
+    if (ng_checkpoint_load(dir, &m, NULL, &train)) return cli_fail();
+    const ng_model_config *c = ng_model_cfg(m);
     char *path = ng_checkpoint_model_path(dir);
     struct stat st;
     printf("checkpoint  %s (%.1f MB)\n", path ? path : dir, path && stat(path, &st) == 0 ? st.st_size / 1e6 : 0.0);
-    printf("model       %s%s\n", ng_imodel_kind_name(c->kind), c->arch == NG_ARCH_CONV ? " (conv)" : "");
+    printf("model       %s%s\n", ng_model_kind_name(c->kind), c->arch == NG_ARCH_CONV ? " (conv)" : "");
     printf("config      pictures %dx%dx%d", c->c, c->h, c->w);
-    if (c->kind != NG_IMG_GAN) printf(", hidden %d", c->hidden);   /* the DCGAN's widths are fixed */
-    if (c->kind == NG_IMG_CLASSIFIER) printf(", %d classes", c->n_classes);
+    if (c->kind != NG_MODEL_GAN) printf(", hidden %d", c->hidden);   /* the DCGAN's widths are fixed */
+    if (c->kind == NG_MODEL_CLASSIFIER) printf(", %d classes", c->n_classes);
     else printf(", latent %d", c->latent);
-    if (c->kind == NG_IMG_VAE) printf(", beta %g", c->beta);
+    if (c->kind == NG_MODEL_VAE) printf(", beta %g", c->beta);
     printf("\n");
     int64_t total = 0;
-    for (int b = 0; b < ng_imodel_n_blocks(m); b++) total += ng_params_numel(ng_imodel_params(m, b));
+    for (int b = 0; b < ng_model_n_blocks(m); b++) total += ng_params_numel(ng_model_block(m, b));
     printf("parameters  %lld", (long long)total);
-    if (c->kind == NG_IMG_GAN)
-        printf(" (generator %lld, discriminator %lld)", (long long)ng_params_numel(ng_imodel_params(m, 0)),
-               (long long)ng_params_numel(ng_imodel_params(m, 1)));
+    if (c->kind == NG_MODEL_GAN)
+        printf(" (generator %lld, discriminator %lld)", (long long)ng_params_numel(ng_model_block(m, 0)),
+               (long long)ng_params_numel(ng_model_block(m, 1)));
     printf("\n");
     cJSON *j = train ? cJSON_Parse(train) : NULL;
     if (cJSON_IsObject(j)) {
@@ -101,7 +101,7 @@ static int info_image(const char *dir) {
     print_history(path, 1);
     free(path);
     free(train);
-    ng_imodel_free(m);
+    ng_model_free(m);
     return 0;
 }
 

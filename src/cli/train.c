@@ -493,7 +493,7 @@ int cmd_train(int argc, char **argv) {
     opt = ng_adamw_new(ng_model_params(m), &acfg);
     if (!opt) goto fail;
     if (o.resume && step0 > 0) {
-        if (ng_checkpoint_load_optim(o.resume, m, opt)) {
+        if (ng_checkpoint_load_optim(o.resume, m, &opt)) {
             fprintf(stderr, "nanogen: warning: %s; the optimizer restarts from zero moments\n", ng_last_error());
             ng_adamw_set_t(opt, 0);
         } else if (ng_adamw_t(opt) != step0) {
@@ -547,7 +547,7 @@ int cmd_train(int argc, char **argv) {
             cli_metrics_line(metrics, j, 0);
             if (step > step0) {
                 char *sj = state_json(&o, step, &rng, last_train, last_val, elapsed0 + cli_now() - t_start, loss_sum, loss_n);
-                int rc = ng_checkpoint_save(o.out, m, tok, sj, opt);
+                int rc = ng_checkpoint_save(o.out, m, tok, sj, &opt);
                 free(sj);
                 if (rc) goto fail;
                 saved_step = step;
@@ -592,7 +592,7 @@ int cmd_train(int argc, char **argv) {
         if (cli_stop) {
             if (tty) fprintf(stderr, "\r\033[K");
             char *sj = state_json(&o, step + 1, &rng, last_train, last_val, elapsed0 + cli_now() - t_start, loss_sum, loss_n);
-            int rc = ng_checkpoint_save(o.out, m, tok, sj, opt);
+            int rc = ng_checkpoint_save(o.out, m, tok, sj, &opt);
             free(sj);
             if (rc) goto fail;
             printf("interrupted at step %d: checkpoint saved in %s (continue with: nanogen train --resume %s)\n", step + 1, o.out, o.out);
@@ -608,7 +608,7 @@ int cmd_train(int argc, char **argv) {
         printf("nothing to do: the checkpoint is already at step %d of %d (raise --steps to train more)\n", step0, o.steps);
     } else if (step == 0) {   /* --steps 0: save the initialised (or fine-tuning start) model */
         char *sj = state_json(&o, 0, &rng, last_train, last_val, 0, 0, 0);
-        int rc = ng_checkpoint_save(o.out, m, tok, sj, opt);
+        int rc = ng_checkpoint_save(o.out, m, tok, sj, &opt);
         free(sj);
         if (rc) goto fail;
         printf("--steps 0: saved the untrained model in %s/model.safetensors\n", o.out);

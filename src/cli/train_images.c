@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 typedef struct {
-    ng_imodel_config mc;
+    ng_model_config mc;
     const char *data, *out, *resume;
     int epochs, B, threads, force, size, max_batches, log_every, detect_anomaly;
     float lr, beta1, beta2, noise;
@@ -59,14 +59,14 @@ static int parse(int argc, char **argv, itrain_opts *o) {
     int i = 0, kind = -1;
     if (argc > 0 && argv[0][0] != '-') {
         const char *k = argv[0];
-        kind = !strcmp(k, "ae") ? NG_IMG_AE : !strcmp(k, "dae") ? NG_IMG_DAE : !strcmp(k, "vae") ? NG_IMG_VAE
-             : !strcmp(k, "classifier") ? NG_IMG_CLASSIFIER : NG_IMG_GAN;
+        kind = !strcmp(k, "ae") ? NG_MODEL_AE : !strcmp(k, "dae") ? NG_MODEL_DAE : !strcmp(k, "vae") ? NG_MODEL_VAE
+             : !strcmp(k, "classifier") ? NG_MODEL_CLASSIFIER : NG_MODEL_GAN;
         i = 1;
     }
-    o->mc.kind = (ng_imodel_kind)(kind < 0 ? NG_IMG_VAE : kind);
-    int gan = o->mc.kind == NG_IMG_GAN;
+    o->mc.kind = (ng_model_kind)(kind < 0 ? NG_MODEL_VAE : kind);
+    int gan = o->mc.kind == NG_MODEL_GAN;
     o->epochs = gan ? 5 : 10; o->B = 128; o->lr = gan ? 2e-4f : 1e-3f; o->beta1 = gan ? 0.5f : 0.9f; o->beta2 = 0.999f;
-    const int clf = o->mc.kind == NG_IMG_CLASSIFIER;
+    const int clf = o->mc.kind == NG_MODEL_CLASSIFIER;
     if (clf) o->epochs = 5;
     o->mc.latent = gan ? 100 : 20; o->mc.hidden = clf ? 128 : 400; o->mc.beta = 1.0f; o->noise = 0.3f;
     int hidden_given = 0;
@@ -109,12 +109,12 @@ static int parse(int argc, char **argv, itrain_opts *o) {
             if (!rc && (!end || *end || !(o->noise >= 0) || o->noise > NOISE_MAX(o->noise_mask)))
                 rc = ng_set_error("--noise: '%s' is not gaussian:STD (0..10) or mask:P (0..1)", v);
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 1; }
-        else rc = ng_set_error("unknown flag '%s' for train %s", a, ng_imodel_kind_name(o->mc.kind));
+        else rc = ng_set_error("unknown flag '%s' for train %s", a, ng_model_kind_name(o->mc.kind));
         if (rc) return rc;
     }
     if (o->mc.c != 1 && o->mc.c != 3) return ng_set_error("--channels must be 1 or 3");
     if (o->mc.arch == NG_ARCH_CONV && (gan || clf))
-        return ng_set_error("--arch conv is for ae, dae and vae (the %s has its own architecture)", ng_imodel_kind_name(o->mc.kind));
+        return ng_set_error("--arch conv is for ae, dae and vae (the %s has its own architecture)", ng_model_kind_name(o->mc.kind));
     if (o->mc.arch == NG_ARCH_CONV && !hidden_given) o->mc.hidden = 256;
     if (!o->resume) {
         if (!o->data) return ng_set_error("--data is required: fashion-mnist, mnist, or a folder of IDX files or images");
@@ -327,7 +327,7 @@ int cmd_train_images(int argc, char **argv) {
     int epochs_given = 0;
     for (int i = 0; i < argc; i++) if (!strcmp(argv[i], "--epochs")) epochs_given = 1;
     cli_set_threads(o.threads);
-    ng_imodel *m = NULL;
+    ng_model *m = NULL;
     ng_images tr = {0}, te = {0};
     ng_graph *gs[6] = {0};
     ng_adamw *opts[2] = {0};
@@ -338,8 +338,8 @@ int cmd_train_images(int argc, char **argv) {
     ng_rng rng;
     ng_rng_seed(&rng, o.seed);
     if (o.resume) {
-        if (ng_icheckpoint_load(o.resume, &m, &state) || load_state(state, &o, &epoch0, &rng, epochs_given, &pos0)) goto fail;
-        o.mc = *ng_imodel_cfg(m);
+        if (ng_checkpoint_load(o.resume, &m, NULL, &state) || load_state(state, &o, &epoch0, &rng, epochs_given, &pos0)) goto fail;
+        o.mc = *ng_model_cfg(m);
         if (!o.out) o.out = o.resume;
         if (!o.data) { ng_set_error("the checkpoint does not say which data it trained on: give --data"); goto fail; }
         if (pos0.batch) printf("resuming %s in epoch %d of %d at batch %d\n", o.resume, epoch0 + 1, o.epochs, pos0.batch + 1);
@@ -347,34 +347,35 @@ int cmd_train_images(int argc, char **argv) {
     }
     if (ng_dataset_load(o.data, "train", o.size, o.mc.c, &tr) || ng_dataset_load(o.data, "test", o.size, o.mc.c, &te)) goto fail;
     if (tr.n < 1 || te.n < 1) { ng_set_error("'%s': the train or test split is empty", o.data); goto fail; }
-    if (o.mc.kind == NG_IMG_CLASSIFIER && (!tr.labels || !te.labels || tr.n_classes < 2)) {
+    if (o.mc.kind == NG_MODEL_CLASSIFIER && (!tr.labels || !te.labels || tr.n_classes < 2)) {
         ng_set_error("'%s': the classifier needs labelled images of 2 classes or more", o.data);
         goto fail;
     }
-    if (o.mc.kind == NG_IMG_CLASSIFIER && m && (tr.n_classes > o.mc.n_classes || te.n_classes > o.mc.n_classes)) {
+    if (o.mc.kind == NG_MODEL_CLASSIFIER && m && (tr.n_classes > o.mc.n_classes || te.n_classes > o.mc.n_classes)) {
         ng_set_error("'%s' has %d classes but the classifier was trained on %d", o.data, tr.n_classes, o.mc.n_classes);
         goto fail;
     }
     if (!m) {
         o.mc.c = tr.c; o.mc.h = tr.h; o.mc.w = tr.w;
-        if (o.mc.kind == NG_IMG_CLASSIFIER) o.mc.n_classes = tr.n_classes;
+        if (o.mc.kind == NG_MODEL_CLASSIFIER) o.mc.n_classes = tr.n_classes;
         /* refuse up front what cannot fit: weights, gradients, two moments, activations */
-        int64_t np = ng_imodel_param_count(&o.mc);
+        int64_t np = ng_model_param_count(&o.mc);
         if (np < 0) goto fail;
         const double D = (double)tr.c * tr.h * tr.w, acts = 16.0 * D + 8.0 * (o.mc.hidden + o.mc.latent) + 64.0 * tr.h * tr.w;
         char what[160];
-        snprintf(what, sizeof what, "this %s (%.0fM parameters, batch %d, %dx%dx%d pictures)", ng_imodel_kind_name(o.mc.kind),
+        snprintf(what, sizeof what, "this %s (%.0fM parameters, batch %d, %dx%dx%d pictures)", ng_model_kind_name(o.mc.kind),
                  np / 1e6, o.B, tr.c, tr.h, tr.w);
         if (cli_memory_check(4.0 * (4.0 * (double)np + 2.0 * (o.B < tr.n ? o.B : tr.n) * acts), what,
                              "lower --hidden, --latent or --batch-size")) goto fail;
-        if (!(m = ng_imodel_new(&o.mc, o.seed))) goto fail;
+        if (!(m = ng_model_new(&o.mc))) goto fail;
+        ng_model_init(m, o.seed);
     } else if (tr.c != o.mc.c || tr.h != o.mc.h || tr.w != o.mc.w) {
         ng_set_error("'%s' has %dx%dx%d images but the model was trained on %dx%dx%d", o.data, tr.c, tr.h, tr.w, o.mc.c, o.mc.h, o.mc.w);
         goto fail;
     }
     if (pos0.batch > 0) {   /* stopped inside an epoch: that position must exist in an epoch of this data */
         int nb, r;
-        epoch_batches(tr.n, o.B < tr.n ? o.B : tr.n, o.max_batches, ng_imodel_cfg(m)->kind == NG_IMG_GAN, &nb, &r);
+        epoch_batches(tr.n, o.B < tr.n ? o.B : tr.n, o.max_batches, ng_model_cfg(m)->kind == NG_MODEL_GAN, &nb, &r);
         if (pos0.batch > nb + (r ? 1 : 0)) {
             ng_set_error("the checkpoint stopped before batch %d of epoch %d, but an epoch has %d batches here "
                          "(were --batch-size, --max-batches or the data changed?)", pos0.batch + 1, epoch0 + 1, nb + (r ? 1 : 0));
@@ -382,7 +383,7 @@ int cmd_train_images(int argc, char **argv) {
         }
     }
     {   /* never overwrite a checkpoint by accident; find out now that --out is writable */
-        int pictures = ng_imodel_cfg(m)->kind != NG_IMG_CLASSIFIER;
+        int pictures = ng_model_cfg(m)->kind != NG_MODEL_CLASSIFIER;
         if (cli_prepare_out(o.out, pictures ? "samples" : NULL, o.resume != NULL, o.force)) goto fail;
         char sdir[4096];
         snprintf(sdir, sizeof sdir, "%s/metrics.jsonl", o.out);
@@ -390,21 +391,21 @@ int cmd_train_images(int argc, char **argv) {
         metrics = fopen(sdir, o.resume ? "a" : "w");
         if (!metrics) { ng_set_error("cannot write %s: %s", sdir, strerror(errno)); goto fail; }
     }
-    const ng_imodel_config *c = ng_imodel_cfg(m);
-    const int gan = c->kind == NG_IMG_GAN, clf = c->kind == NG_IMG_CLASSIFIER, B = o.B < tr.n ? o.B : tr.n;
+    const ng_model_config *c = ng_model_cfg(m);
+    const int gan = c->kind == NG_MODEL_GAN, clf = c->kind == NG_MODEL_CLASSIFIER, B = o.B < tr.n ? o.B : tr.n;
     const int64_t D = (int64_t)c->c * c->h * c->w;
     int n_batches, rem;
     epoch_batches(tr.n, B, o.max_batches, gan, &n_batches, &rem);
-    for (int b = 0; b < ng_imodel_n_blocks(m); b++) {
+    for (int b = 0; b < ng_model_n_blocks(m); b++) {
         ng_adamw_cfg ac = {o.lr, o.lr, o.beta1, o.beta2, 1e-8f, 0.0f, 0.0f, 0, 1};
-        if (!(opts[b] = ng_adamw_new(ng_imodel_params(m, b), &ac))) goto fail;
+        if (!(opts[b] = ng_adamw_new(ng_model_block(m, b), &ac))) goto fail;
     }
-    if (o.resume && (epoch0 > 0 || pos0.batch > 0) && ng_icheckpoint_load_optim(o.resume, m, opts))
+    if (o.resume && (epoch0 > 0 || pos0.batch > 0) && ng_checkpoint_load_optim(o.resume, m, opts))
         fprintf(stderr, "nanogen: warning: %s; the optimizer restarts from zero moments\n", ng_last_error());
     perm = malloc(sizeof(int) * tr.n);
     if (!perm) { ng_set_error("out of memory"); goto fail; }
-    printf("%s: %" PRId64 " parameters, %d train / %d test images %dx%dx%d, batch %d, %d thread%s\n", ng_imodel_kind_name(c->kind),
-           ng_params_numel(ng_imodel_params(m, 0)) + (gan ? ng_params_numel(ng_imodel_params(m, 1)) : 0), tr.n, te.n, c->c, c->h, c->w, B,
+    printf("%s: %" PRId64 " parameters, %d train / %d test images %dx%dx%d, batch %d, %d thread%s\n", ng_model_kind_name(c->kind),
+           ng_params_numel(ng_model_block(m, 0)) + (gan ? ng_params_numel(ng_model_block(m, 1)) : 0), tr.n, te.n, c->c, c->h, c->w, B,
            ng_get_threads(), ng_get_threads() == 1 ? "" : "s");
     fflush(stdout);
     cli_catch_stop_signals();
@@ -490,16 +491,16 @@ int cmd_train_images(int argc, char **argv) {
                 gather(a->x->data, &tr, idx, b, 0, 1);
                 for (int i = 0; i < b; i++) a->labels->idata[i] = tr.labels[idx[i]];
                 NUMCHECK(cli_forward(g) || cli_finite_loss(g, "the loss", a->loss->data[0]) || cli_backward(g, NULL) ||
-                         cli_adamw_step(opts[0], ng_imodel_params(m, 0), o.lr, ""), bi);
+                         cli_adamw_step(opts[0], ng_model_block(m, 0), o.lr, ""), bi);
                 tot += (double)a->loss->data[0] * b;   /* mean over the batch -> sum */
             } else if (!gan) {
                 ng_ae_graph *a = &ag[bi < n_batches ? 0 : 1];
                 ng_graph *g = gs[bi < n_batches ? 0 : 1];
                 gather(a->x->data, &tr, idx, b, 0, 1);
-                if (c->kind == NG_IMG_DAE) ng_dae_corrupt(a->x_in->data, a->x->data, (int64_t)b * D, o.noise_mask, o.noise, &rng);
+                if (c->kind == NG_MODEL_DAE) ng_dae_corrupt(a->x_in->data, a->x->data, (int64_t)b * D, o.noise_mask, o.noise, &rng);
                 if (a->eps) ng_rng_fill_normal(&rng, a->eps->data, a->eps->n);
                 NUMCHECK(cli_forward(g) || cli_finite_loss(g, "the loss", a->loss->data[0]) || cli_backward(g, NULL) ||
-                         cli_adamw_step(opts[0], ng_imodel_params(m, 0), o.lr, ""), bi);
+                         cli_adamw_step(opts[0], ng_model_block(m, 0), o.lr, ""), bi);
                 tot += a->loss->data[0];
             } else {
                 /* D: real -> 1, G(z) -> 0 ; then G: D(G(z)) -> 1 (non-saturating) */
@@ -514,7 +515,7 @@ int cmd_train_images(int argc, char **argv) {
                 for (int i = 0; i < B; i++) dx += 1.0 / (1.0 + exp(-dr_logits->data[i]));
                 d_tot += dr_l->data[0] + df_l->data[0];
                 dx_tot += dx / B;
-                NUMCHECK(cli_adamw_step(opts[1], ng_imodel_params(m, 1), o.lr, "the discriminator's "), bi);
+                NUMCHECK(cli_adamw_step(opts[1], ng_model_block(m, 1), o.lr, "the discriminator's "), bi);
                 for (int i = 0; i < B; i++) df_t->data[i] = 1.0f;
                 /* through D to its input images only: D's weight gradients are not used here */
                 NUMCHECK(cli_forward(gs[5]) || cli_finite_loss(gs[5], "G's loss", df_l->data[0]) || cli_backward_inputs(gs[5]), bi);
@@ -522,7 +523,7 @@ int cmd_train_images(int argc, char **argv) {
                 for (int i = 0; i < B; i++) dgz += 1.0 / (1.0 + exp(-df_logits->data[i]));
                 dgz_tot += dgz / B;
                 g_tot += df_l->data[0];
-                NUMCHECK(cli_backward(gs[3], df_x->grad) || cli_adamw_step(opts[0], ng_imodel_params(m, 0), o.lr, "the generator's "), bi);
+                NUMCHECK(cli_backward(gs[3], df_x->grad) || cli_adamw_step(opts[0], ng_model_block(m, 0), o.lr, "the generator's "), bi);
             }
             seen += b;
             ng_pace_add(&pace, cli_now() - tb);
@@ -542,7 +543,7 @@ int cmd_train_images(int argc, char **argv) {
             epoch_pos pos = {bi + 1, seen, rng_epoch, {tot, d_tot, g_tot, dx_tot, dgz_tot, 0}, dt};
             if (bi + 1 >= n_batches + (rem ? 1 : 0)) pos.batch = n_batches + (rem ? 1 : 0);
             char *sj = state_json(&o, epoch, &rng, &pos);
-            int rc = ng_icheckpoint_save(o.out, m, sj, opts);
+            int rc = ng_checkpoint_save(o.out, m, NULL, sj, opts);
             free(sj);
             if (rc) { ng_graph_free(sg); free(zfix); goto fail; }
             saved = 1;
@@ -579,14 +580,14 @@ int cmd_train_images(int argc, char **argv) {
         } else if (!gan) {
             /* pictures: reconstructions of the first n test images (rows: originals | noisy | output),
              * one column each, taken from the test batches that hold them */
-            const int rows = c->kind == NG_IMG_DAE ? 3 : 2, n = te.n < 8 ? te.n : 8;
+            const int rows = c->kind == NG_MODEL_DAE ? 3 : 2, n = te.n < 8 ? te.n : 8;
             float *grid = malloc(sizeof(float) * (size_t)rows * n * D);
             double test = 0;
             for (int s = 0; s < te.n; s += Be) {
                 int idx[Be];
                 for (int i = 0; i < Be; i++) idx[i] = s + i;
                 gather(ag[2].x->data, &te, idx, Be, 0, 1);
-                if (c->kind == NG_IMG_DAE) ng_dae_corrupt(ag[2].x_in->data, ag[2].x->data, (int64_t)Be * D, o.noise_mask, o.noise, &rng);
+                if (c->kind == NG_MODEL_DAE) ng_dae_corrupt(ag[2].x_in->data, ag[2].x->data, (int64_t)Be * D, o.noise_mask, o.noise, &rng);
                 if (ag[2].eps) ng_rng_fill_normal(&rng, ag[2].eps->data, ag[2].eps->n);
                 int bad = cli_forward(gs[2]) || cli_finite_loss(gs[2], "the test loss", ag[2].loss->data[0]);
                 if (bad) free(grid);
@@ -614,7 +615,7 @@ int cmd_train_images(int argc, char **argv) {
             cJSON_AddNumberToObject(j, "d_real", round(dx_tot / n_batches * 10000) / 10000);
             cJSON_AddNumberToObject(j, "d_fake", round(dgz_tot / n_batches * 10000) / 10000);
         }
-        if (c->kind == NG_IMG_VAE || gan) {
+        if (c->kind == NG_MODEL_VAE || gan) {
             memcpy(sdg.z->data, zfix, sizeof(float) * 64 * c->latent);
             NUMCHECK(cli_forward(sg), -1);
             sample_path(name, sizeof name, o.out, "samples", epoch + 1);
@@ -626,7 +627,7 @@ int cmd_train_images(int argc, char **argv) {
         print_epoch_line(j, o.epochs);
         cli_metrics_line(metrics, j, 0);
         char *sj = state_json(&o, epoch + 1, &rng, NULL);
-        int rc = ng_icheckpoint_save(o.out, m, sj, opts);
+        int rc = ng_checkpoint_save(o.out, m, NULL, sj, opts);
         free(sj);
         if (rc) { ng_graph_free(sg); free(zfix); goto fail; }
         saved = 1;
@@ -647,7 +648,7 @@ out:
     for (int i = 0; i < 2; i++) ng_adamw_free(opts[i]);
     free(perm); free(state);
     ng_images_free(&tr); ng_images_free(&te);
-    ng_imodel_free(m);
+    ng_model_free(m);
     return code;
 }
 

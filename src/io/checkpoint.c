@@ -282,29 +282,45 @@ static int load_optim(const char *path, ng_params *const *blocks, ng_adamw *cons
     return rc;
 }
 
-/* ---------------------------------------------------------------- text models */
+/* ---------------------------------------------------------------- any kind */
 
-int ng_checkpoint_save(const char *dir, ng_model *m, const ng_tokenizer *tok, const char *train_json, ng_adamw *opt) {
+/* the model's trainable blocks, then its buffers (or NULL); returns the number of trainable blocks */
+static int model_blocks(ng_model *m, ng_params *blocks[3]) {
+    const int nb = ng_model_n_blocks(m);
+    for (int b = 0; b < 3; b++) blocks[b] = b < nb ? ng_model_block(m, b) : NULL;
+    blocks[nb] = ng_model_buffers(m);
+    return nb;
+}
+
+int ng_checkpoint_save(const char *dir, ng_model *m, const ng_tokenizer *tok, const char *train_json, ng_adamw *const *opts) {
+    const ng_model_config *c = ng_model_cfg(m);
+    const int text = ng_model_kind_is_text(c->kind);
+    if (text && !tok) return ng_set_error("saving a %s checkpoint needs its tokenizer", ng_model_kind_name(c->kind));
     if (ng_mkdir_p(dir)) return NG_ERR;
-    ng_params *P = ng_model_params(m);
+    ng_params *blocks[3];
+    const int nb = model_blocks(m, blocks);
     /* the optimizer first: a crash between the two files leaves an older model with a
      * newer optimizer, which resume detects through the step counts */
-    if (opt && save_optim(dir, &P, &opt, 1)) return NG_ERR;
-    char *cfg = ng_model_config_to_json(ng_model_cfg(m)), *tj = ng_tokenizer_to_json(tok);
+    if (opts && save_optim(dir, blocks, opts, nb)) return NG_ERR;
+    char *cfg = ng_model_config_to_json(c), *tj = text ? ng_tokenizer_to_json(tok) : NULL;
     int rc = NG_ERR;
-    if (!cfg || !tj) ng_set_error("out of memory saving a checkpoint");
+    if (!cfg || (text && !tj)) ng_set_error("out of memory saving a checkpoint");
     else {
         char tbuf[32];
-        const char *keys[] = {"format", "nanogen_version", "config", "tokenizer", "train", "optim_t"};
-        const char *vals[] = {"nanogen", NANOGEN_VERSION, cfg, tj, train_json ? train_json : "{}", step_text(tbuf, opt)};
-        rc = save_model(dir, &P, 1, keys, vals, opt ? 6 : 5);
+        const char *keys[6] = {"format", "nanogen_version", text ? "config" : "image_config"}, *vals[6] = {"nanogen", NANOGEN_VERSION, cfg};
+        int nm = 3;
+        if (text) { keys[nm] = "tokenizer"; vals[nm++] = tj; }
+        keys[nm] = "train"; vals[nm++] = train_json ? train_json : "{}";
+        if (opts && opts[0]) { keys[nm] = "optim_t"; vals[nm++] = step_text(tbuf, opts[0]); }
+        rc = save_model(dir, blocks, nb + 1, keys, vals, nm);
     }
     free(cfg); free(tj);
     return rc;
 }
 
 int ng_checkpoint_load(const char *path, ng_model **mp, ng_tokenizer **tp, char **train_json) {
-    *mp = NULL; *tp = NULL;
+    *mp = NULL;
+    if (tp) *tp = NULL;
     if (train_json) *train_json = NULL;
     char *file = ng_checkpoint_model_path(path);
     if (!file) return NG_ERR;
@@ -314,27 +330,50 @@ int ng_checkpoint_load(const char *path, ng_model **mp, ng_tokenizer **tp, char 
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;
     ng_model_config cfg;
-    const char *cj = ng_st_meta(f, "config"), *tj = ng_st_meta(f, "tokenizer");
-    if (!cj || !tj) { ng_set_error("%s: not a nanogen text checkpoint (no config/tokenizer metadata)", file); goto done; }
-    if (ng_model_config_from_json(cj, &cfg)) { ng_set_error("%s: %s", file, ng_last_error()); goto done; }
-    tok = ng_tokenizer_from_json(tj);
-    if (!tok) { ng_set_error("%s: tokenizer: %s", file, ng_last_error()); goto done; }
-    if (ng_tokenizer_vocab_size(tok) != cfg.vocab_size) {
-        ng_set_error("%s: the tokenizer has %d tokens but the model %d", file, ng_tokenizer_vocab_size(tok), cfg.vocab_size);
+    const char *cj = ng_st_meta(f, "config"), *tj = ng_st_meta(f, "tokenizer"), *ij = ng_st_meta(f, "image_config");
+    if ((cj || tj) && ij) {
+        ng_set_error("%s: both a text model's config and an image model's image_config in its metadata: which is it?", file);
+        goto done;
+    }
+    if (cj && tj) {   /* a text model */
+        if (ng_model_config_from_json(cj, &cfg) || !ng_model_kind_is_text(cfg.kind)) {
+            if (!ng_model_kind_is_text(cfg.kind)) ng_set_error("'config' describes an image model (%s)", ng_model_kind_name(cfg.kind));
+            ng_set_error("%s: %s", file, ng_last_error());
+            goto done;
+        }
+        tok = ng_tokenizer_from_json(tj);
+        if (!tok) { ng_set_error("%s: tokenizer: %s", file, ng_last_error()); goto done; }
+        if (ng_tokenizer_vocab_size(tok) != cfg.vocab_size) {
+            ng_set_error("%s: the tokenizer has %d tokens but the model %d", file, ng_tokenizer_vocab_size(tok), cfg.vocab_size);
+            goto done;
+        }
+    } else if (ij) {   /* an image model */
+        if (ng_model_config_from_json(ij, &cfg) || ng_model_kind_is_text(cfg.kind)) {
+            if (ng_model_kind_is_text(cfg.kind)) ng_set_error("'image_config' describes a text model (%s)", ng_model_kind_name(cfg.kind));
+            ng_set_error("%s: %s", file, ng_last_error());
+            goto done;
+        }
+    } else {
+        ng_set_error("%s: not a nanogen checkpoint (no config and tokenizer, or image_config, metadata)", file);
         goto done;
     }
     if (check_size(f, file, ng_model_param_count(&cfg))) goto done;
     m = ng_model_new(&cfg);
     if (!m) goto done;
-    ng_params *P = ng_model_params(m);
-    if (load_block(f, file, P, "", NULL) || check_no_extra(f, file, &P, 1)) goto done;
+    ng_params *blocks[3];
+    const int nb = model_blocks(m, blocks);
+    for (int b = 0; b <= nb; b++)
+        if (blocks[b] && load_block(f, file, blocks[b], "", NULL)) goto done;
+    if (check_no_extra(f, file, blocks, nb + 1)) goto done;
     if (train_json) {
         const char *tr = ng_st_meta(f, "train");
-        if (tr) *train_json = strdup(tr);
+        if (tr && !(*train_json = strdup(tr))) { ng_set_error("out of memory loading %s", file); goto done; }
     }
-    *mp = m; *tp = tok; m = NULL; tok = NULL;
+    *mp = m; m = NULL;
+    if (tp) { *tp = tok; tok = NULL; }
     rc = NG_OK;
 done:
+    if (rc && train_json) { free(*train_json); *train_json = NULL; }
     ng_model_free(m);
     ng_tokenizer_free(tok);
     ng_safetensors_close(f);
@@ -342,65 +381,8 @@ done:
     return rc;
 }
 
-int ng_checkpoint_load_optim(const char *path, ng_model *m, ng_adamw *opt) {
-    ng_params *P = ng_model_params(m);
-    return load_optim(path, &P, &opt, 1);
-}
-
-/* ---------------------------------------------------------------- image models */
-
-int ng_icheckpoint_save(const char *dir, ng_imodel *m, const char *train_json, ng_adamw *const *opts) {
-    if (ng_mkdir_p(dir)) return NG_ERR;
-    int nb = ng_imodel_n_blocks(m);
-    ng_params *blocks[3] = {ng_imodel_params(m, 0), ng_imodel_params(m, 1), NULL};
-    if (opts && save_optim(dir, blocks, opts, nb)) return NG_ERR;
-    blocks[nb] = ng_imodel_buffers(m);
-    char *cfg = ng_imodel_config_to_json(ng_imodel_cfg(m));
-    if (!cfg) return ng_set_error("out of memory saving a checkpoint");
-    char tbuf[32];
-    const char *keys[] = {"format", "nanogen_version", "image_config", "train", "optim_t"};
-    const char *vals[] = {"nanogen", NANOGEN_VERSION, cfg, train_json ? train_json : "{}", step_text(tbuf, opts ? opts[0] : NULL)};
-    int rc = save_model(dir, blocks, nb + 1, keys, vals, opts && opts[0] ? 5 : 4);
-    free(cfg);
-    return rc;
-}
-
-int ng_icheckpoint_load(const char *path, ng_imodel **mp, char **train_json) {
-    *mp = NULL;
-    if (train_json) *train_json = NULL;
-    char *file = ng_checkpoint_model_path(path);
-    if (!file) return NG_ERR;
-    ng_st_file *f = ng_safetensors_open(file);
-    if (!f) { free(file); return NG_ERR; }
-    int rc = NG_ERR;
-    ng_imodel *m = NULL;
-    ng_imodel_config cfg;
-    const char *cj = ng_st_meta(f, "image_config");
-    if (!cj) { ng_set_error("%s: not a nanogen image-model checkpoint (no image_config metadata)", file); goto done; }
-    if (ng_imodel_config_from_json(cj, &cfg)) { ng_set_error("%s: %s", file, ng_last_error()); goto done; }
-    if (check_size(f, file, ng_imodel_param_count(&cfg))) goto done;
-    m = ng_imodel_new(&cfg, 0);
-    if (!m) goto done;
-    int nb = ng_imodel_n_blocks(m);
-    ng_params *blocks[3] = {ng_imodel_params(m, 0), ng_imodel_params(m, 1), NULL};
-    blocks[nb] = ng_imodel_buffers(m);
-    for (int b = 0; b <= nb; b++)
-        if (blocks[b] && load_block(f, file, blocks[b], "", NULL)) goto done;
-    if (check_no_extra(f, file, blocks, nb + 1)) goto done;
-    if (train_json) {
-        const char *tr = ng_st_meta(f, "train");
-        if (tr) *train_json = strdup(tr);
-    }
-    *mp = m; m = NULL;
-    rc = NG_OK;
-done:
-    ng_imodel_free(m);
-    ng_safetensors_close(f);
-    free(file);
-    return rc;
-}
-
-int ng_icheckpoint_load_optim(const char *path, ng_imodel *m, ng_adamw *const *opts) {
-    ng_params *blocks[2] = {ng_imodel_params(m, 0), ng_imodel_params(m, 1)};
-    return load_optim(path, blocks, opts, ng_imodel_n_blocks(m));
+int ng_checkpoint_load_optim(const char *path, ng_model *m, ng_adamw *const *opts) {
+    ng_params *blocks[3];
+    const int nb = model_blocks(m, blocks);
+    return load_optim(path, blocks, opts, nb);
 }

@@ -7,23 +7,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int gpt_check(const ng_model_config *c) {
+    if (c->n_layer < 1 || c->n_layer > 1024) return ng_set_error("--n-layer %d out of range [1, 1024]", c->n_layer);
+    if (c->n_head < 1 || c->n_head > 1024) return ng_set_error("--n-head %d out of range [1, 1024]", c->n_head);
+    if (c->n_embd < 1 || c->n_embd > 65536) return ng_set_error("--n-embd %d out of range [1, 65536]", c->n_embd);
+    if (c->n_embd % c->n_head) return ng_set_error("--n-embd %d is not divisible by --n-head %d", c->n_embd, c->n_head);
+    return NG_OK;
+}
+
 /* Declare one parameter with a formatted name. */
 static ng_tensor *param(ng_model *m, int decay, int ndim, int64_t d0, int64_t d1, const char *fmt, int l) {
     char name[64];
     snprintf(name, sizeof name, fmt, l);
     int64_t ne[2] = {d0, d1};
-    return ng_param(m->P, name, ndim, ne, decay);
+    return ng_param(m->P[0], name, ndim, ne, decay);
 }
 
-int gpt_declare(ng_model *m) {
+static int gpt_declare(ng_model *m) {
     const int64_t V = m->cfg.vocab_size, T = m->cfg.block_size, C = m->cfg.n_embd;
     const int L = m->cfg.n_layer;
-    m->h = calloc((size_t)L, sizeof *m->h);
-    if (!m->h) return ng_set_error("out of memory declaring %d layers", L);
-    m->wte = param(m, 1, 2, V, C, "wte.weight", 0);
-    m->wpe = param(m, 1, 2, T, C, "wpe.weight", 0);
+    gpt_weights *w = &m->w.gpt;
+    w->h = calloc((size_t)L, sizeof *w->h);
+    if (!w->h) return ng_set_error("out of memory declaring %d layers", L);
+    w->wte = param(m, 1, 2, V, C, "wte.weight", 0);
+    w->wpe = param(m, 1, 2, T, C, "wpe.weight", 0);
     for (int l = 0; l < L; l++) {
-        gpt_block *b = &m->h[l];
+        gpt_block *b = &w->h[l];
         b->ln_1_w = param(m, 0, 1, C, 0, "h.%d.ln_1.weight", l);
         b->ln_1_b = param(m, 0, 1, C, 0, "h.%d.ln_1.bias", l);
         b->c_attn_w = param(m, 1, 2, 3 * C, C, "h.%d.c_attn.weight", l);
@@ -38,16 +47,16 @@ int gpt_declare(ng_model *m) {
         b->mlp_proj_b = param(m, 0, 1, C, 0, "h.%d.mlp_proj.bias", l);
         if (!b->mlp_proj_b) return NG_ERR;
     }
-    m->ln_f_w = param(m, 0, 1, C, 0, "ln_f.weight", 0);
-    m->ln_f_b = param(m, 0, 1, C, 0, "ln_f.bias", 0);
-    return m->ln_f_b ? NG_OK : NG_ERR;
+    w->ln_f_w = param(m, 0, 1, C, 0, "ln_f.weight", 0);
+    w->ln_f_b = param(m, 0, 1, C, 0, "ln_f.bias", 0);
+    return w->ln_f_b ? NG_OK : NG_ERR;
 }
 
 /* SPEC.md: weights N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)), biases 0, LN weight 1. */
-void gpt_init(ng_model *m, ng_rng *rng) {
+static void gpt_init(ng_model *m, ng_rng *rng) {
     const float proj_std = 0.02f / sqrtf(2.0f * m->cfg.n_layer);
-    for (int i = 0; i < ng_params_count(m->P); i++) {
-        ng_tensor *t = ng_params_get(m->P, i);
+    for (int i = 0; i < ng_params_count(m->P[0]); i++) {
+        ng_tensor *t = ng_params_get(m->P[0], i);
         const char *name = t->name;
         size_t len = strlen(name);
         int is_ln = strstr(name, "ln_") != NULL;
@@ -64,16 +73,17 @@ void gpt_init(ng_model *m, ng_rng *rng) {
 
 int gpt_build(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *o) {
     const int C = m->cfg.n_embd, H = m->cfg.n_head;
+    const gpt_weights *w = &m->w.gpt;
     const float p = m->cfg.dropout;
     int64_t bt[2] = {B, T};
     o->idx = ng_input_i32(g, "idx", 2, bt);
     o->targets = ng_input_i32(g, "targets", 2, bt);
     if (!o->idx || !o->targets) return NG_ERR;
 
-    ng_tensor *pos = ng_rows_view(g, m->wpe, 0, T);                      /* (T,C) */
-    ng_tensor *x = ng_dropout(g, ng_add(g, ng_embedding(g, m->wte, o->idx), pos), p);   /* (B,T,C) */
+    ng_tensor *pos = ng_rows_view(g, w->wpe, 0, T);                      /* (T,C) */
+    ng_tensor *x = ng_dropout(g, ng_add(g, ng_embedding(g, w->wte, o->idx), pos), p);   /* (B,T,C) */
     for (int l = 0; l < m->cfg.n_layer && x; l++) {
-        gpt_block *b = &m->h[l];
+        const gpt_block *b = &w->h[l];
         ng_tensor *qkv = ng_linear(g, ng_layernorm(g, x, b->ln_1_w, b->ln_1_b, 1e-5f), b->c_attn_w, b->c_attn_b);
         ng_tensor *att = ng_attention(g, qkv, H, p);                     /* (B,T,C) */
         x = ng_add(g, x, ng_dropout(g, ng_linear(g, att, b->c_proj_w, b->c_proj_b), p));
@@ -81,9 +91,11 @@ int gpt_build(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *o) {
         x = ng_add(g, x, ng_dropout(g, ng_linear(g, hid, b->mlp_proj_w, b->mlp_proj_b), p));
     }
     if (!x) return NG_ERR;
-    ng_tensor *xf = ng_layernorm(g, x, m->ln_f_w, m->ln_f_b, 1e-5f);
+    ng_tensor *xf = ng_layernorm(g, x, w->ln_f_w, w->ln_f_b, 1e-5f);
     int64_t nc[2] = {(int64_t)B * T, C};
-    o->logits = ng_linear(g, ng_reshape(g, xf, 2, nc), m->wte, NULL);   /* tied head: (B*T, V) */
+    o->logits = ng_linear(g, ng_reshape(g, xf, 2, nc), w->wte, NULL);   /* tied head: (B*T, V) */
     o->loss = ng_softmax_xent(g, o->logits, o->targets);
     return o->loss ? NG_OK : NG_ERR;
 }
+
+const ng_kind_def ng_kind_gpt = {"gpt", 1, 1, gpt_check, gpt_declare, gpt_init};

@@ -122,13 +122,13 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
             ok = s->wt != NULL;
             float *d = s->wt;
             for (size_t l = 0; ok && l < L; l++) {
-                const gpt_block *b = &m->h[l];
+                const gpt_block *b = &m->w.gpt.h[l];
                 d = pack_into(d, b->c_attn_w->data, 3 * c, c);
                 d = pack_into(d, b->c_proj_w->data, c, c);
                 d = pack_into(d, b->c_fc_w->data, 4 * c, c);
                 d = pack_into(d, b->mlp_proj_w->data, c, 4 * c);
             }
-            if (ok) pack_into(d, m->wte->data, v, c);
+            if (ok) pack_into(d, m->w.gpt.wte->data, v, c);
         }
     }
     if (!ok) { ng_infer_free(s); return NULL; }
@@ -271,13 +271,13 @@ static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_l
     const int S = s->S, T = m->cfg.block_size, C = m->cfg.n_embd, H = m->cfg.n_head, hs = C / H;
     const int L = m->cfg.n_layer, V = m->cfg.vocab_size, pos = s->pos, R = S * n;
     for (int r = 0; r < R; r++) {
-        const float *te = m->wte->data + (size_t)tok[r] * C, *pe = m->wpe->data + (size_t)(pos + r % n) * C;
+        const float *te = m->w.gpt.wte->data + (size_t)tok[r] * C, *pe = m->w.gpt.wpe->data + (size_t)(pos + r % n) * C;
         float *x = s->x + (size_t)r * C;
         #pragma omp simd
         for (int j = 0; j < C; j++) x[j] = te[j] + pe[j];
     }
     for (int l = 0; l < L; l++) {
-        const gpt_block *b = &m->h[l];
+        const gpt_block *b = &m->w.gpt.h[l];
         /* a cache rebuild needs only the keys and values of the last layer: no queries,
          * attention or MLP there (a fifth of its work with four layers) */
         const int kv_only = l == L - 1 && !want_logits && R >= 4;
@@ -317,8 +317,8 @@ static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_l
     for (int i = 0; i < S; i++)
         if (n > 1) memmove(s->y + (size_t)i * C, s->x + ((size_t)i * n + n - 1) * C, (size_t)C * sizeof(float));
     const float *xl = n > 1 ? s->y : s->x;
-    ng_k_layernorm(s->xn, NULL, NULL, xl, m->ln_f_w->data, m->ln_f_b->data, S, C, 1e-5f);
-    linear(s->logits, s->xn, S, m->wte->data, packed(s, L, 0), NULL, C, V);
+    ng_k_layernorm(s->xn, NULL, NULL, xl, m->w.gpt.ln_f_w->data, m->w.gpt.ln_f_b->data, S, C, 1e-5f);
+    linear(s->logits, s->xn, S, m->w.gpt.wte->data, packed(s, L, 0), NULL, C, V);
 }
 
 
@@ -422,13 +422,13 @@ static int decode_weights(ng_infer *s) {
         unit_vocab(c, u, &v0, &v1);
         float *w = s->dw + s->dw_at[u];
         for (int l = 0; l < L; l++) {
-            const gpt_block *b = &m->h[l];
+            const gpt_block *b = &m->w.gpt.h[l];
             for (int part = 0; part < 3; part++) w = copy_block(w, b->c_attn_w->data, C, part * C + c0, part * C + c1, 0, C);
             w = copy_block(w, b->c_proj_w->data, C, 0, C, c0, c1);
             w = copy_block(w, b->c_fc_w->data, C, f0, f1, 0, C);
             w = copy_block(w, b->mlp_proj_w->data, 4 * C, 0, C, f0, f1);
         }
-        copy_block(w, m->wte->data, C, v0, v1, 0, C);
+        copy_block(w, m->w.gpt.wte->data, C, v0, v1, 0, C);
     }
     return NG_OK;
 }
@@ -466,7 +466,7 @@ static void decode_one(ng_infer *s, int32_t tok, int nth) {
     const ng_model *m = s->m;
     const int T = m->cfg.block_size, C = m->cfg.n_embd, H = m->cfg.n_head, hs = C / H, U = H;
     const int L = m->cfg.n_layer, pos = s->pos;
-    const float *te = m->wte->data + (size_t)tok * C, *pe = m->wpe->data + (size_t)pos * C;
+    const float *te = m->w.gpt.wte->data + (size_t)tok * C, *pe = m->w.gpt.wpe->data + (size_t)pos * C;
     const size_t nodes = (size_t)4 * U * C;   /* one tree's nodes */
     #pragma omp parallel num_threads(nth)
     {
@@ -480,7 +480,7 @@ static void decode_one(ng_infer *s, int32_t tok, int nth) {
         #pragma omp simd
         for (int j = 0; j < C; j++) x[j] = te[j] + pe[j];
         for (int l = 0; l < L; l++) {
-            const gpt_block *b = &m->h[l];
+            const gpt_block *b = &m->w.gpt.h[l];
             float *ta = s->tree, *tm = s->tree + nodes;   /* attention's and the MLP's partial sums */
             ng_k_layernorm(xn, NULL, NULL, x, b->ln_1_w->data, b->ln_1_b->data, 1, C, 1e-5f);
             for (int u = u0; u < u1; u++) {
@@ -513,11 +513,11 @@ static void decode_one(ng_infer *s, int32_t tok, int nth) {
             meet(s, t, n, ++k);
             add_sum(x, b->mlp_proj_b->data, tree_sum(tm, own, 1, 0, U, n, U, C), C);
         }
-        ng_k_layernorm(xn, NULL, NULL, x, m->ln_f_w->data, m->ln_f_b->data, 1, C, 1e-5f);
+        ng_k_layernorm(xn, NULL, NULL, x, m->w.gpt.ln_f_w->data, m->w.gpt.ln_f_b->data, 1, C, 1e-5f);
         for (int u = u0; u < u1; u++) {
             int v0, v1;
             unit_vocab(&m->cfg, u, &v0, &v1);
-            if (v1 > v0) ng_sgemv_serial(s->logits + v0, xn, w[u] ? w[u] : m->wte->data + (size_t)v0 * C, NULL, C, v1 - v0);
+            if (v1 > v0) ng_sgemv_serial(s->logits + v0, xn, w[u] ? w[u] : m->w.gpt.wte->data + (size_t)v0 * C, NULL, C, v1 - v0);
         }
         if (t == 0) memcpy(s->x, x, (size_t)C * sizeof(float));
     }
@@ -557,15 +557,15 @@ static void rebuild_one(ng_infer *s, const int32_t *tok, int n, int nth) {
         const int c0 = h0 * hs, c1 = h1 * hs;
         float scratch[T];
         for (int r = r0; r < r1; r++) {
-            const float *te = m->wte->data + (size_t)tok[r] * C, *pe = m->wpe->data + (size_t)(pos + r) * C;
+            const float *te = m->w.gpt.wte->data + (size_t)tok[r] * C, *pe = m->w.gpt.wpe->data + (size_t)(pos + r) * C;
             float *xr = x + (size_t)r * C;
             #pragma omp simd
             for (int j = 0; j < C; j++) xr[j] = te[j] + pe[j];
         }
-        if (r1 > r0) ng_k_layernorm(xn + (size_t)r0 * C, NULL, NULL, x + (size_t)r0 * C, m->h[0].ln_1_w->data, m->h[0].ln_1_b->data, r1 - r0, C, 1e-5f);
+        if (r1 > r0) ng_k_layernorm(xn + (size_t)r0 * C, NULL, NULL, x + (size_t)r0 * C, m->w.gpt.h[0].ln_1_w->data, m->w.gpt.h[0].ln_1_b->data, r1 - r0, C, 1e-5f);
         #pragma omp barrier
         for (int l = 0; l < L; l++) {
-            const gpt_block *b = &m->h[l];
+            const gpt_block *b = &m->w.gpt.h[l];
             if (l == L - 1) {   /* the last layer: its keys and values only (no queries) */
                 const int k0 = C - C % 32;   /* c_attn's packed panels are 32 of its rows wide (or 16) */
                 share(3 * C - k0, t, nt, 32, &a0, &a1);
@@ -589,7 +589,7 @@ static void rebuild_one(ng_infer *s, const int32_t *tok, int n, int nth) {
             #pragma omp barrier
             ng_linear_packed_part(d, C, f, 4 * C, packed(s, l, 3), b->mlp_proj_b->data, n, 4 * C, C, p0, p1, 0, 4 * C);
             #pragma omp barrier
-            add_rows(x, xn, d, C, r0, r1, l + 1 < L ? m->h[l + 1].ln_1_w->data : NULL, l + 1 < L ? m->h[l + 1].ln_1_b->data : NULL);
+            add_rows(x, xn, d, C, r0, r1, l + 1 < L ? m->w.gpt.h[l + 1].ln_1_w->data : NULL, l + 1 < L ? m->w.gpt.h[l + 1].ln_1_b->data : NULL);
             #pragma omp barrier
         }
     }
@@ -602,7 +602,7 @@ const float *ng_infer_step(ng_infer *s, const int32_t *tokens) {
     const int S = s->S, T = m->cfg.block_size, V = m->cfg.vocab_size;
     if (m->cfg.kind == NG_MODEL_BIGRAM) {
         for (int i = 0; i < S; i++)
-            memcpy(s->logits + (size_t)i * V, m->table->data + (size_t)tokens[i] * V, (size_t)V * sizeof(float));
+            memcpy(s->logits + (size_t)i * V, m->w.bigram.table->data + (size_t)tokens[i] * V, (size_t)V * sizeof(float));
         return s->logits;
     }
     ng_threads_tick();   /* the thread count follows a busy machine (threads.c); results do not change */

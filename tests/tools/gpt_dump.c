@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
     const char *chars = "\n !',.:;?ABCDEFabcdefghij";
     ng_tokenizer *tok = ng_tokenizer_build(NG_TOK_CHAR, chars, strlen(chars), 0);
     if (!tok) { fprintf(stderr, "%s\n", ng_last_error()); return 1; }
-    ng_model_config cfg = {NG_MODEL_GPT, ng_tokenizer_vocab_size(tok), 16, 2, 4, 32, 0.0f};
+    ng_model_config cfg = {.kind = NG_MODEL_GPT, .vocab_size = ng_tokenizer_vocab_size(tok), .block_size = 16, .n_layer = 2, .n_head = 4, .n_embd = 32};
     ng_model *m = ng_model_new(&cfg);
     if (!m) { fprintf(stderr, "%s\n", ng_last_error()); return 1; }
     ng_model_init(m, 42);

@@ -2,7 +2,7 @@
  * (which compares them with the PyTorch reference models on the same weights).
  * usage: image_dump CKPT IN.safetensors OUT.safetensors
  * IN holds "z" (N, latent) and optionally "x" (M, c*h*w), images in [0,1] (VAE/AE) or [-1,1] (GAN).
- * The model is loaded with ng_icheckpoint_load, as every command does, and run in eval mode
+ * The model is loaded with ng_checkpoint_load, as every command does, and run in eval mode
  * (BatchNorm with its running statistics). OUT holds:
  *   "images" (N, c, h, w): the decoder / generator at z (VAE/AE: sigmoid of the logits; GAN: tanh);
  *   with x, VAE: "mu" (M, latent), the encoder's mean; VAE/AE: "recon_logits" (M, c*h*w), the
@@ -36,9 +36,9 @@ int main(int argc, char **argv) {
         return 2;
     }
     ng_set_threads(1);
-    ng_imodel *m = NULL;
-    if (ng_icheckpoint_load(argv[1], &m, NULL)) die(argv[1]);
-    const ng_imodel_config *c = ng_imodel_cfg(m);
+    ng_model *m = NULL;
+    if (ng_checkpoint_load(argv[1], &m, NULL, NULL)) die(argv[1]);
+    const ng_model_config *c = ng_model_cfg(m);
     const int64_t D = (int64_t)c->c * c->h * c->w, Z = c->latent;
     ng_st_file *in = ng_safetensors_open(argv[2]);
     if (!in) die(argv[2]);
@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
     outs[n_out++] = (ng_st_tensor){"images", 4, {N, c->c, c->h, c->w}, img};
 
     float *mu = NULL, *rec = NULL, *dl = NULL;
-    if (M && c->kind == NG_IMG_GAN) {
+    if (M && c->kind == NG_MODEL_GAN) {
         dl = malloc(sizeof(float) * (size_t)M);
         int64_t xe[4] = {M, c->c, c->h, c->w};
         g = ng_graph_new();
@@ -94,6 +94,6 @@ int main(int argc, char **argv) {
     if (ng_safetensors_write(argv[3], outs, n_out, NULL, NULL, 0)) die(argv[3]);
     free(img); free(mu); free(rec); free(dl);
     ng_safetensors_close(in);
-    ng_imodel_free(m);
+    ng_model_free(m);
     return 0;
 }
