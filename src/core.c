@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- errors */
@@ -46,6 +47,20 @@ void *ng_alloc_aligned(size_t bytes, const char *what) {
 }
 
 void ng_free_aligned(void *p) { free(p); }
+
+int ng_memory_check(double need, const char *what, const char *hint) {
+    const uint64_t avail = ng_memory_available();
+    if (avail && need > 0.9 * (double)avail)
+        return ng_set_error("%s needs about %.1f GiB but only %.1f GiB of memory is available: %s", what,
+                            need / 1073741824.0, avail / 1073741824.0, hint);
+    return NG_OK;
+}
+
+double ng_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 uint64_t ng_memory_available(void) {
     /* MemAvailable (what can be had without swapping), else physical RAM */

@@ -46,7 +46,7 @@ int cmd_eval(int argc, char **argv) {
         char what[160];
         snprintf(what, sizeof what, "evaluating with batch %d x block %d", B, T);
         double need = 4.0 * (2.0 * (double)ng_model_param_count(c) + cli_text_activations(c, B, T));
-        if (cli_memory_check(need, what, "lower --batch-size or --block-size")) goto fail;
+        if (ng_memory_check(need, what, "lower --batch-size or --block-size")) goto fail;
     }
     g = ng_graph_new();
     ng_lm_graph lg;
@@ -58,8 +58,8 @@ int cmd_eval(int argc, char **argv) {
            ng_tokenizer_kind(tok) == NG_TOK_CHAR ? "char" : "word", c->vocab_size, n, data, T);
     for (int s = 0; s < 2; s++) {
         size_t cnt = 0;
-        double loss = cli_full_loss(&lg, g, B, T, parts[s], lens[s], &cnt);
-        size_t chars = cli_count_chars(tok, parts[s], lens[s]);
+        double loss = ng_lm_full_loss(&lg, g, B, T, parts[s], lens[s], &cnt);
+        size_t chars = ng_text_count_chars(tok, parts[s], lens[s]);
         double bpc = chars ? loss * cnt / log(2.0) / chars : 0;
         printf("%s loss %.4f (%zu tokens), perplexity %.2f, %.4f bits per character\n", names[s], loss, cnt, exp(loss), bpc);
     }

@@ -140,7 +140,7 @@ int cli_gan_quality(const char *gan_dir, const char *clf_dir, int n, uint64_t se
     if (!(cgraph = ng_graph_new()) || ng_classifier_build(C, cgraph, B, &cg)) goto fail;
     ng_graph_set_training(cgraph, 0);
 
-    double t0 = cli_now();
+    double t0 = ng_seconds();
     /* 0: GAN samples, 1: untrained generator, 2: real train, 3: real test (the same z for 0 and 1) */
     long correct = 0;
     if (generate(G, n, B, seed, imgs, D)) goto fail;
@@ -189,7 +189,7 @@ int cli_gan_quality(const char *gan_dir, const char *clf_dir, int n, uint64_t se
             }
     }
     printf("%s\n", rare ? " (and some rare: fewer than a quarter of their real share)" : "");
-    printf("(%.1f s)\n", cli_now() - t0);
+    printf("(%.1f s)\n", ng_seconds() - t0);
     free(hist);
     code = 0;
     goto out;

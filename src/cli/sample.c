@@ -117,7 +117,7 @@ int cmd_sample(int argc, char **argv) {
     char buf[256], marked[320];
     const char *no_color = getenv("NO_COLOR");
     const int ansi = show_probs && !batch && isatty(STDOUT_FILENO) && !(no_color && *no_color);
-    double t_start = cli_now();
+    double t_start = ng_seconds();
     /* the text streams as it is drawn: every token to a terminal; to a pipe or a file at most
      * every 50 ms (a write per token would cost as much as a sixth of a small model's step) */
     const int stream_tty = isatty(STDOUT_FILENO);
@@ -160,7 +160,7 @@ int cmd_sample(int argc, char **argv) {
                 } else {
                     fwrite(piece, 1, len, stdout);
                     if (stream_tty) fflush(stdout);
-                    else if (cli_now() - t_flush > 0.05) { fflush(stdout); t_flush = cli_now(); }
+                    else if (ng_seconds() - t_flush > 0.05) { fflush(stdout); t_flush = ng_seconds(); }
                 }
             }
             if (k + 1 < tokens) logits = ng_infer_step(inf, cur);
@@ -170,7 +170,7 @@ int cmd_sample(int argc, char **argv) {
     if (batch)
         for (int s = 0; s < S; s++) printf("--- sample %d\n%s\n", s + 1, outs[s] ? outs[s] : "");
     if (stats) {
-        double dt = cli_now() - t_start;
+        double dt = ng_seconds() - t_start;
         long long total = (long long)num * (tokens + (long long)np);
         fprintf(stderr, "nanogen: %lld tokens (prompt included) in %.3f s: %.0f tok/s\n", total, dt, total / dt);
     }
