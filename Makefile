@@ -55,7 +55,7 @@ endif
 NG_BIN   ?= nanogen
 # ---------------------------------------------------------------------------------------------
 
-LIB_SRC  := $(sort $(wildcard src/*.c src/ops/*.c src/data/*.c src/io/*.c src/models/*.c src/train/*.c))
+LIB_SRC  := $(sort $(wildcard src/*.c src/ops/*.c src/data/*.c src/io/*.c src/models/*.c src/train/*.c src/infer/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -491,6 +491,39 @@ const float *ng_infer_attention(const ng_infer *s, int layer, int stream, int *n
 int ng_sample_logits(const float *logits, int V, float temperature, int top_k, float top_p,
                      ng_rng *rng, float *work, float *p_drawn);
 
+/* ------------------------------------------------------------------ generating text (src/infer/generate.c) */
+/* A generator draws text from a text model, one token per stream per call, with the KV cache:
+ * n_streams streams advance together (a batch), each with its own RNG and streaming decoder. */
+typedef struct {
+    float temperature;        /* 1 (0: greedy) */
+    int top_k;                /* 0: every token */
+    float top_p;              /* 1: every token */
+    uint64_t seed;            /* stream s of round r draws from seed + 0x9E3779B97F4A7C15 * (r + s) */
+    int exact_context;        /* past the block size, rebuild from the last T-1 tokens at every token
+                                 (nanoGPT's crop, slower); else from the last T/2 when the context is full */
+} ng_gen_settings;
+void ng_gen_defaults(ng_gen_settings *s);
+typedef struct ng_generator ng_generator;
+/* A generator of n_streams streams of m (a text kind) and its tokenizer (both stay the
+ * caller's); refused up front, naming what it needs, when their caches do not fit in memory.
+ * NULL + error. */
+ng_generator *ng_generator_new(ng_model *m, const ng_tokenizer *tok, int n_streams, const ng_gen_settings *s);
+void ng_generator_free(ng_generator *g);
+/* A prompt as token ids (malloc'd, *n of them): valid UTF-8 (else an error naming the offset),
+ * a character a char vocabulary lacks is an error naming it; *n_unknown (may be NULL): words a
+ * word vocabulary reads as <unk>. An empty prompt is the model's newline token (as nanoGPT
+ * starts), else token 0. NULL + error. */
+int32_t *ng_generator_encode(const ng_generator *g, const char *text, size_t len, size_t *n, size_t *n_unknown);
+/* Start round `round` (0, 1, ...: the RNGs' seeds) of every stream from ids[0..n). */
+int ng_generator_start(ng_generator *g, const int32_t *ids, size_t n, int round);
+/* The next token of every stream (n_streams ids, owned by g); *probs (may be NULL) receives the
+ * probability each was drawn with (after temperature, top-k and top-p). */
+const int32_t *ng_generator_next(ng_generator *g, const float **probs);
+/* Stream s's text for its next token id (the prompt's, then the drawn ones, in order): whole
+ * UTF-8 characters, words spaced naturally, into buf (NUL-terminated); its length. */
+size_t ng_generator_text(ng_generator *g, int s, int32_t id, char *buf, size_t cap);
+int ng_generator_streams(const ng_generator *g);
+
 /* ------------------------------------------------------------------ text data */
 /* Fill x,y (B*T each) with B random windows of T+1 tokens from ids[0..n): x = first T, y = last T.
  * Requires n > T. */

@@ -1,4 +1,5 @@
-/* sample.c - `nanogen sample DIR`: streams text from a trained text model with the KV cache. */
+/* sample.c - `nanogen sample DIR`: streams text from a trained text model (the library's
+ * generator, src/infer/generate.c). */
 #include "cli.h"
 
 #include <stdlib.h>
@@ -68,52 +69,25 @@ int cmd_sample(int argc, char **argv) {
     ng_tokenizer *tok = NULL;
     char *ptext = NULL;
     int32_t *pids = NULL;
-    ng_infer *inf = NULL;
-    float *work = NULL;
-    int32_t *cur = NULL;
+    ng_generator *gen = NULL;
     char **outs = NULL;
     size_t *out_len = NULL;
-    ng_decoder *dec = NULL;
     int code = 1;
     if (ng_checkpoint_load(dir, &m, &tok, NULL)) goto fail;
-    const int V = ng_model_cfg(m)->vocab_size;
-    size_t plen = 0, np = 0;
+    if (!tok) { ng_set_error("'%s' is an image model: `nanogen sample` draws text from text models here", dir); goto fail; }
+    const int S = batch ? num : 1, rounds = batch ? 1 : num;
+    ng_gen_settings gs;
+    ng_gen_defaults(&gs);
+    gs.temperature = temperature; gs.top_k = top_k; gs.top_p = top_p; gs.seed = seed; gs.exact_context = exact;
+    if (!(gen = ng_generator_new(m, tok, S, &gs))) goto fail;
+    size_t plen = 0, np = 0, unknown = 0;
     if (prompt_file) { ptext = ng_read_file(prompt_file, &plen); if (!ptext) goto fail; }
     else if (prompt) { ptext = strdup(prompt); plen = strlen(prompt); }
-    if (ptext && plen) {
-        long long bad = ng_utf8_validate(ptext, plen);
-        if (bad >= 0) { ng_set_error("the prompt is not valid UTF-8 (bad byte 0x%02X at byte offset %lld)", (unsigned char)ptext[bad], bad); goto fail; }
-        if (ng_tokenizer_encode(tok, ptext, plen, 0, &pids, &np, NULL)) { ng_set_error("prompt: %s", ng_last_error()); goto fail; }
-        cli_note_unknown_words(tok, pids, np);
-    }
-    if (np == 0) {   /* no prompt: start from a newline, as nanoGPT does, else token 0 */
-        free(pids);
-        pids = malloc(sizeof *pids);
-        if (!pids) { ng_set_error("out of memory"); goto fail; }
-        pids[0] = 0;
-        for (int i = 0; i < V; i++) if (!strcmp(ng_tokenizer_token(tok, i), "\n")) { pids[0] = i; break; }
-        np = 1;
-    }
-    const int S = batch ? num : 1, rounds = batch ? 1 : num;
-    {   /* the KV cache and buffers of S streams must fit in memory: refuse up front */
-        const ng_model_config *c = ng_model_cfg(m);
-        double per = 4.0 * (2.0 * c->n_layer * c->block_size * c->n_embd + (double)c->n_layer * c->n_head * c->block_size +
-                            10.0 * c->n_embd + c->vocab_size + c->block_size);
-        uint64_t avail = ng_memory_available();
-        if (avail && per * S > 0.8 * (double)avail) {
-            ng_set_error("%d parallel streams need about %.1f GiB for their caches but %.1f GiB is available: lower --num-samples or drop --batch",
-                         S, per * S / 1073741824.0, avail / 1073741824.0);
-            goto fail;
-        }
-    }
-    inf = ng_infer_new(m, S);
-    work = malloc(sizeof(float) * 2 * V);
-    cur = malloc(sizeof(int32_t) * S);
-    dec = calloc((size_t)S, sizeof *dec);
+    if (!(pids = ng_generator_encode(gen, ptext, plen, &np, &unknown))) goto fail;
+    if (unknown) cli_note_unknown_words(tok, pids, np);
     outs = calloc((size_t)S, sizeof *outs);
     out_len = calloc((size_t)S, sizeof *out_len);
-    if (!inf || !work || !cur || !dec || !outs || !out_len) { if (!*ng_last_error()) ng_set_error("out of memory"); goto fail; }
-    if (exact) ng_infer_set_keep(inf, ng_model_cfg(m)->block_size - 1);
+    if (!outs || !out_len) { ng_set_error("out of memory"); goto fail; }
     char buf[256], marked[320];
     const char *no_color = getenv("NO_COLOR");
     const int ansi = show_probs && !batch && isatty(STDOUT_FILENO) && !(no_color && *no_color);
@@ -123,36 +97,26 @@ int cmd_sample(int argc, char **argv) {
     const int stream_tty = isatty(STDOUT_FILENO);
     double t_flush = t_start;
     for (int r = 0; r < rounds; r++) {
-        ng_rng rng[S];
-        for (int s = 0; s < S; s++) {
-            ng_rng_seed(&rng[s], seed + 0x9E3779B97F4A7C15ull * (uint64_t)(r + s));
-            ng_decoder_init(&dec[s], tok);
-        }
-        ng_infer_reset(inf);
+        if (ng_generator_start(gen, pids, np, r)) goto fail;
         if (rounds > 1 || S > 1) { if (!batch) printf("--- sample %d\n", r + 1); }
         /* the prompt, echoed as the model sees it, then the continuation */
-        const float *logits = NULL;
-        for (size_t p = 0; p < np; p++) {
-            for (int s = 0; s < S; s++) cur[s] = pids[p];
-            logits = ng_infer_step(inf, cur);
-            if (ptext && plen) {
-                for (int s = 0; s < S; s++) {
-                    size_t k = ng_decoder_push(&dec[s], pids[p], buf, sizeof buf);
-                    if (batch) {
-                        char *no = realloc(outs[s], out_len[s] + k + 1);
-                        if (!no) { ng_set_error("out of memory"); goto fail; }
-                        outs[s] = no; memcpy(outs[s] + out_len[s], buf, k + 1); out_len[s] += k;
-                    } else fwrite(buf, 1, k, stdout);
-                }
-            }
-        }
-        for (int k = 0; k < tokens; k++) {
+        for (size_t p = 0; ptext && plen && p < np; p++)
             for (int s = 0; s < S; s++) {
-                float p_drawn = 1;
-                cur[s] = ng_sample_logits(logits + (size_t)s * V, V, temperature, top_k, top_p, &rng[s], work, &p_drawn);
-                size_t len = ng_decoder_push(&dec[s], cur[s], buf, sizeof buf);
+                size_t k = ng_generator_text(gen, s, pids[p], buf, sizeof buf);
+                if (batch) {
+                    char *no = realloc(outs[s], out_len[s] + k + 1);
+                    if (!no) { ng_set_error("out of memory"); goto fail; }
+                    outs[s] = no; memcpy(outs[s] + out_len[s], buf, k + 1); out_len[s] += k;
+                } else fwrite(buf, 1, k, stdout);
+            }
+        for (int k = 0; k < tokens; k++) {
+            const float *probs;
+            const int32_t *ids = ng_generator_next(gen, &probs);
+            if (!ids) goto fail;
+            for (int s = 0; s < S; s++) {
+                size_t len = ng_generator_text(gen, s, ids[s], buf, sizeof buf);
                 const char *piece = buf;
-                if (show_probs) { len = mark_token(buf, len, p_drawn, ansi, marked, sizeof marked); piece = marked; }
+                if (show_probs) { len = mark_token(buf, len, probs[s], ansi, marked, sizeof marked); piece = marked; }
                 if (batch) {
                     char *no = realloc(outs[s], out_len[s] + len + 1);
                     if (!no) { ng_set_error("out of memory"); goto fail; }
@@ -163,7 +127,6 @@ int cmd_sample(int argc, char **argv) {
                     else if (ng_seconds() - t_flush > 0.05) { fflush(stdout); t_flush = ng_seconds(); }
                 }
             }
-            if (k + 1 < tokens) logits = ng_infer_step(inf, cur);
         }
         if (!batch) printf("\n");
     }
@@ -180,8 +143,8 @@ fail:
     fprintf(stderr, "nanogen: %s\n", ng_last_error());
 out:
     if (outs) for (int s = 0; s < (batch ? num : 1); s++) free(outs[s]);
-    free(outs); free(out_len); free(dec); free(cur); free(work); free(pids); free(ptext);
-    ng_infer_free(inf);
+    free(outs); free(out_len); free(pids); free(ptext);
+    ng_generator_free(gen);
     ng_tokenizer_free(tok);
     ng_model_free(m);
     return code;
