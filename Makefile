@@ -8,7 +8,7 @@
 CC      ?= gcc
 # The widest x86-64 level this machine has, not -march=native (portable to any machine of that
 # level): x86-64-v4 (AVX-512 F/BW/CD/DQ/VL: Zen 4/5, Skylake-X and later), else x86-64-v3 (AVX2 +
-# FMA: Haswell, Zen 1-3), else native. v4 also brings nanogen's own GEMM (src/ops/gemm_avx512.c).
+# FMA: Haswell, Zen 1-3), else native. v4 also brings nanogen's own GEMM (src/ops/kernels/gemm_avx512.c).
 # Measured here, baby preset, 150 steps, 2 threads (`make ARCH=x86-64-v3 BUILD=build-v3`, then
 # NANOGEN_PROFILE=1 ./nanogen train gpt --preset baby --steps 150 ... with each build): 22.5 ms/step
 # with v3 (OpenBLAS GEMM; GELU fwd+bwd 245-275 ms in all) against 15.5 with v4 (GELU 171 ms).
@@ -55,13 +55,13 @@ endif
 NG_BIN   ?= nanogen
 # ---------------------------------------------------------------------------------------------
 
-LIB_SRC  := $(sort $(wildcard src/*.c src/ops/*.c src/data/*.c src/io/*.c src/models/*.c src/train/*.c src/infer/*.c))
+LIB_SRC  := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c src/*/*/*.c)))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
-HDRS     := include/nanogen.h $(wildcard src/*.h src/*/*.h tests/*.h)
+HDRS     := $(wildcard include/*.h include/*/*.h src/*/*.h src/*/*/*.h tests/*.h)
 
 all: $(NG_BIN) $(TEST_BIN)
 

@@ -57,7 +57,7 @@ int ng_memory_check(double need, const char *what, const char *hint);
 double ng_seconds(void);
 
 /* ------------------------------------------------------------------ threads */
-/* Threads (src/threads.c). Results never depend on the thread count: every kernel gives the
+/* Threads (src/core/threads.c). Results never depend on the thread count: every kernel gives the
  * same bits on 1 or 64 threads (tests/test_threads.c; except with NANOGEN_GEMM=openblas or on
  * CPUs without AVX2, where the GEMM is OpenBLAS's).
  * ng_set_threads(n): run on n threads, kept as they are; n <= 0: the default, OMP_NUM_THREADS
@@ -292,7 +292,7 @@ float *ng_adamw_v(ng_adamw *o);
 int64_t ng_adamw_t(const ng_adamw *o);
 void ng_adamw_set_t(ng_adamw *o, int64_t t);
 
-/* Numerical faults (src/anomaly.c).
+/* Numerical faults (src/graph/anomaly.c).
  * ng_count_nonfinite: how many of x[0..n) are NaN or +-Inf; *first = the index of the first
  * (-1 if none), *n_nan = how many are NaN (either pointer may be NULL).
  * ng_describe_nonfinite: the same for t's values (grad = 0) or gradient (grad = 1) as text,
@@ -778,7 +778,7 @@ char *ng_read_file(const char *path, size_t *len);
 
 
 /* ------------------------------------------------------------------ inspecting models */
-/* (src/models/inspect.c, src/models/pca.c: what `nanogen next|embeddings|attention` show.)
+/* (src/infer/inspect.c, src/eval/pca.c: what `nanogen next|embeddings|attention` show.)
  * Next-token probabilities: softmax(logits / temperature) into probs (V floats); temperature 0
  * puts all the mass (1) on the argmax (the lowest id of equals). NG_ERR + error for V < 1, a
  * negative / NaN / infinite temperature, or a NaN / +inf logit. */

@@ -10,6 +10,6 @@ done
 out=data/nanogen-source.txt
 if [ ! -s "$out" ]; then
     mkdir -p data
-    cat include/nanogen.h src/*.h src/*.c src/*/*.h src/*/*.c | tr -cd '\11\12\40-\176' > "$out.tmp" && mv "$out.tmp" "$out"
+    find include src -name "*.[ch]" | LC_ALL=C sort | xargs cat | tr -cd '\11\12\40-\176' > "$out.tmp" && mv "$out.tmp" "$out"
 fi
 echo "$out"

@@ -1,4 +1,4 @@
-/* tests/test_anomaly.c - numerical faults (src/anomaly.c): counting NaN/Inf values and naming
+/* tests/test_anomaly.c - numerical faults (src/graph/anomaly.c): counting NaN/Inf values and naming
  * them in a tensor's shape, the optimizer refusing a non-finite gradient without touching
  * anything, the parameter it names, and anomaly detection naming the first op whose output
  * (forward) or gradient (backward) went bad, while a graph without it runs as before. */

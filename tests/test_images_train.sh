@@ -61,7 +61,7 @@ if expect_ok "train dae on 30 pictures" $NG train dae --data "$PICS" --out "$D" 
         size_is "$D/samples/reconstructions_001.png" "$(cells 3)" "$(cells 3)"
 fi
 # on a terminal, the progress line of each batch ends with the ETA of the run (the batches left,
-# at the smoothed batch time of src/progress.h, whose numbers tests/test_progress.c checks)
+# at the smoothed batch time of src/core/progress.h, whose numbers tests/test_progress.c checks)
 if command -v script >/dev/null 2>&1; then
     script -qc "$NG train ae --data $PICS --out $TMP/tty $SMALL --epochs 2 $T1" /dev/null > "$TMP/tty.txt" 2>&1
     check "train ae on a terminal: 'epoch E/2 | batch B/3 | N img/s | ETA T' after every batch" \

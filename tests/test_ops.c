@@ -4,9 +4,9 @@
  * formulas, gradient clipping. Prints the largest finite-difference error seen per op. */
 #include "nanogen.h"
 #include "test.h"
-#include "fastmath.h"
-#include "kernels.h"
-#include "graph_internal.h"   /* ng_drop_stream: the dropout twin */
+#include "ops/kernels/fastmath.h"
+#include "ops/kernels/kernels.h"
+#include "graph/graph_internal.h"   /* ng_drop_stream: the dropout twin */
 
 #include <math.h>
 #include <stdint.h>

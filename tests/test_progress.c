@@ -1,10 +1,10 @@
-/* test_progress.c - the trainers' progress lines (src/progress.h): the smoothed step time behind
+/* test_progress.c - the trainers' progress lines (src/core/progress.h): the smoothed step time behind
  * their ETA (steady steps give their own time; one step slowed 40x, as by another process, moves
  * the ETA by under 10% where taking the last step alone multiplied it by 40; a lasting slowdown
  * or speed-up is followed; the first steps are a plain mean; bad times are ignored) and the
  * duration format ("42s", "3m32s", "1h05m", "?"). No clock: every time is given. */
 #include "nanogen.h"
-#include "progress.h"
+#include "core/progress.h"
 #include "test.h"
 
 #include <math.h>

@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/test_threads.sh - the thread count: OMP_NUM_THREADS and --threads are honoured (the flag
-# wins) and kept; by default the count follows the machine (src/threads.c) without changing any
+# wins) and kept; by default the count follows the machine (src/core/threads.c) without changing any
 # result. NANOGEN_TEST_OTHERS replaces the measured CPU use of other programs with a list of
 # values, one a tick, so that the count goes down and up again at known points; the runs must
 # then be bit-identical to runs on 1 and on 2 threads, and the note must come once.

@@ -4,7 +4,7 @@
  * numbers compare only among themselves), with two references: the same distance for an
  * untrained generator (fresh init from the GAN's seed) and the floor, real train vs real test
  * images. Also the classes the classifier sees in the samples (mode collapse shows as missing
- * classes). The math is in the library (src/models/fid.c). */
+ * classes). The math is in the library (src/eval/fid.c). */
 #include "cli.h"
 
 #include <cjson/cJSON.h>

@@ -2,7 +2,7 @@
  * prints; the run itself is the library's trainer (src/train/: ng_trainer_create, ng_trainer_new
  * for --init-from, ng_trainer_resume, ng_trainer_run). Image kinds: train_images.c. */
 #include "cli.h"
-#include "progress.h"
+#include "core/progress.h"
 
 #include <inttypes.h>
 #include <math.h>

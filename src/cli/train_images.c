@@ -3,7 +3,7 @@
  * CNN classifier whose features the GAN's FID uses), and what it prints; the run itself is the
  * library's trainer (src/train/images.c: epochs, pictures in DIR/samples/, checkpoints). */
 #include "cli.h"
-#include "progress.h"
+#include "core/progress.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>

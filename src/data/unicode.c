@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "unicode_tables.h"
+#include "data/unicode_tables.h"
 
 static ng_uc_class from_table_char(char c) {
     return c == 'L' ? NG_UC_LETTER : c == 'D' ? NG_UC_DIGIT : c == 'P' ? NG_UC_PUNCT : c == 'Z' ? NG_UC_SPACE : NG_UC_OTHER;

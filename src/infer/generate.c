@@ -1,5 +1,5 @@
 /* generate.c - text from a text model: a prompt in, tokens out, one per stream per call, with
- * the KV cache (src/models/infer.c), temperature / top-k / top-p (src/sample.c), each stream its
+ * the KV cache (src/infer/kvcache.c), temperature / top-k / top-p (src/infer/sample.c), each stream its
  * own RNG and streaming decoder. `nanogen sample` is a loop over ng_generator_next. */
 #include "nanogen.h"
 

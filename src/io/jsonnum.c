@@ -1,5 +1,5 @@
 /* jsonnum.c - doubles in JSON that read back bit-identical (see jsonnum.h). */
-#include "jsonnum.h"
+#include "io/jsonnum.h"
 
 #include <math.h>
 #include <stdio.h>

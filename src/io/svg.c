@@ -1,6 +1,6 @@
 /* svg.c - hand-written SVG charts: axes with 1-2-5 ticks, grid, polylines, scatter points,
  * legend. See svg.h. The document is built as text in memory and written atomically. */
-#include "svg.h"
+#include "io/svg.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* ae.c - the auto-encoder family: AE, denoising AE and VAE (SPEC.md's MLP VAE, PyTorch's VAE
  * example), as an MLP or (arch conv) with a convolutional encoder and decoder; their graphs,
  * and the decoder graph of every image kind that generates (the GAN's generator too). */
-#include "model_internal.h"
+#include "models/model_internal.h"
 
 #include <stdio.h>
 #include <string.h>

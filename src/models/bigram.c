@@ -1,6 +1,6 @@
 /* bigram.c - the lecture's first model: one V x V table of logits; the logits for the next
  * token are the row of the current token. */
-#include "model_internal.h"
+#include "models/model_internal.h"
 
 static int bigram_check(const ng_model_config *c) {
     if ((int64_t)c->vocab_size * c->vocab_size > ((int64_t)1 << 31))

@@ -2,7 +2,7 @@
  *   conv1 Conv(c->32, k3, p1) -> ReLU -> MaxPool 2 -> conv2 Conv(32->64, k3, p1) -> ReLU ->
  *   MaxPool 2 -> flatten -> fc1 (64*h/4*w/4 -> hidden) -> ReLU (the features) -> fc2 (hidden -> classes)
  * Parameters named and initialised as the PyTorch module would be (nn defaults). */
-#include "model_internal.h"
+#include "models/model_internal.h"
 
 #include <string.h>
 

@@ -7,7 +7,7 @@
  *      channels -> BN -> LeakyReLU 0.2] -> flatten -> linear F*b*b -> 1 logit
  * Names: G.fc, G.bn0, G.up1, G.bn1, ..., G.upS; D.c1, D.c2, D.bn2, ..., D.cS, D.bnS, D.fc.
  * 28x28x1 is SPEC.md's net exactly (910,658 parameters with D). */
-#include "model_internal.h"
+#include "models/model_internal.h"
 
 #include <math.h>
 #include <stdio.h>

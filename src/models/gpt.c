@@ -1,6 +1,6 @@
 /* gpt.c - the decoder-only transformer of SPEC.md (GPT-2 style, pre-LayerNorm, tied head).
  * Parameters carry the PyTorch reference's state_dict names; backward comes from the graph. */
-#include "model_internal.h"
+#include "models/model_internal.h"
 
 #include <math.h>
 #include <stdio.h>

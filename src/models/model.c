@@ -2,7 +2,7 @@
  * initialising and freeing a model, and the language-model graph and batches of text kinds.
  * Each kind's own file declares, initialises and builds it: bigram.c, gpt.c (text), ae.c
  * (AE, DAE, VAE), gan.c, classifier.c (images). */
-#include "model_internal.h"
+#include "models/model_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

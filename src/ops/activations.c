@@ -1,7 +1,7 @@
 /* activations.c - LeakyReLU, sigmoid and tanh: one flat loop each, vectorised (fastmath.h's
  * exp), threaded when large. Sigmoid and tanh backward use the saved output. */
-#include "graph_internal.h"
-#include "fastmath.h"
+#include "graph/graph_internal.h"
+#include "ops/kernels/fastmath.h"
 
 #define PAR_MIN 65536  /* below this many elements a loop stays on one thread */
 

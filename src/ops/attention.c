@@ -10,9 +10,9 @@
  * compiled with the size fixed so the accumulators stay in registers. Each (b, h) is summed in
  * the same order whatever the thread count. The plain twins ng_ref_attention_* (one dot product
  * per pair) are what tests/test_ops.c compares them with. */
-#include "fastmath.h"
-#include "graph_internal.h"
-#include "kernels.h"
+#include "ops/kernels/fastmath.h"
+#include "graph/graph_internal.h"
+#include "ops/kernels/kernels.h"
 #include "ops/attention_ref.h"
 
 #include <math.h>

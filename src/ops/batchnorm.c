@@ -6,7 +6,7 @@
  * (weight 1, bias 0). farg: [0] eps, [1] momentum.
  * aux: mean (C), rstd (C), [2C] = 1 if the last forward used batch statistics, then scratch
  * of 2C doubles for the (N,C) layout. Running statistics never receive a gradient. */
-#include "graph_internal.h"
+#include "graph/graph_internal.h"
 
 #include <math.h>
 

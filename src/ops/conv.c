@@ -11,8 +11,8 @@
  * small weight gradient, see gemm_abt_acc); backward recomputes im2col
  * instead of keeping it, so forward/backward allocate nothing and backward can run twice.
  * iarg: [0] stride, [1] pad, [2] k, [3] images per chunk. */
-#include "graph_internal.h"
-#include "image_ref.h"
+#include "graph/graph_internal.h"
+#include "ops/image_ref.h"
 
 #include <string.h>
 

@@ -1,8 +1,8 @@
 /* elementwise.c - embedding lookup, add (with broadcast), mul, scale, GELU, ReLU, dropout,
  * sum and mean. Each forward/backward pair is one flat loop, threaded with OpenMP when large. */
-#include "graph_internal.h"
-#include "fastmath.h"
-#include "kernels.h"
+#include "graph/graph_internal.h"
+#include "ops/kernels/fastmath.h"
+#include "ops/kernels/kernels.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* layernorm.c - LayerNorm over the last dimension, with weight and bias.
  * y = (x - mean) * rstd * w + b, rstd = 1/sqrt(var + eps); aux keeps mean and rstd per row. */
-#include "graph_internal.h"
-#include "kernels.h"
+#include "graph/graph_internal.h"
+#include "ops/kernels/kernels.h"
 
 #include <math.h>
 

@@ -1,6 +1,6 @@
 /* linear.c - y = x W^T + b (PyTorch's nn.Linear layout: W is (out, in)) and 2-D matmul. */
-#include "graph_internal.h"
-#include "kernels.h"
+#include "graph/graph_internal.h"
+#include "ops/kernels/kernels.h"
 
 #include <cblas.h>
 #include <string.h>

@@ -4,9 +4,9 @@
  * Scalar losses reduce deterministically: fixed blocks of BLOCK elements are summed (in
  * double) in parallel into t->aux, then the blocks are added in order, so the value does not
  * depend on the number of threads. iarg[0] = the reduction (NG_MEAN / NG_SUM). */
-#include "graph_internal.h"
-#include "fastmath.h"
-#include "image_ref.h"
+#include "graph/graph_internal.h"
+#include "ops/kernels/fastmath.h"
+#include "ops/image_ref.h"
 
 #include <math.h>
 #include <stdint.h>

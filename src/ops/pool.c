@@ -4,7 +4,7 @@
  * PyTorch) in t->aux as int32, and backward routes the gradient there.
  * iarg: [0] k, [1] stride. Threads own (image, channel) planes, so overlapping windows
  * (k > stride) never race in backward. */
-#include "graph_internal.h"
+#include "graph/graph_internal.h"
 
 #include <stdint.h>
 

@@ -1,7 +1,7 @@
 /* xent.c - fused softmax + cross-entropy, mean over the counted rows (target >= 0).
  * aux[i] = log-sum-exp of row i, aux[N] = number of counted rows. */
-#include "fastmath.h"
-#include "graph_internal.h"
+#include "ops/kernels/fastmath.h"
+#include "graph/graph_internal.h"
 
 #include <math.h>
 

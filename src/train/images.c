@@ -4,7 +4,7 @@
  * pictures in DIR/samples/ (samples from fixed latents, reconstructions of the first test
  * images) and a checkpoint. A stop inside an epoch saves the position (batch, the epoch's RNG
  * and running sums): the resumed run continues with the next batch, exactly. */
-#include "trainer.h"
+#include "train/trainer.h"
 
 #include "io/jsonnum.h"
 

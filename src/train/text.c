@@ -3,7 +3,7 @@
  * checkpoint each time), the running loss logged every log_every steps, the loss on the whole
  * val split at the end; the training state that makes a resume exact. Also the text helpers
  * the commands share: reading a corpus as ids, the full-split loss, fine-tuning's vocabulary. */
-#include "trainer.h"
+#include "train/trainer.h"
 
 #include "io/jsonnum.h"
 

@@ -1,7 +1,7 @@
 /* trainer.c - a training run of any kind: defaults and presets, creating a run (new or resumed),
  * the run's directory and metrics.jsonl, events, numerical faults. The steps themselves: text.c
  * (text kinds) and images.c (image kinds). */
-#include "trainer.h"
+#include "train/trainer.h"
 
 #include <errno.h>
 #include <inttypes.h>

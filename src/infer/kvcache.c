@@ -1,9 +1,9 @@
 /* infer.c - incremental inference with a KV cache, llama2.c style: one token per stream per
  * step, keys and values of earlier positions kept, so a token costs O(context) not O(context^2).
  * Streams advance together (same position), so each linear is one small GEMM over streams. */
-#include "fastmath.h"
-#include "kernels.h"
-#include "model_internal.h"
+#include "ops/kernels/fastmath.h"
+#include "ops/kernels/kernels.h"
+#include "models/model_internal.h"
 
 #include <math.h>
 #include <omp.h>

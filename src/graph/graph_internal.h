@@ -14,7 +14,7 @@ struct ng_graph {
     int n_params;
     int training;
     uint64_t drop_seed, drop_step;
-    int detect_anomaly;  /* check every op's output and gradients for NaN/Inf (src/anomaly.c) */
+    int detect_anomaly;  /* check every op's output and gradients for NaN/Inf (src/graph/anomaly.c) */
     int anomaly;         /* the last forward/backward stopped at a non-finite value */
 };
 
@@ -38,7 +38,7 @@ ng_tensor *ng__op_node(ng_graph *g, ng_op op, int ndim, const int64_t *ne, ng_te
 int ng__set_aux(ng_tensor *t, int64_t n);
 ng_tensor *ng__shape_error(const char *op, const ng_tensor *a, const ng_tensor *b);
 
-/* Anomaly detection (src/anomaly.c): 0, or NG_ERR with ng_last_error naming the op and the
+/* Anomaly detection (src/graph/anomaly.c): 0, or NG_ERR with ng_last_error naming the op and the
  * tensor, after op number i (of g->order) ran forward / backward. */
 int ng__check_forward(ng_graph *g, int i);
 int ng__check_backward(ng_graph *g, int i);

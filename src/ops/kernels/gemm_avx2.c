@@ -16,7 +16,7 @@
  * thread count (nanogen does when other programs take the CPUs) would not be reproducible.
  * ng_ref_sgemm is the plain twin that tests/test_ops.c compares this with. */
 #include "nanogen.h"
-#include "kernels.h"
+#include "ops/kernels/kernels.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
 #include <immintrin.h>

@@ -2,7 +2,7 @@
  * VAE/GAN losses). Like graph.c's builders they check shapes, record the op, allocate its
  * output and its saved state (t->aux) once, and compute nothing; the kernels are in
  * src/ops/conv.c, pool.c, batchnorm.c, activations.c and losses.c. */
-#include "graph_internal.h"
+#include "graph/graph_internal.h"
 #include "ops/image_ref.h"
 
 #include <limits.h>

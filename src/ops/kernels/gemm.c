@@ -1,7 +1,7 @@
 /* gemm.c - C = alpha op(A) op(B) + beta C (row-major): CBLAS for speed, a plain twin for tests. */
 #include "nanogen.h"
 
-#include "kernels.h"
+#include "ops/kernels/kernels.h"
 
 #include <cblas.h>
 #include <pthread.h>

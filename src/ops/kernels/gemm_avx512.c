@@ -14,7 +14,7 @@
  * do not depend on it.
  * ng_ref_sgemm is the plain twin that tests/test_ops.c compares this with. */
 #include "nanogen.h"
-#include "kernels.h"
+#include "ops/kernels/kernels.h"
 
 #ifdef __AVX512F__
 #include <immintrin.h>

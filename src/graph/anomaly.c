@@ -2,8 +2,8 @@
  * finding the parameter whose gradient went bad, and the checks of anomaly detection that
  * ng_graph_forward / ng_graph_backward run after every op when it is on (train --detect-anomaly).
  * Nothing here runs on a healthy step without anomaly detection: the trainers only look here
- * after the loss or the gradient norm (computed anyway, src/optim.c) came out non-finite. */
-#include "graph_internal.h"
+ * after the loss or the gradient norm (computed anyway, src/optim/optim.c) came out non-finite. */
+#include "graph/graph_internal.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * allocates the output once, and computes nothing. ng_graph_finalize orders the nodes the
  * output depends on and allocates their gradients; forward/backward then only run kernels
  * over memory that already exists: a training step allocates nothing. */
-#include "graph_internal.h"
+#include "graph/graph_internal.h"
 #include <omp.h>
 
 #include <stdlib.h>
@@ -391,7 +391,7 @@ void ng_profile_add(const char *name, double seconds) {
 void ng_graph_forward(ng_graph *g) {
     ng_threads_tick();   /* the thread count follows a busy machine (threads.c); results do not change */
     g->anomaly = 0;
-    if (g->detect_anomaly) {   /* check every op's output; stop at the first NaN/Inf (src/anomaly.c) */
+    if (g->detect_anomaly) {   /* check every op's output; stop at the first NaN/Inf (src/graph/anomaly.c) */
         for (int i = 0; i < g->n_order; i++) {
             ng_tensor *t = g->order[i];
             ng_ops[t->op].forward(g, t);

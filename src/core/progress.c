@@ -1,5 +1,5 @@
 /* progress.c - the smoothed step time and the ETA of the trainers' progress lines (progress.h). */
-#include "progress.h"
+#include "core/progress.h"
 
 #include <math.h>
 #include <stdio.h>

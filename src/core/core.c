@@ -1,5 +1,5 @@
 /* core.c - errors, allocation and the PRNG shared by the whole library (threads: threads.c). */
-#include "fastmath.h"
+#include "ops/kernels/fastmath.h"
 #include "nanogen.h"
 
 #include <errno.h>

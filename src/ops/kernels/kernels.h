@@ -35,10 +35,10 @@ void ng_linear_packed_part(float *y, int ldy, const float *x, int ldx, const flo
 /* Grow-only, 64-byte aligned scratch memory; declare one `static _Thread_local ng_scratch` per
  * use, so each OpenMP thread keeps its own. NULL when out of memory. A thread's buffers are
  * freed when it exits (libgomp ends threads when a team shrinks: the thread count follows a
- * busy machine, src/threads.c). */
+ * busy machine, src/core/threads.c). */
 typedef struct ng_scratch { float *p; size_t n; struct ng_scratch *next; int listed; } ng_scratch;
 float *ng_scratch_get(ng_scratch *s, size_t n);
-/* C = alpha op(A) op(B) + beta C on the calling thread only (src/ops/gemm_avx512.c): for
+/* C = alpha op(A) op(B) + beta C on the calling thread only (src/ops/kernels/gemm_avx512.c): for
  * kernels that run inside their own parallel region, like the attention heads. */
 void ng_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc);
