@@ -93,46 +93,17 @@ void ng_rng_fill_normal(ng_rng *r, float *x, int64_t n);   /* x[0..n) ~ N(0,1) *
 float ng_hash_uniform(uint64_t seed, uint64_t stream, uint64_t index);
 
 /* ------------------------------------------------------------------ tensors & graph */
-typedef enum {
-    NG_OP_LEAF = 0,    /* parameter or input: no source */
-    NG_OP_LINEAR,      /* y = x W^T (+ b): x (N,in), W (out,in), b (out) -> (N,out) */
-    NG_OP_MATMUL,      /* y = op(A) op(B), 2-D, iarg[0]=transA, iarg[1]=transB */
-    NG_OP_EMBEDDING,   /* y[i,:] = table[idx[i],:]; src0 = table (V,C), src1 = idx (i32) */
-    NG_OP_ADD,         /* y = a + b; b may broadcast over a's leading dims (b.n divides a.n) */
-    NG_OP_MUL,         /* y = a * b elementwise, same shape */
-    NG_OP_SCALE,       /* y = farg[0] * a */
-    NG_OP_LAYERNORM,   /* over the last dim; src1 = weight, src2 = bias; farg[0] = eps */
-    NG_OP_GELU,        /* tanh approximation */
-    NG_OP_RELU,
-    NG_OP_ATTENTION,   /* fused causal MHA: qkv (B,T,3C) -> (B,T,C); iarg[0]=n_head; farg[0]=dropout */
-    NG_OP_SOFTMAX_XENT,/* mean cross-entropy: logits (N,V), targets i32 (N), target<0 ignored -> scalar */
-    NG_OP_DROPOUT,     /* farg[0]=p, inverted dropout, identity when the graph is not training */
-    NG_OP_SUM,         /* scalar sum of all elements */
-    NG_OP_MEAN,        /* scalar mean of all elements */
-    NG_OP_VIEW,        /* same data and gradient as src0, another shape (ng_reshape) */
-    /* images (NCHW, PyTorch's layouts) */
-    NG_OP_CONV2D,      /* x (N,Ci,H,W), w (Co,Ci,k,k), b (Co) or NULL -> (N,Co,Ho,Wo); iarg[0]=stride, iarg[1]=pad */
-    NG_OP_CONV_T2D,    /* transposed: x (N,Ci,H,W), w (Ci,Co,k,k), b (Co) or NULL -> Ho = (H-1)*stride - 2*pad + k */
-    NG_OP_MAXPOOL2D,   /* (N,C,H,W) -> (N,C,H/s,W/s) windows k x k, iarg[0]=k, iarg[1]=stride */
-    NG_OP_AVGPOOL2D,
-    NG_OP_BATCHNORM,   /* x (N,C) or (N,C,H,W); src1 w, src2 b, src3 running mean, src4 running var (C);
-                          farg[0]=eps, farg[1]=momentum; training: batch statistics + running update */
-    NG_OP_LEAKY_RELU,  /* farg[0] = negative slope */
-    NG_OP_SIGMOID,
-    NG_OP_TANH,
-    NG_OP_BCE_LOGITS,  /* binary cross-entropy with logits: logits, targets (f32, same shape) -> scalar */
-    NG_OP_MSE,         /* squared error: a, b (same shape) -> scalar */
-    NG_OP_GAUSS_KL,    /* mu, logvar (N,Z) -> scalar -1/2 sum(1 + logvar - mu^2 - exp(logvar)) */
-    NG_OP_REPARAM,     /* mu, logvar, eps -> mu + exp(logvar/2) * eps (eps: an input filled with N(0,1)) */
-    NG_OP_COUNT_
-} ng_op;
+/* An op (linear, layernorm, conv2d, ...) is defined once, in its file under src/ops/: its
+ * builder below (ng_linear, ...), its forward and backward kernels and its reference twin. A
+ * tensor points at the definition of the op that computes it; ng_tensor_op names it. */
+typedef struct ng_op_def ng_op_def;
 
 #define NG_MAX_DIMS 4
 #define NG_MAX_SRC 5
 
 typedef struct ng_tensor ng_tensor;
 struct ng_tensor {
-    ng_op op;
+    const ng_op_def *op;      /* what computes it: "leaf" for a parameter or an input, "view" */
     int ndim;
     int64_t ne[NG_MAX_DIMS];  /* shape, row-major: ne[ndim-1] is contiguous */
     int64_t n;                /* number of elements */
@@ -147,7 +118,7 @@ struct ng_tensor {
     int requires_grad;        /* a gradient flows into this tensor */
     int is_param;             /* data/grad belong to an ng_params block, not the graph */
     int id;                   /* index in its graph (for per-op RNG streams) */
-    int64_t view_offset;      /* NG_OP_VIEW: first element of the view inside src0 */
+    int64_t view_offset;      /* a view (ng_reshape, ng_rows_view): first element of the view inside src0 */
     char name[64];
 };
 
@@ -228,6 +199,8 @@ void ng_profile_pause(int paused);   /* 1: stop counting (evaluation), 0: count 
 /* Number of nodes, and node i in execution order (for tests and tools). */
 int ng_graph_size(const ng_graph *g);
 ng_tensor *ng_graph_node(const ng_graph *g, int i);
+/* The name of the op that computes t ("linear", "conv2d", ...; "leaf", "view"). */
+const char *ng_tensor_op(const ng_tensor *t);
 
 /* Plain reference twins of the fast kernels (tests compare them). */
 void ng_ref_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,

@@ -91,8 +91,8 @@ static void shape_str(const ng_tensor *t, char *buf, size_t cap) {
  * h.0.attn.c_attn.weight, h.0.attn.c_attn.bias)": index in execution order, kind, parameters. */
 static void node_name(const ng_graph *g, const ng_tensor *t, char *buf, size_t cap) {
     if (t->is_param) { snprintf(buf, cap, "%s", t->name); return; }
-    if (t->op == NG_OP_LEAF) { snprintf(buf, cap, "input '%s'", t->name); return; }
-    size_t k = (size_t)snprintf(buf, cap, "op %d of %d (%s", order_index(g, t), g->n_order, ng_ops[t->op].name);
+    if (t->op == &ng_op_leaf) { snprintf(buf, cap, "input '%s'", t->name); return; }
+    size_t k = (size_t)snprintf(buf, cap, "op %d of %d (%s", order_index(g, t), g->n_order, t->op->name);
     int np = 0;
     for (int s = 0; s < NG_MAX_SRC && k < cap; s++)
         if (t->src[s] && t->src[s]->is_param)
@@ -102,12 +102,12 @@ static void node_name(const ng_graph *g, const ng_tensor *t, char *buf, size_t c
 
 int ng__check_forward(ng_graph *g, int i) {
     ng_tensor *t = g->order[i];
-    if (!t->data || t->op == NG_OP_VIEW) return NG_OK;   /* index tensors; views show their source's values */
+    if (!t->data || t->op == &ng_op_view) return NG_OK;   /* index tensors; views show their source's values */
     char what[160], who[256], shape[96];
     if (!ng_describe_nonfinite(t, 0, what, sizeof what)) return NG_OK;
     node_name(g, t, who, sizeof who);
     shape_str(t, shape, sizeof shape);
-    if (t->op == NG_OP_LEAF)
+    if (t->op == &ng_op_leaf)
         return ng_set_error("forward pass: %s %s has %s", who, shape, what);
     /* which of its operands were already bad (parameters are not ops: a NaN weight shows here) */
     char srcs[512] = "";

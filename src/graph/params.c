@@ -1,6 +1,6 @@
 /* params.c - named parameters in one flat block (and their gradients in another), so the
  * optimizer and the checkpoint code are flat loops. Each tensor starts 64-byte aligned. */
-#include "nanogen.h"
+#include "graph/graph_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +50,7 @@ ng_tensor *ng_param(ng_params *P, const char *name, int ndim, const int64_t *ne,
     }
     ng_tensor *t = calloc(1, sizeof *t);
     if (!t) { ng_set_error("out of memory declaring %s", name); return NULL; }
-    t->op = NG_OP_LEAF; t->ndim = ndim; t->n = n;
+    t->op = &ng_op_leaf; t->ndim = ndim; t->n = n;
     for (int i = 0; i < ndim; i++) t->ne[i] = ne[i];
     t->requires_grad = 1; t->is_param = 1; t->id = -1;
     snprintf(t->name, sizeof t->name, "%s", name);

@@ -3,6 +3,8 @@
 #include "graph/graph_internal.h"
 #include "ops/kernels/fastmath.h"
 
+#include <math.h>
+
 #define PAR_MIN 65536  /* below this many elements a loop stays on one thread */
 
 /* tanh, branch-free so loops vectorise (Cephes' tanhf): an odd polynomial for |x| < 0.625,
@@ -19,7 +21,7 @@ static inline float tanh_f(float x) {
 }
 
 /* y = x > 0 ? x : slope x (farg[0] = slope) */
-void leaky_relu_forward(ng_graph *g, ng_tensor *t) {
+static void leaky_relu_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *x = t->src[0]->data, a = t->farg[0];
     float *y = t->data;
@@ -27,7 +29,7 @@ void leaky_relu_forward(ng_graph *g, ng_tensor *t) {
     for (int64_t i = 0; i < t->n; i++) y[i] = x[i] > 0 ? x[i] : a * x[i];
 }
 
-void leaky_relu_backward(ng_graph *g, ng_tensor *t) {
+static void leaky_relu_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *x = t->src[0]->data, *dy = t->grad, a = t->farg[0];
     float *dx = t->src[0]->grad;
@@ -36,7 +38,7 @@ void leaky_relu_backward(ng_graph *g, ng_tensor *t) {
     for (int64_t i = 0; i < t->n; i++) dx[i] += x[i] > 0 ? dy[i] : a * dy[i];
 }
 
-void sigmoid_forward(ng_graph *g, ng_tensor *t) {
+static void sigmoid_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *x = t->src[0]->data;
     float *y = t->data;
@@ -45,7 +47,7 @@ void sigmoid_forward(ng_graph *g, ng_tensor *t) {
 }
 
 /* dx += dy y (1 - y) */
-void sigmoid_backward(ng_graph *g, ng_tensor *t) {
+static void sigmoid_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *y = t->data, *dy = t->grad;
     float *dx = t->src[0]->grad;
@@ -54,7 +56,7 @@ void sigmoid_backward(ng_graph *g, ng_tensor *t) {
     for (int64_t i = 0; i < t->n; i++) dx[i] += dy[i] * y[i] * (1.0f - y[i]);
 }
 
-void tanh_forward(ng_graph *g, ng_tensor *t) {
+static void tanh_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *x = t->src[0]->data;
     float *y = t->data;
@@ -63,11 +65,36 @@ void tanh_forward(ng_graph *g, ng_tensor *t) {
 }
 
 /* dx += dy (1 - y^2) */
-void tanh_backward(ng_graph *g, ng_tensor *t) {
+static void tanh_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *y = t->data, *dy = t->grad;
     float *dx = t->src[0]->grad;
     if (!dx) return;
     #pragma omp parallel for simd if (t->n > PAR_MIN)
     for (int64_t i = 0; i < t->n; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+}
+
+/* ---------------------------------------------------------------- the ops: definitions and builders */
+
+static const ng_op_def leaky_relu_op = {"leaky_relu", leaky_relu_forward, leaky_relu_backward};   /* farg[0] = negative slope */
+static const ng_op_def sigmoid_op = {"sigmoid", sigmoid_forward, sigmoid_backward};
+static const ng_op_def tanh_op = {"tanh", tanh_forward, tanh_backward};
+
+ng_tensor *ng_leaky_relu(ng_graph *g, ng_tensor *x, float slope) {
+    NG_NEED(ng__is_f32(x));
+    if (!isfinite(slope)) { ng_set_error("leaky_relu: slope %g is not finite", slope); return NULL; }
+    ng_tensor *src[1] = {x};
+    ng_tensor *t = ng__op_node(g, &leaky_relu_op, x->ndim, x->ne, src, 1);
+    if (t) t->farg[0] = slope;
+    return t;
+}
+ng_tensor *ng_sigmoid(ng_graph *g, ng_tensor *x) {
+    NG_NEED(ng__is_f32(x));
+    ng_tensor *src[1] = {x};
+    return ng__op_node(g, &sigmoid_op, x->ndim, x->ne, src, 1);
+}
+ng_tensor *ng_tanh(ng_graph *g, ng_tensor *x) {
+    NG_NEED(ng__is_f32(x));
+    ng_tensor *src[1] = {x};
+    return ng__op_node(g, &tanh_op, x->ndim, x->ne, src, 1);
 }

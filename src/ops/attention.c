@@ -226,7 +226,7 @@ static void head_backward(const attn_args *a, const float *X, const float *P, co
     }
 }
 
-void attention_forward(ng_graph *g, ng_tensor *t) {
+static void attention_forward(ng_graph *g, ng_tensor *t) {
     const attn_args a = attn_setup(g, t);
     const int B = (int)t->ne[0], H = t->iarg[0], T = a.T, C = a.C, hs = a.hs;
     const float *X = t->src[0]->data;
@@ -247,7 +247,7 @@ void attention_forward(ng_graph *g, ng_tensor *t) {
     if (fail) ng_ref_attention_forward(g, t);   /* no scratch memory: the plain kernel needs none */
 }
 
-void attention_backward(ng_graph *g, ng_tensor *t) {
+static void attention_backward(ng_graph *g, ng_tensor *t) {
     ng_tensor *qkv = t->src[0];
     if (!qkv->grad) return;
     const attn_args a = attn_setup(g, t);
@@ -269,4 +269,24 @@ void attention_backward(ng_graph *g, ng_tensor *t) {
             head_backward(&a, qkv->data + (size_t)b * T * 3 * C + h * hs, t->aux + ((size_t)b * H + h) * T * T,
                           t->grad + (size_t)b * T * C + h * hs, qkv->grad + (size_t)b * T * 3 * C + h * hs,
                           attn_scratch(need), ((size_t)b * H + h) * T * T);
+}
+
+/* ---------------------------------------------------------------- the op: definition and builder */
+
+static const ng_op_def attention_op = {"attention", attention_forward, attention_backward};
+
+ng_tensor *ng_attention(ng_graph *g, ng_tensor *qkv, int n_head, float dropout) {
+    NG_NEED(qkv && qkv->data);
+    if (qkv->ndim != 3 || qkv->ne[2] % 3 || n_head <= 0 || (qkv->ne[2] / 3) % n_head)
+        return ng__shape_error("attention (qkv must be (B,T,3C) with C divisible by n_head)", qkv, NULL);
+    if (dropout < 0 || dropout >= 1) { ng_set_error("attention: dropout %g outside [0, 1)", dropout); return NULL; }
+    int64_t B = qkv->ne[0], T = qkv->ne[1], C = qkv->ne[2] / 3;
+    int64_t ne[3] = {B, T, C};
+    ng_tensor *t = ng__op_node3(g, &attention_op, 3, ne, qkv, NULL, NULL);
+    if (!t) return NULL;
+    t->iarg[0] = n_head;
+    t->farg[0] = dropout;
+    /* saved softmax probabilities (B, H, T, T) for backward */
+    if (ng__set_aux(t, B * n_head * T * T)) return NULL;
+    return t;
 }

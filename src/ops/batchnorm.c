@@ -108,7 +108,7 @@ static void normalise(const bn_view *v, float *y, int64_t c0, int64_t c1) {
     }
 }
 
-void batchnorm_forward(ng_graph *g, ng_tensor *t) {
+static void batchnorm_forward(ng_graph *g, ng_tensor *t) {
     bn_view v = view_of(t);
     float *rm = t->src[3]->data, *rv = t->src[4]->data, eps = t->farg[0], mom = t->farg[1];
     const int training = g->training;
@@ -128,7 +128,7 @@ void batchnorm_forward(ng_graph *g, ng_tensor *t) {
 
 /* With xh = (x - mean) rstd: db += sum dy, dw += sum dy xh, and
  * training: dx += w rstd (dy - mean(dy) - xh mean(dy xh));  eval: dx += w rstd dy. */
-void batchnorm_backward(ng_graph *g, ng_tensor *t) {
+static void batchnorm_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     bn_view v = view_of(t);
     ng_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
@@ -193,4 +193,46 @@ void batchnorm_backward(ng_graph *g, ng_tensor *t) {
             }
         }
     }
+}
+
+/* ---------------------------------------------------------------- the op: definition and builder */
+
+static const ng_op_def batchnorm_op = {"batchnorm", batchnorm_forward, batchnorm_backward};
+
+/* w and b may be NULL (no affine transform); running_mean and running_var are required and
+ * are updated in place by training-mode forwards. Only x, w and b decide whether a gradient
+ * flows: the running statistics are buffers, whatever their requires_grad says. (Training
+ * with a single value per channel, which PyTorch refuses, normalises to b and takes 0 as the
+ * variance for the running update.) */
+ng_tensor *ng_batchnorm(ng_graph *g, ng_tensor *x, ng_tensor *w, ng_tensor *b, ng_tensor *running_mean,
+                        ng_tensor *running_var, float eps, float momentum) {
+    NG_NEED(ng__is_f32(x) && ng__is_f32(running_mean) && ng__is_f32(running_var));
+    if (x->ndim != 2 && x->ndim != 4) {
+        ng__shape_error("batchnorm", x, NULL);
+        ng_set_error("%s (x must be (N,C) or (N,C,H,W))", ng_last_error());
+        return NULL;
+    }
+    const int64_t C = x->ne[1];
+    ng_tensor *chk[4] = {w, b, running_mean, running_var};
+    const char *what[4] = {"weight", "bias", "running_mean", "running_var"};
+    for (int i = 0; i < 4; i++) {
+        if (!chk[i]) continue;
+        if (!ng__is_f32(chk[i]) || chk[i]->ndim != 1 || chk[i]->ne[0] != C) {
+            ng__shape_error("batchnorm", x, chk[i]);
+            ng_set_error("%s (%s must be (C) = (%lld))", ng_last_error(), what[i], (long long)C);
+            return NULL;
+        }
+    }
+    if (!(eps >= 0) || !(momentum >= 0 && momentum <= 1)) {
+        ng_set_error("batchnorm: eps %g must be >= 0 and momentum %g in [0, 1]", eps, momentum);
+        return NULL;
+    }
+    ng_tensor *src[5] = {x, w, b, running_mean, running_var};
+    ng_tensor *t = ng__op_node(g, &batchnorm_op, x->ndim, x->ne, src, 5);
+    if (!t) return NULL;
+    t->requires_grad = x->requires_grad || (w && w->requires_grad) || (b && b->requires_grad);
+    t->farg[0] = eps; t->farg[1] = momentum;
+    /* mean (C), rstd (C), mode flag + pad (2), scratch of 2C doubles */
+    if (ng__set_aux(t, 2 * C + 2 + 4 * C)) return NULL;
+    return t;
 }

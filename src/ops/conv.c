@@ -15,6 +15,7 @@
 #include "ops/image_ref.h"
 
 #include <string.h>
+#include <limits.h>
 
 #define PAR_MIN 32768   /* below this many floats touched, a loop stays on one thread */
 
@@ -264,7 +265,7 @@ static geom conv_geom(const ng_tensor *t) {
     return q;
 }
 
-void conv2d_forward(ng_graph *g, ng_tensor *t) {
+static void conv2d_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const ng_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
     const geom q = conv_geom(t);
@@ -286,7 +287,7 @@ void conv2d_forward(ng_graph *g, ng_tensor *t) {
     }
 }
 
-void conv2d_backward(ng_graph *g, ng_tensor *t) {
+static void conv2d_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
     const geom q = conv_geom(t);
@@ -315,7 +316,7 @@ void conv2d_backward(ng_graph *g, ng_tensor *t) {
 
 /* Here the "image" of im2col/col2im is the output (Co, Ho, Wo) and its "columns" are the
  * input positions (H, W): a transposed convolution is the adjoint of conv2d(Ho -> H). */
-void conv_t2d_forward(ng_graph *g, ng_tensor *t) {
+static void conv_t2d_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const ng_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
     const geom q = conv_geom(t);
@@ -333,7 +334,7 @@ void conv_t2d_forward(ng_graph *g, ng_tensor *t) {
     }
 }
 
-void conv_t2d_backward(ng_graph *g, ng_tensor *t) {
+static void conv_t2d_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
     const geom q = conv_geom(t);
@@ -489,4 +490,84 @@ void ng_ref_conv_t2d_backward(float *dx, float *dw, float *db, const float *dy, 
                         dx[(((int64_t)n * Ci + ci) * H + ih) * W + iw] += (float)acc;
                     }
 #undef DY
+}
+
+/* ---------------------------------------------------------------- the ops: definitions and builders */
+
+static const ng_op_def conv2d_op = {"conv2d", conv2d_forward, conv2d_backward};   /* x (N,Ci,H,W), w (Co,Ci,k,k), b (Co) or NULL -> (N,Co,Ho,Wo); iarg[0]=stride, iarg[1]=pad */
+static const ng_op_def conv_t2d_op = {"conv_transpose2d", conv_t2d_forward, conv_t2d_backward};   /* transposed: x (N,Ci,H,W), w (Ci,Co,k,k), b (Co) or NULL -> Ho = (H-1)*stride - 2*pad + k */
+
+int64_t ng__conv_chunk_floats = (int64_t)1 << 22;
+/* Images per GEMM chunk: as many as fit in ng__conv_chunk_floats (at least one), balanced
+ * over the chunks (100 images with room for 40 -> 3 chunks of 34). */
+static int conv_chunk(int64_t N, int64_t per_image) {
+    int64_t nb = ng__conv_chunk_floats / (per_image > 0 ? per_image : 1);
+    if (nb < 1) nb = 1;
+    if (nb > N) nb = N;
+    int64_t chunks = (N + nb - 1) / nb;
+    return (int)((N + chunks - 1) / chunks);
+}
+/* Shared checks of conv2d / conv_transpose2d. wc = the weight dim that must equal x's channels. */
+static int conv_check(const char *op, const ng_tensor *x, const ng_tensor *w, const ng_tensor *b, int wc, int oc,
+                      int stride, int pad) {
+    if (x->ndim != 4) { ng__shape_error(op, x, w); return ng_set_error("%s (x must be (N,C,H,W))", ng_last_error()); }
+    if (w->ndim != 4 || w->ne[2] != w->ne[3] || w->ne[wc] != x->ne[1]) {
+        ng__shape_error(op, x, w);
+        return ng_set_error("%s (weight must be %s with Ci = x's channels, square k x k)", ng_last_error(),
+                            wc == 1 ? "(Co,Ci,k,k)" : "(Ci,Co,k,k)");
+    }
+    if (b && (!ng__is_f32(b) || b->ndim != 1 || b->ne[0] != w->ne[oc])) {
+        ng__shape_error(op, w, b);
+        return ng_set_error("%s (bias must be (Co))", ng_last_error());
+    }
+    if (stride <= 0 || pad < 0) return ng_set_error("%s: stride %d must be >= 1 and padding %d >= 0", op, stride, pad);
+    return NG_OK;
+}
+static ng_tensor *conv_node(ng_graph *g, const ng_op_def *op, const char *name, ng_tensor *x, ng_tensor *w, ng_tensor *b,
+                            int stride, int pad, int64_t Co, int64_t Ho, int64_t Wo) {
+    int64_t N = x->ne[0], Ci = x->ne[1], k = w->ne[2];
+    /* GEMM sizes are ints */
+    int64_t K = (op == &conv2d_op ? Ci : Co) * k * k, P = op == &conv2d_op ? Ho * Wo : x->ne[2] * x->ne[3];
+    int64_t stage_c = op == &conv2d_op ? Co : Ci;
+    if (K > INT_MAX / 2 || P > INT_MAX / 2 || Co * Ho * Wo > INT_MAX / 2) {
+        ng_set_error("%s: sizes too large (%lld x %lld columns per image)", name, (long long)K, (long long)P);
+        return NULL;
+    }
+    int64_t ne[4] = {N, Co, Ho, Wo};
+    ng_tensor *src[3] = {x, w, b};
+    ng_tensor *t = ng__op_node(g, op, 4, ne, src, 3);
+    if (!t) return NULL;
+    int nb = conv_chunk(N, (K + stage_c) * P);
+    if ((int64_t)nb * P > INT_MAX) nb = (int)(INT_MAX / P);
+    t->iarg[0] = stride; t->iarg[1] = pad; t->iarg[2] = (int)k; t->iarg[3] = nb;
+    /* im2col columns of a chunk, a staging block for Y (conv2d) or x (transposed) when a
+     * chunk holds several images, and the K-split blocks of a small weight gradient */
+    int64_t wgrad = stage_c * K, split = wgrad <= NG_CONV_SPLIT_MAX ? NG_CONV_KSPLIT * wgrad : 0;
+    if (ng__set_aux(t, K * nb * P + (nb > 1 ? stage_c * nb * P : 0) + split)) return NULL;
+    return t;
+}
+ng_tensor *ng_conv2d(ng_graph *g, ng_tensor *x, ng_tensor *w, ng_tensor *b, int stride, int pad) {
+    NG_NEED(ng__is_f32(x) && ng__is_f32(w));
+    if (conv_check("conv2d", x, w, b, 1, 0, stride, pad)) return NULL;
+    int64_t k = w->ne[2], H = x->ne[2], W = x->ne[3];
+    if (H + 2 * (int64_t)pad < k || W + 2 * (int64_t)pad < k) {
+        ng_set_error("conv2d: kernel %lldx%lld larger than the padded input %lldx%lld (padding %d)",
+                     (long long)k, (long long)k, (long long)(H + 2 * pad), (long long)(W + 2 * pad), pad);
+        return NULL;
+    }
+    int64_t Ho = (H + 2 * pad - k) / stride + 1, Wo = (W + 2 * pad - k) / stride + 1;
+    return conv_node(g, &conv2d_op, "conv2d", x, w, b, stride, pad, w->ne[0], Ho, Wo);
+}
+ng_tensor *ng_conv_transpose2d(ng_graph *g, ng_tensor *x, ng_tensor *w, ng_tensor *b, int stride, int pad) {
+    NG_NEED(ng__is_f32(x) && ng__is_f32(w));
+    if (conv_check("conv_transpose2d", x, w, b, 0, 1, stride, pad)) return NULL;
+    int64_t k = w->ne[2], H = x->ne[2], W = x->ne[3];
+    int64_t Ho = (H - 1) * stride - 2 * (int64_t)pad + k, Wo = (W - 1) * stride - 2 * (int64_t)pad + k;
+    if (Ho < 1 || Wo < 1) {
+        ng_set_error("conv_transpose2d: output %lldx%lld is empty ((H-1)*stride - 2*pad + k with H=%lld W=%lld "
+                     "stride %d pad %d k %lld)", (long long)Ho, (long long)Wo, (long long)H, (long long)W, stride, pad,
+                     (long long)k);
+        return NULL;
+    }
+    return conv_node(g, &conv_t2d_op, "conv_transpose2d", x, w, b, stride, pad, w->ne[1], Ho, Wo);
 }

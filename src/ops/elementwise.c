@@ -10,7 +10,7 @@
 #define PAR_MIN 65536  /* below this many elements a loop stays on one thread */
 
 /* y[i,:] = table[idx[i],:]  (idx already validated by the caller to be in [0, V)) */
-void embedding_forward(ng_graph *g, ng_tensor *t) {
+static void embedding_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *table = t->src[0], *idx = t->src[1];
     int64_t C = table->ne[1], V = table->ne[0];
@@ -22,7 +22,7 @@ void embedding_forward(ng_graph *g, ng_tensor *t) {
 }
 
 /* dtable[idx[i],:] += dy[i,:]  (sequential over rows: rows may repeat) */
-void embedding_backward(ng_graph *g, ng_tensor *t) {
+static void embedding_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *table = t->src[0], *idx = t->src[1];
     if (!table->grad) return;
@@ -37,7 +37,7 @@ void embedding_backward(ng_graph *g, ng_tensor *t) {
 }
 
 /* y = a + b, b repeated over a's leading dims */
-void add_forward(ng_graph *g, ng_tensor *t) {
+static void add_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *a = t->src[0]->data, *b = t->src[1]->data;
     float *y = t->data;
@@ -54,7 +54,7 @@ void add_forward(ng_graph *g, ng_tensor *t) {
     }
 }
 
-void add_backward(ng_graph *g, ng_tensor *t) {
+static void add_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *a = t->src[0], *b = t->src[1];
     const float *dy = t->grad;
@@ -78,7 +78,7 @@ void add_backward(ng_graph *g, ng_tensor *t) {
     }
 }
 
-void mul_forward(ng_graph *g, ng_tensor *t) {
+static void mul_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *a = t->src[0]->data, *b = t->src[1]->data;
     float *y = t->data;
@@ -87,7 +87,7 @@ void mul_forward(ng_graph *g, ng_tensor *t) {
     for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i];
 }
 
-void mul_backward(ng_graph *g, ng_tensor *t) {
+static void mul_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *a = t->src[0], *b = t->src[1];
     const float *dy = t->grad, *av = a->data, *bv = b->data;
@@ -103,7 +103,7 @@ void mul_backward(ng_graph *g, ng_tensor *t) {
     }
 }
 
-void scale_forward(ng_graph *g, ng_tensor *t) {
+static void scale_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *a = t->src[0]->data;
     const float s = t->farg[0];
@@ -113,7 +113,7 @@ void scale_forward(ng_graph *g, ng_tensor *t) {
     for (int64_t i = 0; i < n; i++) y[i] = s * a[i];
 }
 
-void scale_backward(ng_graph *g, ng_tensor *t) {
+static void scale_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float s = t->farg[0], *dy = t->grad;
     float *dx = t->src[0]->grad;
@@ -134,12 +134,12 @@ void ng_k_gelu(float *y, const float *x, int64_t n) {
     }
 }
 
-void gelu_forward(ng_graph *g, ng_tensor *t) {
+static void gelu_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_k_gelu(t->data, t->src[0]->data, t->n);
 }
 
-void gelu_backward(ng_graph *g, ng_tensor *t) {
+static void gelu_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *x = t->src[0]->data, *dy = t->grad;
     float *dx = t->src[0]->grad;
@@ -148,7 +148,7 @@ void gelu_backward(ng_graph *g, ng_tensor *t) {
     for (int64_t i = 0; i < t->n; i++) dx[i] += dy[i] * ng_gelu_grad_f(x[i]);
 }
 
-void relu_forward(ng_graph *g, ng_tensor *t) {
+static void relu_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *x = t->src[0]->data;
     float *y = t->data;
@@ -157,7 +157,7 @@ void relu_forward(ng_graph *g, ng_tensor *t) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
 }
 
-void relu_backward(ng_graph *g, ng_tensor *t) {
+static void relu_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *x = t->src[0]->data;
     float *dx = t->src[0]->grad;
@@ -170,7 +170,7 @@ void relu_backward(ng_graph *g, ng_tensor *t) {
 
 /* Inverted dropout: keep with probability 1-p and scale by 1/(1-p). The mask comes from a
  * counter-based hash of (seed, step, node, index), so backward recomputes it instead of storing it. */
-void dropout_forward(ng_graph *g, ng_tensor *t) {
+static void dropout_forward(ng_graph *g, ng_tensor *t) {
     const float *x = t->src[0]->data;
     float p = t->farg[0];
     if (!g->training) { memcpy(t->data, x, (size_t)t->n * sizeof(float)); return; }
@@ -182,7 +182,7 @@ void dropout_forward(ng_graph *g, ng_tensor *t) {
     for (int64_t i = 0; i < t->n; i++) y[i] = ng_hash24(seed, stream, (uint64_t)i) < thr ? 0.0f : x[i] * scale;
 }
 
-void dropout_backward(ng_graph *g, ng_tensor *t) {
+static void dropout_backward(ng_graph *g, ng_tensor *t) {
     float *dx = t->src[0]->grad;
     if (!dx) return;
     if (!g->training) { for (int64_t i = 0; i < t->n; i++) dx[i] += t->grad[i]; return; }
@@ -195,27 +195,91 @@ void dropout_backward(ng_graph *g, ng_tensor *t) {
     for (int64_t i = 0; i < t->n; i++) dx[i] += ng_hash24(seed, stream, (uint64_t)i) < thr ? -0.0f : dy[i] * scale;
 }
 
-void sum_forward(ng_graph *g, ng_tensor *t) {
+static void sum_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     double s = 0;
     for (int64_t i = 0; i < t->src[0]->n; i++) s += t->src[0]->data[i];
     t->data[0] = (float)s;
 }
 
-void sum_backward(ng_graph *g, ng_tensor *t) {
+static void sum_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *x = t->src[0];
     if (x->grad) for (int64_t i = 0; i < x->n; i++) x->grad[i] += t->grad[0];
 }
 
-void mean_forward(ng_graph *g, ng_tensor *t) {
+static void mean_forward(ng_graph *g, ng_tensor *t) {
     sum_forward(g, t);
     t->data[0] /= (float)t->src[0]->n;
 }
 
-void mean_backward(ng_graph *g, ng_tensor *t) {
+static void mean_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *x = t->src[0];
     float d = t->grad[0] / (float)x->n;
     if (x->grad) for (int64_t i = 0; i < x->n; i++) x->grad[i] += d;
+}
+
+/* ---------------------------------------------------------------- the ops: definitions and builders */
+
+static const ng_op_def embedding_op = {"embedding", embedding_forward, embedding_backward};   /* y[i,:] = table[idx[i],:]; src0 = table (V,C), src1 = idx (i32) */
+static const ng_op_def add_op = {"add", add_forward, add_backward};   /* y = a + b; b may broadcast over a's leading dims (b.n divides a.n) */
+static const ng_op_def mul_op = {"mul", mul_forward, mul_backward};   /* y = a * b elementwise, same shape */
+static const ng_op_def scale_op = {"scale", scale_forward, scale_backward};   /* y = farg[0] * a */
+static const ng_op_def gelu_op = {"gelu", gelu_forward, gelu_backward};   /* tanh approximation */
+static const ng_op_def relu_op = {"relu", relu_forward, relu_backward};
+static const ng_op_def dropout_op = {"dropout", dropout_forward, dropout_backward};   /* farg[0]=p, inverted dropout, identity when the graph is not training */
+static const ng_op_def sum_op = {"sum", sum_forward, sum_backward};   /* scalar sum of all elements */
+static const ng_op_def mean_op = {"mean", mean_forward, mean_backward};   /* scalar mean of all elements */
+
+ng_tensor *ng_embedding(ng_graph *g, ng_tensor *table, ng_tensor *idx) {
+    NG_NEED(table && idx && table->data && idx->idata);
+    if (table->ndim != 2 || idx->ndim < 1 || idx->ndim > NG_MAX_DIMS - 1) return ng__shape_error("embedding", table, idx);
+    int64_t ne[NG_MAX_DIMS];
+    memcpy(ne, idx->ne, sizeof ne);
+    ne[idx->ndim] = table->ne[1];
+    return ng__op_node3(g, &embedding_op, idx->ndim + 1, ne, table, idx, NULL);
+}
+ng_tensor *ng_add(ng_graph *g, ng_tensor *a, ng_tensor *b) {
+    NG_NEED(a && b && a->data && b->data);
+    /* b broadcasts over a's leading dims: its shape must be a suffix of a's */
+    if (b->ndim > a->ndim) return ng__shape_error("add", a, b);
+    for (int i = 0; i < b->ndim; i++)
+        if (b->ne[b->ndim - 1 - i] != a->ne[a->ndim - 1 - i]) return ng__shape_error("add", a, b);
+    return ng__op_node3(g, &add_op, a->ndim, a->ne, a, b, NULL);
+}
+ng_tensor *ng_mul(ng_graph *g, ng_tensor *a, ng_tensor *b) {
+    NG_NEED(a && b && a->data && b->data);
+    if (!ng__same_shape(a, b)) return ng__shape_error("mul", a, b);
+    return ng__op_node3(g, &mul_op, a->ndim, a->ne, a, b, NULL);
+}
+ng_tensor *ng_scale(ng_graph *g, ng_tensor *a, float s) {
+    NG_NEED(a && a->data);
+    ng_tensor *t = ng__op_node3(g, &scale_op, a->ndim, a->ne, a, NULL, NULL);
+    if (t) t->farg[0] = s;
+    return t;
+}
+ng_tensor *ng_gelu(ng_graph *g, ng_tensor *x) {
+    NG_NEED(x && x->data);
+    return ng__op_node3(g, &gelu_op, x->ndim, x->ne, x, NULL, NULL);
+}
+ng_tensor *ng_relu(ng_graph *g, ng_tensor *x) {
+    NG_NEED(x && x->data);
+    return ng__op_node3(g, &relu_op, x->ndim, x->ne, x, NULL, NULL);
+}
+ng_tensor *ng_dropout(ng_graph *g, ng_tensor *x, float p) {
+    NG_NEED(x && x->data);
+    if (p < 0 || p >= 1) { ng_set_error("dropout: p=%g outside [0, 1)", p); return NULL; }
+    if (p == 0) return x;   /* identity: no node, no copy */
+    ng_tensor *t = ng__op_node3(g, &dropout_op, x->ndim, x->ne, x, NULL, NULL);
+    if (t) t->farg[0] = p;
+    return t;
+}
+ng_tensor *ng_sum(ng_graph *g, ng_tensor *x) {
+    NG_NEED(x && x->data);
+    return ng__op_node3(g, &sum_op, 0, NULL, x, NULL, NULL);
+}
+ng_tensor *ng_mean(ng_graph *g, ng_tensor *x) {
+    NG_NEED(x && x->data);
+    return ng__op_node3(g, &mean_op, 0, NULL, x, NULL, NULL);
 }

@@ -34,14 +34,14 @@ void ng_k_layernorm(float *out, float *mean, float *rstd, const float *x, const 
     }
 }
 
-void layernorm_forward(ng_graph *g, ng_tensor *t) {
+static void layernorm_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
     int64_t N = ng_rows(x), C = ng_cols(x);
     ng_k_layernorm(t->data, t->aux, t->aux + N, x->data, w->data, b->data, N, C, t->farg[0]);
 }
 
-void layernorm_backward(ng_graph *g, ng_tensor *t) {
+static void layernorm_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
     const int64_t N = ng_rows(x), C = ng_cols(x);
@@ -89,4 +89,18 @@ void layernorm_backward(ng_graph *g, ng_tensor *t) {
             }
         }
     }
+}
+
+/* ---------------------------------------------------------------- the op: definition and builder */
+
+static const ng_op_def layernorm_op = {"layernorm", layernorm_forward, layernorm_backward};   /* over the last dim; src1 = weight, src2 = bias; farg[0] = eps */
+
+ng_tensor *ng_layernorm(ng_graph *g, ng_tensor *x, ng_tensor *w, ng_tensor *b, float eps) {
+    NG_NEED(x && w && b && x->data);
+    int64_t C = ng_cols(x);
+    if (w->ndim != 1 || w->ne[0] != C) return ng__shape_error("layernorm weight", x, w);
+    if (b->ndim != 1 || b->ne[0] != C) return ng__shape_error("layernorm bias", x, b);
+    ng_tensor *t = ng__op_node3(g, &layernorm_op, x->ndim, x->ne, x, w, b);
+    if (t) { t->farg[0] = eps; if (ng__set_aux(t, 2 * ng_rows(x))) return NULL; }
+    return t;
 }

@@ -21,14 +21,14 @@ void ng_k_linear(float *y, const float *x, const float *W, const float *b, int N
 }
 
 /* x (N,in), W (out,in), b (out) -> y (N,out) */
-void linear_forward(ng_graph *g, ng_tensor *t) {
+static void linear_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *x = t->src[0], *W = t->src[1], *b = t->src[2];
     ng_k_linear(t->data, x->data, W->data, b ? b->data : NULL, (int)ng_rows(x), (int)W->ne[1], (int)W->ne[0]);
 }
 
 /* dx += dy W ; dW += dy^T x ; db += sum_rows dy */
-void linear_backward(ng_graph *g, ng_tensor *t) {
+static void linear_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *x = t->src[0], *W = t->src[1], *b = t->src[2];
     int N = (int)ng_rows(x), in = (int)W->ne[1], out = (int)W->ne[0];
@@ -56,7 +56,7 @@ void linear_backward(ng_graph *g, ng_tensor *t) {
 }
 
 /* C (M,N) = op(A) op(B) */
-void matmul_forward(ng_graph *g, ng_tensor *t) {
+static void matmul_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *a = t->src[0], *b = t->src[1];
     int ta = t->iarg[0], tb = t->iarg[1];
@@ -65,7 +65,7 @@ void matmul_forward(ng_graph *g, ng_tensor *t) {
 }
 
 /* d op(A) = dC op(B)^T ; d op(B) = op(A)^T dC, written for each storage orientation. */
-void matmul_backward(ng_graph *g, ng_tensor *t) {
+static void matmul_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *a = t->src[0], *b = t->src[1];
     int ta = t->iarg[0], tb = t->iarg[1];
@@ -80,4 +80,30 @@ void matmul_backward(ng_graph *g, ng_tensor *t) {
         if (!tb) ng_sgemm(!ta, 0, K, N, M, 1.0f, a->data, lda, dC, N, 1.0f, b->grad, ldb);      /* (K,N) */
         else     ng_sgemm(1, ta, N, K, M, 1.0f, dC, N, a->data, lda, 1.0f, b->grad, ldb);       /* (N,K) */
     }
+}
+
+/* ---------------------------------------------------------------- the ops: definitions and builders */
+
+static const ng_op_def linear_op = {"linear", linear_forward, linear_backward};   /* y = x W^T (+ b): x (N,in), W (out,in), b (out) -> (N,out) */
+static const ng_op_def matmul_op = {"matmul", matmul_forward, matmul_backward};   /* y = op(A) op(B), 2-D, iarg[0]=transA, iarg[1]=transB */
+
+ng_tensor *ng_linear(ng_graph *g, ng_tensor *x, ng_tensor *W, ng_tensor *b) {
+    NG_NEED(x && W && x->data);
+    if (W->ndim != 2 || ng_cols(x) != W->ne[1]) return ng__shape_error("linear", x, W);
+    if (b && (b->ndim != 1 || b->ne[0] != W->ne[0])) return ng__shape_error("linear bias", W, b);
+    int64_t ne[NG_MAX_DIMS];
+    memcpy(ne, x->ne, sizeof ne);
+    ne[x->ndim - 1] = W->ne[0];
+    return ng__op_node3(g, &linear_op, x->ndim, ne, x, W, b);
+}
+ng_tensor *ng_matmul(ng_graph *g, ng_tensor *a, ng_tensor *b, int trans_a, int trans_b) {
+    NG_NEED(a && b && a->data && b->data);
+    if (a->ndim != 2 || b->ndim != 2) return ng__shape_error("matmul (2-D only)", a, b);
+    int64_t M = trans_a ? a->ne[1] : a->ne[0], K = trans_a ? a->ne[0] : a->ne[1];
+    int64_t K2 = trans_b ? b->ne[1] : b->ne[0], N = trans_b ? b->ne[0] : b->ne[1];
+    if (K != K2) return ng__shape_error("matmul", a, b);
+    int64_t ne[2] = {M, N};
+    ng_tensor *t = ng__op_node3(g, &matmul_op, 2, ne, a, b, NULL);
+    if (t) { t->iarg[0] = trans_a; t->iarg[1] = trans_b; }
+    return t;
 }

@@ -68,7 +68,7 @@ static float reduce(const ng_tensor *t, double sum, int64_t n) {
 
 /* ---------------------------------------------------------------- BCE with logits */
 
-void bce_logits_forward(ng_graph *g, ng_tensor *t) {
+static void bce_logits_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *x = t->src[0]->data, *y = t->src[1]->data;
     double sum;
@@ -77,7 +77,7 @@ void bce_logits_forward(ng_graph *g, ng_tensor *t) {
 }
 
 /* dx += g (sigmoid(x) - t) ; dt += -g x  (g = upstream / n for the mean) */
-void bce_logits_backward(ng_graph *g, ng_tensor *t) {
+static void bce_logits_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *xl = t->src[0], *tg = t->src[1];
     const int64_t n = xl->n;
@@ -97,7 +97,7 @@ void bce_logits_backward(ng_graph *g, ng_tensor *t) {
 
 /* ---------------------------------------------------------------- squared error */
 
-void mse_forward(ng_graph *g, ng_tensor *t) {
+static void mse_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *a = t->src[0]->data, *b = t->src[1]->data;
     double sum;
@@ -106,7 +106,7 @@ void mse_forward(ng_graph *g, ng_tensor *t) {
 }
 
 /* da += 2 g (a - b), db -= 2 g (a - b) */
-void mse_backward(ng_graph *g, ng_tensor *t) {
+static void mse_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *A = t->src[0], *B = t->src[1];
     const int64_t n = A->n;
@@ -132,7 +132,7 @@ static float kl_scale(const ng_tensor *t) {
     return t->iarg[0] == NG_MEAN ? 1.0f / (float)t->src[0]->ne[0] : 1.0f;
 }
 
-void gauss_kl_forward(ng_graph *g, ng_tensor *t) {
+static void gauss_kl_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *mu = t->src[0]->data, *lv = t->src[1]->data;
     double sum;
@@ -141,7 +141,7 @@ void gauss_kl_forward(ng_graph *g, ng_tensor *t) {
 }
 
 /* dmu += g mu ; dlogvar += g (e^lv - 1) / 2  (g includes the 1/N of NG_MEAN) */
-void gauss_kl_backward(ng_graph *g, ng_tensor *t) {
+static void gauss_kl_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *M = t->src[0], *L = t->src[1];
     const int64_t n = M->n;
@@ -162,7 +162,7 @@ void gauss_kl_backward(ng_graph *g, ng_tensor *t) {
 /* ---------------------------------------------------------------- reparameterisation */
 
 /* z = mu + e^{lv/2} eps */
-void reparam_forward(ng_graph *g, ng_tensor *t) {
+static void reparam_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *mu = t->src[0]->data, *lv = t->src[1]->data, *eps = t->src[2]->data;
     float *z = t->data;
@@ -171,7 +171,7 @@ void reparam_forward(ng_graph *g, ng_tensor *t) {
 }
 
 /* dmu += dz ; dlv += dz eps e^{lv/2} / 2 ; eps gets nothing (it is noise) */
-void reparam_backward(ng_graph *g, ng_tensor *t) {
+static void reparam_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *M = t->src[0], *L = t->src[1];
     const float *lv = L->data, *eps = t->src[2]->data, *dz = t->grad;
@@ -185,4 +185,53 @@ void reparam_backward(ng_graph *g, ng_tensor *t) {
         #pragma omp parallel for simd if (t->n > PAR_MIN)
         for (int64_t i = 0; i < t->n; i++) dl[i] += 0.5f * dz[i] * eps[i] * ng_expf(0.5f * lv[i]);
     }
+}
+
+/* ---------------------------------------------------------------- the ops: definitions and builders */
+
+static const ng_op_def bce_logits_op = {"bce_logits", bce_logits_forward, bce_logits_backward};   /* binary cross-entropy with logits: logits, targets (f32, same shape) -> scalar */
+static const ng_op_def mse_op = {"mse", mse_forward, mse_backward};   /* squared error: a, b (same shape) -> scalar */
+static const ng_op_def gauss_kl_op = {"gauss_kl", gauss_kl_forward, gauss_kl_backward};   /* mu, logvar (N,Z) -> scalar -1/2 sum(1 + logvar - mu^2 - exp(logvar)) */
+static const ng_op_def reparam_op = {"reparam", reparam_forward, reparam_backward};   /* mu, logvar, eps -> mu + exp(logvar/2) * eps (eps: an input filled with N(0,1)) */
+
+/* A scalar loss over two same-shape operands, with the block partial sums in aux. */
+static ng_tensor *loss_node(ng_graph *g, const ng_op_def *op, const char *name, ng_tensor *a, ng_tensor *b, ng_reduction r) {
+    if (!ng__same_shape(a, b)) return ng__shape_error(name, a, b);
+    if (r != NG_MEAN && r != NG_SUM) { ng_set_error("%s: unknown reduction %d (NG_MEAN or NG_SUM)", name, (int)r); return NULL; }
+    ng_tensor *src[2] = {a, b};
+    ng_tensor *t = ng__op_node(g, op, 0, NULL, src, 2);
+    if (!t) return NULL;
+    t->iarg[0] = (int)r;
+    if (ng__set_aux(t, 2 * ((a->n + NG_LOSS_BLOCK - 1) / NG_LOSS_BLOCK))) return NULL;
+    return t;
+}
+/* Mean or sum over all elements of max(x,0) - x t + log(1 + e^-|x|) (targets t may carry a
+ * gradient too: d/dt = -x). */
+ng_tensor *ng_bce_logits(ng_graph *g, ng_tensor *logits, ng_tensor *targets, ng_reduction r) {
+    NG_NEED(ng__is_f32(logits) && ng__is_f32(targets));
+    return loss_node(g, &bce_logits_op, "bce_logits", logits, targets, r);
+}
+/* Mean or sum over all elements of (a - b)^2. */
+ng_tensor *ng_mse(ng_graph *g, ng_tensor *a, ng_tensor *b, ng_reduction r) {
+    NG_NEED(ng__is_f32(a) && ng__is_f32(b));
+    return loss_node(g, &mse_op, "mse", a, b, r);
+}
+/* KL(N(mu, exp(logvar)) || N(0,1)) = -1/2 sum(1 + logvar - mu^2 - exp(logvar)) over all
+ * elements of mu, logvar (same shape, (N,Z)). NG_SUM: that sum. NG_MEAN: that sum divided by
+ * N = mu->ne[0], the number of rows, i.e. the mean KL PER SAMPLE (not per element). */
+ng_tensor *ng_gauss_kl(ng_graph *g, ng_tensor *mu, ng_tensor *logvar, ng_reduction r) {
+    NG_NEED(ng__is_f32(mu) && ng__is_f32(logvar));
+    if (mu->ndim < 1) return ng__shape_error("gauss_kl (mu and logvar must be (N,Z))", mu, logvar);
+    return loss_node(g, &gauss_kl_op, "gauss_kl", mu, logvar, r);
+}
+/* z = mu + exp(logvar/2) eps, all the same shape. eps is noise the caller draws each step
+ * (an ng_input); gradients flow to mu and logvar only. */
+ng_tensor *ng_reparam(ng_graph *g, ng_tensor *mu, ng_tensor *logvar, ng_tensor *eps) {
+    NG_NEED(ng__is_f32(mu) && ng__is_f32(logvar) && ng__is_f32(eps));
+    if (!ng__same_shape(mu, logvar)) return ng__shape_error("reparam (mu, logvar)", mu, logvar);
+    if (!ng__same_shape(mu, eps)) return ng__shape_error("reparam (mu, eps)", mu, eps);
+    ng_tensor *src[3] = {mu, logvar, eps};
+    ng_tensor *t = ng__op_node(g, &reparam_op, mu->ndim, mu->ne, src, 3);
+    if (t) t->requires_grad = mu->requires_grad || logvar->requires_grad;
+    return t;
 }

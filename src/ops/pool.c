@@ -10,7 +10,7 @@
 
 #define PAR_MIN 32768
 
-void maxpool2d_forward(ng_graph *g, ng_tensor *t) {
+static void maxpool2d_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const ng_tensor *x = t->src[0];
     const int k = t->iarg[0], s = t->iarg[1];
@@ -37,7 +37,7 @@ void maxpool2d_forward(ng_graph *g, ng_tensor *t) {
     }
 }
 
-void maxpool2d_backward(ng_graph *g, ng_tensor *t) {
+static void maxpool2d_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *x = t->src[0];
     if (!x->grad) return;
@@ -52,7 +52,7 @@ void maxpool2d_backward(ng_graph *g, ng_tensor *t) {
     }
 }
 
-void avgpool2d_forward(ng_graph *g, ng_tensor *t) {
+static void avgpool2d_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const ng_tensor *x = t->src[0];
     const int k = t->iarg[0], s = t->iarg[1];
@@ -73,7 +73,7 @@ void avgpool2d_forward(ng_graph *g, ng_tensor *t) {
     }
 }
 
-void avgpool2d_backward(ng_graph *g, ng_tensor *t) {
+static void avgpool2d_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *x = t->src[0];
     if (!x->grad) return;
@@ -92,4 +92,36 @@ void avgpool2d_backward(ng_graph *g, ng_tensor *t) {
                     for (int kj = 0; kj < k; kj++) w0[ki * W + kj] += d;
             }
     }
+}
+
+/* ---------------------------------------------------------------- the ops: definitions and builders */
+
+static const ng_op_def maxpool2d_op = {"maxpool2d", maxpool2d_forward, maxpool2d_backward};   /* (N,C,H,W) -> (N,C,H/s,W/s) windows k x k, iarg[0]=k, iarg[1]=stride */
+static const ng_op_def avgpool2d_op = {"avgpool2d", avgpool2d_forward, avgpool2d_backward};
+
+static ng_tensor *pool(ng_graph *g, const ng_op_def *op, const char *name, ng_tensor *x, int k, int stride) {
+    if (x->ndim != 4) { ng__shape_error(name, x, NULL); ng_set_error("%s (x must be (N,C,H,W))", ng_last_error()); return NULL; }
+    if (k <= 0 || stride <= 0) { ng_set_error("%s: window %d and stride %d must be >= 1", name, k, stride); return NULL; }
+    int64_t H = x->ne[2], W = x->ne[3];
+    if (k > H || k > W) {
+        ng_set_error("%s: window %dx%d larger than the input %lldx%lld (%s)", name, k, k, (long long)H, (long long)W, x->name);
+        return NULL;
+    }
+    if (H * W > INT32_MAX) { ng_set_error("%s: planes of %lld pixels are too large", name, (long long)(H * W)); return NULL; }
+    int64_t ne[4] = {x->ne[0], x->ne[1], (H - k) / stride + 1, (W - k) / stride + 1};
+    ng_tensor *src[1] = {x};
+    ng_tensor *t = ng__op_node(g, op, 4, ne, src, 1);
+    if (!t) return NULL;
+    t->iarg[0] = k; t->iarg[1] = stride;
+    /* max pooling: the argmax of each window, int32 in the float-sized aux slots */
+    if (op == &maxpool2d_op && ng__set_aux(t, t->n)) return NULL;
+    return t;
+}
+ng_tensor *ng_maxpool2d(ng_graph *g, ng_tensor *x, int k, int stride) {
+    NG_NEED(ng__is_f32(x));
+    return pool(g, &maxpool2d_op, "maxpool2d", x, k, stride);
+}
+ng_tensor *ng_avgpool2d(ng_graph *g, ng_tensor *x, int k, int stride) {
+    NG_NEED(ng__is_f32(x));
+    return pool(g, &avgpool2d_op, "avgpool2d", x, k, stride);
 }

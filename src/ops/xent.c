@@ -5,7 +5,7 @@
 
 #include <math.h>
 
-void softmax_xent_forward(ng_graph *g, ng_tensor *t) {
+static void softmax_xent_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *lg = t->src[0], *tg = t->src[1];
     int64_t N = ng_rows(lg), V = ng_cols(lg);
@@ -31,7 +31,7 @@ void softmax_xent_forward(ng_graph *g, ng_tensor *t) {
 }
 
 /* dlogits[i,j] += (softmax_ij - [j == y_i]) * dloss / count */
-void softmax_xent_backward(ng_graph *g, ng_tensor *t) {
+static void softmax_xent_backward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *lg = t->src[0], *tg = t->src[1];
     if (!lg->grad) return;
@@ -49,4 +49,17 @@ void softmax_xent_backward(ng_graph *g, ng_tensor *t) {
         for (int64_t j = 0; j < V; j++) drow[j] += ng_expf(row[j] - lse) * scale;
         drow[y] -= scale;
     }
+}
+
+/* ---------------------------------------------------------------- the op: definition and builder */
+
+static const ng_op_def softmax_xent_op = {"softmax_xent", softmax_xent_forward, softmax_xent_backward};   /* mean cross-entropy: logits (N,V), targets i32 (N), target<0 ignored -> scalar */
+
+ng_tensor *ng_softmax_xent(ng_graph *g, ng_tensor *logits, ng_tensor *targets) {
+    NG_NEED(logits && targets && logits->data && targets->idata);
+    if (ng_rows(logits) != targets->n) return ng__shape_error("softmax_xent", logits, targets);
+    ng_tensor *t = ng__op_node3(g, &softmax_xent_op, 0, NULL, logits, targets, NULL);
+    /* saved per row: log-sum-exp; aux[rows] = number of counted targets */
+    if (t && ng__set_aux(t, ng_rows(logits) + 1)) return NULL;
+    return t;
 }
