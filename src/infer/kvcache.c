@@ -1,4 +1,4 @@
-/* infer.c - incremental inference with a KV cache, llama2.c style: one token per stream per
+/* kvcache.c - incremental inference with a KV cache, llama2.c style: one token per stream per
  * step, keys and values of earlier positions kept, so a token costs O(context) not O(context^2).
  * Streams advance together (same position), so each linear is one small GEMM over streams. */
 #include "ops/kernels/fastmath.h"
@@ -37,10 +37,10 @@ struct ng_infer {
                                thread count (one thread runs the same arithmetic) */
     float *part;            /* (rows, C) the projections' outputs in a one-stream cache rebuild */
     float *dw;              /* one stream: each head's share of every weight (its unit, see
-                               decode_one), copied in the order decode_one reads them */
+                               the STEP pass), copied in the order the STEP pass reads them */
     size_t *dw_at;          /* (H + 1) where unit u's share starts in dw */
     float *tree;            /* (2, 4H, C) the units' partial sums and the nodes of their summation
-                               tree that one thread computes (decode_one): attention, then MLP */
+                               tree that one thread computes (the STEP pass): attention, then MLP */
     float *tree_own;        /* (nthreads, 4H, C) each thread's copies of the nodes above its own */
     int *leaf;              /* (H) the tree node of unit u */
     sync_slot *sync;        /* (nthreads) the one-stream step's barrier (meet) */
@@ -262,66 +262,6 @@ static void cache_put(ng_infer *s, int l, int i, int t, const float *qkv, int j0
     if (j1 > j0) memcpy(s->vc + lane + (size_t)t * C + j0, qkv + 2 * C + j0, (size_t)(j1 - j0) * sizeof(float));
 }
 
-/* n positions (pos .. pos+n-1) for every stream: tok (S, n) tokens, rows ordered stream-major
- * (row = i*n + t). Keys and values go to the cache; logits (S,V) are those of the last position
- * when want_logits. One position for all streams is the sampling step; several are a cache
- * rebuild, where each linear becomes a GEMM over S*n rows. */
-static void forward_positions(ng_infer *s, const int32_t *tok, int n, int want_logits) {
-    const ng_model *m = s->m;
-    const int S = s->S, T = m->cfg.block_size, C = m->cfg.n_embd, H = m->cfg.n_head, hs = C / H;
-    const int L = m->cfg.n_layer, V = m->cfg.vocab_size, pos = s->pos, R = S * n;
-    for (int r = 0; r < R; r++) {
-        const float *te = m->w.gpt.wte->data + (size_t)tok[r] * C, *pe = m->w.gpt.wpe->data + (size_t)(pos + r % n) * C;
-        float *x = s->x + (size_t)r * C;
-        #pragma omp simd
-        for (int j = 0; j < C; j++) x[j] = te[j] + pe[j];
-    }
-    for (int l = 0; l < L; l++) {
-        const gpt_block *b = &m->w.gpt.h[l];
-        /* a cache rebuild needs only the keys and values of the last layer: no queries,
-         * attention or MLP there (a fifth of its work with four layers) */
-        const int kv_only = l == L - 1 && !want_logits && R >= 4;
-        ng_k_layernorm(s->xn, NULL, NULL, s->x, b->ln_1_w->data, b->ln_1_b->data, R, C, 1e-5f);
-        if (kv_only) {
-            const int k0 = C - C % 32;   /* c_attn's packed panels are 32 of its rows wide */
-            #pragma omp parallel if ((double)R * C * C > 5e5)
-            {
-                int a0, a1;
-                share(3 * C - k0, omp_get_thread_num(), omp_get_num_threads(), 32, &a0, &a1);
-                ng_linear_packed_part(s->qkv, 3 * C, s->xn, C, packed(s, l, 0), b->c_attn_b->data, R, C, 3 * C, k0 + a0, k0 + a1, 0, C);
-            }
-        } else linear(s->qkv, s->xn, R, b->c_attn_w->data, packed(s, l, 0), b->c_attn_b->data, C, 3 * C);
-        for (int r = 0; r < R; r++) cache_put(s, l, r / n, pos + r % n, s->qkv + (size_t)r * 3 * C, 0, C);
-        if (kv_only) break;
-        #pragma omp parallel for schedule(static) if ((int64_t)R * H * (pos + n) * hs > 65536)
-        for (int r = 0; r < R; r++) {
-            const int i = r / n, t = pos + r % n, last = r % n == n - 1;
-            float scratch[T];
-            for (int h = 0; h < H; h++)
-                attend_head(s, l, i, h, s->qkv + (size_t)r * 3 * C + h * hs, t + 1,
-                            last ? s->att + (((size_t)l * S + i) * H + h) * T : scratch, s->y + (size_t)r * C + h * hs);
-        }
-        /* x += proj(y); x += mlp_proj(gelu(fc(ln_2(x)))) */
-        linear(s->xn, s->y, R, b->c_proj_w->data, packed(s, l, 1), b->c_proj_b->data, C, C);
-        add_inplace(s->x, s->xn, (int64_t)R * C);
-        ng_k_layernorm(s->xn, NULL, NULL, s->x, b->ln_2_w->data, b->ln_2_b->data, R, C, 1e-5f);
-        linear(s->f, s->xn, R, b->c_fc_w->data, packed(s, l, 2), b->c_fc_b->data, C, 4 * C);
-        ng_k_gelu(s->f, s->f, (int64_t)R * 4 * C);
-        linear(s->xn, s->f, R, b->mlp_proj_w->data, packed(s, l, 3), b->mlp_proj_b->data, 4 * C, C);
-        add_inplace(s->x, s->xn, (int64_t)R * C);
-    }
-    for (int r = 0; r < R; r++) s->hist[(size_t)(r / n) * T + pos + r % n] = tok[r];
-    s->pos += n;
-    if (!want_logits) return;
-    /* the last position of each stream: gather its rows, final LayerNorm, tied head */
-    for (int i = 0; i < S; i++)
-        if (n > 1) memmove(s->y + (size_t)i * C, s->x + ((size_t)i * n + n - 1) * C, (size_t)C * sizeof(float));
-    const float *xl = n > 1 ? s->y : s->x;
-    ng_k_layernorm(s->xn, NULL, NULL, xl, m->w.gpt.ln_f_w->data, m->w.gpt.ln_f_b->data, S, C, 1e-5f);
-    linear(s->logits, s->xn, S, m->w.gpt.wte->data, packed(s, L, 0), NULL, C, V);
-}
-
-
 /* ---------------------------------------------------------------- one stream over threads
  *
  * One stream is bound by reading the weights, so its step is split over the threads by
@@ -456,145 +396,314 @@ static void meet(const ng_infer *s, int t, int n, unsigned long k) {
         }
 }
 
-/* One position of one stream, split over the threads inside one parallel region: thread t
- * runs its units (see above). Every thread keeps its own copy of the residual stream x and
- * computes the LayerNorms itself; per layer, a unit computes the q, k, v rows of its head,
- * writes its cache entries, runs its attention and multiplies its output by its columns of
- * c_proj (a partial sum), then, after the first meeting and the residual, its rows of c_fc
- * (and GELU) times its columns of mlp_proj (a second partial sum, a second meeting). */
-static void decode_one(ng_infer *s, int32_t tok, int nth) {
-    const ng_model *m = s->m;
-    const int T = m->cfg.block_size, C = m->cfg.n_embd, H = m->cfg.n_head, hs = C / H, U = H;
-    const int L = m->cfg.n_layer, pos = s->pos;
-    const float *te = m->w.gpt.wte->data + (size_t)tok * C, *pe = m->w.gpt.wpe->data + (size_t)pos * C;
-    const size_t nodes = (size_t)4 * U * C;   /* one tree's nodes */
-    #pragma omp parallel num_threads(nth)
-    {
-        const int t = omp_get_thread_num(), n = omp_get_num_threads();
-        float *x = s->xt + (size_t)t * 2 * C, *xn = x + C, *own = s->tree_own + (size_t)t * nodes;
-        int u0, u1;   /* my units */
-        share(U, t, n, 1, &u0, &u1);
-        const float *w[H > 0 ? H : 1];   /* each unit's weights, in reading order */
-        for (int u = u0; u < u1; u++) w[u] = s->dw ? s->dw + s->dw_at[u] : NULL;
-        unsigned long k = s->met;   /* meeting points, counted on from the last step's */
+/* ---------------------------------------------------------------- the GPT, for generation
+ *
+ * src/models/gpt.c builds the model as a training graph; forward() and block() below are the
+ * same model over the KV cache, written once for the three ways a pass runs:
+ *   ALL      S streams x n positions (a batch of streams, or a cache rebuild that is not
+ *            split), rows stream-major (row = i*n + t): each product is one multi-threaded
+ *            linear over all rows (the packed weights' GEMM from 4 rows, GEMVs below);
+ *   STEP     one stream, one position, every thread inside one parallel region running its
+ *            units (see "one stream over threads" above) and meeting the others twice a layer;
+ *   REBUILD  one stream, n positions, inside one parallel region: products split by their
+ *            outputs (packed panels of 32), residuals and LayerNorms by rows, cache writes and
+ *            attention by heads, a barrier wherever the next step reads other threads' rows.
+ * Each step of the model is one helper below that does it the way its pass runs, with the
+ * same arithmetic for every thread count. tests/test_model.c checks every path against the
+ * training graph's logits (KV cache vs graph), tests/test_threads.c on 1, 2 and 3 threads. */
+typedef enum { ALL, STEP, REBUILD } pass_kind;
+enum { ATTN, PROJ, FC, MLP };   /* the block's products: c_attn, c_proj, c_fc (+ GELU), mlp_proj */
+
+typedef struct {
+    ng_infer *s;
+    pass_kind kind;
+    const int32_t *tok;          /* (S, n) tokens */
+    int n, R, pos;               /* positions per stream, rows (S n), the first position */
+    int want_logits;             /* logits of every stream's last position (ALL, STEP) */
+    int kv_last;                 /* the last layer computes keys and values only */
+    float *x, *xn;               /* residual stream and LayerNorm output (STEP: this thread's copy) */
+    int r0, r1;                  /* the rows this thread computes the residuals and LayerNorms of */
+    int t, nt;                   /* STEP, REBUILD: this thread of the team */
+    /* STEP */
+    int u0, u1;                  /* this thread's units */
+    const float **w;             /* each unit's weights, in reading order (NULL: the model's) */
+    float *own;                  /* this thread's nodes of the summation trees */
+    unsigned long k;             /* meeting points passed */
+    /* REBUILD: this thread's outputs of c_attn, c_proj/mlp_proj, c_fc, and its heads */
+    int a0, a1, p0, p1, f0, f1, h0, h1;
+    float *scratch;              /* (T) attention probabilities not kept */
+} pass;
+
+static void barrier_if_rebuild(const pass *p) {
+    if (p->kind == REBUILD) {
+        #pragma omp barrier
+    }
+}
+
+/* x = wte[token] + wpe[position], rows [r0, r1) */
+static void embed(pass *p) {
+    const ng_model *m = p->s->m;
+    const int C = m->cfg.n_embd;
+    for (int r = p->r0; r < p->r1; r++) {
+        const float *te = m->w.gpt.wte->data + (size_t)p->tok[r] * C, *pe = m->w.gpt.wpe->data + (size_t)(p->pos + r % p->n) * C;
+        float *x = p->x + (size_t)r * C;
         #pragma omp simd
         for (int j = 0; j < C; j++) x[j] = te[j] + pe[j];
-        for (int l = 0; l < L; l++) {
-            const gpt_block *b = &m->w.gpt.h[l];
-            float *ta = s->tree, *tm = s->tree + nodes;   /* attention's and the MLP's partial sums */
-            ng_k_layernorm(xn, NULL, NULL, x, b->ln_1_w->data, b->ln_1_b->data, 1, C, 1e-5f);
-            for (int u = u0; u < u1; u++) {
-                const int c0 = u * hs;
-                for (int part = 0; part < 3; part++) {   /* q, k and v of head u */
-                    const float *wq = w[u] ? w[u] : b->c_attn_w->data + ((size_t)part * C + c0) * C;
-                    ng_sgemv_serial(s->qkv + part * C + c0, xn, wq, b->c_attn_b->data + part * C + c0, C, hs);
-                    if (w[u]) w[u] += (size_t)hs * C;
+    }
+}
+
+/* xn = LayerNorm(x) (w, b), rows [r0, r1) */
+static void norm(pass *p, const ng_tensor *w, const ng_tensor *b) {
+    const int C = p->s->m->cfg.n_embd;
+    if (p->r1 > p->r0)
+        ng_k_layernorm(p->xn + (size_t)p->r0 * C, NULL, NULL, p->x + (size_t)p->r0 * C, w->data, b->data, p->r1 - p->r0, C, 1e-5f);
+    barrier_if_rebuild(p);
+}
+
+/* One of the block's products of layer l. ALL: into s->qkv, s->xn (c_proj, mlp_proj: added to x
+ * by residual), s->f. STEP: each unit's rows of c_attn and c_fc, and its partial sums of c_proj
+ * and mlp_proj at its leaf of the tree. REBUILD: this thread's outputs, c_proj and mlp_proj into
+ * s->part. kv_only: c_attn's key and value outputs only. */
+static void product(pass *p, int l, int which, int kv_only) {
+    ng_infer *s = p->s;
+    const ng_model *m = s->m;
+    const gpt_block *b = &m->w.gpt.h[l];
+    const int C = m->cfg.n_embd, H = m->cfg.n_head, hs = C / H, R = p->R;
+    if (p->kind == ALL) {
+        switch (which) {
+        case ATTN:
+            if (kv_only) {
+                const int k0 = C - C % 32;   /* c_attn's packed panels are 32 of its rows wide */
+                #pragma omp parallel if ((double)R * C * C > 5e5)
+                {
+                    int a0, a1;
+                    share(3 * C - k0, omp_get_thread_num(), omp_get_num_threads(), 32, &a0, &a1);
+                    ng_linear_packed_part(s->qkv, 3 * C, s->xn, C, packed(s, l, 0), b->c_attn_b->data, R, C, 3 * C, k0 + a0, k0 + a1, 0, C);
                 }
-                cache_put(s, l, 0, pos, s->qkv, c0, c0 + hs);
-                attend_head(s, l, 0, u, s->qkv + c0, pos + 1, s->att + ((size_t)l * H + u) * T, s->y + c0);
-                float *pu = ta + (size_t)s->leaf[u] * C;
-                if (w[u]) { ng_sgemv_cols(pu, s->y + c0, w[u], hs, hs, C); w[u] += (size_t)C * hs; }
-                else ng_sgemv_cols(pu, s->y + c0, b->c_proj_w->data + c0, C, hs, C);
-            }
-            tree_publish(ta, 1, 0, U, t, n, U, C);
-            meet(s, t, n, ++k);
-            add_sum(x, b->c_proj_b->data, tree_sum(ta, own, 1, 0, U, n, U, C), C);
-            ng_k_layernorm(xn, NULL, NULL, x, b->ln_2_w->data, b->ln_2_b->data, 1, C, 1e-5f);
-            for (int u = u0; u < u1; u++) {
-                const int f0 = 4 * u * hs, nf = 4 * hs;
-                ng_sgemv_serial(s->f + f0, xn, w[u] ? w[u] : b->c_fc_w->data + (size_t)f0 * C, b->c_fc_b->data + f0, C, nf);
-                if (w[u]) w[u] += (size_t)nf * C;
-                ng_k_gelu(s->f + f0, s->f + f0, nf);
-                float *pu = tm + (size_t)s->leaf[u] * C;
-                if (w[u]) { ng_sgemv_cols(pu, s->f + f0, w[u], nf, nf, C); w[u] += (size_t)C * nf; }
-                else ng_sgemv_cols(pu, s->f + f0, b->mlp_proj_w->data + f0, 4 * C, nf, C);
-            }
-            tree_publish(tm, 1, 0, U, t, n, U, C);
-            meet(s, t, n, ++k);
-            add_sum(x, b->mlp_proj_b->data, tree_sum(tm, own, 1, 0, U, n, U, C), C);
+            } else linear(s->qkv, s->xn, R, b->c_attn_w->data, packed(s, l, 0), b->c_attn_b->data, C, 3 * C);
+            break;
+        case PROJ: linear(s->xn, s->y, R, b->c_proj_w->data, packed(s, l, 1), b->c_proj_b->data, C, C); break;
+        case FC:
+            linear(s->f, s->xn, R, b->c_fc_w->data, packed(s, l, 2), b->c_fc_b->data, C, 4 * C);
+            ng_k_gelu(s->f, s->f, (int64_t)R * 4 * C);
+            break;
+        case MLP: linear(s->xn, s->f, R, b->mlp_proj_w->data, packed(s, l, 3), b->mlp_proj_b->data, 4 * C, C); break;
         }
-        ng_k_layernorm(xn, NULL, NULL, x, m->w.gpt.ln_f_w->data, m->w.gpt.ln_f_b->data, 1, C, 1e-5f);
-        for (int u = u0; u < u1; u++) {
+        return;
+    }
+    if (p->kind == STEP) {
+        const size_t nodes = (size_t)4 * H * C;
+        float *tree = s->tree + (which == MLP ? nodes : 0);
+        for (int u = p->u0; u < p->u1; u++) {
+            const int c0 = u * hs, f0 = 4 * c0, nf = 4 * hs;
+            const float **w = &p->w[u];
+            switch (which) {
+            case ATTN:
+                for (int part = 0; part < 3; part++) {   /* q, k and v of head u */
+                    const float *wq = *w ? *w : b->c_attn_w->data + ((size_t)part * C + c0) * C;
+                    ng_sgemv_serial(s->qkv + part * C + c0, p->xn, wq, b->c_attn_b->data + part * C + c0, C, hs);
+                    if (*w) *w += (size_t)hs * C;
+                }
+                break;
+            case PROJ:
+                if (*w) { ng_sgemv_cols(tree + (size_t)s->leaf[u] * C, s->y + c0, *w, hs, hs, C); *w += (size_t)C * hs; }
+                else ng_sgemv_cols(tree + (size_t)s->leaf[u] * C, s->y + c0, b->c_proj_w->data + c0, C, hs, C);
+                break;
+            case FC:
+                ng_sgemv_serial(s->f + f0, p->xn, *w ? *w : b->c_fc_w->data + (size_t)f0 * C, b->c_fc_b->data + f0, C, nf);
+                if (*w) *w += (size_t)nf * C;
+                ng_k_gelu(s->f + f0, s->f + f0, nf);
+                break;
+            case MLP:
+                if (*w) { ng_sgemv_cols(tree + (size_t)s->leaf[u] * C, s->f + f0, *w, nf, nf, C); *w += (size_t)C * nf; }
+                else ng_sgemv_cols(tree + (size_t)s->leaf[u] * C, s->f + f0, b->mlp_proj_w->data + f0, 4 * C, nf, C);
+                break;
+            }
+        }
+        return;
+    }
+    /* REBUILD */
+    const int n = p->n;
+    switch (which) {
+    case ATTN: {
+        int a0 = p->a0, a1 = p->a1;
+        if (kv_only) {   /* c_attn's packed panels are 32 of its rows wide (or 16) */
+            const int k0 = C - C % 32;
+            share(3 * C - k0, p->t, p->nt, 32, &a0, &a1);
+            a0 += k0; a1 += k0;
+        }
+        ng_linear_packed_part(s->qkv, 3 * C, p->xn, C, packed(s, l, 0), b->c_attn_b->data, n, C, 3 * C, a0, a1, 0, C);
+        break;
+    }
+    case PROJ: ng_linear_packed_part(s->part, C, s->y, C, packed(s, l, 1), b->c_proj_b->data, n, C, C, p->p0, p->p1, 0, C); break;
+    case FC:
+        ng_linear_packed_part(s->f, 4 * C, p->xn, C, packed(s, l, 2), b->c_fc_b->data, n, C, 4 * C, p->f0, p->f1, 0, C);
+        for (int r = 0; r < n && p->f1 > p->f0; r++)
+            ng_k_gelu(s->f + (size_t)r * 4 * C + p->f0, s->f + (size_t)r * 4 * C + p->f0, p->f1 - p->f0);
+        break;
+    case MLP: ng_linear_packed_part(s->part, C, s->f, 4 * C, packed(s, l, 3), b->mlp_proj_b->data, n, 4 * C, C, p->p0, p->p1, 0, 4 * C); break;
+    }
+    #pragma omp barrier
+}
+
+/* The keys and values of layer l into the cache, then (unless kv_only) the attention of every
+ * head into s->y, the probabilities of each stream's last position kept in s->att. */
+static void attention(pass *p, int l, int kv_only) {
+    ng_infer *s = p->s;
+    const ng_model_config *c = &s->m->cfg;
+    const int S = s->S, T = c->block_size, C = c->n_embd, H = c->n_head, hs = C / H, n = p->n, pos = p->pos;
+    if (p->kind == STEP) {
+        for (int u = p->u0; u < p->u1; u++) {
+            cache_put(s, l, 0, pos, s->qkv, u * hs, (u + 1) * hs);
+            attend_head(s, l, 0, u, s->qkv + u * hs, pos + 1, s->att + ((size_t)l * H + u) * T, s->y + u * hs);
+        }
+        return;
+    }
+    if (p->kind == REBUILD) {
+        for (int r = 0; r < n; r++) cache_put(s, l, 0, pos + r, s->qkv + (size_t)r * 3 * C, p->h0 * hs, p->h1 * hs);
+        if (kv_only) return;
+        for (int r = 0; r < n; r++)
+            for (int h = p->h0; h < p->h1; h++)
+                attend_head(s, l, 0, h, s->qkv + (size_t)r * 3 * C + h * hs, pos + r + 1,
+                            r == n - 1 ? s->att + ((size_t)l * H + h) * T : p->scratch, s->y + (size_t)r * C + h * hs);
+        #pragma omp barrier
+        return;
+    }
+    const int R = p->R;
+    for (int r = 0; r < R; r++) cache_put(s, l, r / n, pos + r % n, s->qkv + (size_t)r * 3 * C, 0, C);
+    if (kv_only) return;
+    #pragma omp parallel for schedule(static) if ((int64_t)R * H * (pos + n) * hs > 65536)
+    for (int r = 0; r < R; r++) {
+        const int i = r / n, t = pos + r % n, last = r % n == n - 1;
+        float scratch[T];
+        for (int h = 0; h < H; h++)
+            attend_head(s, l, i, h, s->qkv + (size_t)r * 3 * C + h * hs, t + 1,
+                        last ? s->att + (((size_t)l * S + i) * H + h) * T : scratch, s->y + (size_t)r * C + h * hs);
+    }
+}
+
+/* x += the output of product `which` (c_proj or mlp_proj) of layer l, with its bias: ALL adds
+ * s->xn; STEP adds the units' partial sums along the tree after meeting the other threads;
+ * REBUILD adds this thread's rows of s->part. */
+static void residual(pass *p, int l, int which) {
+    ng_infer *s = p->s;
+    const ng_model_config *c = &s->m->cfg;
+    const int C = c->n_embd, U = c->n_head;
+    if (p->kind == ALL) { add_inplace(s->x, s->xn, (int64_t)p->R * C); return; }
+    if (p->kind == REBUILD) {
+        if (p->r1 > p->r0) add_inplace(s->x + (size_t)p->r0 * C, s->part + (size_t)p->r0 * C, (int64_t)(p->r1 - p->r0) * C);
+        return;
+    }
+    const gpt_block *b = &s->m->w.gpt.h[l];
+    float *tree = s->tree + (which == MLP ? (size_t)4 * U * C : 0);
+    tree_publish(tree, 1, 0, U, p->t, p->nt, U, C);
+    meet(s, p->t, p->nt, ++p->k);
+    add_sum(p->x, (which == MLP ? b->mlp_proj_b : b->c_proj_b)->data, tree_sum(tree, p->own, 1, 0, U, p->nt, U, C), C);
+}
+
+/* The final LayerNorm and the tied head: the logits (S, V) of each stream's last position. */
+static void head(pass *p) {
+    ng_infer *s = p->s;
+    const ng_model *m = s->m;
+    const int S = s->S, C = m->cfg.n_embd, V = m->cfg.vocab_size, L = m->cfg.n_layer, n = p->n;
+    if (p->kind == STEP) {
+        ng_k_layernorm(p->xn, NULL, NULL, p->x, m->w.gpt.ln_f_w->data, m->w.gpt.ln_f_b->data, 1, C, 1e-5f);
+        for (int u = p->u0; u < p->u1; u++) {
             int v0, v1;
             unit_vocab(&m->cfg, u, &v0, &v1);
-            if (v1 > v0) ng_sgemv_serial(s->logits + v0, xn, w[u] ? w[u] : m->w.gpt.wte->data + (size_t)v0 * C, NULL, C, v1 - v0);
+            if (v1 > v0) ng_sgemv_serial(s->logits + v0, p->xn, p->w[u] ? p->w[u] : m->w.gpt.wte->data + (size_t)v0 * C, NULL, C, v1 - v0);
         }
-        if (t == 0) memcpy(s->x, x, (size_t)C * sizeof(float));
+        if (p->t == 0) memcpy(s->x, p->x, (size_t)C * sizeof(float));
+        return;
     }
-    s->met += 2 * (unsigned long)L;
-    s->hist[pos] = tok;
-    s->pos++;
+    for (int i = 0; i < S; i++)   /* gather each stream's last row */
+        if (n > 1) memmove(s->y + (size_t)i * C, s->x + ((size_t)i * n + n - 1) * C, (size_t)C * sizeof(float));
+    const float *xl = n > 1 ? s->y : s->x;
+    ng_k_layernorm(s->xn, NULL, NULL, xl, m->w.gpt.ln_f_w->data, m->w.gpt.ln_f_b->data, S, C, 1e-5f);
+    linear(s->logits, s->xn, S, m->w.gpt.wte->data, packed(s, L, 0), NULL, C, V);
 }
 
-/* rows [r0, r1) of x += d, then their LayerNorm (w, b) into xn (skipped when w is NULL) */
-static void add_rows(float *x, float *xn, const float *d, int C, int r0, int r1, const float *w, const float *b) {
-    if (r1 <= r0) return;
-    add_inplace(x + (size_t)r0 * C, d + (size_t)r0 * C, (int64_t)(r1 - r0) * C);
-    if (w) ng_k_layernorm(xn + (size_t)r0 * C, NULL, NULL, x + (size_t)r0 * C, w, b, r1 - r0, C, 1e-5f);
+/* A transformer block at inference: x += c_proj(attention(c_attn(ln_1(x)))), then
+ * x += mlp_proj(gelu(c_fc(ln_2(x)))); the keys and values go to the cache. kv_only: the cache
+ * entries only (the last layer of a rebuild: its output is not needed). */
+static void block(pass *p, int l, int kv_only) {
+    const gpt_block *b = &p->s->m->w.gpt.h[l];
+    norm(p, b->ln_1_w, b->ln_1_b);
+    product(p, l, ATTN, kv_only);
+    attention(p, l, kv_only);
+    if (kv_only) return;
+    product(p, l, PROJ, 0);
+    residual(p, l, PROJ);
+    norm(p, b->ln_2_w, b->ln_2_b);
+    product(p, l, FC, 0);
+    product(p, l, MLP, 0);
+    residual(p, l, MLP);
 }
 
-/* A cache rebuild of one stream: n positions from pos, split over the threads inside one
- * parallel region with the packed weights' GEMM kernel (the generic path would open a team per
- * product and run the LayerNorms, GELU and sums on one thread). Every product is split by its
- * outputs (the packed panels of its weight, 32 columns or a multiple), so each output is one
- * kernel's sum over all the inputs whatever the thread count; the threads split the rows for
- * the residuals and LayerNorms and the heads for the cache writes and attention. Seven
- * barriers per layer. The last layer computes its keys and values only (its output is not
- * needed: the next token runs through decode_one). */
-static void rebuild_one(ng_infer *s, const int32_t *tok, int n, int nth) {
-    const ng_model *m = s->m;
-    const int T = m->cfg.block_size, C = m->cfg.n_embd, H = m->cfg.n_head, hs = C / H, L = m->cfg.n_layer, pos = s->pos;
-    float *x = s->x, *xn = s->xn, *qkv = s->qkv, *y = s->y, *f = s->f, *d = s->part;
+/* The GPT over n positions of every stream, from the token embeddings to the logits. */
+static void forward(pass *p) {
+    const int L = p->s->m->cfg.n_layer;
+    embed(p);
+    for (int l = 0; l < L; l++) block(p, l, l == L - 1 && p->kv_last);
+    if (p->want_logits) head(p);
+}
+
+/* positions pos .. pos+n-1 of every stream done: their tokens into the history */
+static void advance(ng_infer *s, const int32_t *tok, int n) {
+    const int T = s->m->cfg.block_size;
+    for (int r = 0; r < s->S * n; r++) s->hist[(size_t)(r / n) * T + s->pos + r % n] = tok[r];
+    s->pos += n;
+}
+
+/* ALL: n positions (pos .. pos+n-1) of every stream, tok (S, n); logits of the last position
+ * when want_logits (the sampling step: n = 1; a cache rebuild: several, no logits) */
+static void run_all(ng_infer *s, const int32_t *tok, int n, int want_logits) {
+    const int R = s->S * n;
+    pass p = {.s = s, .kind = ALL, .tok = tok, .n = n, .R = R, .pos = s->pos, .want_logits = want_logits,
+              .kv_last = !want_logits && R >= 4, .x = s->x, .xn = s->xn, .r0 = 0, .r1 = R, .nt = 1};
+    forward(&p);
+    advance(s, tok, n);
+}
+
+/* STEP: one position of one stream on nth threads */
+static void run_step(ng_infer *s, int32_t tok, int nth) {
+    const ng_model_config *c = &s->m->cfg;
+    const int C = c->n_embd, H = c->n_head;
+    const size_t nodes = (size_t)4 * H * C;
     #pragma omp parallel num_threads(nth)
     {
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        int r0, r1, h0, h1, a0, a1, p0, p1, f0, f1;
-        share(n, t, nt, 1, &r0, &r1);
-        share(H, t, nt, 1, &h0, &h1);
-        share(3 * C, t, nt, 32, &a0, &a1);
-        share(C, t, nt, 32, &p0, &p1);
-        share(4 * C, t, nt, 32, &f0, &f1);
-        const int c0 = h0 * hs, c1 = h1 * hs;
-        float scratch[T];
-        for (int r = r0; r < r1; r++) {
-            const float *te = m->w.gpt.wte->data + (size_t)tok[r] * C, *pe = m->w.gpt.wpe->data + (size_t)(pos + r) * C;
-            float *xr = x + (size_t)r * C;
-            #pragma omp simd
-            for (int j = 0; j < C; j++) xr[j] = te[j] + pe[j];
-        }
-        if (r1 > r0) ng_k_layernorm(xn + (size_t)r0 * C, NULL, NULL, x + (size_t)r0 * C, m->w.gpt.h[0].ln_1_w->data, m->w.gpt.h[0].ln_1_b->data, r1 - r0, C, 1e-5f);
-        #pragma omp barrier
-        for (int l = 0; l < L; l++) {
-            const gpt_block *b = &m->w.gpt.h[l];
-            if (l == L - 1) {   /* the last layer: its keys and values only (no queries) */
-                const int k0 = C - C % 32;   /* c_attn's packed panels are 32 of its rows wide (or 16) */
-                share(3 * C - k0, t, nt, 32, &a0, &a1);
-                a0 += k0; a1 += k0;
-            }
-            ng_linear_packed_part(qkv, 3 * C, xn, C, packed(s, l, 0), b->c_attn_b->data, n, C, 3 * C, a0, a1, 0, C);
-            #pragma omp barrier
-            for (int r = 0; r < n; r++) cache_put(s, l, 0, pos + r, qkv + (size_t)r * 3 * C, c0, c1);
-            if (l == L - 1) break;
-            for (int r = 0; r < n; r++)
-                for (int h = h0; h < h1; h++)
-                    attend_head(s, l, 0, h, qkv + (size_t)r * 3 * C + h * hs, pos + r + 1,
-                                r == n - 1 ? s->att + ((size_t)l * H + h) * T : scratch, y + (size_t)r * C + h * hs);
-            #pragma omp barrier
-            ng_linear_packed_part(d, C, y, C, packed(s, l, 1), b->c_proj_b->data, n, C, C, p0, p1, 0, C);
-            #pragma omp barrier
-            add_rows(x, xn, d, C, r0, r1, b->ln_2_w->data, b->ln_2_b->data);
-            #pragma omp barrier
-            ng_linear_packed_part(f, 4 * C, xn, C, packed(s, l, 2), b->c_fc_b->data, n, C, 4 * C, f0, f1, 0, C);
-            for (int r = 0; r < n && f1 > f0; r++) ng_k_gelu(f + (size_t)r * 4 * C + f0, f + (size_t)r * 4 * C + f0, f1 - f0);
-            #pragma omp barrier
-            ng_linear_packed_part(d, C, f, 4 * C, packed(s, l, 3), b->mlp_proj_b->data, n, 4 * C, C, p0, p1, 0, 4 * C);
-            #pragma omp barrier
-            add_rows(x, xn, d, C, r0, r1, l + 1 < L ? m->w.gpt.h[l + 1].ln_1_w->data : NULL, l + 1 < L ? m->w.gpt.h[l + 1].ln_1_b->data : NULL);
-            #pragma omp barrier
-        }
+        pass p = {.s = s, .kind = STEP, .tok = &tok, .n = 1, .R = 1, .pos = s->pos, .want_logits = 1,
+                  .t = omp_get_thread_num(), .nt = omp_get_num_threads(), .r0 = 0, .r1 = 1, .k = s->met};
+        const float *w[H > 0 ? H : 1];
+        p.x = s->xt + (size_t)p.t * 2 * C;
+        p.xn = p.x + C;
+        p.own = s->tree_own + (size_t)p.t * nodes;
+        share(H, p.t, p.nt, 1, &p.u0, &p.u1);
+        for (int u = p.u0; u < p.u1; u++) w[u] = s->dw ? s->dw + s->dw_at[u] : NULL;
+        p.w = w;
+        forward(&p);
     }
-    for (int r = 0; r < n; r++) s->hist[pos + r] = tok[r];
-    s->pos += n;
+    s->met += 2 * (unsigned long)c->n_layer;
+    advance(s, &tok, 1);
+}
+
+/* REBUILD: n positions of one stream on nth threads, keys and values only at the last layer */
+static void run_rebuild(ng_infer *s, const int32_t *tok, int n, int nth) {
+    const ng_model_config *c = &s->m->cfg;
+    const int T = c->block_size, C = c->n_embd, H = c->n_head;
+    #pragma omp parallel num_threads(nth)
+    {
+        float scratch[T];
+        pass p = {.s = s, .kind = REBUILD, .tok = tok, .n = n, .R = n, .pos = s->pos, .kv_last = 1,
+                  .x = s->x, .xn = s->xn, .t = omp_get_thread_num(), .nt = omp_get_num_threads(), .scratch = scratch};
+        share(n, p.t, p.nt, 1, &p.r0, &p.r1);
+        share(H, p.t, p.nt, 1, &p.h0, &p.h1);
+        share(3 * C, p.t, p.nt, 32, &p.a0, &p.a1);
+        share(C, p.t, p.nt, 32, &p.p0, &p.p1);
+        share(4 * C, p.t, p.nt, 32, &p.f0, &p.f1);
+        forward(&p);
+    }
+    advance(s, tok, n);
 }
 
 const float *ng_infer_step(ng_infer *s, const int32_t *tokens) {
@@ -621,14 +730,13 @@ const float *ng_infer_step(ng_infer *s, const int32_t *tokens) {
             const int n = keep - p0 < per ? keep - p0 : per;
             for (int i = 0; i < S; i++)
                 for (int t = 0; t < n; t++) s->blk[(size_t)i * n + t] = s->hist[(size_t)i * T + p0 + t];
-            if (split) rebuild_one(s, s->blk, n, nth);
-            else forward_positions(s, s->blk, n, 0);
+            if (split) run_rebuild(s, s->blk, n, nth);
+            else run_all(s, s->blk, n, 0);
             p0 += n;
         }
     }
-    if (split) decode_one(s, tokens[0], nth);
-    else
-        forward_positions(s, tokens, 1, 1);
+    if (split) run_step(s, tokens[0], nth);
+    else run_all(s, tokens, 1, 1);
     return s->logits;
 }
 
