@@ -17,7 +17,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* params.c - named parameters in one flat block (and their gradients in another), so the
  * optimizer and the checkpoint code are flat loops. Each tensor starts 64-byte aligned. */
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -15,7 +15,7 @@
  */
 #ifndef NG_CANVAS_H
 #define NG_CANVAS_H
-#include "nanogen.h"
+#include "core/internal.h"
 
 typedef struct { int w, h; uint8_t *px; } ng_canvas;   /* px: w*h*3 bytes, row-major RGB */
 

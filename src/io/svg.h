@@ -15,7 +15,7 @@
  * Errors follow the library: NG_OK / NG_ERR (or NULL) with a message in ng_last_error(). */
 #ifndef NG_SVG_H
 #define NG_SVG_H
-#include "nanogen.h"
+#include "core/internal.h"
 
 typedef struct ng_svg_chart ng_svg_chart;
 

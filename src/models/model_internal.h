@@ -3,7 +3,7 @@
  * classifier.c); struct ng_model holds the blocks of parameters and the one that is in use. */
 #ifndef NG_MODEL_INTERNAL_H
 #define NG_MODEL_INTERNAL_H
-#include "nanogen.h"
+#include "core/internal.h"
 
 typedef struct {
     ng_tensor *ln_1_w, *ln_1_b, *c_attn_w, *c_attn_b, *c_proj_w, *c_proj_b;
