@@ -13,6 +13,7 @@
 extern "C" {
 #endif
 
+/* ------------------------------------------------------------------ KV-cache inference, sampling (src/infer/) */
 /* Incremental inference with a KV cache for n_streams independent streams that advance
  * together. ng_infer_step feeds one token per stream and returns the next-token logits
  * (n_streams x V, owned by the ng_infer). When the context is full (block_size tokens), the
@@ -70,7 +71,7 @@ NG_API size_t ng_generator_text(ng_generator *g, int s, int32_t id, char *buf, s
 NG_API int ng_generator_streams(const ng_generator *g);
 
 /* ------------------------------------------------------------------ inspecting models */
-/* (src/infer/inspect.c, src/eval/pca.c: what `nanogen next|embeddings|attention` show.)
+/* (src/infer/inspect.c: what `nanogen next|attention` show; `embeddings` adds ng_pca, eval.h.)
  * Next-token probabilities: softmax(logits / temperature) into probs (V floats); temperature 0
  * puts all the mass (1) on the argmax (the lowest id of equals). NG_ERR + error for V < 1, a
  * negative / NaN / infinite temperature, or a NaN / +inf logit. */

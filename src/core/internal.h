@@ -6,6 +6,8 @@
 #define NG_CORE_INTERNAL_H
 #include "nanogen.h"
 
+#include <stdio.h>
+
 /* Set the thread's last error message (printf-style). Always returns NG_ERR. */
 int ng_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Counter-based uniform in [0,1) from (seed, stream, index): same value whatever the thread. */
