@@ -3,7 +3,8 @@
 # make demo     install missing Debian packages (apt), build, train the baby GPT, sample
 # make test     the whole suite (C unit tests, gradient checks, PyTorch cross-checks)
 # make bench    nanogen vs PyTorch, side by side
-# make install  PREFIX=/usr/local: command, library, header, pkg-config file
+# make install  PREFIX=/usr/local (DESTDIR too): the command, libnanogen.a, libnanogen.so*, the
+#               headers (nanogen.h and nanogen/*.h), nanogen.pc; make uninstall removes them
 
 CC      ?= gcc
 # The widest x86-64 level this machine has, not -march=native (portable to any machine of that
@@ -59,23 +60,49 @@ LIB_SRC  := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c src/*/*/*.c)))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# The shared library's objects: position-independent, in their own folder (the static library
+# and the command keep their non-PIC code).
+PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 HDRS     := $(wildcard include/*.h include/*/*.h src/*/*.h src/*/*/*.h tests/*.h)
 
-all: $(NG_BIN) $(TEST_BIN)
+# The library's version (the shared library's file name) and ABI number (its soname).
+VERSION  := $(shell sed -n 's/^\#define NANOGEN_VERSION "\(.*\)"/\1/p' include/nanogen.h)
+SOVER    := 0
+SO_REAL  := libnanogen.so.$(VERSION)
+SO_NAME  := libnanogen.so.$(SOVER)
+SO_FILES := $(BUILD)/$(SO_REAL) $(BUILD)/$(SO_NAME) $(BUILD)/libnanogen.so
+# The library exports only what its public headers mark NG_API (include/nanogen/core.h).
+LIB_CFLAGS := -fvisibility=hidden
+
+all: $(NG_BIN) $(TEST_BIN) $(SO_FILES)
 
 # Objects depend on the flags they were built with: changing ARCH, OPT or CFLAGS rebuilds.
 FLAGS_STAMP := $(BUILD)/.flags
-$(shell mkdir -p $(BUILD); echo '$(CC) $(CFLAGS) $(LDLIBS)' | cmp -s - $(FLAGS_STAMP) || echo '$(CC) $(CFLAGS) $(LDLIBS)' > $(FLAGS_STAMP))
+$(shell mkdir -p $(BUILD); echo '$(CC) $(CFLAGS) $(LIB_CFLAGS) $(LDLIBS)' | cmp -s - $(FLAGS_STAMP) || echo '$(CC) $(CFLAGS) $(LIB_CFLAGS) $(LDLIBS)' > $(FLAGS_STAMP))
 
+$(LIB_OBJ): EXTRA_CFLAGS := $(LIB_CFLAGS)
 $(BUILD)/%.o: %.c $(HDRS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Isrc -c $< -o $@
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -Isrc -c $< -o $@
+
+$(BUILD)/pic/%.o: %.c $(HDRS) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) -fPIC -Isrc -c $< -o $@
 
 $(BUILD)/libnanogen.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# libnanogen.so.VERSION (soname libnanogen.so.0) linked against everything it uses, so that a
+# program needs only -lnanogen; -z defs: an undefined symbol is a link error here, not at run time.
+$(BUILD)/$(SO_REAL): $(PIC_OBJ)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SO_NAME) -Wl,-z,defs -o $@ $^ $(LDLIBS)
+$(BUILD)/$(SO_NAME): $(BUILD)/$(SO_REAL)
+	ln -sf $(SO_REAL) $@
+$(BUILD)/libnanogen.so: $(BUILD)/$(SO_NAME)
+	ln -sf $(SO_NAME) $@
 
 $(NG_BIN): $(CLI_OBJ) $(BUILD)/libnanogen.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -183,15 +210,31 @@ fuzz-clean:
 
 .PHONY: fuzz fuzz-build fuzz-regress fuzz-seeds fuzz-clean
 
-install: nanogen $(BUILD)/libnanogen.a
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
-	install -m 755 nanogen $(DESTDIR)$(PREFIX)/bin/nanogen
-	install -m 644 $(BUILD)/libnanogen.a $(DESTDIR)$(PREFIX)/lib/libnanogen.a
-	install -m 644 include/nanogen.h $(DESTDIR)$(PREFIX)/include/nanogen.h
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/#define NANOGEN_VERSION "\(.*\)"/\1/p' include/nanogen.h)|' \
-	    nanogen.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nanogen.pc
+# DESTDIR (staging) and PREFIX as usual; the pkg-config file names PREFIX. make uninstall (same
+# PREFIX and DESTDIR) removes exactly the files install wrote, and include/nanogen/ if empty.
+INST_BIN := $(DESTDIR)$(PREFIX)/bin
+INST_LIB := $(DESTDIR)$(PREFIX)/lib
+INST_INC := $(DESTDIR)$(PREFIX)/include
+PUB_HDRS := $(sort $(wildcard include/nanogen/*.h))
+install: $(NG_BIN) $(BUILD)/libnanogen.a $(SO_FILES)
+	install -d $(INST_BIN) $(INST_LIB)/pkgconfig $(INST_INC)/nanogen
+	install -m 755 $(NG_BIN) $(INST_BIN)/nanogen
+	install -m 644 $(BUILD)/libnanogen.a $(INST_LIB)/libnanogen.a
+	install -m 755 $(BUILD)/$(SO_REAL) $(INST_LIB)/$(SO_REAL)
+	ln -sf $(SO_REAL) $(INST_LIB)/$(SO_NAME)
+	ln -sf $(SO_NAME) $(INST_LIB)/libnanogen.so
+	install -m 644 include/nanogen.h $(INST_INC)/nanogen.h
+	install -m 644 $(PUB_HDRS) $(INST_INC)/nanogen/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|' -e 's|@BLASDIR@|$(BLASDIR)|g' \
+	    nanogen.pc.in > $(INST_LIB)/pkgconfig/nanogen.pc
+
+uninstall:
+	rm -f $(INST_BIN)/nanogen $(INST_LIB)/libnanogen.a $(INST_LIB)/$(SO_REAL) $(INST_LIB)/$(SO_NAME) \
+	    $(INST_LIB)/libnanogen.so $(INST_LIB)/pkgconfig/nanogen.pc $(INST_INC)/nanogen.h \
+	    $(PUB_HDRS:include/nanogen/%=$(INST_INC)/nanogen/%)
+	-rmdir $(INST_INC)/nanogen 2>/dev/null
 
 clean:   # the sanitized (SANITIZE=1), valgrind (tests/test_valgrind.sh) and fuzzing builds too
 	rm -rf build build-san build-vg $(FUZZ_BUILD) $(BUILD) nanogen
 
-.PHONY: all deps demo test bench install clean
+.PHONY: all deps demo test bench install uninstall clean

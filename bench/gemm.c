@@ -2,6 +2,7 @@
  * and the machine's sgemm peak (OpenBLAS, 2048^3, all threads). Part of `make bench`.
  *   build/bench/gemm [--threads N]     prints one line per shape, then "peak ..." */
 #include "nanogen.h"
+#include "core/internal.h"
 
 #include <omp.h>
 #include <stdio.h>

@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #endif
 #include "nanogen.h"
+#include "core/internal.h"
 
 #include <stdint.h>
 #include <stdio.h>

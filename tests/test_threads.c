@@ -3,6 +3,7 @@
  * its thread count when other programs take the CPUs, so a run must not change with it).
  * The KV-cache sampler's version of this is test_infer_threads in test_model.c. */
 #include "nanogen.h"
+#include "core/internal.h"
 #include "test.h"
 
 #include <omp.h>

@@ -1,5 +1,6 @@
 /* test_tokenizer.c - UTF-8 edge cases, char and word tokenizers, the decoder, JSON. */
 #include "nanogen.h"
+#include "core/internal.h"
 #include "test.h"
 
 #include <stdint.h>

@@ -2,6 +2,7 @@
 #ifndef NG_CLI_H
 #define NG_CLI_H
 #include "nanogen.h"
+#include "core/internal.h"   /* ng_set_error and the other private pieces */
 
 #include <cjson/cJSON.h>
 #include <signal.h>

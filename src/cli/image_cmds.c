@@ -306,14 +306,14 @@ int cmd_sample_images(int argc, char **argv) {
         if (!(x0 < x1)) { x0 = (isfinite(x0) ? x0 : 0) - 1; x1 = x0 + 2; }
         if (!(y0 < y1)) { y0 = (isfinite(y0) ? y0 : 0) - 1; y1 = y0 + 2; }
         int nc = te.labels ? te.n_classes : 1;
-        svg_chart_spec s = {.width = 900, .height = 700, .title = title, .subtitle = spec, .xlabel = xl, .ylabel = yl,
+        ng_svg_chart_spec s = {.width = 900, .height = 700, .title = title, .subtitle = spec, .xlabel = xl, .ylabel = yl,
                             .xmin = x0, .xmax = x1, .ymin = y0, .ymax = y1, .legend_right = te.labels ? 120 : 0};
-        svg_chart *ch = svg_chart_begin(&s);
+        ng_svg_chart *ch = ng_svg_chart_begin(&s);
         if (!ch) goto fail;
-        int rc = te.labels ? svg_chart_scatter_classes(ch, px, py, cls, (size_t)N, nc, class_names(spec, &te))
-                           : svg_chart_scatter(ch, px, py, (size_t)N, &(svg_style){.marker = SVG_MARK_CIRCLE, .marker_r = 2, .opacity = 0.6}, NULL);
-        if (rc) { svg_chart_free(ch); goto fail; }
-        if (svg_chart_write(ch, out)) goto fail;
+        int rc = te.labels ? ng_svg_chart_scatter_classes(ch, px, py, cls, (size_t)N, nc, class_names(spec, &te))
+                           : ng_svg_chart_scatter(ch, px, py, (size_t)N, &(ng_svg_style){.marker = SVG_MARK_CIRCLE, .marker_r = 2, .opacity = 0.6}, NULL);
+        if (rc) { ng_svg_chart_free(ch); goto fail; }
+        if (ng_svg_chart_write(ch, out)) goto fail;
         printf("%s: %s of %d test images%s -> %s\n", ng_model_kind_name(c->kind), means, N, Z > 2 ? " (PCA to 2-D)" : "", out);
     } else if (c->kind == NG_MODEL_VAE || gan) {
         if (n < 0) n = 64;

@@ -433,7 +433,7 @@ int cmd_embeddings(int argc, char **argv) {
     double *proj = NULL, *px = NULL, *py = NULL, *bx = NULL, *by = NULL;
     char **labels = NULL;
     const char **blabels = NULL;
-    svg_chart *ch = NULL;
+    ng_svg_chart *ch = NULL;
     if (load_text_model(dir, "embeddings", &m, &tok, &state)) goto fail;
     const ng_model_config *c = ng_model_cfg(m);
     const int V = c->vocab_size, word = ng_tokenizer_kind(tok) == NG_TOK_WORD;
@@ -525,9 +525,9 @@ int cmd_embeddings(int argc, char **argv) {
              n, V, tok_kind_name(tok), chosen, D);
     snprintf(xl, sizeof xl, "PC1 (%.1f%% of the variance)", 100 * ex[0]);
     snprintf(yl, sizeof yl, "PC2 (%.1f%%)", 100 * ex[1]);
-    svg_chart_spec s = {.width = 960, .height = 720, .title = title, .subtitle = sub, .xlabel = xl, .ylabel = yl,
+    ng_svg_chart_spec s = {.width = 960, .height = 720, .title = title, .subtitle = sub, .xlabel = xl, .ylabel = yl,
                         .xmin = x0, .xmax = x1, .ymin = y0, .ymax = y1, .legend_right = 170};
-    if (!(ch = svg_chart_begin(&s))) goto fail;
+    if (!(ch = ng_svg_chart_begin(&s))) goto fail;
     const int nk = word ? W_N : K_N;
     const char *const *kinds = word ? word_kinds : char_kinds;
     const double fs = word ? (n > 150 ? 10 : 12) : 16;
@@ -536,13 +536,13 @@ int cmd_embeddings(int argc, char **argv) {
         for (int i = 0; i < n; i++)
             if (cls[i] == k) { bx[m2] = px[i]; by[m2] = py[i]; blabels[m2] = labels[i]; m2++; }
         if (!m2) continue;
-        svg_style st = {.label = kinds[k], .color = svg_palette(k), .marker = SVG_MARK_CIRCLE, .marker_r = 3,
+        ng_svg_style st = {.label = kinds[k], .color = ng_svg_palette(k), .marker = SVG_MARK_CIRCLE, .marker_r = 3,
                         .opacity = 0.9, .label_size = fs, .label_in_color = 1};
-        if (svg_chart_scatter(ch, bx, by, (size_t)m2, &st, blabels)) goto fail;
+        if (ng_svg_chart_scatter(ch, bx, by, (size_t)m2, &st, blabels)) goto fail;
     }
-    svg_chart *done = ch;
+    ng_svg_chart *done = ch;
     ch = NULL;
-    if (svg_chart_write(done, out)) goto fail;
+    if (ng_svg_chart_write(done, out)) goto fail;
     printf("%s: %d %s-level tokens of a %d-D %s, PCA to 2-D: PC1 %.1f%%, PC2 %.1f%% of the variance -> %s\n",
            ng_model_kind_name(c->kind), n, tok_kind_name(tok), D, c->kind == NG_MODEL_GPT ? "embedding table (wte)" : "logit table",
            100 * ex[0], 100 * ex[1], out);
@@ -551,7 +551,7 @@ int cmd_embeddings(int argc, char **argv) {
 fail:
     fprintf(stderr, "nanogen: %s\n", ng_last_error());
 out:
-    svg_chart_free(ch);
+    ng_svg_chart_free(ch);
     if (labels) for (int i = 0; i < n; i++) free(labels[i]);
     free(labels); free(blabels);
     free(rows); free(proj); free(px); free(py); free(bx); free(by); free(cls); free(sel); free(counts); free(data_ids);
@@ -582,15 +582,15 @@ static void draw_map(ng_canvas *cv, int x, int y, int z, const float *a, int n) 
         for (int j = 0; j < n; j++) {
             uint8_t rgb[3];
             if (j > i) memcpy(rgb, masked, 3);
-            else canvas_viridis(a[(size_t)i * n + j], rgb);
-            canvas_fill(cv, x + j * z, y + i * z, z, z, rgb);
+            else ng_canvas_viridis(a[(size_t)i * n + j], rgb);
+            ng_canvas_fill(cv, x + j * z, y + i * z, z, z, rgb);
         }
 }
 
 /* A token label on the canvas: a newline as a small return arrow (the width of a glyph),
  * whitespace symbols in blue; up: rotated (read upwards from (x, y)). Returns the width. */
 static int label_width(const char *tok_text, const char *label) {
-    return !strcmp(tok_text, "\n") ? 6 : canvas_text_width(label, 1);
+    return !strcmp(tok_text, "\n") ? 6 : ng_canvas_text_width(label, 1);
 }
 static void draw_label(ng_canvas *cv, int x, int y, const char *tok_text, const char *label, int up) {
     static const uint8_t ink[3] = {20, 20, 20}, sym[3] = {40, 110, 200};
@@ -599,14 +599,14 @@ static void draw_label(ng_canvas *cv, int x, int y, const char *tok_text, const 
         for (int r = 0; r < 7; r++)
             for (int k = 0; k < 5; k++)
                 if (rows[r][k] == '#') {
-                    if (!up) canvas_fill(cv, x + k, y + r, 1, 1, sym);
-                    else canvas_fill(cv, x + r, y - 1 - k, 1, 1, sym);
+                    if (!up) ng_canvas_fill(cv, x + k, y + r, 1, 1, sym);
+                    else ng_canvas_fill(cv, x + r, y - 1 - k, 1, 1, sym);
                 }
         return;
     }
     const uint8_t *col = is_space_token(tok_text) ? sym : ink;
-    if (up) canvas_text_up(cv, x, y, label, 1, col);
-    else canvas_text(cv, x, y, label, 1, col);
+    if (up) ng_canvas_text_up(cv, x, y, label, 1, col);
+    else ng_canvas_text(cv, x, y, label, 1, col);
 }
 
 int cmd_attention(int argc, char **argv) {
@@ -735,14 +735,14 @@ int cmd_attention(int argc, char **argv) {
     const int top = 62, bar_w = 90;
     int W = pad + cols * pw + bar_w;
     const int Himg = top + prow * ph + 24;
-    const int tw = canvas_text_width(head_s, 2), sw = canvas_text_width(sub2, 1);
+    const int tw = ng_canvas_text_width(head_s, 2), sw = ng_canvas_text_width(sub2, 1);
     if (W < 2 * pad + tw) W = 2 * pad + tw;
     if (W < 2 * pad + sw) W = 2 * pad + sw;
-    if (canvas_new(&cv, W, Himg, CANVAS_WHITE)) goto fail;
+    if (ng_canvas_new(&cv, W, Himg, CANVAS_WHITE)) goto fail;
     static const uint8_t ink[3] = {20, 20, 20}, grey[3] = {110, 110, 110};
-    canvas_text(&cv, pad, 8, head_s, 2, ink);
-    canvas_text(&cv, pad, 32, sub1, 1, grey);
-    canvas_text(&cv, pad, 44, sub2, 1, grey);
+    ng_canvas_text(&cv, pad, 8, head_s, 2, ink);
+    ng_canvas_text(&cv, pad, 32, sub1, 1, grey);
+    ng_canvas_text(&cv, pad, 44, sub2, 1, grey);
     int pi = 0;
     for (int l = l0; l < l1; l++)
         for (int h = h0; h < h1; h++, pi++) {
@@ -750,7 +750,7 @@ int cmd_attention(int argc, char **argv) {
             const int mx = gx + left, my = gy + title_h;
             char pt[64];
             snprintf(pt, sizeof pt, "layer %d, head %d", l, h);
-            canvas_text(&cv, mx, gy + 2, pt, 1, ink);
+            ng_canvas_text(&cv, mx, gy + 2, pt, 1, ink);
             draw_map(&cv, mx, my, z, att + ((size_t)l * H + h) * n * n, n);
             for (int i = 0; i < n; i++) {
                 if (i % every && i != n - 1) continue;
@@ -766,27 +766,27 @@ int cmd_attention(int argc, char **argv) {
         const int bx = pad + cols * pw + 10, by = top + title_h, bh = prow == 1 ? map : 200, bw = 14;
         for (int y = 0; y < bh; y++) {
             uint8_t rgb[3];
-            canvas_viridis(1.0 - (double)y / (bh - 1), rgb);
-            canvas_fill(&cv, bx, by + y, bw, 1, rgb);
+            ng_canvas_viridis(1.0 - (double)y / (bh - 1), rgb);
+            ng_canvas_fill(&cv, bx, by + y, bw, 1, rgb);
         }
         static const double ticks[5] = {0, 0.25, 0.5, 0.75, 1};
         for (int k = 0; k < 5; k++) {
             int y = by + (int)lround((1 - ticks[k]) * (bh - 1));
             char t[16];
             snprintf(t, sizeof t, "%.2g", ticks[k]);
-            canvas_fill(&cv, bx + bw, y, 4, 1, ink);
-            canvas_text(&cv, bx + bw + 7, y - 3, t, 1, ink);
+            ng_canvas_fill(&cv, bx + bw, y, 4, 1, ink);
+            ng_canvas_text(&cv, bx + bw + 7, y - 3, t, 1, ink);
         }
-        canvas_text(&cv, bx - 2, by - 14, "weight", 1, ink);
+        ng_canvas_text(&cv, bx - 2, by - 14, "weight", 1, ink);
     }
-    if (canvas_write_png(&cv, out)) goto fail;
+    if (ng_canvas_write_png(&cv, out)) goto fail;
     printf("-> %s (%dx%d)\n", out, cv.w, cv.h);
     code = 0;
     goto out;
 fail:
     fprintf(stderr, "nanogen: %s\n", ng_last_error());
 out:
-    canvas_free(&cv);
+    ng_canvas_free(&cv);
     if (labels) for (int i = 0; i < n; i++) free(labels[i]);
     free(labels); free(att); free(ids); free(text);
     ng_tokenizer_free(tok);

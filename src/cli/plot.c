@@ -148,7 +148,7 @@ int cmd_plot(int argc, char **argv) {
     keylist numeric = {0}, chosen = {0};
     series *S = NULL;
     int nS = 0;
-    svg_chart *chart = NULL;
+    ng_svg_chart *chart = NULL;
 
     /* DIR or DIR/metrics.jsonl */
     struct stat st;
@@ -323,10 +323,10 @@ int cmd_plot(int argc, char **argv) {
     else snprintf(ylabel, sizeof ylabel, "%s%s", all_loss ? "loss" : "value", log_y ? " (log scale)" : "");
     if (use_y2) snprintf(y2label, sizeof y2label, "D(x), D(G(z)) (dashed)");
 
-    svg_chart_spec spec = {.title = title, .subtitle = subtitle, .xlabel = xkey, .ylabel = ylabel,
+    ng_svg_chart_spec spec = {.title = title, .subtitle = subtitle, .xlabel = xkey, .ylabel = ylabel,
                            .xmin = xmin, .xmax = xmax, .x_integer = 1, .ymin = ymin, .ymax = ymax, .log_y = log_y,
                            .y2 = use_y2, .y2min = y2min, .y2max = y2max, .y2label = use_y2 ? y2label : NULL};
-    chart = svg_chart_begin(&spec);
+    chart = ng_svg_chart_begin(&spec);
     if (!chart) goto fail;
     /* noisy series first (underneath), then the rest in key order */
     int next_color = 0;
@@ -336,12 +336,12 @@ int cmd_plot(int argc, char **argv) {
             if (s->noisy != (pass == 0)) continue;
             char note[64];
             fmt_value(note, sizeof note, s->y[s->n - 1]);
-            svg_style st = {.label = s->key, .note = note, .color = key_color(s->key, &next_color)};
+            ng_svg_style st = {.label = s->key, .note = note, .color = key_color(s->key, &next_color)};
             if (s->noisy) { st.width = 1.0; st.opacity = 0.45; }
             else if (s->n == 1) { st.width = 2.0; st.marker = SVG_MARK_DIAMOND; st.marker_r = 5; }
             else { st.width = 2.2; st.marker = s->n <= 60 ? SVG_MARK_CIRCLE : SVG_MARK_NONE; st.marker_r = 3; }
             if (s->right) { st.dash = "6 3"; st.right = 1; if (s->noisy) { st.width = 1.2; st.opacity = 0.6; } }
-            if (svg_chart_line(chart, s->x, s->y, s->n, &st)) goto fail;
+            if (ng_svg_chart_line(chart, s->x, s->y, s->n, &st)) goto fail;
         }
     }
     if (!out) {
@@ -351,7 +351,7 @@ int cmd_plot(int argc, char **argv) {
         snprintf(outbuf, ol, "%s/loss.svg", rundir);
         out = outbuf;
     }
-    int wrc = svg_chart_write(chart, out);
+    int wrc = ng_svg_chart_write(chart, out);
     chart = NULL;
     if (wrc) goto fail;
     printf("wrote %s: %d series against %s (", out, nS, xkey);
@@ -362,7 +362,7 @@ int cmd_plot(int argc, char **argv) {
 fail:
     fprintf(stderr, "nanogen: %s\n", ng_last_error());
 done:
-    svg_chart_free(chart);
+    ng_svg_chart_free(chart);
     for (int k = 0; k < nS; k++) { free(S[k].x); free(S[k].y); }
     free(S);
     keylist_free(&chosen);

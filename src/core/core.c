@@ -1,6 +1,6 @@
 /* core.c - errors, allocation and the PRNG shared by the whole library (threads: threads.c). */
 #include "ops/kernels/fastmath.h"
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include <errno.h>
 #include <math.h>

@@ -11,7 +11,7 @@
  * they leave free, one at least, all again when they are done. Every kernel gives the same bits
  * whatever the thread count (tests/test_threads.c), so this changes the speed, never a result.
  * A count set explicitly is kept as it is. */
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include <cblas.h>
 #include <omp.h>

@@ -17,7 +17,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -403,7 +403,7 @@ static int load_picture_dir(const char *dir, const char *split, int size, int ch
             if (!full) snprintf(err, sizeof err, "out of memory");
             free(full);
             if (!ok) {
-                #pragma omp critical(ng_images_bad)
+                #pragma omp critical   /* unnamed: a named one would define a global symbol (.gomp_critical_user_NAME) */
                 if (j < bad) { bad = j; memcpy(bad_msg, err, sizeof bad_msg); }
             }
         }

@@ -6,7 +6,7 @@
  *       "<unk>", then the vocab_cap-1 most frequent tokens (ties: first occurrence first).
  *       Decoding puts the spaces back with the rules of decoder_step.
  * JSON: {"kind":"char"|"word","vocab":["tok0","tok1",...]} (the id is the index). */
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>

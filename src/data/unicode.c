@@ -1,7 +1,7 @@
 /* unicode.c - what a code point is (ng_unicode_class): its class by Unicode's general category
  * and, for a Latin letter, its base letter, from the tables that scripts/unicode_tables.py
  * generates into unicode_tables.h. nanogen embeddings colours tokens with it. */
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include <stdint.h>
 

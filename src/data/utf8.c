@@ -3,7 +3,7 @@
  * Strict means: no overlong forms, no surrogates (U+D800..U+DFFF), nothing above U+10FFFF,
  * every continuation byte present and of the form 10xxxxxx. These are exactly the byte
  * sequences that ng_utf8_encode can produce. */
-#include "nanogen.h"
+#include "core/internal.h"
 
 /* Decode one code point at s[0..len): its length (1..4) and *cp, or 0 if invalid. */
 int ng_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp) {

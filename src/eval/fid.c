@@ -1,7 +1,7 @@
 /* fid.c - Gaussian statistics of feature vectors and the Frechet distance between two
  * Gaussians (the FID, here over a small classifier's features), with a cyclic Jacobi
  * eigenvalue routine for the matrix square roots. Everything in double. */
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
  * k residuals |A q - lambda q| fall below 1e-10 lambda_1 (at most 2000 rounds). Deterministic:
  * the start vectors come from a fixed seed, and each axis is signed so that its largest
  * component (the first of equals) is positive. Everything in double. */
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* graph_internal.h - the graph structure and the op kernel table, private to the library. */
 #ifndef NG_GRAPH_INTERNAL_H
 #define NG_GRAPH_INTERNAL_H
-#include "nanogen.h"
+#include "core/internal.h"
 
 struct ng_graph {
     ng_tensor **nodes;   /* every tensor this graph created (owned) */

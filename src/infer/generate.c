@@ -1,7 +1,7 @@
 /* generate.c - text from a text model: a prompt in, tokens out, one per stream per call, with
  * the KV cache (src/infer/kvcache.c), temperature / top-k / top-p (src/infer/sample.c), each stream its
  * own RNG and streaming decoder. `nanogen sample` is a loop over ng_generator_next. */
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include <stdlib.h>
 #include <string.h>

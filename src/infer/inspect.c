@@ -1,7 +1,7 @@
 /* inspect.c - looking inside a text model: next-token probabilities at a temperature, their
  * entropy, and the attention maps of a token sequence (collected from the KV-cache inference,
  * one row per position). */
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include <math.h>
 #include <stdlib.h>

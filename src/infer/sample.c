@@ -1,5 +1,5 @@
 /* sample.c - next-token sampling: temperature, top-k, top-p (nucleus), multinomial draw. */
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include <math.h>
 #include <stdlib.h>

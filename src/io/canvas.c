@@ -12,7 +12,7 @@
 
 #define CANVAS_MAX_PIXELS (1 << 26)
 
-int canvas_new(ng_canvas *c, int w, int h, const uint8_t bg[3]) {
+int ng_canvas_new(ng_canvas *c, int w, int h, const uint8_t bg[3]) {
     c->w = c->h = 0;
     c->px = NULL;
     if (w <= 0 || h <= 0 || (int64_t)w * h > CANVAS_MAX_PIXELS)
@@ -25,13 +25,13 @@ int canvas_new(ng_canvas *c, int w, int h, const uint8_t bg[3]) {
     return NG_OK;
 }
 
-void canvas_free(ng_canvas *c) {
+void ng_canvas_free(ng_canvas *c) {
     free(c->px);
     c->px = NULL;
     c->w = c->h = 0;
 }
 
-void canvas_fill(ng_canvas *c, int x, int y, int w, int h, const uint8_t rgb[3]) {
+void ng_canvas_fill(ng_canvas *c, int x, int y, int w, int h, const uint8_t rgb[3]) {
     int x0 = x < 0 ? 0 : x, y0 = y < 0 ? 0 : y;
     int x1 = x + w > c->w ? c->w : x + w, y1 = y + h > c->h ? c->h : y + h;
     for (int j = y0; j < y1; j++)
@@ -51,7 +51,7 @@ static char *ascii_of(const char *s) {
     return o;
 }
 
-int canvas_text_width(const char *s, int scale) {
+int ng_canvas_text_width(const char *s, int scale) {
     char *a = ascii_of(s);
     if (!a) return 0;
     int w = *a ? stb_easy_font_width(a) : 0;
@@ -70,19 +70,19 @@ static void draw_text(ng_canvas *c, int x, int y, const char *s, int scale, cons
         const float *v0 = v + q * 16, *v2 = v + q * 16 + 8;   /* 4 vertices of 4 floats; corners 0 and 2 */
         int qx = (int)lroundf(v0[0]), qy = (int)lroundf(v0[1]);
         int qw = (int)lroundf(v2[0]) - qx, qh = (int)lroundf(v2[1]) - qy;
-        if (!up) canvas_fill(c, x + qx * scale, y + qy * scale, qw * scale, qh * scale, rgb);
-        else canvas_fill(c, x + qy * scale, y - (qx + qw) * scale, qh * scale, qw * scale, rgb);
+        if (!up) ng_canvas_fill(c, x + qx * scale, y + qy * scale, qw * scale, qh * scale, rgb);
+        else ng_canvas_fill(c, x + qy * scale, y - (qx + qw) * scale, qh * scale, qw * scale, rgb);
     }
     free(v);
     free(a);
 }
 
-void canvas_text(ng_canvas *c, int x, int y, const char *s, int scale, const uint8_t rgb[3]) { draw_text(c, x, y, s, scale, rgb, 0); }
-void canvas_text_up(ng_canvas *c, int x, int y, const char *s, int scale, const uint8_t rgb[3]) { draw_text(c, x, y, s, scale, rgb, 1); }
+void ng_canvas_text(ng_canvas *c, int x, int y, const char *s, int scale, const uint8_t rgb[3]) { draw_text(c, x, y, s, scale, rgb, 0); }
+void ng_canvas_text_up(ng_canvas *c, int x, int y, const char *s, int scale, const uint8_t rgb[3]) { draw_text(c, x, y, s, scale, rgb, 1); }
 
-int canvas_write_png(const ng_canvas *c, const char *path) { return ng_png_write(path, c->px, c->w, c->h, 3); }
+int ng_canvas_write_png(const ng_canvas *c, const char *path) { return ng_png_write(path, c->px, c->w, c->h, 3); }
 
-void canvas_viridis(double t, uint8_t rgb[3]) {
+void ng_canvas_viridis(double t, uint8_t rgb[3]) {
     /* matplotlib's viridis at t = 0, 0.1, ..., 1, linearly interpolated */
     static const uint8_t stops[11][3] = {{68, 1, 84},    {72, 36, 117},  {65, 68, 135},  {53, 95, 141},
                                          {42, 120, 142}, {33, 145, 140}, {34, 168, 132}, {68, 191, 112},

@@ -1,7 +1,7 @@
 /* checkpoint.c - models, tokenizers and optimizer state in safetensors files.
  * Text and image models share the same pieces: a list of parameter blocks is written as one
  * file (weights) and, for training, a second file (AdamW moments "m.<name>" / "v.<name>"). */
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -1,5 +1,5 @@
 /* file.c - small file helpers with errors that name the file. */
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -15,7 +15,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -62,7 +62,7 @@ static double text_w(const char *s, double fs) {
 static char *dupstr(const char *s) { return s ? strdup(s) : NULL; }
 
 /* ------------------------------------------------------------------ palette */
-const char *svg_palette(int i) {
+const char *ng_svg_palette(int i) {
     static const char *pal[10] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
     if (i < 0) i = -i;
@@ -92,7 +92,7 @@ static double next_nice(double step) {   /* 1 -> 2 -> 5 -> 10 */
 }
 
 static int nice_ticks_min(double lo, double hi, int max_ticks, double min_step, double *nlo, double *nhi, double *step);
-int svg_nice_ticks(double lo, double hi, int max_ticks, double *nlo, double *nhi, double *step) {
+int ng_svg_nice_ticks(double lo, double hi, int max_ticks, double *nlo, double *nhi, double *step) {
     return nice_ticks_min(lo, hi, max_ticks, 0, nlo, nhi, step);
 }
 
@@ -170,7 +170,7 @@ static void axis_log(axis *a, double lo, double hi, int max_ticks) {
     if (best_n) return;
     /* narrow: linear 1-2-5 ticks at log positions */
     double nlo, nhi, s;
-    int n = svg_nice_ticks(lo, hi, max_ticks, &nlo, &nhi, &s);
+    int n = ng_svg_nice_ticks(lo, hi, max_ticks, &nlo, &nhi, &s);
     if (nlo <= 0) nlo = lo;
     a->lo = nlo; a->hi = nhi; a->step = s; a->n = 0;
     for (int i = 0; i < n + 1 && a->n < MAX_TICKS; i++) {
@@ -208,7 +208,7 @@ typedef struct {
     int marker, scatter;
 } legend_entry;
 
-struct svg_chart {
+struct ng_svg_chart {
     int W, H;
     char *title, *subtitle, *xlabel, *ylabel, *y2label;
     double L, R, T, B;       /* plot area: left, right, top, bottom (px) */
@@ -229,19 +229,19 @@ static double map_v(const axis *a, double v, double p0, double p1) {
     double t = a->log ? (log10(v) - log10(a->lo)) / (log10(a->hi) - log10(a->lo)) : (v - a->lo) / (a->hi - a->lo);
     return p0 + t * (p1 - p0);
 }
-static double px_x(const svg_chart *c, double x) { return map_v(&c->ax, x, c->L, c->R); }
-static double px_y(const svg_chart *c, double y, int right) { return map_v(right ? &c->ay2 : &c->ay, y, c->B, c->T); }
+static double px_x(const ng_svg_chart *c, double x) { return map_v(&c->ax, x, c->L, c->R); }
+static double px_y(const ng_svg_chart *c, double y, int right) { return map_v(right ? &c->ay2 : &c->ay, y, c->B, c->T); }
 
-static int point_ok(const svg_chart *c, double x, double y, int right) {
+static int point_ok(const ng_svg_chart *c, double x, double y, int right) {
     const axis *a = right ? &c->ay2 : &c->ay;
     return isfinite(x) && isfinite(y) && (!a->log || y > 0);
 }
 
-static void occ_mark(svg_chart *c, double px, double py) {
+static void occ_mark(ng_svg_chart *c, double px, double py) {
     int gx = (int)((px - c->L) / (c->R - c->L) * GX), gy = (int)((py - c->T) / (c->B - c->T) * GY);
     if (gx >= 0 && gx < GX && gy >= 0 && gy < GY && c->occ[gy][gx] < 65535) c->occ[gy][gx]++;
 }
-static void occ_segment(svg_chart *c, double x0, double y0, double x1, double y1) {
+static void occ_segment(ng_svg_chart *c, double x0, double y0, double x1, double y1) {
     double cw = (c->R - c->L) / GX, ch = (c->B - c->T) / GY;
     int steps = (int)fmax(fabs(x1 - x0) / cw, fabs(y1 - y0) / ch) * 2 + 1;
     if (steps > 4 * (GX + GY)) steps = 4 * (GX + GY);
@@ -259,7 +259,7 @@ static int longest_label(const axis *a, double *w, double fs) {
     return 0;
 }
 
-svg_chart *svg_chart_begin(const svg_chart_spec *s) {
+ng_svg_chart *ng_svg_chart_begin(const ng_svg_chart_spec *s) {
     if (!isfinite(s->xmin) || !isfinite(s->xmax) || !isfinite(s->ymin) || !isfinite(s->ymax) || s->xmin > s->xmax || s->ymin > s->ymax) {
         ng_set_error("svg chart: bad axis ranges x [%g, %g], y [%g, %g]", s->xmin, s->xmax, s->ymin, s->ymax);
         return NULL;
@@ -269,7 +269,7 @@ svg_chart *svg_chart_begin(const svg_chart_spec *s) {
         ng_set_error("svg chart: bad right axis range [%g, %g]", s->y2min, s->y2max);
         return NULL;
     }
-    svg_chart *c = calloc(1, sizeof *c);
+    ng_svg_chart *c = calloc(1, sizeof *c);
     if (!c) { ng_set_error("out of memory (svg chart)"); return NULL; }
     c->W = s->width > 0 ? s->width : 800;
     c->H = s->height > 0 ? s->height : 500;
@@ -292,14 +292,14 @@ svg_chart *svg_chart_begin(const svg_chart_spec *s) {
     if (c->has_y2) longest_label(&c->ay2, &wr, 12);
     c->L = 10 + (c->ylabel ? 22 : 0) + wl + 8;
     c->R = c->W - c->legend_right - (c->has_y2 ? 10 + (c->y2label ? 22 : 0) + wr + 8 : 28);
-    if (c->R - c->L < 60) { ng_set_error("svg chart: %d px wide leaves no room for the plot", c->W); svg_chart_free(c); return NULL; }
+    if (c->R - c->L < 60) { ng_set_error("svg chart: %d px wide leaves no room for the plot", c->W); ng_svg_chart_free(c); return NULL; }
     int nx = (int)((c->R - c->L) / 90) + 1;
     if (nx < 3) nx = 3;
     axis_linear(&c->ax, s->xmin, s->xmax, nx, s->x_integer ? 1 : 0);
     return c;
 }
 
-static int add_legend(svg_chart *c, const svg_style *st, const char *color, int scatter) {
+static int add_legend(ng_svg_chart *c, const ng_svg_style *st, const char *color, int scatter) {
     if (!st->label) return NG_OK;
     if (c->n_leg == c->cap_leg) {
         int cap = c->cap_leg ? 2 * c->cap_leg : 8;
@@ -327,10 +327,10 @@ static void marker_at(sbuf *b, int shape, double x, double y, double r) {
         sb_printf(b, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"%.2f\"/>", x, y, r);
 }
 
-int svg_chart_line(svg_chart *c, const double *x, const double *y, size_t n, const svg_style *st) {
-    svg_style d = {0};
+int ng_svg_chart_line(ng_svg_chart *c, const double *x, const double *y, size_t n, const ng_svg_style *st) {
+    ng_svg_style d = {0};
     if (!st) st = &d;
-    const char *color = st->color ? st->color : svg_palette(c->n_series);
+    const char *color = st->color ? st->color : ng_svg_palette(c->n_series);
     c->n_series++;
     double w = st->width > 0 ? st->width : 1.5, op = st->opacity > 0 ? st->opacity : 1;
     size_t valid = 0;
@@ -390,10 +390,10 @@ int svg_chart_line(svg_chart *c, const double *x, const double *y, size_t n, con
     return add_legend(c, st, color, 0);
 }
 
-int svg_chart_scatter(svg_chart *c, const double *x, const double *y, size_t n, const svg_style *st, const char *const *labels) {
-    svg_style d = {0};
+int ng_svg_chart_scatter(ng_svg_chart *c, const double *x, const double *y, size_t n, const ng_svg_style *st, const char *const *labels) {
+    ng_svg_style d = {0};
     if (!st) st = &d;
-    const char *color = st->color ? st->color : svg_palette(c->n_series);
+    const char *color = st->color ? st->color : ng_svg_palette(c->n_series);
     c->n_series++;
     double r = st->marker_r > 0 ? st->marker_r : 3, op = st->opacity > 0 ? st->opacity : 1;
     int shape = st->marker == SVG_MARK_NONE ? SVG_MARK_CIRCLE : st->marker;
@@ -424,7 +424,7 @@ int svg_chart_scatter(svg_chart *c, const double *x, const double *y, size_t n, 
         c->pts[c->n_pts].y = px_y(c, y[i], st->right);
         c->pts[c->n_pts++].r = r;
     }
-    if (labels) {   /* placed in svg_chart_end, once every point is known */
+    if (labels) {   /* placed in ng_svg_chart_end, once every point is known */
         double fs = st->label_size > 0 ? st->label_size : 10;
         for (size_t i = 0; i < n; i++) {
             if (!labels[i] || !point_ok(c, x[i], y[i], st->right)) continue;
@@ -451,7 +451,7 @@ int svg_chart_scatter(svg_chart *c, const double *x, const double *y, size_t n, 
     return add_legend(c, st, color, 1);
 }
 
-int svg_chart_scatter_classes(svg_chart *c, const double *x, const double *y, const int *cls, size_t n,
+int ng_svg_chart_scatter_classes(ng_svg_chart *c, const double *x, const double *y, const int *cls, size_t n,
                               int n_classes, const char *const *names) {
     double *bx = malloc((n ? n : 1) * sizeof *bx), *by = malloc((n ? n : 1) * sizeof *by);
     if (!bx || !by) { free(bx); free(by); return ng_set_error("out of memory (svg scatter)"); }
@@ -463,16 +463,16 @@ int svg_chart_scatter_classes(svg_chart *c, const double *x, const double *y, co
         if (!m) continue;
         char name[32];
         snprintf(name, sizeof name, "class %d", k);
-        svg_style st = {.label = names && names[k] ? names[k] : name, .color = svg_palette(k),
+        ng_svg_style st = {.label = names && names[k] ? names[k] : name, .color = ng_svg_palette(k),
                         .marker = SVG_MARK_CIRCLE, .marker_r = n > 2000 ? 1.6 : 2.5, .opacity = 0.75};
-        rc = svg_chart_scatter(c, bx, by, m, &st, NULL);
+        rc = ng_svg_chart_scatter(c, bx, by, m, &st, NULL);
     }
     free(bx);
     free(by);
     return rc;
 }
 
-void svg_chart_free(svg_chart *c) {
+void ng_svg_chart_free(ng_svg_chart *c) {
     if (!c) return;
     free(c->title); free(c->subtitle); free(c->xlabel); free(c->ylabel); free(c->y2label);
     for (int i = 0; i < c->n_leg; i++) {
@@ -493,7 +493,7 @@ static double overlap(double ax0, double ay0, double ax1, double ay1, double bx0
 
 /* Point labels, each beside its point where it covers the least of the labels already placed,
  * the other points and the outside of the plot area (greedy, in order; right and up first). */
-static void draw_point_labels(svg_chart *c, sbuf *b) {
+static void draw_point_labels(ng_svg_chart *c, sbuf *b) {
     if (!c->n_labs) return;
     double *box = malloc(sizeof(double) * 4 * c->n_labs);
     if (!box) { b->oom = 1; return; }
@@ -533,7 +533,7 @@ static void draw_point_labels(svg_chart *c, sbuf *b) {
     free(box);
 }
 
-static void draw_legend(svg_chart *c, sbuf *b) {
+static void draw_legend(ng_svg_chart *c, sbuf *b) {
     if (c->n_leg == 0) return;
     const double fs = 12, row = 18, sw = 26;
     double tw = 0;
@@ -589,7 +589,7 @@ static void draw_legend(svg_chart *c, sbuf *b) {
     sb_printf(b, "</g>\n");
 }
 
-char *svg_chart_end(svg_chart *c, size_t *len) {
+char *ng_svg_chart_end(ng_svg_chart *c, size_t *len) {
     if (!c) { ng_set_error("svg chart: NULL"); return NULL; }
     sbuf o = {0};
     const double W = c->W, H = c->H;
@@ -675,13 +675,13 @@ char *svg_chart_end(svg_chart *c, size_t *len) {
     draw_legend(c, &o);
     sb_printf(&o, "</svg>\n");
     int oom = o.oom || c->body.oom;
-    svg_chart_free(c);
+    ng_svg_chart_free(c);
     if (oom) { free(o.p); ng_set_error("out of memory (svg chart)"); return NULL; }
     if (len) *len = o.n;
     return o.p;
 }
 
-int svg_write_file_atomic(const char *path, const char *data, size_t len) {
+int ng_svg_write_file_atomic(const char *path, const char *data, size_t len) {
     ng_atomic_file af;
     if (ng_atomic_open(&af, path)) return NG_ERR;
     int ok = fwrite(data, 1, len, af.fp) == len;
@@ -689,11 +689,11 @@ int svg_write_file_atomic(const char *path, const char *data, size_t len) {
     return ng_atomic_commit(&af, ok);
 }
 
-int svg_chart_write(svg_chart *c, const char *path) {
+int ng_svg_chart_write(ng_svg_chart *c, const char *path) {
     size_t len = 0;
-    char *doc = svg_chart_end(c, &len);
+    char *doc = ng_svg_chart_end(c, &len);
     if (!doc) return NG_ERR;
-    int rc = svg_write_file_atomic(path, doc, len);
+    int rc = ng_svg_write_file_atomic(path, doc, len);
     free(doc);
     return rc;
 }

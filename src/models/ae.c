@@ -118,7 +118,7 @@ int ng_decoder_build(ng_model *m, ng_graph *g, int B, ng_decoder_graph *o) {
     int64_t ze[2] = {B, c->latent};
     o->z = ng_input(g, "z", 2, ze);
     if (!o->z) return NG_ERR;
-    if (c->kind == NG_MODEL_GAN) o->images = gan_generator(m, g, o->z);
+    if (c->kind == NG_MODEL_GAN) o->images = ng__gan_generator(m, g, o->z);
     else o->images = ng_sigmoid(g, decode(m, g, o->z));
     if (!o->images) return NG_ERR;
     return ng_graph_finalize(g, o->images);

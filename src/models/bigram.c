@@ -20,7 +20,7 @@ static void bigram_init(ng_model *m, ng_rng *rng) {
     for (int64_t i = 0; i < t->n; i++) t->data[i] = ng_rng_normal(rng);
 }
 
-int bigram_build(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *o) {
+int ng__bigram_build(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *o) {
     int64_t bt[2] = {B, T};
     o->idx = ng_input_i32(g, "idx", 2, bt);
     o->targets = ng_input_i32(g, "targets", 2, bt);

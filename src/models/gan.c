@@ -23,7 +23,7 @@ static int bn_decl(ng_model *m, ng_params *P, ng_tensor **bn, const char *name, 
     return bn[0] && bn[1] && bn[2] && bn[3] ? NG_OK : NG_ERR;
 }
 
-int gan_shape(int h, int w, int *stages, int *base) {
+int ng__gan_shape(int h, int w, int *stages, int *base) {
     int s = h == 64 ? 3 : 2;
     if (h != w || (h != 28 && h != 32 && h != 64))
         return ng_set_error("the DCGAN is for square pictures of 28, 32 or 64 pixels (--image-size 28|32|64), got %dx%d", h, w);
@@ -35,7 +35,7 @@ int gan_shape(int h, int w, int *stages, int *base) {
 static int gan_declare(ng_model *m) {
     const int nz = m->cfg.latent, c = m->cfg.c;
     int S = 2, b = 7;
-    if (gan_shape(m->cfg.h, m->cfg.w, &S, &b)) return NG_ERR;
+    if (ng__gan_shape(m->cfg.h, m->cfg.w, &S, &b)) return NG_ERR;
     const int F = 64 << (S - 1), FB = F * b * b;
     ng_params *G = m->P[0], *D = m->P[1];
     char n[64];
@@ -90,7 +90,7 @@ static void gan_init(ng_model *m, ng_rng *r) {
 
 static ng_tensor *bn(ng_graph *g, ng_tensor *x, ng_tensor **p) { return ng_batchnorm(g, x, p[0], p[1], p[2], p[3], 1e-5f, 0.1f); }
 
-ng_tensor *gan_generator(ng_model *m, ng_graph *g, ng_tensor *z) {
+ng_tensor *ng__gan_generator(ng_model *m, ng_graph *g, ng_tensor *z) {
     const int S = m->w.gan.stages;
     const int64_t B = z->ne[0], F = m->w.gan.g_up_w[0]->ne[0], b = m->cfg.h >> S, e4[4] = {B, F, b, b};
     ng_tensor *h = ng_relu(g, bn(g, ng_linear(g, z, m->w.gan.g_fc_w, NULL), m->w.gan.g_bn[0]));       /* (B,F*b*b) */
@@ -100,7 +100,7 @@ ng_tensor *gan_generator(ng_model *m, ng_graph *g, ng_tensor *z) {
     return ng_tanh(g, ng_conv_transpose2d(g, h, m->w.gan.g_up_w[S - 1], m->w.gan.g_up_b, 2, 1));        /* (B,c,h,w) */
 }
 
-ng_tensor *gan_discriminator(ng_model *m, ng_graph *g, ng_tensor *x) {
+ng_tensor *ng__gan_discriminator(ng_model *m, ng_graph *g, ng_tensor *x) {
     const int S = m->w.gan.stages;
     const int64_t B = x->ne[0], e2[2] = {B, m->w.gan.d_fc_w->ne[1]};
     ng_tensor *h = ng_leaky_relu(g, ng_conv2d(g, x, m->w.gan.d_c_w[0], m->w.gan.d_c1_b, 2, 1), 0.2f);        /* (B,64,h/2,w/2) */
@@ -116,13 +116,13 @@ ng_tensor *ng_gan_discriminator(ng_model *m, ng_graph *g, ng_tensor *x) {
         ng_set_error("the discriminator takes (B,%d,%d,%d) images", c->c, c->h, c->w);
         return NULL;
     }
-    return gan_discriminator(m, g, x);
+    return ng__gan_discriminator(m, g, x);
 }
 
 static int gan_check(const ng_model_config *c) {
     if (c->latent < 1 || c->latent > 65536) return ng_set_error("--latent %d out of range [1, 65536]", c->latent);
     if (c->arch == NG_ARCH_CONV) return ng_set_error("--arch conv is for ae, dae and vae (gan has its own architecture)");
-    return gan_shape(c->h, c->w, NULL, NULL);
+    return ng__gan_shape(c->h, c->w, NULL, NULL);
 }
 
 const ng_kind_def ng_kind_gan = {"gan", 0, 2, gan_check, gan_declare, gan_init};

@@ -71,7 +71,7 @@ static void gpt_init(ng_model *m, ng_rng *rng) {
     }
 }
 
-int gpt_build(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *o) {
+int ng__gpt_build(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *o) {
     const int C = m->cfg.n_embd, H = m->cfg.n_head;
     const gpt_weights *w = &m->w.gpt;
     const float p = m->cfg.dropout;

@@ -241,7 +241,7 @@ int ng_model_build(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *out) {
     if (m->cfg.kind == NG_MODEL_GPT && T > m->cfg.block_size)
         return ng_set_error("block size %d exceeds the model's %d", T, m->cfg.block_size);
     memset(out, 0, sizeof *out);
-    int rc = m->cfg.kind == NG_MODEL_GPT ? gpt_build(m, g, B, T, out) : bigram_build(m, g, B, T, out);
+    int rc = m->cfg.kind == NG_MODEL_GPT ? ng__gpt_build(m, g, B, T, out) : ng__bigram_build(m, g, B, T, out);
     if (rc) return rc;
     return ng_graph_finalize(g, out->loss);
 }

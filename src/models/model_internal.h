@@ -3,7 +3,7 @@
  * classifier.c); struct ng_model holds the blocks of parameters and the one that is in use. */
 #ifndef NG_MODEL_INTERNAL_H
 #define NG_MODEL_INTERNAL_H
-#include "nanogen.h"
+#include "core/internal.h"
 
 typedef struct {
     ng_tensor *ln_1_w, *ln_1_b, *c_attn_w, *c_attn_b, *c_proj_w, *c_proj_b;
@@ -66,16 +66,16 @@ struct ng_model {
 extern const ng_kind_def ng_kind_bigram, ng_kind_gpt, ng_kind_ae, ng_kind_dae, ng_kind_vae, ng_kind_gan, ng_kind_classifier;
 
 /* The language-model graphs (gpt.c, bigram.c) */
-int gpt_build(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *out);
-int bigram_build(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *out);
+int ng__gpt_build(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *out);
+int ng__bigram_build(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *out);
 
 /* The DCGAN's stages and base size for h x w pictures (28: 2, 7; 32: 2, 8; 64: 3, 8), or NG_ERR
  * + an error naming the supported sizes. stages / base may be NULL. */
-int gan_shape(int h, int w, int *stages, int *base);
+int ng__gan_shape(int h, int w, int *stages, int *base);
 /* G: z (B,nz) -> images (B,c,h,w) in [-1,1] */
-ng_tensor *gan_generator(ng_model *m, ng_graph *g, ng_tensor *z);
+ng_tensor *ng__gan_generator(ng_model *m, ng_graph *g, ng_tensor *z);
 /* D: images (B,c,h,w) -> logits (B,1) */
-ng_tensor *gan_discriminator(ng_model *m, ng_graph *g, ng_tensor *x);
+ng_tensor *ng__gan_discriminator(ng_model *m, ng_graph *g, ng_tensor *x);
 
 /* Declaring and initialising parameters (model.c) */
 /* Fill t with U(-bound, bound). */

@@ -1,6 +1,6 @@
 /* optim.c - AdamW (PyTorch's formulation) over the flat parameter block, the learning-rate
  * schedule (linear warmup, cosine decay to min_lr) and global-norm gradient clipping. */
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * images.c (the epochs of an image kind, the GAN's D and G steps). */
 #ifndef NG_TRAINER_H
 #define NG_TRAINER_H
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include <cjson/cJSON.h>
 
@@ -36,8 +36,6 @@ struct ng_trainer {
 void ng__train_emit(ng_trainer *t, const ng_train_event *e);
 /* A note for the user: told at once when running, else kept for the start of the run. */
 void ng__train_note(ng_trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Seconds of a monotonic clock. */
-double ng__now(void);
 /* Prepare the run's directory (and its subdir, may be NULL): refuse to overwrite a checkpoint
  * unless resuming or forced, create it, check it is writable; then open out/metrics.jsonl
  * (appending when resuming, after dropping the lines whose `key` is above `last`). */
@@ -52,8 +50,6 @@ const char *ng__train_record(ng_trainer *t, cJSON *j);
 int ng__metrics_has(const char *path, const char *key, double value, const char *field);
 /* A restored setting must lie where its flag may: NG_OK, or an error naming it. */
 int ng__state_range(const char *key, double v, double lo, double hi);
-/* Refuse a run that needs about `need` bytes when less memory is available. */
-int ng__memory_check(double need, const char *what, const char *hint);
 /* One training step's parts, each NG_OK or NG_ERR with the fault in ng_last_error(): forward
  * and backward (NG_ERR when --detect-anomaly stopped them), a non-finite loss (naming the first
  * op whose output went non-finite), the AdamW step of block P (naming the gradient: "the

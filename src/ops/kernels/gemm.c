@@ -1,5 +1,5 @@
 /* gemm.c - C = alpha op(A) op(B) + beta C (row-major): CBLAS for speed, a plain twin for tests. */
-#include "nanogen.h"
+#include "core/internal.h"
 
 #include "ops/kernels/kernels.h"
 

@@ -15,7 +15,7 @@
  * (and rounds differently: 1 and 2 threads differ in the last bits), so a run that changes its
  * thread count (nanogen does when other programs take the CPUs) would not be reproducible.
  * ng_ref_sgemm is the plain twin that tests/test_ops.c compares this with. */
-#include "nanogen.h"
+#include "core/internal.h"
 #include "ops/kernels/kernels.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)

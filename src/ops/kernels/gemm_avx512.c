@@ -13,7 +13,7 @@
  * tiles; each element of C is summed in the same order whatever the thread count, so results
  * do not depend on it.
  * ng_ref_sgemm is the plain twin that tests/test_ops.c compares this with. */
-#include "nanogen.h"
+#include "core/internal.h"
 #include "ops/kernels/kernels.h"
 
 #ifdef __AVX512F__

@@ -1,0 +1,41 @@
+/* nanogen/eval.h - measuring models: the Frechet distance of features (FID), a language model's
+ * loss over a whole text, principal component analysis. Part of <nanogen.h>. */
+#ifndef NANOGEN_EVAL_H
+#define NANOGEN_EVAL_H
+
+#include "core.h"
+#include "model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ FID */
+/* Frechet distance between Gaussians (FID with a classifier's features).
+ * ng_gaussian_fit: mean (d) and covariance (d x d, divided by n-1) of n feature rows of d
+ * floats (n >= 2). ng_frechet_distance: ||mu1-mu2||^2 + Tr(S1 + S2 - 2 sqrt(S1 S2)), with
+ * Tr sqrt(S1 S2) from the eigenvalues of the symmetric sqrt(S1) S2 sqrt(S1) (Jacobi);
+ * NAN + error if d < 1 or out of memory. ng_sym_eigen: eigenvalues (w, d) and eigenvectors
+ * (columns of V, d x d row-major; may be NULL) of the symmetric d x d matrix A (not changed)
+ * by cyclic Jacobi rotations. */
+NG_API int ng_gaussian_fit(const float *feats, int n, int d, double *mu, double *S);
+NG_API double ng_frechet_distance(const double *mu1, const double *S1, const double *mu2, const double *S2, int d);
+NG_API int ng_sym_eigen(const double *A, int d, double *w, double *V);
+/* ------------------------------------------------------------------ language models */
+/* The mean loss (nats per token) over every position of ids[0..n) that has a next token, each
+ * predicted once: non-overlapping windows of T, B at a time, through the language-model graph
+ * lg (B,T) of g in eval mode. *count (may be NULL): the positions counted. */
+NG_API double ng_lm_full_loss(ng_lm_graph *lg, ng_graph *g, int B, int T, const int32_t *ids, size_t n, size_t *count);
+
+/* ------------------------------------------------------------------ PCA */
+/* Principal component analysis of n rows of d floats (n >= 2, 1 <= k <= d): the k leading
+ * principal axes of the centred rows, by subspace iteration (deterministic; each axis signed so
+ * that its largest component is positive). Outputs, each may be NULL: axes (k x d unit vectors,
+ * row j = axis j), explained (k: fraction of the total variance along each axis), proj (n x k:
+ * the centred rows' coordinates on the axes). */
+NG_API int ng_pca(const float *x, int n, int d, int k, double *axes, double *explained, double *proj);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,41 @@
+/* core/internal.h - what the library shares inside itself and does not export (not installed):
+ * setting the error message, the GEMMs the ops call, the dropout hash, atomic file writes,
+ * profiling. Library sources include it (by path from src/, like every private header) in
+ * place of nanogen.h; tests, tools, fuzz harnesses and the command may include it too. */
+#ifndef NG_CORE_INTERNAL_H
+#define NG_CORE_INTERNAL_H
+#include "nanogen.h"
+
+#include <stdio.h>
+
+/* Set the thread's last error message (printf-style). Always returns NG_ERR. */
+int ng_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Counter-based uniform in [0,1) from (seed, stream, index): same value whatever the thread. */
+float ng_hash_uniform(uint64_t seed, uint64_t stream, uint64_t index);
+/* Profiling: with NANOGEN_PROFILE=1 in the environment, the wall time of every op kind
+ * (forward, backward) and of the named phases given to ng_profile_add is printed to stderr at
+ * exit. ng_profiling() says whether it is on. */
+int ng_profiling(void);
+void ng_profile_add(const char *name, double seconds);
+void ng_profile_pause(int paused);   /* 1: stop counting (evaluation), 0: count again */
+/* Plain reference twins of the fast kernels (tests compare them). */
+void ng_ref_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc);
+/* The fast GEMM used by the ops (CBLAS): C = alpha op(A) op(B) + beta C, row-major. */
+void ng_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+/* OpenBLAS's sgemm, whatever ng_sgemm uses (ng_gemm_name says which ng_sgemm uses;
+ * NANOGEN_GEMM=openblas in the environment makes it OpenBLAS). */
+void ng_sgemm_blas(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc);
+/* Atomic file writing: ng_atomic_open creates "<path>.tmp" (f->fp is yours to write);
+ * ng_atomic_commit(f, ok) flushes, fsyncs, closes and renames it over path, then fsyncs the
+ * directory; with ok == 0, or on any failure, the .tmp is removed and an old file at path is
+ * left as it was. Both return NG_OK or NG_ERR + an error naming the file. */
+typedef struct { FILE *fp; char *tmp; const char *path; } ng_atomic_file;
+int ng_atomic_open(ng_atomic_file *f, const char *path);
+int ng_atomic_commit(ng_atomic_file *f, int ok);
+/* fsync the directory that holds path, so that a rename into it is durable. */
+int ng_sync_parent_dir(const char *path);
+
+#endif
