@@ -800,6 +800,32 @@ int ng_model_attention(ng_model *m, const int32_t *ids, int n, float *att, float
  * the centred rows' coordinates on the axes). */
 int ng_pca(const float *x, int n, int d, int k, double *axes, double *explained, double *proj);
 
+/* ---- cli branch: library functions moved out of src/cli ---- */
+
+/* Plotting a run's metrics (src/io/plot.c, `nanogen plot`): the curves of metrics.jsonl (one
+ * JSON object a line) as an SVG chart. x: "step" when the file has it, else "epoch" (or x).
+ * Series: the loss-like keys (loss, train_loss, val_loss, full_val_loss, test_loss, d_loss,
+ * g_loss, any other *_loss) and the GAN's d_real, d_fake (on a right axis [0, 1], dashed), or
+ * exactly the comma-separated keys. Lines that are not JSON objects are skipped with a warning
+ * (through warn, when given); a step logged again (a resumed run) replaces what followed it. */
+typedef struct {
+    const char *path;    /* a run directory (its metrics.jsonl) or the .jsonl file itself */
+    const char *out;     /* the SVG to write; NULL: <run directory>/loss.svg */
+    const char *keys;    /* "k1,k2": exactly these numeric keys; NULL: the default series */
+    const char *x;       /* "step", "epoch", or NULL (step when the file has it) */
+    const char *title;   /* NULL: the run directory's name */
+    int log_y;           /* logarithmic y axis (values <= 0 left out, with a warning) */
+    void (*warn)(const char *msg, void *ctx);   /* "warning: ..." lines; may be NULL */
+    void *ctx;
+} ng_plot_settings;
+typedef struct {
+    char out[4096];      /* the file written */
+    char xkey[16];       /* the x axis */
+    int n_series;
+    char keys[1024];     /* the series drawn, "loss, val_loss" */
+} ng_plot_result;
+int ng_plot_metrics(const ng_plot_settings *s, ng_plot_result *r);
+
 #ifdef __cplusplus
 }
 #endif
