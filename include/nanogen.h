@@ -826,6 +826,73 @@ typedef struct {
 } ng_plot_result;
 int ng_plot_metrics(const ng_plot_settings *s, ng_plot_result *r);
 
+/* Which kind of model the checkpoint at path (DIR or its model.safetensors) holds, from its
+ * metadata alone (src/io/checkpoint_kind.c): NG_OK, or NG_ERR + error (no checkpoint there,
+ * not a nanogen checkpoint, a config that does not parse). */
+int ng_checkpoint_kind(const char *path, ng_model_kind *kind);
+
+/* Image models (ae, dae, vae, gan): generation and inspection (src/infer/images.c). Pictures
+ * are n x (c*h*w) floats, a VAE's / AE's in [0,1], a GAN's in [-1,1]; what returns a pointer
+ * returns a malloc'd array (the caller frees it), or NULL + error. */
+/* What a checkpoint's training state says about its data (defaults: size 28, noise 0.3). */
+typedef struct { char data[4096]; int size; float noise; int noise_mask; } ng_image_train_info;
+/* Load an ae, dae, vae or gan checkpoint; errors say what DIR is when it is not one (missing,
+ * a text model, a classifier), naming `what` (the command or flag asking). t may be NULL. */
+int ng_image_model_load(const char *dir, const char *what, ng_model **m, ng_image_train_info *t);
+/* The test split the model was trained beside (data: another data set, or NULL), checked
+ * against the model's picture shape; *spec: the data set used. */
+int ng_image_test_load(const ng_model *m, const ng_image_train_info *t, const char *data, ng_images *te, const char **spec);
+/* Fashion-MNIST's / MNIST's class names for a data set spec (n_classes <= 10), else NULL. */
+const char *const *ng_dataset_class_names(const char *spec, int n_classes);
+/* The decoder over n latents z (n x latent): n pictures (eval mode). */
+float *ng_image_decode(ng_model *m, const float *z, int n);
+/* The encoder over n pictures x in [0,1]: n x latent codes (AE/DAE: the code; VAE: the mean). */
+float *ng_image_encode(ng_model *m, const float *x, int n);
+/* n pictures from the prior: z ~ N(0,1) from seed, decoded (vae, gan). */
+float *ng_image_sample(ng_model *m, int n, uint64_t seed);
+/* Reconstructions of n pictures x: decode(encode(x)); a DAE encodes a corrupted copy (t's
+ * noise, from seed), written to noisy (n pictures) when given. */
+float *ng_image_reconstruct(ng_model *m, const float *x, int n, const ng_image_train_info *t, uint64_t seed, float *noisy);
+/* The decoder over an n x n grid of Gaussian quantiles (5%..95%) of a 2-D latent (vae or gan):
+ * row i from high z2 (top) to low, column j from low z1 to high. ng_image_manifold_check: the
+ * model's part of that check alone (kind and latent size). */
+int ng_image_manifold_check(const ng_model *m);
+float *ng_image_manifold(ng_model *m, int n);
+/* rows linear walks of steps >= 2 pictures in latent space, as a grid of rows x cols
+ * pictures: te NULL: between two latents z ~ N(0,1) from seed (vae, gan; cols = steps); else
+ * between the latents of two distinct random test pictures of te (not a gan), shown at both
+ * ends of the row (cols = steps + 2). */
+float *ng_image_interpolate(ng_model *m, const ng_images *te, int rows, int steps, uint64_t seed);
+/* The latents of n pictures x as 2-D points (px, py, n each): a 2-D latent as is, a 1-D one
+ * with y = 0, a wider one projected to its first two principal components (var: the fraction
+ * of the variance each explains; 0 otherwise). */
+int ng_image_latents_2d(ng_model *m, const float *x, int n, double *px, double *py, double var[2]);
+/* The test loss per image of an ae, dae or vae as training computes it: reconstruction BCE
+ * summed over the pixels (*rec) and the VAE's KL (*kl; one draw of z per picture from seed; a
+ * DAE's corruption as in training, from seed). */
+int ng_image_test_loss(ng_model *m, const ng_images *te, const ng_image_train_info *t, uint64_t seed, double *rec, double *kl);
+/* A GAN's discriminator on the test pictures of te and on n_fake samples (ng_image_sample's
+ * from seed): sums of D's probabilities and of its right calls (real > 0.5, fake < 0.5). */
+typedef struct { double d_real, d_fake, acc_real, acc_fake; int n_real, n_fake; } ng_gan_d_stats;
+int ng_gan_d_eval(ng_model *m, const ng_images *te, int n_fake, uint64_t seed, ng_gan_d_stats *st);
+
+/* A GAN's quality through a classifier's penultimate features (src/eval/quality.c; `nanogen
+ * eval GAN_DIR --classifier CLF_DIR`): FID of n generated pictures (eval mode, [-1,1] -> [0,1])
+ * vs n real test pictures of the classifier's data set (else the GAN's, else fashion-mnist),
+ * vs n real train pictures, the untrained generator's FID (fresh init from the GAN's seed),
+ * the real train/test floor; the classes the classifier sees in the samples. */
+typedef struct {
+    int n, features, n_classes, n_correct;   /* n_correct: of the n real test pictures */
+    double fid, fid_train, fid_untrained, fid_floor, seconds;
+    uint64_t untrained_seed;
+    char data[4096];                          /* the data set of the real pictures */
+    int *hist;   /* 2 x n_classes: the samples' predicted classes, then the real test pictures' */
+} ng_gan_quality_report;
+int ng_gan_quality(const char *gan_dir, const char *clf_dir, int n, uint64_t seed, ng_gan_quality_report *r);
+void ng_gan_quality_free(ng_gan_quality_report *r);
+/* NG_OK when the classifier FID applies to a GAN of this shape (28x28x1), else NG_ERR + why. */
+int ng_gan_fid_check(const ng_model_config *gc);
+
 #ifdef __cplusplus
 }
 #endif

@@ -93,15 +93,6 @@ long cli_test_stop_at(void) {
     return e ? strtol(e, NULL, 10) : 0;
 }
 
-int cli_is_image_checkpoint(const char *path) {
-    char *file = ng_checkpoint_model_path(path);
-    ng_st_file *f = file ? ng_safetensors_open(file) : NULL;
-    int yes = f && ng_st_meta(f, "image_config") != NULL;
-    ng_safetensors_close(f);
-    free(file);
-    return yes;
-}
-
 int cli_parse_only = 0;
 
 volatile sig_atomic_t cli_stop = 0;

@@ -22,7 +22,8 @@
 
 /* Load a text model; an image checkpoint is refused with a message naming the command. */
 static int load_text_model(const char *dir, const char *cmd, ng_model **m, ng_tokenizer **tok, char **train_json) {
-    if (cli_is_image_checkpoint(dir))
+    ng_model_kind kind;
+    if (!ng_checkpoint_kind(dir, &kind) && !ng_model_kind_is_text(kind))
         return ng_set_error("'%s' is an image model: `nanogen %s` looks inside text models (gpt, bigram)", dir, cmd);
     return ng_checkpoint_load(dir, m, tok, train_json);
 }

@@ -220,9 +220,11 @@ static int fine_tune_start(const train_opts *o, const given_flags *gv, ng_model 
 }
 
 int cmd_train(int argc, char **argv) {
-    if (argc > 0 && cli_is_image_model(argv[0])) return cmd_train_images(argc, argv);
-    for (int i = 0; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--resume") && cli_is_image_checkpoint(argv[i + 1])) return cmd_train_images(argc, argv);
+    ng_model_kind kind;
+    if (argc > 0 && !ng_model_kind_parse(argv[0], &kind) && !ng_model_kind_is_text(kind)) return cmd_train_images(argc, argv);
+    for (int i = 0; i + 1 < argc; i++)   /* --resume DIR: the kind of the checkpoint there */
+        if (!strcmp(argv[i], "--resume") && !ng_checkpoint_kind(argv[i + 1], &kind) && !ng_model_kind_is_text(kind))
+            return cmd_train_images(argc, argv);
     train_opts o;
     given_flags gv;
     int prc = parse(argc, argv, &o, &gv);

@@ -46,10 +46,6 @@ static void usage(void) {
         "  --detect-anomaly (check every op's output and gradients for NaN/Inf; slower)\n");
 }
 
-static int is_image_kind(const char *s) {
-    return !strcmp(s, "ae") || !strcmp(s, "dae") || !strcmp(s, "vae") || !strcmp(s, "gan") || !strcmp(s, "classifier");
-}
-
 /* NG_OK, NG_ERR + error, or 1 after printing the usage for --help. */
 static int parse(int argc, char **argv, itrain_opts *o) {
     memset(o, 0, sizeof *o);
@@ -232,5 +228,3 @@ int cmd_train_images(int argc, char **argv) {
     ng_trainer_free(t);
     return code;
 }
-
-int cli_is_image_model(const char *name) { return is_image_kind(name); }
