@@ -893,6 +893,49 @@ void ng_gan_quality_free(ng_gan_quality_report *r);
 /* NG_OK when the classifier FID applies to a GAN of this shape (28x28x1), else NG_ERR + why. */
 int ng_gan_fid_check(const ng_model_config *gc);
 
+/* Inspecting a text model (src/infer/inspect.c; `nanogen next`, `embeddings`, `attention`).
+ * The next-token table after ids[0..n): the context the model sees (a GPT: the last
+ * block_size tokens; a bigram: the last one), the logits, the probabilities at each of nt
+ * temperatures (probs[k*V + id]), the ids by logit descending (order; ties: lower id
+ * first), the entropy in bits and the mass outside the first `top` rows at each temperature. */
+#define NG_NEXT_MAX_TEMPS 8
+typedef struct {
+    int V, ctx, nt, top;
+    float temps[NG_NEXT_MAX_TEMPS];
+    float *logits, *probs;
+    int *order;
+    double entropy[NG_NEXT_MAX_TEMPS], other[NG_NEXT_MAX_TEMPS];
+} ng_next_table;
+int ng_next_table_compute(ng_model *m, const int32_t *ids, size_t n, const float *temps, int nt, int top, ng_next_table *t);
+void ng_next_table_free(ng_next_table *t);
+/* A token's kind for colouring (Unicode classes of its first code point): a char model's
+ * (vowels, consonants, capital vowels, capital consonants, other scripts' letters, digits,
+ * punctuation, spaces, other: an accented letter is a vowel or consonant of its base letter)
+ * or a word model's (word = 1: lowercase, capitalised, other scripts, numbers, punctuation,
+ * <unk>/newline, other); ng_token_kind_names: their names (*n of them). */
+int ng_token_kind(const char *token, int word);
+const char *const *ng_token_kind_names(int word, int *n);
+/* Whether a token is whitespace only. */
+int ng_token_is_space(const char *token);
+/* The token embedding table (gpt: wte; bigram: its logit table's rows) of up to N tokens
+ * projected to 2-D by PCA. Which tokens: given a text (ids, n_text), its N most frequent;
+ * else a word model's N most frequent words (ids 1..N); a char model's whole vocabulary when
+ * it fits, else N tokens letters first (a à á â ã b c ç ...). */
+typedef enum { NG_EMB_BY_COUNT, NG_EMB_WORDS, NG_EMB_ALL, NG_EMB_LETTERS_FIRST } ng_emb_order;
+typedef struct {
+    int n, dim;
+    ng_emb_order order;
+    int *ids, *kind;          /* n tokens and their ng_token_kind */
+    double *x, *y;            /* their coordinates on the two principal axes */
+    double explained[2];      /* the fraction of the variance along each */
+} ng_embeddings_view;
+int ng_embeddings_2d(ng_model *m, const ng_tokenizer *tok, const int32_t *text, size_t n_text, int N, ng_embeddings_view *v);
+void ng_embeddings_view_free(ng_embeddings_view *v);
+/* One head's n x n attention map (ng_model_attention) summed up: out[0] the mean weight on
+ * the token itself, out[1] on the previous token, out[2] on the first token (both over
+ * positions 1..n-1), out[3] the mean distance looked back, in tokens. */
+void ng_attention_head_summary(const float *att, int n, double out[4]);
+
 #ifdef __cplusplus
 }
 #endif

@@ -63,12 +63,12 @@ int cli_fail(void) {
     return 1;
 }
 
-int cli_usage_error(const char *fmt, ...) {
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "nanogen: ");
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
+    fprintf(stderr, " (nanogen %s --help)\n", cmd);
     va_end(ap);
     return 2;
 }

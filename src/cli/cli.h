@@ -34,9 +34,10 @@ int arg_int(int argc, char **argv, int *i, long long lo, long long hi, int *out)
 int arg_u64(int argc, char **argv, int *i, uint64_t *out);
 int arg_float(int argc, char **argv, int *i, double lo, double hi, float *out);
 int arg_str(int argc, char **argv, int *i, const char **out);
-/* Print "nanogen: <message>" to stderr and return exit code 1 (2 for usage errors). */
+/* Print "nanogen: <last error>" to stderr and return exit code 1; cli_usage_error: one line
+ * "nanogen: <message> (nanogen <cmd> --help)" and exit code 2. */
 int cli_fail(void);
-int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Tokenize a text file with a model's tokenizer; unknown characters are an error naming the
  * first one unless skip_unknown. Returns malloc'd ids. */
@@ -92,6 +93,8 @@ typedef struct { const char *pos[4]; int npos; unsigned char given[64]; } cli_ar
 /* Parse argv against the command's table into opts: 0, 1 after printing --help (exit 0), or
  * 2 after printing a one-line usage error with a pointer to --help (exit 2). */
 int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts, cli_args *a);
+/* 0 when the command line has its positional argument, else a one-line usage error (returns 2). */
+int cli_missing_pos(const cli_cmd *c, const cli_args *a);
 /* Whether the flag was on the command line. */
 int cli_given(const cli_cmd *c, const cli_args *a, const char *name);
 /* The command's --help, from its table, on stdout. */

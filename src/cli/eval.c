@@ -32,7 +32,7 @@ int cmd_eval(int argc, char **argv) {
     cli_args a;
     int rc = cli_parse(&CMD, argc, argv, &o, &a);
     if (rc) return rc == 1 ? 0 : rc;
-    if (a.npos < 1) { ng_set_error("eval: give the checkpoint directory DIR"); return cli_usage_fail("eval"); }
+    if ((rc = cli_missing_pos(&CMD, &a))) return rc;
     o.dir = a.pos[0];
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     ng_model_kind kind;

@@ -175,3 +175,10 @@ int cli_given(const cli_cmd *c, const cli_args *a, const char *name) {
         if (!strcmp(c->flags[k].def->name, name)) return a->given[k] != 0;
     return 0;
 }
+
+int cli_missing_pos(const cli_cmd *c, const cli_args *a) {
+    if (a->npos >= 1) return 0;
+    const char *u = c->usage, *nl = strchr(u, '\n');
+    fprintf(stderr, "nanogen: %s: missing DIR; %.*s (nanogen %s --help)\n", c->name, (int)(nl ? nl - u : (long)strlen(u)), u, c->name);
+    return 2;
+}

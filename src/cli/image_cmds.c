@@ -170,7 +170,7 @@ int cmd_interpolate(int argc, char **argv) {
     cli_args a;
     int rc = cli_parse(&INTERP, argc, argv, &o, &a);
     if (rc) return rc == 1 ? 0 : rc;
-    if (a.npos < 1) { ng_set_error("interpolate: give the checkpoint directory DIR"); return cli_usage_fail("interpolate"); }
+    if ((rc = cli_missing_pos(&INTERP, &a))) return rc;
     const char *dir = a.pos[0];
     if (cli_check_out(o.out, ".png")) return cli_usage_fail("interpolate");
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */

@@ -113,7 +113,7 @@ int cmd_info(int argc, char **argv) {
     cli_args a;
     int rc = cli_parse(&CMD, argc, argv, NULL, &a);
     if (rc) return rc == 1 ? 0 : rc;
-    if (a.npos < 1) { ng_set_error("info: give the checkpoint directory DIR"); return cli_usage_fail("info"); }
+    if ((rc = cli_missing_pos(&CMD, &a))) return rc;
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     const char *dir = a.pos[0];
     ng_model_kind kind;

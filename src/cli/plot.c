@@ -5,45 +5,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define USAGE "usage: nanogen plot DIR [--out FILE.svg] [--keys k1,k2,...] [--x step|epoch] [--log-y] [--title T]"
+typedef struct { const char *out, *keys, *x, *title; int log_y; } plot_opts;
+static const cli_flagdef def_out = {"--out", CLI_STR, 0, 0, "FILE.svg", "where to write it (default DIR/loss.svg; a name ending in .svg)"};
+static const cli_flagdef def_keys = {"--keys", CLI_STR, 0, 0, "k1,k2", "exactly these numeric keys (default: loss, train_loss, val_loss, full_val_loss, test_loss, d_loss, g_loss, d_real, d_fake, any *_loss)"};
+static const cli_flagdef def_x = {"--x", CLI_STR, 0, 0, "step|epoch", "the x axis (default step when the file has it, else epoch)"};
+static const cli_flagdef def_log_y = {"--log-y", CLI_FLAG, 0, 0, NULL, "logarithmic y axis"};
+static const cli_flagdef def_title = {"--title", CLI_STR, 0, 0, "T", "chart title (default: the run directory's name)"};
+static const cli_flag FLAGS[] = {
+    CLI_F(def_out, plot_opts, out, NULL, NULL), CLI_F(def_keys, plot_opts, keys, NULL, NULL), CLI_F(def_x, plot_opts, x, NULL, NULL),
+    CLI_F(def_log_y, plot_opts, log_y, NULL, NULL), CLI_F(def_title, plot_opts, title, NULL, NULL), {0}};
+static const cli_cmd CMD = {"plot", "usage: nanogen plot DIR [--out FILE.svg] [--keys k1,k2,...] [--x step|epoch] [--log-y] [--title T]",
+    "Draws the curves of DIR/metrics.jsonl (DIR may also be the .jsonl file) as an SVG chart.", FLAGS, 1};
 
 static void print_warning(const char *msg, void *ctx) { (void)ctx; fprintf(stderr, "nanogen: %s\n", msg); }
 
 int cmd_plot(int argc, char **argv) {
-    const char *dir = NULL, *out = NULL, *keys_arg = NULL, *xarg = NULL, *title_arg = NULL;
-    int log_y = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int rc = NG_OK;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("%s\n\n"
-                   "Draws the curves of DIR/metrics.jsonl (DIR may also be the .jsonl file) as an SVG chart:\n"
-                   "  --out FILE.svg   where to write it (default DIR/loss.svg; a name ending in .svg)\n"
-                   "  --keys k1,k2     exactly these numeric keys (default: loss, train_loss, val_loss,\n"
-                   "                   full_val_loss, test_loss, d_loss, g_loss, d_real, d_fake, any *_loss)\n"
-                   "  --x step|epoch   the x axis (default step when the file has it, else epoch)\n"
-                   "  --log-y          logarithmic y axis\n"
-                   "  --title T        chart title (default: the run directory's name)\n", USAGE);
-            return 0;
-        }
-        if (!strcmp(a, "--out")) rc = arg_str(argc, argv, &i, &out);
-        else if (!strcmp(a, "--keys")) rc = arg_str(argc, argv, &i, &keys_arg);
-        else if (!strcmp(a, "--x")) rc = arg_str(argc, argv, &i, &xarg);
-        else if (!strcmp(a, "--title")) rc = arg_str(argc, argv, &i, &title_arg);
-        else if (!strcmp(a, "--log-y")) log_y = 1;
-        else if (a[0] == '-' && a[1]) rc = ng_set_error("unknown flag '%s' for plot", a);
-        else if (!dir) dir = a;
-        else rc = ng_set_error("unexpected argument '%s'", a);
-        if (rc) return cli_usage_error("%s\n" USAGE, ng_last_error());
-    }
-    if (!dir) return cli_usage_error(USAGE);
-    if (xarg && strcmp(xarg, "step") && strcmp(xarg, "epoch"))
-        return cli_usage_error("--x: '%s' is not step or epoch\n" USAGE, xarg);
-    if (out && !*out) return cli_usage_error("--out: empty file name\n" USAGE);
-    if (out && cli_check_out(out, ".svg")) return cli_usage_error("%s", ng_last_error());   /* an SVG, as embeddings and sample --scatter */
-
+    plot_opts o = {0};
+    cli_args a;
+    int rc = cli_parse(&CMD, argc, argv, &o, &a);
+    if (rc) return rc == 1 ? 0 : rc;
+    if ((rc = cli_missing_pos(&CMD, &a))) return rc;
+    const char *dir = a.pos[0], *out = o.out, *keys_arg = o.keys, *xarg = o.x, *title_arg = o.title;
+    if (xarg && strcmp(xarg, "step") && strcmp(xarg, "epoch")) return cli_usage_error("plot", "--x: '%s' is not step or epoch", xarg);
+    if (out && !*out) return cli_usage_error("plot", "--out: empty file name");
+    if (out && cli_check_out(out, ".svg")) return cli_usage_fail("plot");   /* an SVG, as embeddings and sample --scatter */
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
-    ng_plot_settings s = {.path = dir, .out = out, .keys = keys_arg, .x = xarg, .title = title_arg, .log_y = log_y,
+    ng_plot_settings s = {.path = dir, .out = out, .keys = keys_arg, .x = xarg, .title = title_arg, .log_y = o.log_y,
                           .warn = print_warning};
     ng_plot_result r;
     if (ng_plot_metrics(&s, &r)) return cli_fail();

@@ -75,7 +75,7 @@ int cmd_sample(int argc, char **argv) {
     cli_args a;
     int rc = cli_parse(&CMD, argc, argv, &o, &a);
     if (rc) return rc == 1 ? 0 : rc;
-    if (a.npos < 1) { ng_set_error("sample: give the checkpoint directory DIR"); return cli_usage_fail("sample"); }
+    if ((rc = cli_missing_pos(&CMD, &a))) return rc;
     o.dir = a.pos[0];
     o.seed_given = cli_given(&CMD, &a, "--seed");
     const int image = o.out || o.manifold || o.scatter;
