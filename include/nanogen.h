@@ -936,6 +936,21 @@ void ng_embeddings_view_free(ng_embeddings_view *v);
  * positions 1..n-1), out[3] the mean distance looked back, in tokens. */
 void ng_attention_head_summary(const float *att, int n, double out[4]);
 
+/* Attention maps as a PNG (src/io/attention_png.c, `nanogen attention`): the panels of layers
+ * [l0, l1) x heads [h0, h1) of ng_model_attention's maps (att: n_layer x n_head x n x n), one
+ * heat map each (row = a token, column = the token it attends to; masked above the diagonal),
+ * labelled with the n tokens' labels (a token "\n" drawn as a return arrow, whitespace in
+ * blue; column labels upright when each is one glyph, else rotated), a title, subtitle and a
+ * colour bar. *width, *height: the picture's size. */
+typedef struct {
+    const float *att;
+    int n_layer, n_head, n, l0, l1, h0, h1;
+    const char *const *tokens, *const *labels;
+    int upright;
+    const char *title, *subtitle;
+} ng_attention_plot;
+int ng_attention_png(const char *path, const ng_attention_plot *p, int *width, int *height);
+
 #ifdef __cplusplus
 }
 #endif
