@@ -80,8 +80,10 @@ typedef struct { const char *name; cli_type type; double lo, hi; const char *arg
 /* A command's flag: the definition, where the value goes in the command's options struct
  * (offsetof; int for CLI_FLAG and CLI_INT, uint64_t, float, const char *, cli_floats), the
  * default it starts from (parsed as a value; NULL: what the struct holds) and, when the
- * command means more than the definition says, its own help. Tables end with {0}. */
-typedef struct { const cli_flagdef *def; size_t off; const char *dflt, *help; } cli_flag;
+ * command means more than the definition says, its own help; bit: a flag of the command's own
+ * (e.g. the trainer's NG_SET_* "given" bits; cli_given_bits ORs those of the flags given).
+ * Tables end with {0}. */
+typedef struct { const cli_flagdef *def; size_t off; const char *dflt, *help; unsigned bit; } cli_flag;
 typedef struct {
     const char *name;    /* "sample", "train vae" */
     const char *usage;   /* the usage lines */
@@ -97,6 +99,8 @@ int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts, cli_args *a);
 int cli_missing_pos(const cli_cmd *c, const cli_args *a);
 /* Whether the flag was on the command line. */
 int cli_given(const cli_cmd *c, const cli_args *a, const char *name);
+/* The bits of the flags on the command line, ORed. */
+unsigned cli_given_bits(const cli_cmd *c, const cli_args *a);
 /* The command's --help, from its table, on stdout. */
 void cli_help(const cli_cmd *c);
 /* "nanogen: <last error> (nanogen <cmd> --help)" on stderr; returns 2. */
@@ -105,7 +109,10 @@ int cli_usage_fail(const char *cmd);
 const char *cli_did_you_mean(const char *word, const char *const *names, int n);
 extern const cli_flagdef cli_def_seed, cli_def_threads, cli_def_temperature, cli_def_top_k, cli_def_top_p, cli_def_data,
     cli_def_prompt, cli_def_prompt_file, cli_def_batch_size, cli_def_zoom;
-#define CLI_F(def, type, field, ...) {&(def), offsetof(type, field), __VA_ARGS__}
+/* train.c: flags the image trainer shares */
+extern const cli_flagdef cli_def_out_dir, cli_def_resume, cli_def_lr, cli_def_log_every, cli_def_force, cli_def_anomaly;
+#define CLI_F(d, type, field, dflt_, help_) {.def = &(d), .off = offsetof(type, field), .dflt = (dflt_), .help = (help_)}
+#define CLI_FB(d, type, field, dflt_, help_, bit_) {.def = &(d), .off = offsetof(type, field), .dflt = (dflt_), .help = (help_), .bit = (bit_)}
 
 /* sample's options (sample.c): text and image models, one flag table */
 typedef struct {

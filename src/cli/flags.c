@@ -182,3 +182,9 @@ int cli_missing_pos(const cli_cmd *c, const cli_args *a) {
     fprintf(stderr, "nanogen: %s: missing DIR; %.*s (nanogen %s --help)\n", c->name, (int)(nl ? nl - u : (long)strlen(u)), u, c->name);
     return 2;
 }
+
+unsigned cli_given_bits(const cli_cmd *c, const cli_args *a) {
+    unsigned bits = 0;
+    for (int k = 0; c->flags[k].def; k++) if (a->given[k]) bits |= c->flags[k].bit;
+    return bits;
+}
