@@ -951,6 +951,17 @@ typedef struct {
 } ng_attention_plot;
 int ng_attention_png(const char *path, const ng_attention_plot *p, int *width, int *height);
 
+/* The tokens of ng_embeddings_2d as an SVG scatter (src/io/embeddings_svg.c, `nanogen
+ * embeddings`): a point per token with its label (labels: n strings), coloured by kind
+ * (ng_token_kind of a char or word model), axes the two principal components with their
+ * share of the variance, a title and subtitle. */
+int ng_embeddings_svg(const char *path, const ng_embeddings_view *v, const char *const *labels, int word, const char *title, const char *subtitle);
+
+/* The latents of the first n test pictures of te (all for n <= 0) as an SVG scatter coloured by
+ * class (src/io/latents_svg.c, `nanogen sample --scatter`; Fashion-MNIST / MNIST class names
+ * from spec, the data set), titled with the model's kind. */
+int ng_image_scatter_svg(const char *path, ng_model *m, const ng_images *te, const char *spec, int n);
+
 #ifdef __cplusplus
 }
 #endif

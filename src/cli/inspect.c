@@ -9,7 +9,6 @@
  * The numbers come from the library (ng_next_table_compute, ng_embeddings_2d, ng_model_attention,
  * ng_attention_head_summary); this file parses flags, formats tables and lays out the pictures. */
 #include "cli.h"
-#include "io/svg.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -280,10 +279,7 @@ int cmd_embeddings(int argc, char **argv) {
     int32_t *data_ids = NULL;
     size_t nd = 0;
     int code = 1, n = 0;
-    double *bx = NULL, *by = NULL;
     char **labels = NULL;
-    const char **blabels = NULL;
-    svg_chart *ch = NULL;
     ng_embeddings_view v = {0};
     if (load_text_model(dir, "embeddings", &m, &tok, &state)) goto fail;
     const ng_model_config *c = ng_model_cfg(m);
@@ -308,47 +304,19 @@ int cmd_embeddings(int argc, char **argv) {
     if (v.order == NG_EMB_LETTERS_FIRST)
         fprintf(stderr, "nanogen: note: showing %d of %d tokens, letters first (a à á â ã b c ç ...), with no text to count "
                         "them in; --data FILE shows the most frequent\n", n, V);
-    const double *px = v.x, *py = v.y, *ex = v.explained;
-    bx = malloc(sizeof(double) * n); by = malloc(sizeof(double) * n);
     labels = calloc((size_t)n, sizeof *labels);
-    blabels = calloc((size_t)n, sizeof *blabels);
-    if (!bx || !by || !labels || !blabels) { ng_set_error("out of memory"); goto fail; }
-    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    if (!labels) { ng_set_error("out of memory"); goto fail; }
     for (int i = 0; i < n; i++) {
-        x0 = fmin(x0, px[i]); x1 = fmax(x1, px[i]); y0 = fmin(y0, py[i]); y1 = fmax(y1, py[i]);
         char lab[64];
         token_label(ng_tokenizer_token(tok, v.ids[i]), lab, sizeof lab, 0, 16);
         if (!(labels[i] = strdup(lab))) { ng_set_error("out of memory"); goto fail; }
     }
-    if (!(x0 < x1)) { x0 -= 1; x1 += 1; }
-    if (!(y0 < y1)) { y0 -= 1; y1 += 1; }
-    /* room for the labels right of the points */
-    x1 += 0.06 * (x1 - x0);
-    char title[256], sub[256], xl[64], yl[64];
-    const char *name = c->kind == NG_MODEL_GPT ? "token embeddings (wte)" : "bigram logit table rows";
-    snprintf(title, sizeof title, "%s: %s, PCA to 2-D", dir, name);
+    char title[256], sub[256];
+    snprintf(title, sizeof title, "%s: %s, PCA to 2-D", dir, c->kind == NG_MODEL_GPT ? "token embeddings (wte)" : "bigram logit table rows");
     snprintf(sub, sizeof sub, "%d of %d %s-level tokens (%s), %d-D; nearby points: tokens the model treats alike",
              n, V, tok_kind_name(tok), chosen, D);
-    snprintf(xl, sizeof xl, "PC1 (%.1f%% of the variance)", 100 * ex[0]);
-    snprintf(yl, sizeof yl, "PC2 (%.1f%%)", 100 * ex[1]);
-    svg_chart_spec s = {.width = 960, .height = 720, .title = title, .subtitle = sub, .xlabel = xl, .ylabel = yl,
-                        .xmin = x0, .xmax = x1, .ymin = y0, .ymax = y1, .legend_right = 170};
-    if (!(ch = svg_chart_begin(&s))) goto fail;
-    int nk;
-    const char *const *kinds = ng_token_kind_names(word, &nk);
-    const double fs = word ? (n > 150 ? 10 : 12) : 16;
-    for (int k = 0; k < nk; k++) {
-        int m2 = 0;
-        for (int i = 0; i < n; i++)
-            if (v.kind[i] == k) { bx[m2] = px[i]; by[m2] = py[i]; blabels[m2] = labels[i]; m2++; }
-        if (!m2) continue;
-        svg_style st = {.label = kinds[k], .color = svg_palette(k), .marker = SVG_MARK_CIRCLE, .marker_r = 3,
-                        .opacity = 0.9, .label_size = fs, .label_in_color = 1};
-        if (svg_chart_scatter(ch, bx, by, (size_t)m2, &st, blabels)) goto fail;
-    }
-    svg_chart *done = ch;
-    ch = NULL;
-    if (svg_chart_write(done, out)) goto fail;
+    if (ng_embeddings_svg(out, &v, (const char *const *)labels, word, title, sub)) goto fail;
+    const double *ex = v.explained;
     printf("%s: %d %s-level tokens of a %d-D %s, PCA to 2-D: PC1 %.1f%%, PC2 %.1f%% of the variance -> %s\n",
            ng_model_kind_name(c->kind), n, tok_kind_name(tok), D, c->kind == NG_MODEL_GPT ? "embedding table (wte)" : "logit table",
            100 * ex[0], 100 * ex[1], out);
@@ -357,11 +325,10 @@ int cmd_embeddings(int argc, char **argv) {
 fail:
     fprintf(stderr, "nanogen: %s\n", ng_last_error());
 out:
-    svg_chart_free(ch);
     if (labels) for (int i = 0; i < n; i++) free(labels[i]);
-    free(labels); free(blabels);
+    free(labels);
     ng_embeddings_view_free(&v);
-    free(bx); free(by); free(data_ids);
+    free(data_ids);
     free(state); free(train_data);
     ng_tokenizer_free(tok);
     ng_model_free(m);
