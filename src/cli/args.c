@@ -1,4 +1,4 @@
-/* args.c - strict flag parsing and shared helpers of the nanogen command. */
+/* args.c - shared helpers of the nanogen command (flags: flags.c). */
 #include "cli.h"
 
 #include <errno.h>
@@ -10,53 +10,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static const char *value_of(int argc, char **argv, int *i) {
-    if (*i + 1 >= argc) { ng_set_error("%s needs a value", argv[*i]); return NULL; }
-    return argv[++*i];
-}
-
-int arg_int(int argc, char **argv, int *i, long long lo, long long hi, int *out) {
-    const char *flag = argv[*i], *v = value_of(argc, argv, i);
-    if (!v) return NG_ERR;
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (errno || end == v || *end) return ng_set_error("%s: '%s' is not an integer", flag, v);
-    if (x < lo || x > hi) return ng_set_error("%s: %lld is out of range [%lld, %lld]", flag, x, lo, hi);
-    *out = (int)x;
-    return NG_OK;
-}
-
-int arg_u64(int argc, char **argv, int *i, uint64_t *out) {
-    const char *flag = argv[*i], *v = value_of(argc, argv, i);
-    if (!v) return NG_ERR;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || end == v || *end || v[0] == '-') return ng_set_error("%s: '%s' is not a non-negative integer", flag, v);
-    *out = x;
-    return NG_OK;
-}
-
-int arg_float(int argc, char **argv, int *i, double lo, double hi, float *out) {
-    const char *flag = argv[*i], *v = value_of(argc, argv, i);
-    if (!v) return NG_ERR;
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || end == v || *end || !isfinite(x)) return ng_set_error("%s: '%s' is not a number", flag, v);
-    if (x < lo || x > hi) return ng_set_error("%s: %g is out of range [%g, %g]", flag, x, lo, hi);
-    *out = (float)x;
-    return NG_OK;
-}
-
-int arg_str(int argc, char **argv, int *i, const char **out) {
-    const char *v = value_of(argc, argv, i);
-    if (!v) return NG_ERR;
-    *out = v;
-    return NG_OK;
-}
 
 int cli_fail(void) {
     fprintf(stderr, "nanogen: %s\n", ng_last_error());

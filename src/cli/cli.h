@@ -28,12 +28,6 @@ int cmd_train_images(int argc, char **argv);
 /* image_cmds.c: interpolate (image models) */
 int cmd_interpolate(int argc, char **argv);
 
-/* Flag parsing: argv[*i] is the flag; its value is argv[*i+1]. Each returns NG_ERR with a
- * message naming the flag when the value is missing, not a number, or outside [lo, hi]. */
-int arg_int(int argc, char **argv, int *i, long long lo, long long hi, int *out);
-int arg_u64(int argc, char **argv, int *i, uint64_t *out);
-int arg_float(int argc, char **argv, int *i, double lo, double hi, float *out);
-int arg_str(int argc, char **argv, int *i, const char **out);
 /* Print "nanogen: <last error>" to stderr and return exit code 1; cli_usage_error: one line
  * "nanogen: <message> (nanogen <cmd> --help)" and exit code 2. */
 int cli_fail(void);
@@ -60,8 +54,6 @@ double cli_text_activations(const ng_model_config *c, int B, int T);
 /* Refuse an --out we cannot write before doing any work: missing, a directory, a missing or
  * read-only parent, or a name not ending in ext (".png", ".svg"; any case). */
 int cli_check_out(const char *out, const char *ext);
-/* Seconds of a monotonic clock. */
-double cli_now(void);
 /* NANOGEN_TEST_STOP_AT=N (tests of exact resume): the trainers behave as if Ctrl-C came after N
  * steps or batches of this run; 0 when unset. */
 long cli_test_stop_at(void);
@@ -108,7 +100,7 @@ int cli_usage_fail(const char *cmd);
 /* The name of names nearest to word by edit distance, when near enough to be a typo; else NULL. */
 const char *cli_did_you_mean(const char *word, const char *const *names, int n);
 extern const cli_flagdef cli_def_seed, cli_def_threads, cli_def_temperature, cli_def_top_k, cli_def_top_p, cli_def_data,
-    cli_def_prompt, cli_def_prompt_file, cli_def_batch_size, cli_def_zoom;
+    cli_def_prompt, cli_def_prompt_file, cli_def_batch_size, cli_def_zoom, cli_def_out_file;
 /* train.c: flags the image trainer shares */
 extern const cli_flagdef cli_def_out_dir, cli_def_resume, cli_def_lr, cli_def_log_every, cli_def_force, cli_def_anomaly;
 #define CLI_F(d, type, field, dflt_, help_) {.def = &(d), .off = offsetof(type, field), .dflt = (dflt_), .help = (help_)}

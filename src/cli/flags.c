@@ -21,6 +21,7 @@ const cli_flagdef cli_def_data = {"--data", CLI_STR, 0, 0, "D", "the data: a tex
 const cli_flagdef cli_def_prompt = {"--prompt", CLI_STR, 0, 0, "TEXT", "the text to start from"};
 const cli_flagdef cli_def_prompt_file = {"--prompt-file", CLI_STR, 0, 0, "F", "the prompt from a file"};
 const cli_flagdef cli_def_batch_size = {"--batch-size", CLI_INT, 1, 1 << 20, "B", "batch size"};
+const cli_flagdef cli_def_out_file = {"--out", CLI_STR, 0, 0, "FILE", "the picture or chart to write (.png; .svg for charts)"};
 const cli_flagdef cli_def_zoom = {"--zoom", CLI_INT, 1, 32, "Z", "pixels per picture pixel"};
 
 /* Damerau-Levenshtein distance (a swap of two neighbours costs 1) */

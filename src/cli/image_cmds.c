@@ -101,9 +101,8 @@ typedef struct { const char *out, *data; int steps, rows, zoom, from_test, threa
 static const cli_flagdef def_isteps = {"--steps", CLI_INT, 2, 1000, "N", "pictures a walk"};
 static const cli_flagdef def_rows = {"--rows", CLI_INT, 1, 1000, "N", "walks (rows)"};
 static const cli_flagdef def_from_test = {"--from-test", CLI_FLAG, 0, 0, NULL, "vae: walk between the latent means of two random test images (ae, dae: always)"};
-static const cli_flagdef def_png_out = {"--out", CLI_STR, 0, 0, "FILE", "the picture to write (.png)"};
 static const cli_flag INTERP_FLAGS[] = {
-    CLI_F(def_png_out, interp_opts, out, NULL, NULL),
+    CLI_F(cli_def_out_file, interp_opts, out, NULL, "the picture to write (.png)"),
     CLI_F(def_isteps, interp_opts, steps, "10", NULL),
     CLI_F(def_rows, interp_opts, rows, "8", NULL),
     CLI_F(cli_def_seed, interp_opts, seed, "1", NULL),

@@ -243,10 +243,9 @@ out:
 
 /* ------------------------------------------------------------------ embeddings */
 typedef struct { const char *out, *data; int tokens, threads; } emb_opts;
-static const cli_flagdef def_svg_out = {"--out", CLI_STR, 0, 0, "FILE", "the chart to write (.svg)"};
 static const cli_flagdef def_tokens = {"--tokens", CLI_INT, 2, 2000, "N", "tokens to show"};
 static const cli_flag EMB_FLAGS[] = {
-    CLI_F(def_svg_out, emb_opts, out, NULL, NULL),
+    CLI_F(cli_def_out_file, emb_opts, out, NULL, "the chart to write (.svg)"),
     CLI_F(def_tokens, emb_opts, tokens, "100", NULL),
     CLI_F(cli_def_data, emb_opts, data, NULL, "a text: show its N most frequent tokens"),
     CLI_F(cli_def_threads, emb_opts, threads, "0", NULL),
@@ -338,13 +337,12 @@ out:
 /* ------------------------------------------------------------------ attention */
 
 typedef struct { const char *prompt, *prompt_file, *out, *layer; int head, threads; } att_opts;
-static const cli_flagdef def_png_out = {"--out", CLI_STR, 0, 0, "FILE", "the picture to write (.png)"};
 static const cli_flagdef def_layer = {"--layer", CLI_STR, 0, 0, "L|all", "the layer (0, 1, ...) or every layer"};
 static const cli_flagdef def_head = {"--head", CLI_INT, 0, 1 << 20, "H", "one head (default: every head)"};
 static const cli_flag ATT_FLAGS[] = {
     CLI_F(cli_def_prompt, att_opts, prompt, NULL, "the tokens whose attention to show"),
     CLI_F(cli_def_prompt_file, att_opts, prompt_file, NULL, NULL),
-    CLI_F(def_png_out, att_opts, out, NULL, NULL),
+    CLI_F(cli_def_out_file, att_opts, out, NULL, "the picture to write (.png)"),
     CLI_F(def_layer, att_opts, layer, "0", NULL),
     CLI_F(def_head, att_opts, head, NULL, NULL),
     CLI_F(cli_def_threads, att_opts, threads, "0", NULL),

@@ -6,13 +6,12 @@
 #include <string.h>
 
 typedef struct { const char *out, *keys, *x, *title; int log_y; } plot_opts;
-static const cli_flagdef def_out = {"--out", CLI_STR, 0, 0, "FILE.svg", "where to write it (default DIR/loss.svg; a name ending in .svg)"};
 static const cli_flagdef def_keys = {"--keys", CLI_STR, 0, 0, "k1,k2", "exactly these numeric keys (default: loss, train_loss, val_loss, full_val_loss, test_loss, d_loss, g_loss, d_real, d_fake, any *_loss)"};
 static const cli_flagdef def_x = {"--x", CLI_STR, 0, 0, "step|epoch", "the x axis (default step when the file has it, else epoch)"};
 static const cli_flagdef def_log_y = {"--log-y", CLI_FLAG, 0, 0, NULL, "logarithmic y axis"};
 static const cli_flagdef def_title = {"--title", CLI_STR, 0, 0, "T", "chart title (default: the run directory's name)"};
 static const cli_flag FLAGS[] = {
-    CLI_F(def_out, plot_opts, out, NULL, NULL), CLI_F(def_keys, plot_opts, keys, NULL, NULL), CLI_F(def_x, plot_opts, x, NULL, NULL),
+    CLI_F(cli_def_out_file, plot_opts, out, NULL, "the chart to write (default DIR/loss.svg; a name ending in .svg)"), CLI_F(def_keys, plot_opts, keys, NULL, NULL), CLI_F(def_x, plot_opts, x, NULL, NULL),
     CLI_F(def_log_y, plot_opts, log_y, NULL, NULL), CLI_F(def_title, plot_opts, title, NULL, NULL), {0}};
 static const cli_cmd CMD = {"plot", "usage: nanogen plot DIR [--out FILE.svg] [--keys k1,k2,...] [--x step|epoch] [--log-y] [--title T]",
     "Draws the curves of DIR/metrics.jsonl (DIR may also be the .jsonl file) as an SVG chart.", FLAGS, 1};
