@@ -137,7 +137,8 @@ int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts, cli_args *a) 
     memset(a, 0, sizeof *a);
     int nf = 0;
     for (const cli_flag *f = c->flags; f->def; f++, nf++)
-        if (f->dflt && set_value(f, f->dflt, opts)) { fprintf(stderr, "nanogen: internal: default of %s: %s\n", f->def->name, ng_last_error()); return 2; }
+        if (nf >= (int)sizeof a->given) { fprintf(stderr, "nanogen: internal: %s has more than %zu flags\n", c->name, sizeof a->given); return 2; }
+        else if (f->dflt && set_value(f, f->dflt, opts)) { fprintf(stderr, "nanogen: internal: default of %s: %s\n", f->def->name, ng_last_error()); return 2; }
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
         if (!strcmp(s, "-h") || !strcmp(s, "--help")) { cli_help(c); return 1; }
@@ -152,9 +153,10 @@ int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts, cli_args *a) 
         int k = 0;
         while (k < nf && strcmp(c->flags[k].def->name, s)) k++;
         if (k == nf) {
-            const char *names[64];
-            for (int j = 0; j < nf && j < 64; j++) names[j] = c->flags[j].def->name;
-            const char *near = cli_did_you_mean(s, names, nf < 64 ? nf : 64);
+            const char *names[sizeof a->given + 1];
+            for (int j = 0; j < nf; j++) names[j] = c->flags[j].def->name;
+            names[nf] = "--help";
+            const char *near = cli_did_you_mean(s, names, nf + 1);
             if (near) ng_set_error("unknown flag '%s' for %s; did you mean '%s'?", s, c->name, near);
             else ng_set_error("unknown flag '%s' for %s", s, c->name);
             return cli_usage_fail(c->name);
