@@ -35,6 +35,23 @@ NG_API double ng_lm_full_loss(ng_lm_graph *lg, ng_graph *g, int B, int T, const 
  * the centred rows' coordinates on the axes). */
 NG_API int ng_pca(const float *x, int n, int d, int k, double *axes, double *explained, double *proj);
 
+/* A GAN's quality through a classifier's penultimate features (src/eval/quality.c; `nanogen
+ * eval GAN_DIR --classifier CLF_DIR`): FID of n generated pictures (eval mode, [-1,1] -> [0,1])
+ * vs n real test pictures of the classifier's data set (else the GAN's, else fashion-mnist),
+ * vs n real train pictures, the untrained generator's FID (fresh init from the GAN's seed),
+ * the real train/test floor; the classes the classifier sees in the samples. */
+typedef struct {
+    int n, features, n_classes, n_correct;   /* n_correct: of the n real test pictures */
+    double fid, fid_train, fid_untrained, fid_floor, seconds;
+    uint64_t untrained_seed;
+    char data[4096];                          /* the data set of the real pictures */
+    int *hist;   /* 2 x n_classes: the samples' predicted classes, then the real test pictures' */
+} ng_gan_quality_report;
+NG_API int ng_gan_quality(const char *gan_dir, const char *clf_dir, int n, uint64_t seed, ng_gan_quality_report *r);
+NG_API void ng_gan_quality_free(ng_gan_quality_report *r);
+/* NG_OK when the classifier FID applies to a GAN of this shape (28x28x1), else NG_ERR + why. */
+NG_API int ng_gan_fid_check(const ng_model_config *gc);
+
 #ifdef __cplusplus
 }
 #endif

@@ -87,6 +87,100 @@ NG_API int ng_model_next_logits(ng_model *m, const int32_t *ids, int n, float *l
  * may be NULL) receives the next-token logits after the last token. NG_ERR for a bigram. */
 NG_API int ng_model_attention(ng_model *m, const int32_t *ids, int n, float *att, float *logits);
 
+/* Image models (ae, dae, vae, gan): generation and inspection (src/infer/images.c). Pictures
+ * are n x (c*h*w) floats, a VAE's / AE's in [0,1], a GAN's in [-1,1]; what returns a pointer
+ * returns a malloc'd array (the caller frees it), or NULL + error. */
+/* What a checkpoint's training state says about its data (defaults: size 28, noise 0.3). */
+typedef struct { char data[4096]; int size; float noise; int noise_mask; } ng_image_train_info;
+/* Load an ae, dae, vae or gan checkpoint; errors say what DIR is when it is not one (missing,
+ * a text model, a classifier), naming `what` (the command or flag asking). t may be NULL. */
+NG_API int ng_image_model_load(const char *dir, const char *what, ng_model **m, ng_image_train_info *t);
+/* The test split the model was trained beside (data: another data set, or NULL), checked
+ * against the model's picture shape; *spec: the data set used. */
+NG_API int ng_image_test_load(const ng_model *m, const ng_image_train_info *t, const char *data, ng_images *te, const char **spec);
+/* Fashion-MNIST's / MNIST's class names for a data set spec (n_classes <= 10), else NULL. */
+NG_API const char *const *ng_dataset_class_names(const char *spec, int n_classes);
+/* The decoder over n latents z (n x latent): n pictures (eval mode). */
+NG_API float *ng_image_decode(ng_model *m, const float *z, int n);
+/* The encoder over n pictures x in [0,1]: n x latent codes (AE/DAE: the code; VAE: the mean). */
+NG_API float *ng_image_encode(ng_model *m, const float *x, int n);
+/* n pictures from the prior: z ~ N(0,1) from seed, decoded (vae, gan). */
+NG_API float *ng_image_sample(ng_model *m, int n, uint64_t seed);
+/* Reconstructions of n pictures x: decode(encode(x)); a DAE encodes a corrupted copy (t's
+ * noise, from seed), written to noisy (n pictures) when given. */
+NG_API float *ng_image_reconstruct(ng_model *m, const float *x, int n, const ng_image_train_info *t, uint64_t seed, float *noisy);
+/* The decoder over an n x n grid of Gaussian quantiles (5%..95%) of a 2-D latent (vae or gan):
+ * row i from high z2 (top) to low, column j from low z1 to high. ng_image_manifold_check: the
+ * model's part of that check alone (kind and latent size). */
+NG_API int ng_image_manifold_check(const ng_model *m);
+NG_API float *ng_image_manifold(ng_model *m, int n);
+/* rows linear walks of steps >= 2 pictures in latent space, as a grid of rows x cols
+ * pictures: te NULL: between two latents z ~ N(0,1) from seed (vae, gan; cols = steps); else
+ * between the latents of two distinct random test pictures of te (not a gan), shown at both
+ * ends of the row (cols = steps + 2). */
+NG_API float *ng_image_interpolate(ng_model *m, const ng_images *te, int rows, int steps, uint64_t seed);
+/* The latents of n pictures x as 2-D points (px, py, n each): a 2-D latent as is, a 1-D one
+ * with y = 0, a wider one projected to its first two principal components (var: the fraction
+ * of the variance each explains; 0 otherwise). */
+NG_API int ng_image_latents_2d(ng_model *m, const float *x, int n, double *px, double *py, double var[2]);
+/* The test loss per image of an ae, dae or vae as training computes it: reconstruction BCE
+ * summed over the pixels (*rec) and the VAE's KL (*kl; one draw of z per picture from seed; a
+ * DAE's corruption as in training, from seed). */
+NG_API int ng_image_test_loss(ng_model *m, const ng_images *te, const ng_image_train_info *t, uint64_t seed, double *rec, double *kl);
+/* A GAN's discriminator on the test pictures of te and on n_fake samples (ng_image_sample's
+ * from seed): sums of D's probabilities and of its right calls (real > 0.5, fake < 0.5). */
+typedef struct { double d_real, d_fake, acc_real, acc_fake; int n_real, n_fake; } ng_gan_d_stats;
+NG_API int ng_gan_d_eval(ng_model *m, const ng_images *te, int n_fake, uint64_t seed, ng_gan_d_stats *st);
+
+/* Inspecting a text model (src/infer/inspect.c; `nanogen next`, `embeddings`, `attention`).
+ * The next-token table after ids[0..n): the context the model sees (a GPT: the last
+ * block_size tokens; a bigram: the last one), the logits, the probabilities at each of nt
+ * temperatures (probs[k*V + id]), the ids by logit descending (order; ties: lower id
+ * first), the entropy in bits and the mass outside the first `top` rows at each temperature. */
+#define NG_NEXT_MAX_TEMPS 8
+typedef struct {
+    int V, ctx, nt, top;
+    float temps[NG_NEXT_MAX_TEMPS];
+    float *logits, *probs;
+    int *order;
+    double entropy[NG_NEXT_MAX_TEMPS], other[NG_NEXT_MAX_TEMPS];
+} ng_next_table;
+NG_API int ng_next_table_compute(ng_model *m, const int32_t *ids, size_t n, const float *temps, int nt, int top, ng_next_table *t);
+NG_API void ng_next_table_free(ng_next_table *t);
+/* A token's kind for colouring (Unicode classes of its first code point): a char model's
+ * (vowels, consonants, capital vowels, capital consonants, other scripts' letters, digits,
+ * punctuation, spaces, other: an accented letter is a vowel or consonant of its base letter)
+ * or a word model's (word = 1: lowercase, capitalised, other scripts, numbers, punctuation,
+ * <unk>/newline, other); ng_token_kind_names: their names (*n of them). */
+NG_API int ng_token_kind(const char *token, int word);
+NG_API const char *const *ng_token_kind_names(int word, int *n);
+/* Whether a token is whitespace only. */
+NG_API int ng_token_is_space(const char *token);
+/* The token embedding table (gpt: wte; bigram: its logit table's rows) of up to N tokens
+ * projected to 2-D by PCA. Which tokens: given a text (ids, n_text), its N most frequent;
+ * else a word model's N most frequent words (ids 1..N); a char model's whole vocabulary when
+ * it fits, else N tokens letters first (a à á â ã b c ç ...). */
+typedef enum { NG_EMB_BY_COUNT, NG_EMB_WORDS, NG_EMB_ALL, NG_EMB_LETTERS_FIRST } ng_emb_order;
+typedef struct {
+    int n, dim;
+    ng_emb_order order;
+    int *ids, *kind;          /* n tokens and their ng_token_kind */
+    double *x, *y;            /* their coordinates on the two principal axes */
+    double explained[2];      /* the fraction of the variance along each */
+} ng_embeddings_view;
+NG_API int ng_embeddings_2d(ng_model *m, const ng_tokenizer *tok, const int32_t *text, size_t n_text, int N, ng_embeddings_view *v);
+NG_API void ng_embeddings_view_free(ng_embeddings_view *v);
+/* One head's n x n attention map (ng_model_attention) summed up: out[0] the mean weight on
+ * the token itself, out[1] on the previous token, out[2] on the first token (both over
+ * positions 1..n-1), out[3] the mean distance looked back, in tokens. */
+NG_API void ng_attention_head_summary(const float *att, int n, double out[4]);
+
+/* The tokens of ng_embeddings_2d as an SVG scatter (src/io/embeddings_svg.c, `nanogen
+ * embeddings`): a point per token with its label (labels: n strings), coloured by kind
+ * (ng_token_kind of a char or word model), axes the two principal components with their
+ * share of the variance, a title and subtitle. */
+NG_API int ng_embeddings_svg(const char *path, const ng_embeddings_view *v, const char *const *labels, int word, const char *title, const char *subtitle);
+
 #ifdef __cplusplus
 }
 #endif

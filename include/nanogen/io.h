@@ -158,6 +158,55 @@ NG_API int ng_mkdir_p(const char *dir);
 /* Read a whole file (malloc'd, NUL-terminated; *len without the NUL). NULL + error. */
 NG_API char *ng_read_file(const char *path, size_t *len);
 
+/* Plotting a run's metrics (src/io/plot.c, `nanogen plot`): the curves of metrics.jsonl (one
+ * JSON object a line) as an SVG chart. x: "step" when the file has it, else "epoch" (or x).
+ * Series: the loss-like keys (loss, train_loss, val_loss, full_val_loss, test_loss, d_loss,
+ * g_loss, any other *_loss) and the GAN's d_real, d_fake (on a right axis [0, 1], dashed), or
+ * exactly the comma-separated keys. Lines that are not JSON objects are skipped with a warning
+ * (through warn, when given); a step logged again (a resumed run) replaces what followed it. */
+typedef struct {
+    const char *path;    /* a run directory (its metrics.jsonl) or the .jsonl file itself */
+    const char *out;     /* the SVG to write; NULL: <run directory>/loss.svg */
+    const char *keys;    /* "k1,k2": exactly these numeric keys; NULL: the default series */
+    const char *x;       /* "step", "epoch", or NULL (step when the file has it) */
+    const char *title;   /* NULL: the run directory's name */
+    int log_y;           /* logarithmic y axis (values <= 0 left out, with a warning) */
+    void (*warn)(const char *msg, void *ctx);   /* "warning: ..." lines; may be NULL */
+    void *ctx;
+} ng_plot_settings;
+typedef struct {
+    char out[4096];      /* the file written */
+    char xkey[16];       /* the x axis */
+    int n_series;
+    char keys[1024];     /* the series drawn, "loss, val_loss" */
+} ng_plot_result;
+NG_API int ng_plot_metrics(const ng_plot_settings *s, ng_plot_result *r);
+
+/* Which kind of model the checkpoint at path (DIR or its model.safetensors) holds, from its
+ * metadata alone (src/io/checkpoint_kind.c): NG_OK, or NG_ERR + error (no checkpoint there,
+ * not a nanogen checkpoint, a config that does not parse). */
+NG_API int ng_checkpoint_kind(const char *path, ng_model_kind *kind);
+
+/* Attention maps as a PNG (src/io/attention_png.c, `nanogen attention`): the panels of layers
+ * [l0, l1) x heads [h0, h1) of ng_model_attention's maps (att: n_layer x n_head x n x n), one
+ * heat map each (row = a token, column = the token it attends to; masked above the diagonal),
+ * labelled with the n tokens' labels (a token "\n" drawn as a return arrow, whitespace in
+ * blue; column labels upright when each is one glyph, else rotated), a title, subtitle and a
+ * colour bar. *width, *height: the picture's size. */
+typedef struct {
+    const float *att;
+    int n_layer, n_head, n, l0, l1, h0, h1;
+    const char *const *tokens, *const *labels;
+    int upright;
+    const char *title, *subtitle;
+} ng_attention_plot;
+NG_API int ng_attention_png(const char *path, const ng_attention_plot *p, int *width, int *height);
+
+/* The latents of the first n test pictures of te (all for n <= 0) as an SVG scatter coloured by
+ * class (src/io/latents_svg.c, `nanogen sample --scatter`; Fashion-MNIST / MNIST class names
+ * from spec, the data set), titled with the model's kind. */
+NG_API int ng_image_scatter_svg(const char *path, ng_model *m, const ng_images *te, const char *spec, int n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,4 +1,4 @@
-/* args.c - strict flag parsing and shared helpers of the nanogen command. */
+/* args.c - shared helpers of the nanogen command (flags: flags.c). */
 #include "cli.h"
 
 #include <errno.h>
@@ -11,64 +11,17 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *value_of(int argc, char **argv, int *i) {
-    if (*i + 1 >= argc) { ng_set_error("%s needs a value", argv[*i]); return NULL; }
-    return argv[++*i];
-}
-
-int arg_int(int argc, char **argv, int *i, long long lo, long long hi, int *out) {
-    const char *flag = argv[*i], *v = value_of(argc, argv, i);
-    if (!v) return NG_ERR;
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (errno || end == v || *end) return ng_set_error("%s: '%s' is not an integer", flag, v);
-    if (x < lo || x > hi) return ng_set_error("%s: %lld is out of range [%lld, %lld]", flag, x, lo, hi);
-    *out = (int)x;
-    return NG_OK;
-}
-
-int arg_u64(int argc, char **argv, int *i, uint64_t *out) {
-    const char *flag = argv[*i], *v = value_of(argc, argv, i);
-    if (!v) return NG_ERR;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || end == v || *end || v[0] == '-') return ng_set_error("%s: '%s' is not a non-negative integer", flag, v);
-    *out = x;
-    return NG_OK;
-}
-
-int arg_float(int argc, char **argv, int *i, double lo, double hi, float *out) {
-    const char *flag = argv[*i], *v = value_of(argc, argv, i);
-    if (!v) return NG_ERR;
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || end == v || *end || !isfinite(x)) return ng_set_error("%s: '%s' is not a number", flag, v);
-    if (x < lo || x > hi) return ng_set_error("%s: %g is out of range [%g, %g]", flag, x, lo, hi);
-    *out = (float)x;
-    return NG_OK;
-}
-
-int arg_str(int argc, char **argv, int *i, const char **out) {
-    const char *v = value_of(argc, argv, i);
-    if (!v) return NG_ERR;
-    *out = v;
-    return NG_OK;
-}
-
 int cli_fail(void) {
     fprintf(stderr, "nanogen: %s\n", ng_last_error());
     return 1;
 }
 
-int cli_usage_error(const char *fmt, ...) {
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "nanogen: ");
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
+    fprintf(stderr, " (nanogen %s --help)\n", cmd);
     va_end(ap);
     return 2;
 }
@@ -91,15 +44,6 @@ int32_t *cli_encode_file(const char *path, const ng_tokenizer *tok, int skip_unk
 long cli_test_stop_at(void) {
     const char *e = getenv("NANOGEN_TEST_STOP_AT");
     return e ? strtol(e, NULL, 10) : 0;
-}
-
-int cli_is_image_checkpoint(const char *path) {
-    char *file = ng_checkpoint_model_path(path);
-    ng_st_file *f = file ? ng_safetensors_open(file) : NULL;
-    int yes = f && ng_st_meta(f, "image_config") != NULL;
-    ng_safetensors_close(f);
-    free(file);
-    return yes;
 }
 
 int cli_parse_only = 0;

@@ -6,13 +6,14 @@
 
 #include <cjson/cJSON.h>
 #include <signal.h>
+#include <stddef.h>
 
 /* The whole command line (argv[0] = "nanogen", argv[1] = the command): dispatch to cmd_*.
  * Returns the exit code. */
 int cli_main(int argc, char **argv);
 /* When non-zero (fuzz/fuzz_cli.c), every command returns 0 as soon as its flags are parsed and
- * checked, before it reads a checkpoint or data, writes anything or trains. (Deciding whether
- * a positional argument is an image checkpoint still reads that file.) */
+ * checked, before it reads a checkpoint or data, writes anything or trains. (train --resume
+ * DIR still reads the kind of the checkpoint there, to pick the flags of a text or image run.) */
 extern int cli_parse_only;
 /* Command entry points: argc/argv start after the command name. Return the exit code. */
 int cmd_train(int argc, char **argv);
@@ -25,27 +26,13 @@ int cmd_next(int argc, char **argv);
 int cmd_embeddings(int argc, char **argv);
 int cmd_attention(int argc, char **argv);
 int cmd_train_images(int argc, char **argv);
-/* image_cmds.c: sample / eval of image models, and interpolate */
-int cmd_sample_images(int argc, char **argv);
-int cmd_eval_images(int argc, char **argv);
+/* image_cmds.c: interpolate (image models) */
 int cmd_interpolate(int argc, char **argv);
-/* Whether sample (sample = 1) or eval arguments are for an image model: a positional argument
- * that is an image checkpoint, or (sample) --out, --manifold, --scatter. */
-int cli_image_args(int argc, char **argv, int sample);
-/* ae, dae, vae, gan */
-int cli_is_image_model(const char *name);
-/* Whether the checkpoint at path (DIR or file) is an image model's. */
-int cli_is_image_checkpoint(const char *path);
 
-/* Flag parsing: argv[*i] is the flag; its value is argv[*i+1]. Each returns NG_ERR with a
- * message naming the flag when the value is missing, not a number, or outside [lo, hi]. */
-int arg_int(int argc, char **argv, int *i, long long lo, long long hi, int *out);
-int arg_u64(int argc, char **argv, int *i, uint64_t *out);
-int arg_float(int argc, char **argv, int *i, double lo, double hi, float *out);
-int arg_str(int argc, char **argv, int *i, const char **out);
-/* Print "nanogen: <message>" to stderr and return exit code 1 (2 for usage errors). */
+/* Print "nanogen: <last error>" to stderr and return exit code 1; cli_usage_error: one line
+ * "nanogen: <message> (nanogen <cmd> --help)" and exit code 2. */
 int cli_fail(void);
-int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Tokenize a text file with a model's tokenizer; unknown characters are an error naming the
  * first one unless skip_unknown. Returns malloc'd ids. */
@@ -68,8 +55,6 @@ double cli_text_activations(const ng_model_config *c, int B, int T);
 /* Refuse an --out we cannot write before doing any work: missing, a directory, a missing or
  * read-only parent, or a name not ending in ext (".png", ".svg"; any case). */
 int cli_check_out(const char *out, const char *ext);
-/* Seconds of a monotonic clock. */
-double cli_now(void);
 /* NANOGEN_TEST_STOP_AT=N (tests of exact resume): the trainers behave as if Ctrl-C came after N
  * steps or batches of this run; 0 when unset. */
 long cli_test_stop_at(void);
@@ -78,6 +63,65 @@ long cli_test_stop_at(void);
  * real test images, the untrained generator's FID and the real train/test floor, the classes
  * of the samples. Prints the report (or "nanogen: <error>"); returns the exit code (0 or 1). */
 int cli_gan_quality(const char *gan_dir, const char *clf_dir, int n, uint64_t seed);
-/* NG_OK when the classifier FID applies to a GAN of this shape (28x28x1), else NG_ERR + why. */
-int cli_gan_fid_check(const ng_model_config *gc);
+
+/* ---- flags.c: one declarative flag table per command, one parser */
+typedef enum { CLI_FLAG, CLI_INT, CLI_U64, CLI_FLOAT, CLI_STR, CLI_FLOATS } cli_type;
+#define CLI_MAX_LIST 8
+typedef struct { float v[CLI_MAX_LIST]; int n; } cli_floats;   /* a CLI_FLOATS value */
+/* A flag's definition: name, value type (int, float: [lo, hi]), its value's name and help. */
+typedef struct { const char *name; cli_type type; double lo, hi; const char *arg, *help; } cli_flagdef;
+/* A command's flag: the definition, where the value goes in the command's options struct
+ * (offsetof; int for CLI_FLAG and CLI_INT, uint64_t, float, const char *, cli_floats), the
+ * default it starts from (parsed as a value; NULL: what the struct holds) and, when the
+ * command means more than the definition says, its own help; bit: a flag of the command's own
+ * (e.g. the trainer's NG_SET_* "given" bits; cli_given_bits ORs those of the flags given).
+ * Tables end with {0}. */
+typedef struct { const cli_flagdef *def; size_t off; const char *dflt, *help; unsigned bit; } cli_flag;
+typedef struct {
+    const char *name;    /* "sample", "train vae" */
+    const char *usage;   /* the usage lines */
+    const char *about;   /* what it does (may be NULL) */
+    const cli_flag *flags;
+    int max_pos;         /* positional arguments it takes */
+} cli_cmd;
+typedef struct { const char *pos[4]; int npos; unsigned char given[64]; } cli_args;
+/* Parse argv against the command's table into opts: 0, 1 after printing --help (exit 0), or
+ * 2 after printing a one-line usage error with a pointer to --help (exit 2). */
+int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts, cli_args *a);
+/* 0 when the command line has its positional argument, else a one-line usage error (returns 2). */
+int cli_missing_pos(const cli_cmd *c, const cli_args *a);
+/* Whether the flag was on the command line. */
+int cli_given(const cli_cmd *c, const cli_args *a, const char *name);
+/* The bits of the flags on the command line, ORed. */
+unsigned cli_given_bits(const cli_cmd *c, const cli_args *a);
+/* The command's --help, from its table, on stdout. */
+void cli_help(const cli_cmd *c);
+/* "nanogen: <last error> (nanogen <cmd> --help)" on stderr; returns 2. */
+int cli_usage_fail(const char *cmd);
+/* The name of names nearest to word by edit distance, when near enough to be a typo; else NULL. */
+const char *cli_did_you_mean(const char *word, const char *const *names, int n);
+extern const cli_flagdef cli_def_seed, cli_def_threads, cli_def_temperature, cli_def_top_k, cli_def_top_p, cli_def_data,
+    cli_def_prompt, cli_def_prompt_file, cli_def_batch_size, cli_def_zoom, cli_def_out_file;
+/* train.c: flags the image trainer shares */
+extern const cli_flagdef cli_def_out_dir, cli_def_resume, cli_def_lr, cli_def_log_every, cli_def_force, cli_def_anomaly;
+#define CLI_F(d, type, field, dflt_, help_) {.def = &(d), .off = offsetof(type, field), .dflt = (dflt_), .help = (help_)}
+#define CLI_FB(d, type, field, dflt_, help_, bit_) {.def = &(d), .off = offsetof(type, field), .dflt = (dflt_), .help = (help_), .bit = (bit_)}
+
+/* sample's options (sample.c): text and image models, one flag table */
+typedef struct {
+    const char *dir, *prompt, *prompt_file, *out, *data;
+    int tokens, top_k, num, batch, exact, stats, show_probs, threads, n, ncol, zoom, manifold, scatter, seed_given;
+    float top_p;
+    cli_floats temperature;
+    uint64_t seed;
+} cli_sample_opts;
+/* image_cmds.c: sample of an image model (the flags parsed by cmd_sample: c, a) */
+int cli_sample_images(cli_sample_opts *o, const cli_cmd *c, const cli_args *a);
+/* eval's options (eval.c): text and image models, one flag table */
+typedef struct {
+    const char *dir, *data, *classifier;
+    int batch_size, block_size, threads, skip_unknown, n;
+    uint64_t seed;
+} cli_eval_opts;
+int cli_eval_images(const cli_eval_opts *o, const cli_cmd *c, const cli_args *a);
 #endif

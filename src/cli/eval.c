@@ -1,30 +1,53 @@
-/* eval.c - `nanogen eval DIR --data FILE`: loss and bits per character on the full splits. */
+/* eval.c - `nanogen eval DIR`: a text model's loss and bits per character on the full splits of
+ * --data FILE; an image model's test loss (image_cmds.c). One flag table for both. */
 #include "cli.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+static const cli_flagdef def_block = {"--block-size", CLI_INT, 1, 1 << 20, "T", "text: the window (default: the model's block_size)"};
+static const cli_flagdef def_skip = {"--skip-unknown", CLI_FLAG, 0, 0, NULL, "text: skip the characters the vocabulary lacks (else an error naming the first)"};
+static const cli_flagdef def_n = {"--n", CLI_INT, 1, 1000000, "N", "gan: samples to judge"};
+static const cli_flagdef def_clf = {"--classifier", CLI_STR, 0, 0, "CLF_DIR", "gan: the classifier FID of the samples (nanogen train classifier)"};
+static const cli_flag FLAGS[] = {
+    CLI_F(cli_def_data, cli_eval_opts, data, NULL, "text: the text to evaluate on (required); images: the data set (default: the checkpoint's)"),
+    CLI_F(cli_def_batch_size, cli_eval_opts, batch_size, "16", "text: windows a batch"),
+    CLI_F(def_block, cli_eval_opts, block_size, NULL, NULL),
+    CLI_F(def_skip, cli_eval_opts, skip_unknown, NULL, NULL),
+    CLI_F(cli_def_seed, cli_eval_opts, seed, "1", "images: the seed of the VAE's z draws, the DAE's noise, the GAN's samples"),
+    CLI_F(def_n, cli_eval_opts, n, "1000", NULL),
+    CLI_F(def_clf, cli_eval_opts, classifier, NULL, NULL),
+    CLI_F(cli_def_threads, cli_eval_opts, threads, "0", NULL),
+    {0}};
+static const cli_cmd CMD = {"eval",
+    "usage: nanogen eval DIR --data FILE [--batch-size B] [--block-size T] [--skip-unknown]   (text model)\n"
+    "       nanogen eval DIR [--data D] [--seed S] [--n 1000 (gan samples)] [--classifier CLF_DIR (gan: FID)]   (image model)",
+    "  text: loss, perplexity and bits per character on the train and val splits (90/10) of FILE;\n"
+    "  images: test loss per image (gan: the discriminator's outputs, and the FID with --classifier)",
+    FLAGS, 1};
+
 int cmd_eval(int argc, char **argv) {
-    if (cli_image_args(argc, argv, 0)) return cmd_eval_images(argc, argv);   /* image_cmds.c */
-    const char *dir = NULL, *data = NULL;
-    int B = 16, threads = 0, skip = 0, T = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int rc = NG_OK;
-        if (!strcmp(a, "--data")) rc = arg_str(argc, argv, &i, &data);
-        else if (!strcmp(a, "--batch-size")) rc = arg_int(argc, argv, &i, 1, 4096, &B);
-        else if (!strcmp(a, "--block-size")) rc = arg_int(argc, argv, &i, 1, 1 << 20, &T);
-        else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &threads);
-        else if (!strcmp(a, "--skip-unknown")) skip = 1;
-        else if (a[0] == '-') rc = ng_set_error("unknown flag '%s' for eval", a);
-        else if (!dir) dir = a;
-        else rc = ng_set_error("unexpected argument '%s'", a);
-        if (rc) return cli_usage_error("%s\nusage: nanogen eval DIR --data FILE [--batch-size B] [--skip-unknown]", ng_last_error());
-    }
-    if (!dir || !data) return cli_usage_error("usage: nanogen eval DIR --data FILE [--batch-size B] [--skip-unknown]");
+    cli_eval_opts o = {0};
+    cli_args a;
+    int rc = cli_parse(&CMD, argc, argv, &o, &a);
+    if (rc) return rc == 1 ? 0 : rc;
+    if ((rc = cli_missing_pos(&CMD, &a))) return rc;
+    o.dir = a.pos[0];
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
-    cli_set_threads(threads);
+    ng_model_kind kind;
+    if (ng_checkpoint_kind(o.dir, &kind)) return cli_fail();
+    if (!ng_model_kind_is_text(kind)) return cli_eval_images(&o, &CMD, &a);   /* image_cmds.c */
+    static const char *const image_only[] = {"--seed", "--n", "--classifier"};
+    for (int k = 0; k < 3; k++)
+        if (cli_given(&CMD, &a, image_only[k])) {
+            ng_set_error("%s is for image models: '%s' holds a text model", image_only[k], o.dir);
+            return cli_usage_fail("eval");
+        }
+    if (!o.data) { ng_set_error("'%s' holds a text model: give --data FILE, the text to evaluate it on", o.dir); return cli_usage_fail("eval"); }
+    const char *dir = o.dir, *data = o.data;
+    int B = o.batch_size, T = o.block_size;
+    cli_set_threads(o.threads);
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;
     int32_t *ids = NULL;
@@ -32,7 +55,7 @@ int cmd_eval(int argc, char **argv) {
     int code = 1;
     if (ng_checkpoint_load(dir, &m, &tok, NULL)) goto fail;
     size_t n = 0;
-    ids = cli_encode_file(data, tok, skip, &n);
+    ids = cli_encode_file(data, tok, o.skip_unknown, &n);
     if (!ids) goto fail;
     const ng_model_config *c = ng_model_cfg(m);
     if (T == 0) T = c->block_size;

@@ -1,179 +1,29 @@
-/* fid.c - a GAN's quality measured with a small classifier (`nanogen train classifier`):
- * the Frechet distance between Gaussians fitted to the classifier's penultimate features of
- * n generated and n real test images ("FID" with our classifier instead of Inception, so the
- * numbers compare only among themselves), with two references: the same distance for an
- * untrained generator (fresh init from the GAN's seed) and the floor, real train vs real test
- * images. Also the classes the classifier sees in the samples (mode collapse shows as missing
- * classes). The math is in the library (src/eval/fid.c). */
+/* fid.c - prints a GAN's quality through a classifier (`nanogen eval GAN_DIR --classifier
+ * CLF_DIR [--n N]`); the numbers are the library's (ng_gan_quality, src/eval/quality.c). */
 #include "cli.h"
 
-#include <cjson/cJSON.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *FASHION_NAMES[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
-
-/* A string field of a checkpoint's training-state JSON (malloc'd), or NULL. */
-static char *train_field(const char *train_json, const char *key) {
-    cJSON *j = train_json ? cJSON_Parse(train_json) : NULL;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    char *out = cJSON_IsString(v) && v->valuestring[0] ? strdup(v->valuestring) : NULL;
-    cJSON_Delete(j);
-    return out;
-}
-
-/* Features (n x hidden) and predicted classes (n) of n images (c,h,w in [0,1]), B at a time
- * through the classifier's eval graph cg (the last batch padded with its first image). */
-static void classify(ng_graph *g, ng_classifier_graph *cg, int B, const float *imgs, int n, int64_t D,
-                     float *feats, int *pred) {
-    const int H = (int)cg->features->ne[1], K = (int)cg->logits->ne[1];
-    for (int s = 0; s < n; s += B) {
-        int b = n - s < B ? n - s : B;
-        memcpy(cg->x->data, imgs + (size_t)s * D, sizeof(float) * (size_t)b * D);
-        for (int i = b; i < B; i++) memcpy(cg->x->data + (size_t)i * D, imgs, sizeof(float) * D);
-        for (int i = 0; i < B; i++) cg->labels->idata[i] = 0;
-        ng_graph_forward(g);
-        memcpy(feats + (size_t)s * H, cg->features->data, sizeof(float) * (size_t)b * H);
-        for (int i = 0; i < b; i++) {
-            const float *l = cg->logits->data + (size_t)i * K;
-            int best = 0;
-            for (int k = 1; k < K; k++) if (l[k] > l[best]) best = k;
-            pred[s + i] = best;
-        }
-    }
-}
-
-/* n images from generator G (eval mode) with z ~ N(0,1) from seed, mapped [-1,1] -> [0,1]. */
-static int generate(ng_model *G, int n, int B, uint64_t seed, float *out, int64_t D) {
-    ng_graph *g = ng_graph_new();
-    ng_decoder_graph dg;
-    if (!g || ng_decoder_build(G, g, B, &dg)) { ng_graph_free(g); return NG_ERR; }
-    ng_graph_set_training(g, 0);
-    ng_rng r;
-    ng_rng_seed(&r, seed);
-    for (int s = 0; s < n; s += B) {
-        ng_rng_fill_normal(&r, dg.z->data, dg.z->n);
-        ng_graph_forward(g);
-        int b = n - s < B ? n - s : B;
-        for (int64_t i = 0; i < (int64_t)b * D; i++) {
-            float v = 0.5f * (dg.images->data[i] + 1.0f);
-            out[(size_t)s * D + i] = v < 0 ? 0 : v > 1 ? 1 : v;
-        }
-    }
-    ng_graph_free(g);
-    return NG_OK;
-}
-
-/* n distinct random images of a set (a seeded partial Fisher-Yates), copied to out; labels to lab. */
-static int pick(const ng_images *im, int n, uint64_t seed, float *out, int *lab, int64_t D) {
-    int *p = malloc(sizeof(int) * (size_t)im->n);
-    if (!p) return ng_set_error("out of memory");
-    for (int i = 0; i < im->n; i++) p[i] = i;
-    ng_rng r;
-    ng_rng_seed(&r, seed);
-    for (int i = 0; i < n; i++) {
-        int j = i + (int)ng_rng_below(&r, (uint32_t)(im->n - i)), t = p[i];
-        p[i] = p[j]; p[j] = t;
-        memcpy(out + (size_t)i * D, im->pixels + (size_t)p[i] * D, sizeof(float) * D);
-        lab[i] = im->labels ? im->labels[p[i]] : -1;
-    }
-    free(p);
-    return NG_OK;
-}
-
-int cli_gan_fid_check(const ng_model_config *gc) {
-    if (gc->c == 1 && gc->h == 28 && gc->w == 28) return NG_OK;
-    return ng_set_error("--classifier: the classifier FID is for 28x28 grey GANs (Fashion-MNIST, MNIST); this GAN makes %dx%dx%d pictures",
-                        gc->c, gc->h, gc->w);
-}
-
 int cli_gan_quality(const char *gan_dir, const char *clf_dir, int n, uint64_t seed) {
-    ng_model *G = NULL, *G0 = NULL, *C = NULL;
-    char *gtrain = NULL, *ctrain = NULL, *data = NULL, *gseed = NULL;
-    ng_images tr = {0}, te = {0};
-    ng_graph *cgraph = NULL;
-    float *imgs = NULL, *feats[4] = {0};
-    int *pred[4] = {0}, *lab = NULL, code = 1;
-    double *mu[4] = {0}, *S[4] = {0};
-    if (ng_checkpoint_load(gan_dir, &G, NULL, &gtrain)) goto fail;
-    if (ng_model_cfg(G)->kind != NG_MODEL_GAN) { ng_set_error("'%s' is a %s, not a GAN", gan_dir, ng_model_kind_name(ng_model_cfg(G)->kind)); goto fail; }
-    if (cli_gan_fid_check(ng_model_cfg(G))) goto fail;
-    if (ng_checkpoint_load(clf_dir, &C, NULL, &ctrain)) { ng_set_error("--classifier: %s", ng_last_error()); goto fail; }
-    const ng_model_config *gc = ng_model_cfg(G), *cc = ng_model_cfg(C);
-    if (cc->kind != NG_MODEL_CLASSIFIER) {
-        ng_set_error("--classifier '%s' is a %s, not a classifier (train one with: nanogen train classifier --data fashion-mnist --out DIR)",
-                     clf_dir, ng_model_kind_name(cc->kind));
-        goto fail;
-    }
-    if (cc->c != gc->c || cc->h != gc->h || cc->w != gc->w) {
-        ng_set_error("the classifier takes %dx%dx%d images but the GAN makes %dx%dx%d", cc->c, cc->h, cc->w, gc->c, gc->h, gc->w);
-        goto fail;
-    }
-    /* the real images: the classifier's data set (else the GAN's, else Fashion-MNIST) */
-    if (!(data = train_field(ctrain, "data")) && !(data = train_field(gtrain, "data")) && !(data = strdup("fashion-mnist"))) {
-        ng_set_error("out of memory"); goto fail;
-    }
-    if (ng_dataset_load(data, "train", gc->h, gc->c, &tr) || ng_dataset_load(data, "test", gc->h, gc->c, &te)) goto fail;
-    int nmax = te.n < tr.n ? te.n : tr.n;
-    if (n < 2 || n > nmax) { ng_set_error("--n %d: between 2 and %d (the real images of '%s')", n, nmax, data); goto fail; }
-    gseed = train_field(gtrain, "seed");
-    uint64_t g_seed = gseed ? strtoull(gseed, NULL, 10) : 1;
-    if (!(G0 = ng_model_new(gc))) goto fail;
-    ng_model_init(G0, g_seed);
-
-    const int64_t D = (int64_t)gc->c * gc->h * gc->w;
-    const int H = cc->hidden, K = cc->n_classes, B = n < 200 ? n : 200;
-    imgs = malloc(sizeof(float) * (size_t)n * D);
-    lab = malloc(sizeof(int) * (size_t)n);
-    for (int k = 0; k < 4; k++) {
-        feats[k] = malloc(sizeof(float) * (size_t)n * H);
-        pred[k] = malloc(sizeof(int) * (size_t)n);
-        mu[k] = malloc(sizeof(double) * (size_t)H);
-        S[k] = malloc(sizeof(double) * (size_t)H * H);
-        if (!feats[k] || !pred[k] || !mu[k] || !S[k]) break;
-    }
-    if (!imgs || !lab || !feats[3] || !pred[3] || !mu[3] || !S[3]) { ng_set_error("out of memory"); goto fail; }
-    ng_classifier_graph cg;
-    if (!(cgraph = ng_graph_new()) || ng_classifier_build(C, cgraph, B, &cg)) goto fail;
-    ng_graph_set_training(cgraph, 0);
-
-    double t0 = ng_seconds();
-    /* 0: GAN samples, 1: untrained generator, 2: real train, 3: real test (the same z for 0 and 1) */
-    long correct = 0;
-    if (generate(G, n, B, seed, imgs, D)) goto fail;
-    classify(cgraph, &cg, B, imgs, n, D, feats[0], pred[0]);
-    if (generate(G0, n, B, seed, imgs, D)) goto fail;
-    classify(cgraph, &cg, B, imgs, n, D, feats[1], pred[1]);
-    if (pick(&tr, n, seed ^ 0x7a11ull, imgs, lab, D)) goto fail;
-    classify(cgraph, &cg, B, imgs, n, D, feats[2], pred[2]);
-    if (pick(&te, n, seed ^ 0x7e57ull, imgs, lab, D)) goto fail;
-    classify(cgraph, &cg, B, imgs, n, D, feats[3], pred[3]);
-    for (int i = 0; i < n; i++) correct += pred[3][i] == lab[i];
-    for (int k = 0; k < 4; k++) if (ng_gaussian_fit(feats[k], n, H, mu[k], S[k])) goto fail;
-    double fid = ng_frechet_distance(mu[0], S[0], mu[3], S[3], H);
-    double fid0 = ng_frechet_distance(mu[1], S[1], mu[3], S[3], H);
-    double floor_ = ng_frechet_distance(mu[2], S[2], mu[3], S[3], H);
-    double fid_tr = ng_frechet_distance(mu[0], S[0], mu[2], S[2], H);
-    if (isnan(fid) || isnan(fid0) || isnan(floor_) || isnan(fid_tr)) goto fail;
-
+    ng_gan_quality_report r;
+    if (ng_gan_quality(gan_dir, clf_dir, n, seed, &r)) return cli_fail();
+    const int H = r.features, K = r.n_classes, *hist = r.hist;
+    const double fid = r.fid, fid_tr = r.fid_train, fid0 = r.fid_untrained, floor_ = r.fid_floor;
+    const int fashion = K == 10 && strstr(r.data, "fashion") != NULL;
+    const char *const *names = fashion ? ng_dataset_class_names(r.data, K) : NULL;
     printf("classifier FID (%d-d penultimate features of %s, n = %d, seed %" PRIu64 "; lower is better):\n", H, clf_dir, n, seed);
     printf("  GAN samples vs real test          %10.3f   (%s)\n", fid, gan_dir);
     printf("  GAN samples vs real train         %10.3f\n", fid_tr);
-    printf("  untrained generator vs real test  %10.3f   (same architecture, fresh init, seed %" PRIu64 ")\n", fid0, g_seed);
+    printf("  untrained generator vs real test  %10.3f   (same architecture, fresh init, seed %" PRIu64 ")\n", fid0, r.untrained_seed);
     printf("  real train vs real test (floor)   %10.3f   (%d images of each)\n", floor_, n);
-    printf("classifier accuracy on these %d real test images: %.2f%%\n", n, 100.0 * correct / n);
-    const int fashion = K == 10 && strstr(data, "fashion") != NULL;
-    int *hist = calloc((size_t)K * 2, sizeof(int));
-    if (!hist) { ng_set_error("out of memory"); goto fail; }
-    for (int i = 0; i < n; i++) { hist[pred[0][i]]++; hist[K + pred[3][i]]++; }
+    printf("classifier accuracy on these %d real test images: %.2f%%\n", n, 100.0 * r.n_correct / n);
     printf("classes of the %d GAN samples as the classifier sees them (beside: how it classifies %d real test images):\n", n, n);
     int missing = 0, rare = 0;
     for (int k = 0; k < K; k++) {
         char nm[32];
-        if (fashion) snprintf(nm, sizeof nm, "%s", FASHION_NAMES[k]); else snprintf(nm, sizeof nm, "class %d", k);
+        if (fashion) snprintf(nm, sizeof nm, "%s", names[k]); else snprintf(nm, sizeof nm, "class %d", k);
         const char *note = hist[k] == 0 ? "  <- missing" : hist[k] * 4 < hist[K + k] ? "  <- rare" : "";
         printf("  %d %-12s %6d  %5.1f%%   real %6d%s\n", k, nm, hist[k], 100.0 * hist[k] / n, hist[K + k], note);
         missing += hist[k] == 0;
@@ -184,24 +34,12 @@ int cli_gan_quality(const char *gan_dir, const char *clf_dir, int n, uint64_t se
         printf("missing classes (%d):", missing);
         for (int k = 0, first = 1; k < K; k++)
             if (!hist[k]) {
-                if (fashion) printf("%s %s", first ? "" : ",", FASHION_NAMES[k]); else printf("%s %d", first ? "" : ",", k);
+                if (fashion) printf("%s %s", first ? "" : ",", names[k]); else printf("%s %d", first ? "" : ",", k);
                 first = 0;
             }
     }
     printf("%s\n", rare ? " (and some rare: fewer than a quarter of their real share)" : "");
-    printf("(%.1f s)\n", ng_seconds() - t0);
-    free(hist);
-    code = 0;
-    goto out;
-fail:
-    fprintf(stderr, "nanogen: %s\n", ng_last_error());
-    code = 1;
-out:
-    ng_graph_free(cgraph);
-    for (int k = 0; k < 4; k++) { free(feats[k]); free(pred[k]); free(mu[k]); free(S[k]); }
-    free(imgs); free(lab);
-    free(gtrain); free(ctrain); free(data); free(gseed);
-    ng_images_free(&tr); ng_images_free(&te);
-    ng_model_free(G); ng_model_free(G0); ng_model_free(C);
-    return code;
+    printf("(%.1f s)\n", r.seconds);
+    ng_gan_quality_free(&r);
+    return 0;
 }

@@ -105,11 +105,20 @@ static int info_image(const char *dir) {
     return 0;
 }
 
+static const cli_flag FLAGS[] = {{0}};
+static const cli_cmd CMD = {"info", "usage: nanogen info DIR",
+    "  a checkpoint's model, config, parameters, tokenizer (text models), training state and history", FLAGS, 1};
+
 int cmd_info(int argc, char **argv) {
-    if (argc != 1 || argv[0][0] == '-') return cli_usage_error("usage: nanogen info DIR");
+    cli_args a;
+    int rc = cli_parse(&CMD, argc, argv, NULL, &a);
+    if (rc) return rc == 1 ? 0 : rc;
+    if ((rc = cli_missing_pos(&CMD, &a))) return rc;
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
-    const char *dir = argv[0];
-    if (cli_is_image_checkpoint(dir)) return info_image(dir);
+    const char *dir = a.pos[0];
+    ng_model_kind kind;
+    if (ng_checkpoint_kind(dir, &kind)) return cli_fail();
+    if (!ng_model_kind_is_text(kind)) return info_image(dir);
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;
     char *train = NULL;

@@ -6,23 +6,20 @@
  *       the token embedding table projected to 2-D with PCA, each point labelled with its token;
  *   nanogen attention DIR --prompt TEXT --out attn.png [--layer L|all] [--head H]
  *       the attention weights of a prompt as heat maps, one per head, tokens as axis labels.
- * The numbers come from the library (ng_next_probs, ng_model_attention, ng_pca); this file
- * parses flags, formats tables and lays out the pictures. */
+ * The numbers come from the library (ng_next_table_compute, ng_embeddings_2d, ng_model_attention,
+ * ng_attention_head_summary); this file parses flags, formats tables and lays out the pictures. */
 #include "cli.h"
-#include "io/canvas.h"
-#include "io/svg.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_TEMPS 8
-
 /* ------------------------------------------------------------------ shared */
 
 /* Load a text model; an image checkpoint is refused with a message naming the command. */
 static int load_text_model(const char *dir, const char *cmd, ng_model **m, ng_tokenizer **tok, char **train_json) {
-    if (cli_is_image_checkpoint(dir))
+    ng_model_kind kind;
+    if (!ng_checkpoint_kind(dir, &kind) && !ng_model_kind_is_text(kind))
         return ng_set_error("'%s' is an image model: `nanogen %s` looks inside text models (gpt, bigram)", dir, cmd);
     return ng_checkpoint_load(dir, m, tok, train_json);
 }
@@ -83,53 +80,9 @@ static void token_label(const char *t, char *buf, size_t cap, int ascii, int max
     }
 }
 
-/* Whether the token is whitespace only (shown as a symbol, drawn in another colour). */
-static int is_space_token(const char *t) {
-    if (!*t) return 0;
-    for (; *t; t++) if (*t != ' ' && *t != '\n' && *t != '\t' && *t != '\r') return 0;
-    return 1;
-}
-
 static const char *tok_kind_name(const ng_tokenizer *tok) { return ng_tokenizer_kind(tok) == NG_TOK_CHAR ? "char" : "word"; }
 
 /* ------------------------------------------------------------------ next */
-
-static void next_usage(void) {
-    fprintf(stderr,
-        "usage: nanogen next DIR --prompt TEXT | --prompt-file F [--top N] [--temperature T [T ...]] [--json]\n"
-        "  the N (10) most likely next tokens after the prompt with their probabilities, one column\n"
-        "  per temperature (--temperature 0.5 1 2, or 0.5,1,2, or repeated; default 1), and the\n"
-        "  entropy of each distribution in bits. Temperature 0 puts all the mass on the most likely\n"
-        "  token; low temperatures sharpen the list, high ones flatten it. A prompt longer than the\n"
-        "  model's context is cropped to its last block_size tokens. --json prints one JSON object.\n");
-}
-
-/* Parse one temperature: 0 = ok, -1 = not a number, -2 = out of range. */
-static int parse_temp(const char *s, float *out) {
-    char *end;
-    double x = strtod(s, &end);
-    if (end == s || *end || !isfinite(x)) return -1;
-    if (x < 0 || x > 100) return -2;
-    *out = (float)x;
-    return 0;
-}
-
-/* Add the comma-separated temperatures of s to t[*nt]. NG_ERR + error naming the value. */
-static int add_temps(const char *s, float *t, int *nt) {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", s);
-    for (char *save = NULL, *part = strtok_r(buf, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
-        float v;
-        int rc = parse_temp(part, &v);
-        if (rc == -1) return ng_set_error("--temperature: '%s' is not a number", part);
-        if (rc == -2) return ng_set_error("--temperature: %s is out of range [0, 100] (0 = always the most likely token)", part);
-        if (*nt >= MAX_TEMPS) return ng_set_error("--temperature: at most %d temperatures", MAX_TEMPS);
-        t[(*nt)++] = v;
-    }
-    if (!*s || s[strlen(s) - 1] == ',') return ng_set_error("--temperature: '%s' is not a list of numbers", s);
-    return NG_OK;
-}
-
 /* A probability as a percentage in 6 columns: exact zeros as 0.0%, tiny ones as <0.1%. */
 static void pct(char *buf, size_t cap, double p) {
     if (p > 0 && p < 0.0005) snprintf(buf, cap, "<0.1%%");
@@ -143,80 +96,58 @@ static double num7(double x) {
     return strtod(b, NULL);
 }
 
-/* Ids sorted by logit, descending (ties: lower id first): the order at every temperature > 0. */
-static const float *g_order_logits;
-static int by_logit_desc(const void *a, const void *b) {
-    int i = *(const int *)a, j = *(const int *)b;
-    float x = g_order_logits[i], y = g_order_logits[j];
-    return x < y ? 1 : x > y ? -1 : i - j;
-}
+typedef struct { const char *prompt, *prompt_file; int top, json, threads; cli_floats temps; } next_opts;
+static const cli_flagdef def_top = {"--top", CLI_INT, 1, 1 << 20, "N", "rows: the N most likely next tokens"};
+static const cli_flagdef def_json = {"--json", CLI_FLAG, 0, 0, NULL, "print one JSON object (every row's id, token, logit, probabilities)"};
+static const cli_flag NEXT_FLAGS[] = {
+    CLI_F(cli_def_prompt, next_opts, prompt, NULL, "the text whose next token to look at"),
+    CLI_F(cli_def_prompt_file, next_opts, prompt_file, NULL, NULL),
+    CLI_F(def_top, next_opts, top, "10", NULL),
+    CLI_F(cli_def_temperature, next_opts, temps, "1", "one column per temperature (0.5 1 2, or 0.5,1,2, or repeated; 0: all on the first row)"),
+    CLI_F(def_json, next_opts, json, NULL, NULL),
+    CLI_F(cli_def_threads, next_opts, threads, "0", NULL),
+    {0}};
+static const cli_cmd NEXT = {"next",
+    "usage: nanogen next DIR --prompt TEXT | --prompt-file F [--top N] [--temperature T [T ...]] [--json]",
+    "  the N most likely next tokens after the prompt with their probabilities, one column per\n"
+    "  temperature, and the entropy of each distribution in bits. Low temperatures sharpen the list,\n"
+    "  high ones flatten it. A prompt longer than the model's context is cropped to its last\n"
+    "  block_size tokens.",
+    NEXT_FLAGS, 1};
 
 int cmd_next(int argc, char **argv) {
-    const char *dir = NULL, *prompt = NULL, *prompt_file = NULL;
-    int top = 10, json = 0, threads = 0, nt = 0;
-    float temps[MAX_TEMPS];
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-        int rc = NG_OK;
-        if (!strcmp(a, "--prompt")) rc = arg_str(argc, argv, &i, &prompt);
-        else if (!strcmp(a, "--prompt-file")) rc = arg_str(argc, argv, &i, &prompt_file);
-        else if (!strcmp(a, "--top")) rc = arg_int(argc, argv, &i, 1, 1 << 20, &top);
-        else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &threads);
-        else if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "--temperature")) {
-            rc = arg_str(argc, argv, &i, &v);
-            if (!rc) rc = add_temps(v, temps, &nt);
-            float x;   /* more values after the flag: --temperature 0.5 1 2 */
-            while (!rc && i + 1 < argc && parse_temp(argv[i + 1], &x) != -1) rc = add_temps(argv[++i], temps, &nt);
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { next_usage(); return 0; }
-        else if (a[0] == '-' && a[1]) rc = ng_set_error("unknown flag '%s' for next", a);
-        else if (!dir) dir = a;
-        else rc = ng_set_error("unexpected argument '%s' (one checkpoint directory)", a);
-        if (rc) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); next_usage(); return 2; }
-    }
-    if (!dir) { next_usage(); return 2; }
-    if (!prompt && !prompt_file) return cli_usage_error("next: --prompt TEXT (or --prompt-file F) is required: the text whose next token to look at");
-    if (prompt && prompt_file) return cli_usage_error("--prompt and --prompt-file exclude each other");
-    if (prompt && !*prompt) return cli_usage_error("--prompt is empty: give the text whose next token to look at");
-    if (nt == 0) temps[nt++] = 1.0f;
+    next_opts o = {0};
+    cli_args a;
+    int prc = cli_parse(&NEXT, argc, argv, &o, &a);
+    if (prc) return prc == 1 ? 0 : prc;
+    if ((prc = cli_missing_pos(&NEXT, &a))) return prc;
+    const char *dir = a.pos[0], *prompt = o.prompt, *prompt_file = o.prompt_file;
+    const int json = o.json, nt = o.temps.n;
+    const float *temps = o.temps.v;
+    if (!prompt && !prompt_file) { ng_set_error("next: --prompt TEXT (or --prompt-file F) is required: the text whose next token to look at"); return cli_usage_fail("next"); }
+    if (prompt && prompt_file) { ng_set_error("--prompt and --prompt-file exclude each other"); return cli_usage_fail("next"); }
+    if (prompt && !*prompt) { ng_set_error("--prompt is empty: give the text whose next token to look at"); return cli_usage_fail("next"); }
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
-    cli_set_threads(threads);
+    cli_set_threads(o.threads);
 
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;
     char *text = NULL;
     int32_t *ids = NULL;
-    float *logits = NULL, *probs = NULL;
-    int *order = NULL, code = 1;
+    ng_next_table tb = {0};
+    int code = 1;
     cJSON *root = NULL;
     if (load_text_model(dir, "next", &m, &tok, NULL)) goto fail;
     size_t n = 0;
     if (encode_prompt(tok, prompt, prompt_file, &text, &ids, &n)) goto fail;
     const ng_model_config *c = ng_model_cfg(m);
-    const int V = c->vocab_size, gpt = c->kind == NG_MODEL_GPT;
-    const int ctx = gpt ? (n > (size_t)c->block_size ? c->block_size : (int)n) : 1;
+    const int gpt = c->kind == NG_MODEL_GPT;
     if (gpt && n > (size_t)c->block_size)
         fprintf(stderr, "nanogen: note: the prompt has %zu tokens; the model sees the last %d (its block_size)\n", n, c->block_size);
-    if (n > (1u << 30)) { ng_set_error("the prompt is too long (%zu tokens)", n); goto fail; }
-    logits = malloc(sizeof(float) * V);
-    probs = malloc(sizeof(float) * (size_t)V * nt);
-    order = malloc(sizeof(int) * V);
-    if (!logits || !probs || !order) { ng_set_error("out of memory"); goto fail; }
-    if (ng_model_next_logits(m, ids + (n - ctx), ctx, logits)) goto fail;
-    double H[MAX_TEMPS], other[MAX_TEMPS];
-    for (int k = 0; k < nt; k++) {
-        if (ng_next_probs(logits, V, temps[k], probs + (size_t)k * V)) goto fail;
-        H[k] = ng_entropy_bits(probs + (size_t)k * V, V);
-    }
-    for (int i = 0; i < V; i++) order[i] = i;
-    g_order_logits = logits;
-    qsort(order, (size_t)V, sizeof *order, by_logit_desc);
-    if (top > V) top = V;
-    for (int k = 0; k < nt; k++) {
-        double s = 0;
-        for (int r = top; r < V; r++) s += probs[(size_t)k * V + order[r]];
-        other[k] = s;
-    }
+    if (ng_next_table_compute(m, ids, n, temps, nt, o.top, &tb)) goto fail;
+    const int V = tb.V, ctx = tb.ctx, top = tb.top, *order = tb.order;
+    const float *logits = tb.logits, *probs = tb.probs;
+    const double *H = tb.entropy, *other = tb.other;
     if (json) {
         root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "model", ng_model_kind_name(c->kind));
@@ -303,246 +234,88 @@ fail:
     fprintf(stderr, "nanogen: %s\n", ng_last_error());
 out:
     cJSON_Delete(root);
-    free(order); free(probs); free(logits); free(ids); free(text);
+    ng_next_table_free(&tb);
+    free(ids); free(text);
     ng_tokenizer_free(tok);
     ng_model_free(m);
     return code;
 }
 
 /* ------------------------------------------------------------------ embeddings */
-
-static void embeddings_usage(void) {
-    fprintf(stderr,
-        "usage: nanogen embeddings DIR --out emb.svg [--tokens N] [--data FILE]\n"
-        "  the token embedding table (gpt: wte; bigram: the rows of its logit table) projected to\n"
-        "  2-D by PCA (computed over the tokens shown), one labelled point per token, coloured by\n"
-        "  kind (vowels, consonants, capitals, other scripts' letters, digits, punctuation, spaces;\n"
-        "  accented letters are the vowels or consonants of their base letter). --tokens N (100,\n"
-        "  N <= 2000): a word model shows its N most frequent words; a char model all its tokens when\n"
-        "  they fit, else its N most frequent in the training text its checkpoint names (else, with\n"
-        "  no text to count in, letters first: a à á â ã b c ç ...). --data FILE: the N most\n"
-        "  frequent tokens of FILE instead.\n");
-}
-
-/* Kinds by Unicode's categories (ng_unicode_class): a Latin letter, accented or not, is a vowel
- * or a consonant of its base letter and case (ã é ô: vowels, ç: a consonant); a letter of
- * another script is a letter. */
-enum { K_LVOWEL, K_LCONS, K_CVOWEL, K_CCONS, K_LETTER, K_DIGIT, K_PUNCT, K_SPACE, K_OTHER, K_N };
-static const char *const char_kinds[K_N] = {"vowels", "consonants", "capital vowels", "capital consonants",
-                                            "letters of other scripts", "digits", "punctuation, symbols",
-                                            "space, newline", "other"};
-enum { W_LOWER, W_CAP, W_LETTER, W_NUM, W_PUNCT, W_SPECIAL, W_OTHER, W_N };
-static const char *const word_kinds[W_N] = {"lowercase words", "capitalised words", "words of other scripts", "numbers",
-                                            "punctuation", "<unk>, newline", "other"};
-
-/* The class of the first code point of t (NG_UC_OTHER for an empty or invalid one), *base as
- * ng_unicode_class gives it; *more: whether other code points follow. */
-static ng_uc_class first_class(const char *t, char *base, int *more) {
-    uint32_t cp = 0;
-    size_t len = strlen(t);
-    int k = ng_utf8_decode((const unsigned char *)t, len, &cp);
-    *more = k > 0 && (size_t)k < len;
-    *base = 0;
-    return k > 0 ? ng_unicode_class(cp, base) : NG_UC_OTHER;
-}
-
-static int char_kind(const char *t) {
-    char b;
-    int more;
-    ng_uc_class k = first_class(t, &b, &more);
-    if (is_space_token(t)) return K_SPACE;
-    if (more) return K_OTHER;
-    if (k == NG_UC_LETTER && b) {
-        int vowel = strchr("aeiouAEIOU", b) != NULL, cap = b >= 'A' && b <= 'Z';
-        return cap ? (vowel ? K_CVOWEL : K_CCONS) : (vowel ? K_LVOWEL : K_LCONS);
-    }
-    return k == NG_UC_LETTER ? K_LETTER : k == NG_UC_DIGIT ? K_DIGIT : k == NG_UC_PUNCT ? K_PUNCT
-         : k == NG_UC_SPACE ? K_SPACE : K_OTHER;
-}
-
-static int word_kind(const char *t) {
-    if (!strcmp(t, "<unk>") || is_space_token(t)) return W_SPECIAL;
-    char b;
-    int more;
-    ng_uc_class k = first_class(t, &b, &more);
-    if (k == NG_UC_LETTER) return !b ? W_LETTER : b >= 'A' && b <= 'Z' ? W_CAP : W_LOWER;
-    return k == NG_UC_DIGIT ? W_NUM : k == NG_UC_PUNCT ? W_PUNCT : W_OTHER;
-}
-
-/* Without a text to count tokens in: the order in which a char model's tokens are shown
- * (lowest first). Lowercase Latin letters, then capitals, alphabetically with the accented
- * letters beside their base letter (a à á â ã b c ç d e é ...), then the letters of other
- * scripts, digits, punctuation and symbols, spaces and the rest, each by code point. */
-static void fallback_rank(const char *t, int *group, int *letter, uint32_t *cp) {
-    char b;
-    int more;
-    ng_uc_class k = first_class(t, &b, &more);
-    *cp = 0;
-    ng_utf8_decode((const unsigned char *)t, strlen(t), cp);
-    *letter = b ? (b | 0x20) : 0;
-    *group = k == NG_UC_LETTER ? (!b ? 2 : b >= 'A' && b <= 'Z' ? 1 : 0)
-           : k == NG_UC_DIGIT ? 3 : k == NG_UC_PUNCT ? 4 : k == NG_UC_SPACE ? 5 : 6;
-}
-static const ng_tokenizer *g_rank_tok;
-static int by_fallback_rank(const void *a, const void *b) {
-    int i = *(const int *)a, j = *(const int *)b, gi, gj, li, lj;
-    uint32_t ci, cj;
-    fallback_rank(ng_tokenizer_token(g_rank_tok, i), &gi, &li, &ci);
-    fallback_rank(ng_tokenizer_token(g_rank_tok, j), &gj, &lj, &cj);
-    if (gi != gj) return gi - gj;
-    if (li != lj) return li - lj;
-    if (ci != cj) return ci < cj ? -1 : 1;
-    return i - j;
-}
-
-/* Token ids by count, descending (ties: lower id first). */
-static const long long *g_counts;
-static int by_count_desc(const void *a, const void *b) {
-    int i = *(const int *)a, j = *(const int *)b;
-    return g_counts[i] < g_counts[j] ? 1 : g_counts[i] > g_counts[j] ? -1 : i - j;
-}
+typedef struct { const char *out, *data; int tokens, threads; } emb_opts;
+static const cli_flagdef def_tokens = {"--tokens", CLI_INT, 2, 2000, "N", "tokens to show"};
+static const cli_flag EMB_FLAGS[] = {
+    CLI_F(cli_def_out_file, emb_opts, out, NULL, "the chart to write (.svg)"),
+    CLI_F(def_tokens, emb_opts, tokens, "100", NULL),
+    CLI_F(cli_def_data, emb_opts, data, NULL, "a text: show its N most frequent tokens"),
+    CLI_F(cli_def_threads, emb_opts, threads, "0", NULL),
+    {0}};
+static const cli_cmd EMB = {"embeddings", "usage: nanogen embeddings DIR --out emb.svg [--tokens N] [--data FILE]",
+    "  the token embedding table (gpt: wte; bigram: the rows of its logit table) projected to\n"
+    "  2-D by PCA (computed over the tokens shown), one labelled point per token, coloured by\n"
+    "  kind (vowels, consonants, capitals, other scripts' letters, digits, punctuation, spaces;\n"
+    "  accented letters are the vowels or consonants of their base letter). A word model shows\n"
+    "  its N most frequent words; a char model all its tokens when they fit, else its N most\n"
+    "  frequent in the training text its checkpoint names (else, with no text to count in,\n"
+    "  letters first: a à á â ã b c ç ...).",
+    EMB_FLAGS, 1};
 
 int cmd_embeddings(int argc, char **argv) {
-    const char *dir = NULL, *out = NULL, *data = NULL;
-    int N = 100, threads = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int rc = NG_OK;
-        if (!strcmp(a, "--out")) rc = arg_str(argc, argv, &i, &out);
-        else if (!strcmp(a, "--tokens")) rc = arg_int(argc, argv, &i, 2, 2000, &N);
-        else if (!strcmp(a, "--data")) rc = arg_str(argc, argv, &i, &data);
-        else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &threads);
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { embeddings_usage(); return 0; }
-        else if (a[0] == '-' && a[1]) rc = ng_set_error("unknown flag '%s' for embeddings", a);
-        else if (!dir) dir = a;
-        else rc = ng_set_error("unexpected argument '%s' (one checkpoint directory)", a);
-        if (rc) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); embeddings_usage(); return 2; }
-    }
-    if (!dir) { embeddings_usage(); return 2; }
-    if (cli_check_out(out, ".svg")) return cli_usage_error("%s", ng_last_error());
+    emb_opts o = {0};
+    cli_args a;
+    int prc = cli_parse(&EMB, argc, argv, &o, &a);
+    if (prc) return prc == 1 ? 0 : prc;
+    if ((prc = cli_missing_pos(&EMB, &a))) return prc;
+    const char *dir = a.pos[0], *out = o.out, *data = o.data;
+    const int N = o.tokens;
+    if (cli_check_out(out, ".svg")) return cli_usage_fail("embeddings");
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
-    cli_set_threads(threads);
+    cli_set_threads(o.threads);
 
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;
     char *state = NULL, *train_data = NULL;
     int32_t *data_ids = NULL;
-    long long *counts = NULL;
-    int *sel = NULL, *cls = NULL, code = 1;
-    float *rows = NULL;
-    double *proj = NULL, *px = NULL, *py = NULL, *bx = NULL, *by = NULL;
+    size_t nd = 0;
+    int code = 1, n = 0;
     char **labels = NULL;
-    const char **blabels = NULL;
-    ng_svg_chart *ch = NULL;
+    ng_embeddings_view v = {0};
     if (load_text_model(dir, "embeddings", &m, &tok, &state)) goto fail;
     const ng_model_config *c = ng_model_cfg(m);
     const int V = c->vocab_size, word = ng_tokenizer_kind(tok) == NG_TOK_WORD;
-    ng_params *P = ng_model_params(m);
-    const ng_tensor *table = ng_params_find(P, c->kind == NG_MODEL_GPT ? "wte.weight" : "table.weight");
-    if (!table) { ng_set_error("'%s' has no embedding table", dir); goto fail; }
-    const int D = (int)table->ne[1];
-    sel = malloc(sizeof(int) * V);
-    counts = calloc((size_t)V, sizeof *counts);
-    if (!sel || !counts) { ng_set_error("out of memory"); goto fail; }
-    int n = 0;
-    const char *chosen;
-    /* which tokens: the N most frequent of --data FILE; of a word model, its N most frequent
-     * words (ids in training-frequency order); of a char model, every token when they fit, else
-     * the N most frequent of its training text (the path its checkpoint names), else (no text
-     * to count in) letters first, accented ones beside their base letter (fallback_rank) */
+    /* the text to count tokens in: --data FILE, else a char model's training text (the path its
+     * checkpoint names) when its vocabulary does not fit */
     if (!data && !word && V > N && state) {
         cJSON *st = cJSON_Parse(state);
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(st, "data");
         if (cJSON_IsString(d) && d->valuestring[0] && !(train_data = strdup(d->valuestring))) { cJSON_Delete(st); ng_set_error("out of memory"); goto fail; }
         cJSON_Delete(st);
     }
-    if (train_data) {
-        size_t nd = 0;
-        if (!(data_ids = cli_encode_file(train_data, tok, 1, &nd))) {
-            fprintf(stderr, "nanogen: note: the training text cannot be counted (%s)\n", ng_last_error());
-            free(train_data);
-            train_data = NULL;
-        } else {
-            for (size_t i = 0; i < nd; i++) counts[data_ids[i]]++;
-        }
-    }
-    if (data || train_data) {   /* the N most frequent tokens of FILE */
-        if (data) {
-            size_t nd = 0;
-            if (!(data_ids = cli_encode_file(data, tok, 1, &nd))) goto fail;
-            for (size_t i = 0; i < nd; i++) counts[data_ids[i]]++;
-        }
-        for (int i = 0; i < V; i++) sel[i] = i;
-        g_counts = counts;
-        qsort(sel, (size_t)V, sizeof *sel, by_count_desc);
-        while (n < V && n < N && counts[sel[n]] > 0) n++;
-        chosen = data ? "the most frequent in the data" : "the most frequent in the training data";
-    } else if (word) {   /* word ids are in training-frequency order after <unk> */
-        for (int i = 1; i < V && n < N; i++) sel[n++] = i;
-        chosen = "the most frequent words";
-    } else if (V <= N) {
-        for (int i = 0; i < V; i++) sel[n++] = i;
-        chosen = "every token";
-    } else {
-        for (int i = 0; i < V; i++) sel[i] = i;
-        g_rank_tok = tok;
-        qsort(sel, (size_t)V, sizeof *sel, by_fallback_rank);
-        n = N;
-        chosen = "letters first, accents beside their letter";
+    if (train_data && !(data_ids = cli_encode_file(train_data, tok, 1, &nd)))
+        fprintf(stderr, "nanogen: note: the training text cannot be counted (%s)\n", ng_last_error());
+    if (data && !(data_ids = cli_encode_file(data, tok, 1, &nd))) goto fail;
+    if (ng_embeddings_2d(m, tok, data_ids, nd, N, &v)) goto fail;
+    n = v.n;
+    const int D = v.dim;
+    const char *chosen = v.order == NG_EMB_BY_COUNT ? (data ? "the most frequent in the data" : "the most frequent in the training data")
+                       : v.order == NG_EMB_WORDS ? "the most frequent words" : v.order == NG_EMB_ALL ? "every token"
+                       : "letters first, accents beside their letter";
+    if (v.order == NG_EMB_LETTERS_FIRST)
         fprintf(stderr, "nanogen: note: showing %d of %d tokens, letters first (a à á â ã b c ç ...), with no text to count "
                         "them in; --data FILE shows the most frequent\n", n, V);
-    }
-    if (n < 2) { ng_set_error("only %d token%s to show: PCA needs at least 2", n, n == 1 ? "" : "s"); goto fail; }
-    rows = malloc(sizeof(float) * (size_t)n * D);
-    proj = malloc(sizeof(double) * 2 * n);
-    px = malloc(sizeof(double) * n); py = malloc(sizeof(double) * n);
-    bx = malloc(sizeof(double) * n); by = malloc(sizeof(double) * n);
-    cls = malloc(sizeof(int) * n);
     labels = calloc((size_t)n, sizeof *labels);
-    blabels = calloc((size_t)n, sizeof *blabels);
-    if (!rows || !proj || !px || !py || !bx || !by || !cls || !labels || !blabels) { ng_set_error("out of memory"); goto fail; }
-    for (int i = 0; i < n; i++) memcpy(rows + (size_t)i * D, table->data + (size_t)sel[i] * D, sizeof(float) * D);
-    double ex[2];
-    if (ng_pca(rows, n, D, 2, NULL, ex, proj)) goto fail;
-    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    if (!labels) { ng_set_error("out of memory"); goto fail; }
     for (int i = 0; i < n; i++) {
-        px[i] = proj[2 * i]; py[i] = proj[2 * i + 1];
-        x0 = fmin(x0, px[i]); x1 = fmax(x1, px[i]); y0 = fmin(y0, py[i]); y1 = fmax(y1, py[i]);
-        const char *t = ng_tokenizer_token(tok, sel[i]);
-        cls[i] = word ? word_kind(t) : char_kind(t);
         char lab[64];
-        token_label(t, lab, sizeof lab, 0, 16);
+        token_label(ng_tokenizer_token(tok, v.ids[i]), lab, sizeof lab, 0, 16);
         if (!(labels[i] = strdup(lab))) { ng_set_error("out of memory"); goto fail; }
     }
-    if (!(x0 < x1)) { x0 -= 1; x1 += 1; }
-    if (!(y0 < y1)) { y0 -= 1; y1 += 1; }
-    /* room for the labels right of the points */
-    x1 += 0.06 * (x1 - x0);
-    char title[256], sub[256], xl[64], yl[64];
-    const char *name = c->kind == NG_MODEL_GPT ? "token embeddings (wte)" : "bigram logit table rows";
-    snprintf(title, sizeof title, "%s: %s, PCA to 2-D", dir, name);
+    char title[256], sub[256];
+    snprintf(title, sizeof title, "%s: %s, PCA to 2-D", dir, c->kind == NG_MODEL_GPT ? "token embeddings (wte)" : "bigram logit table rows");
     snprintf(sub, sizeof sub, "%d of %d %s-level tokens (%s), %d-D; nearby points: tokens the model treats alike",
              n, V, tok_kind_name(tok), chosen, D);
-    snprintf(xl, sizeof xl, "PC1 (%.1f%% of the variance)", 100 * ex[0]);
-    snprintf(yl, sizeof yl, "PC2 (%.1f%%)", 100 * ex[1]);
-    ng_svg_chart_spec s = {.width = 960, .height = 720, .title = title, .subtitle = sub, .xlabel = xl, .ylabel = yl,
-                        .xmin = x0, .xmax = x1, .ymin = y0, .ymax = y1, .legend_right = 170};
-    if (!(ch = ng_svg_chart_begin(&s))) goto fail;
-    const int nk = word ? W_N : K_N;
-    const char *const *kinds = word ? word_kinds : char_kinds;
-    const double fs = word ? (n > 150 ? 10 : 12) : 16;
-    for (int k = 0; k < nk; k++) {
-        int m2 = 0;
-        for (int i = 0; i < n; i++)
-            if (cls[i] == k) { bx[m2] = px[i]; by[m2] = py[i]; blabels[m2] = labels[i]; m2++; }
-        if (!m2) continue;
-        ng_svg_style st = {.label = kinds[k], .color = ng_svg_palette(k), .marker = SVG_MARK_CIRCLE, .marker_r = 3,
-                        .opacity = 0.9, .label_size = fs, .label_in_color = 1};
-        if (ng_svg_chart_scatter(ch, bx, by, (size_t)m2, &st, blabels)) goto fail;
-    }
-    ng_svg_chart *done = ch;
-    ch = NULL;
-    if (ng_svg_chart_write(done, out)) goto fail;
+    if (ng_embeddings_svg(out, &v, (const char *const *)labels, word, title, sub)) goto fail;
+    const double *ex = v.explained;
     printf("%s: %d %s-level tokens of a %d-D %s, PCA to 2-D: PC1 %.1f%%, PC2 %.1f%% of the variance -> %s\n",
            ng_model_kind_name(c->kind), n, tok_kind_name(tok), D, c->kind == NG_MODEL_GPT ? "embedding table (wte)" : "logit table",
            100 * ex[0], 100 * ex[1], out);
@@ -551,10 +324,10 @@ int cmd_embeddings(int argc, char **argv) {
 fail:
     fprintf(stderr, "nanogen: %s\n", ng_last_error());
 out:
-    ng_svg_chart_free(ch);
     if (labels) for (int i = 0; i < n; i++) free(labels[i]);
-    free(labels); free(blabels);
-    free(rows); free(proj); free(px); free(py); free(bx); free(by); free(cls); free(sel); free(counts); free(data_ids);
+    free(labels);
+    ng_embeddings_view_free(&v);
+    free(data_ids);
     free(state); free(train_data);
     ng_tokenizer_free(tok);
     ng_model_free(m);
@@ -563,86 +336,50 @@ out:
 
 /* ------------------------------------------------------------------ attention */
 
-static void attention_usage(void) {
-    fprintf(stderr,
-        "usage: nanogen attention DIR --prompt TEXT | --prompt-file F --out attn.png [--layer L|all] [--head H]\n"
-        "  the attention weights of the prompt as heat maps, one per head: row i = the token at\n"
-        "  position i, column j = how much it attends to position j (each row sums to 1; the grey\n"
-        "  triangle above the diagonal is masked: a token sees only itself and earlier tokens).\n"
-        "  Default: every head of layer 0; --layer all: every layer (rows) and head (columns);\n"
-        "  --head H: one head. A prompt longer than block_size is cropped to its last block_size\n"
-        "  tokens. Also prints, per head, the mean weight on the token itself, the previous token\n"
-        "  and the first token, and the mean distance attended back.\n");
-}
-
-/* One heat map of n x n weights at (x, y), z pixels a cell; above the diagonal: masked. */
-static void draw_map(ng_canvas *cv, int x, int y, int z, const float *a, int n) {
-    static const uint8_t masked[3] = {232, 232, 232};
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) {
-            uint8_t rgb[3];
-            if (j > i) memcpy(rgb, masked, 3);
-            else ng_canvas_viridis(a[(size_t)i * n + j], rgb);
-            ng_canvas_fill(cv, x + j * z, y + i * z, z, z, rgb);
-        }
-}
-
-/* A token label on the canvas: a newline as a small return arrow (the width of a glyph),
- * whitespace symbols in blue; up: rotated (read upwards from (x, y)). Returns the width. */
-static int label_width(const char *tok_text, const char *label) {
-    return !strcmp(tok_text, "\n") ? 6 : ng_canvas_text_width(label, 1);
-}
-static void draw_label(ng_canvas *cv, int x, int y, const char *tok_text, const char *label, int up) {
-    static const uint8_t ink[3] = {20, 20, 20}, sym[3] = {40, 110, 200};
-    if (!strcmp(tok_text, "\n")) {   /* a 5 x 7 return arrow: down the right side, left along the bottom */
-        static const char *const rows[7] = {"....#", "....#", "....#", ".#..#", "##..#", "#####", ".#..."};
-        for (int r = 0; r < 7; r++)
-            for (int k = 0; k < 5; k++)
-                if (rows[r][k] == '#') {
-                    if (!up) ng_canvas_fill(cv, x + k, y + r, 1, 1, sym);
-                    else ng_canvas_fill(cv, x + r, y - 1 - k, 1, 1, sym);
-                }
-        return;
-    }
-    const uint8_t *col = is_space_token(tok_text) ? sym : ink;
-    if (up) ng_canvas_text_up(cv, x, y, label, 1, col);
-    else ng_canvas_text(cv, x, y, label, 1, col);
-}
+typedef struct { const char *prompt, *prompt_file, *out, *layer; int head, threads; } att_opts;
+static const cli_flagdef def_layer = {"--layer", CLI_STR, 0, 0, "L|all", "the layer (0, 1, ...) or every layer"};
+static const cli_flagdef def_head = {"--head", CLI_INT, 0, 1 << 20, "H", "one head (default: every head)"};
+static const cli_flag ATT_FLAGS[] = {
+    CLI_F(cli_def_prompt, att_opts, prompt, NULL, "the tokens whose attention to show"),
+    CLI_F(cli_def_prompt_file, att_opts, prompt_file, NULL, NULL),
+    CLI_F(cli_def_out_file, att_opts, out, NULL, "the picture to write (.png)"),
+    CLI_F(def_layer, att_opts, layer, "0", NULL),
+    CLI_F(def_head, att_opts, head, NULL, NULL),
+    CLI_F(cli_def_threads, att_opts, threads, "0", NULL),
+    {0}};
+static const cli_cmd ATT = {"attention",
+    "usage: nanogen attention DIR --prompt TEXT | --prompt-file F --out attn.png [--layer L|all] [--head H]",
+    "  the attention weights of the prompt as heat maps, one per head: row i = the token at\n"
+    "  position i, column j = how much it attends to position j (each row sums to 1; the grey\n"
+    "  triangle above the diagonal is masked: a token sees only itself and earlier tokens).\n"
+    "  A prompt longer than block_size is cropped to its last block_size tokens. Also prints, per\n"
+    "  head, the mean weight on the token itself, the previous token and the first token, and the\n"
+    "  mean distance attended back.",
+    ATT_FLAGS, 1};
 
 int cmd_attention(int argc, char **argv) {
-    const char *dir = NULL, *prompt = NULL, *prompt_file = NULL, *out = NULL, *layer_s = NULL;
-    int head = -1, threads = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int rc = NG_OK;
-        if (!strcmp(a, "--prompt")) rc = arg_str(argc, argv, &i, &prompt);
-        else if (!strcmp(a, "--prompt-file")) rc = arg_str(argc, argv, &i, &prompt_file);
-        else if (!strcmp(a, "--out")) rc = arg_str(argc, argv, &i, &out);
-        else if (!strcmp(a, "--layer")) rc = arg_str(argc, argv, &i, &layer_s);
-        else if (!strcmp(a, "--head")) rc = arg_int(argc, argv, &i, 0, 1 << 20, &head);
-        else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &threads);
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { attention_usage(); return 0; }
-        else if (a[0] == '-' && a[1]) rc = ng_set_error("unknown flag '%s' for attention", a);
-        else if (!dir) dir = a;
-        else rc = ng_set_error("unexpected argument '%s' (one checkpoint directory)", a);
-        if (rc) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); attention_usage(); return 2; }
-    }
-    if (!dir) { attention_usage(); return 2; }
-    if (!prompt && !prompt_file) return cli_usage_error("attention: --prompt TEXT (or --prompt-file F) is required: the tokens whose attention to show");
-    if (prompt && prompt_file) return cli_usage_error("--prompt and --prompt-file exclude each other");
-    if (prompt && !*prompt) return cli_usage_error("--prompt is empty: give the tokens whose attention to show");
+    att_opts opt = {.head = -1};
+    cli_args a;
+    int prc = cli_parse(&ATT, argc, argv, &opt, &a);
+    if (prc) return prc == 1 ? 0 : prc;
+    if ((prc = cli_missing_pos(&ATT, &a))) return prc;
+    const char *dir = a.pos[0], *prompt = opt.prompt, *prompt_file = opt.prompt_file, *out = opt.out, *layer_s = opt.layer;
+    const int head = opt.head;
+    if (!prompt && !prompt_file) return cli_usage_error("attention", "attention: --prompt TEXT (or --prompt-file F) is required: the tokens whose attention to show");
+    if (prompt && prompt_file) return cli_usage_error("attention", "--prompt and --prompt-file exclude each other");
+    if (prompt && !*prompt) return cli_usage_error("attention", "--prompt is empty: give the tokens whose attention to show");
     int layer = 0, all_layers = 0;
     if (layer_s) {
         char *end;
         long v = strtol(layer_s, &end, 10);
         if (!strcmp(layer_s, "all")) all_layers = 1;
         else if (end == layer_s || *end || v < 0 || v > (1 << 20))
-            return cli_usage_error("--layer: '%s' is not a layer number (0, 1, ...) or 'all'", layer_s);
+            return cli_usage_error("attention", "--layer: '%s' is not a layer number (0, 1, ...) or 'all'", layer_s);
         else layer = (int)v;
     }
-    if (cli_check_out(out, ".png")) return cli_usage_error("%s", ng_last_error());
+    if (cli_check_out(out, ".png")) return cli_usage_error("attention", "%s", ng_last_error());
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
-    cli_set_threads(threads);
+    cli_set_threads(opt.threads);
 
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;
@@ -651,7 +388,6 @@ int cmd_attention(int argc, char **argv) {
     float *att = NULL;
     char **labels = NULL;
     int code = 1, n = 0;
-    ng_canvas cv = {0};
     if (load_text_model(dir, "attention", &m, &tok, NULL)) goto fail;
     const ng_model_config *c = ng_model_cfg(m);
     if (c->kind != NG_MODEL_GPT) {
@@ -660,8 +396,8 @@ int cmd_attention(int argc, char **argv) {
         goto fail;
     }
     const int L = c->n_layer, H = c->n_head;
-    if (layer >= L) { code = cli_usage_error("--layer %d is out of range: the model has %d layer%s (0..%d)", layer, L, L == 1 ? "" : "s", L - 1); goto out; }
-    if (head >= H) { code = cli_usage_error("--head %d is out of range: the model has %d head%s per layer (0..%d)", head, H, H == 1 ? "" : "s", H - 1); goto out; }
+    if (layer >= L) { code = cli_usage_error("attention", "--layer %d is out of range: the model has %d layer%s (0..%d)", layer, L, L == 1 ? "" : "s", L - 1); goto out; }
+    if (head >= H) { code = cli_usage_error("attention", "--head %d is out of range: the model has %d head%s per layer (0..%d)", head, H, H == 1 ? "" : "s", H - 1); goto out; }
     size_t np = 0;
     if (encode_prompt(tok, prompt, prompt_file, &text, &ids, &np)) goto fail;
     n = np > (size_t)c->block_size ? c->block_size : (int)np;
@@ -675,12 +411,6 @@ int cmd_attention(int argc, char **argv) {
     /* which maps: rows of panels (layers) x columns (heads) */
     const int l0 = all_layers ? 0 : layer, l1 = all_layers ? L : layer + 1;
     const int h0 = head >= 0 ? head : 0, h1 = head >= 0 ? head + 1 : H;
-    const int nl = l1 - l0, nh = h1 - h0, panels = nl * nh;
-    int cols = nh, prow = nl;
-    if (nl == 1 && nh > 1) {   /* one layer: the heads in a near-square grid */
-        cols = (int)ceil(sqrt((double)nh));
-        prow = (nh + cols - 1) / cols;
-    }
     /* per-head summary on stdout */
     char which[64];
     if (all_layers) snprintf(which, sizeof which, "all %d layers", L);
@@ -689,107 +419,47 @@ int cmd_attention(int argc, char **argv) {
     for (int l = l0; l < l1; l++)
         for (int h = h0; h < h1; h++) {
             const float *a = att + ((size_t)l * H + h) * n * n;
-            double self = 0, prev = 0, first = 0, dist = 0;
-            for (int i = 0; i < n; i++) {
-                self += a[(size_t)i * n + i];
-                if (i > 0) prev += a[(size_t)i * n + i - 1];
-                if (i > 0) first += a[(size_t)i * n];
-                for (int j = 0; j <= i; j++) dist += a[(size_t)i * n + j] * (i - j);
-            }
+            double sm[4];
+            ng_attention_head_summary(a, n, sm);
             printf("  layer %d head %d: self %.2f  previous %.2f  first %.2f  mean distance back %.1f tokens\n", l, h,
-                   self / n, n > 1 ? prev / (n - 1) : 0.0, n > 1 ? first / (n - 1) : 0.0, dist / n);
+                   sm[0], sm[1], sm[2], sm[3]);
         }
 
-    /* layout: z pixels a cell; labels at scale 1 (7 px glyphs) on every row / column, or every k-th when cells are under 8 px */
-    const int big = panels == 1 ? 640 : panels <= 4 ? 360 : 240;
-    int z = big / n;
-    if (z > 24) z = 24;
-    if (z < 2) z = 2;
-    const int every = z >= 8 ? 1 : (8 + z - 1) / z;
-    int lab_w = 0;
     const int one_glyph = ng_tokenizer_kind(tok) == NG_TOK_CHAR;   /* column labels upright, else rotated */
+    const char **texts = calloc((size_t)n, sizeof *texts);
+    if (!texts) { ng_set_error("out of memory"); goto fail; }
     for (int i = 0; i < n; i++) {
         char lab[64];
-        const char *t = ng_tokenizer_token(tok, seq[i]);
-        token_label(t, lab, sizeof lab, 1, 12);
-        if (!(labels[i] = strdup(lab))) { ng_set_error("out of memory"); goto fail; }
-        int w = label_width(t, lab);
-        if (w > lab_w) lab_w = w;
+        texts[i] = ng_tokenizer_token(tok, seq[i]);
+        token_label(texts[i], lab, sizeof lab, 1, 12);
+        if (!(labels[i] = strdup(lab))) { free(texts); ng_set_error("out of memory"); goto fail; }
     }
-    const int map = n * z, pad = 14, title_h = 16;
-    const int left = lab_w + 6, below = one_glyph ? 12 : lab_w + 6;
-    const int pw = left + map + pad, ph = title_h + map + below + pad;
-    /* title: the prompt as the model sees it (cropped), and two lines saying how to read it */
-    char head_s[512], ptext[200], sub1[256], sub2[256];
+    /* title: the prompt as the model sees it (cropped) */
+    char head_s[512], ptext[200], sub1[256];
     size_t o = 0;
     for (int i = 0; i < n && o < sizeof ptext - 16; i++) {
         if (ng_tokenizer_kind(tok) == NG_TOK_WORD && i) ptext[o++] = ' ';
-        const char *t = ng_tokenizer_token(tok, seq[i]);
-        o += (size_t)snprintf(ptext + o, sizeof ptext - o, "%s", !strcmp(t, "\n") ? "\\n" : t);
+        o += (size_t)snprintf(ptext + o, sizeof ptext - o, "%s", !strcmp(texts[i], "\n") ? "\\n" : texts[i]);
     }
     ptext[o < sizeof ptext ? o : sizeof ptext - 1] = 0;
     if (o > 60) strcpy(ptext + 57, "...");
     snprintf(head_s, sizeof head_s, "attention: \"%s\"", ptext);
     snprintf(sub1, sizeof sub1, "%s, %s-level, %d tokens, %s", dir, tok_kind_name(tok), n, which);
-    snprintf(sub2, sizeof sub2, "row = a token; columns = the tokens it attends to (each row sums to 1); grey = masked (later tokens)");
-    const int top = 62, bar_w = 90;
-    int W = pad + cols * pw + bar_w;
-    const int Himg = top + prow * ph + 24;
-    const int tw = ng_canvas_text_width(head_s, 2), sw = ng_canvas_text_width(sub2, 1);
-    if (W < 2 * pad + tw) W = 2 * pad + tw;
-    if (W < 2 * pad + sw) W = 2 * pad + sw;
-    if (ng_canvas_new(&cv, W, Himg, CANVAS_WHITE)) goto fail;
-    static const uint8_t ink[3] = {20, 20, 20}, grey[3] = {110, 110, 110};
-    ng_canvas_text(&cv, pad, 8, head_s, 2, ink);
-    ng_canvas_text(&cv, pad, 32, sub1, 1, grey);
-    ng_canvas_text(&cv, pad, 44, sub2, 1, grey);
-    int pi = 0;
-    for (int l = l0; l < l1; l++)
-        for (int h = h0; h < h1; h++, pi++) {
-            const int gx = pad + (pi % cols) * pw, gy = top + (pi / cols) * ph;
-            const int mx = gx + left, my = gy + title_h;
-            char pt[64];
-            snprintf(pt, sizeof pt, "layer %d, head %d", l, h);
-            ng_canvas_text(&cv, mx, gy + 2, pt, 1, ink);
-            draw_map(&cv, mx, my, z, att + ((size_t)l * H + h) * n * n, n);
-            for (int i = 0; i < n; i++) {
-                if (i % every && i != n - 1) continue;
-                const char *t = ng_tokenizer_token(tok, seq[i]);
-                int w = label_width(t, labels[i]);
-                draw_label(&cv, mx - 4 - w, my + i * z + (z - 7) / 2, t, labels[i], 0);   /* row: the token */
-                if (one_glyph) draw_label(&cv, mx + i * z + (z - w + 1) / 2, my + map + 3, t, labels[i], 0);
-                else draw_label(&cv, mx + i * z + (z - 7) / 2, my + map + 3 + w, t, labels[i], 1);
-            }
-        }
-    /* colour bar */
-    {
-        const int bx = pad + cols * pw + 10, by = top + title_h, bh = prow == 1 ? map : 200, bw = 14;
-        for (int y = 0; y < bh; y++) {
-            uint8_t rgb[3];
-            ng_canvas_viridis(1.0 - (double)y / (bh - 1), rgb);
-            ng_canvas_fill(&cv, bx, by + y, bw, 1, rgb);
-        }
-        static const double ticks[5] = {0, 0.25, 0.5, 0.75, 1};
-        for (int k = 0; k < 5; k++) {
-            int y = by + (int)lround((1 - ticks[k]) * (bh - 1));
-            char t[16];
-            snprintf(t, sizeof t, "%.2g", ticks[k]);
-            ng_canvas_fill(&cv, bx + bw, y, 4, 1, ink);
-            ng_canvas_text(&cv, bx + bw + 7, y - 3, t, 1, ink);
-        }
-        ng_canvas_text(&cv, bx - 2, by - 14, "weight", 1, ink);
-    }
-    if (ng_canvas_write_png(&cv, out)) goto fail;
-    printf("-> %s (%dx%d)\n", out, cv.w, cv.h);
+    ng_attention_plot ap = {.att = att, .n_layer = L, .n_head = H, .n = n, .l0 = l0, .l1 = l1, .h0 = h0, .h1 = h1,
+                            .tokens = texts, .labels = (const char *const *)labels, .upright = one_glyph, .title = head_s, .subtitle = sub1};
+    int pw = 0, ph = 0, wrc = ng_attention_png(out, &ap, &pw, &ph);
+    free(texts);
+    if (wrc) goto fail;
+    printf("-> %s (%dx%d)\n", out, pw, ph);
     code = 0;
     goto out;
 fail:
     fprintf(stderr, "nanogen: %s\n", ng_last_error());
 out:
-    ng_canvas_free(&cv);
     if (labels) for (int i = 0; i < n; i++) free(labels[i]);
     free(labels); free(att); free(ids); free(text);
     ng_tokenizer_free(tok);
     ng_model_free(m);
     return code;
 }
+

@@ -1,22 +1,57 @@
 /* sample.c - `nanogen sample DIR`: streams text from a trained text model (the library's
- * generator, src/infer/generate.c). */
+ * generator, src/infer/generate.c), and the one `sample` command: its flags, and the dispatch on
+ * the checkpoint's kind (an image model's pictures: image_cmds.c). */
 #include "cli.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static void usage(void) {
-    fprintf(stderr,
-        "usage: nanogen sample DIR [--prompt TEXT | --prompt-file F] [--tokens N] [--temperature T]\n"
-        "                          [--top-k K] [--top-p P] [--seed S] [--num-samples N] [--batch]\n"
-        "                          [--exact-context] [--stats] [--show-probs] [--threads N]\n"
-        "  temperature 0 is greedy; the same seed gives the same text; --batch runs the samples\n"
-        "  as parallel streams and prints them at the end\n"
-        "  --show-probs marks each generated token with the probability it was drawn with: on a\n"
-        "  terminal, dim below 0.2, normal up to 0.8, bold from 0.8 (plain text if NO_COLOR is set);\n"
-        "  piped, as token[0.42] (a newline token's mark comes just before the line break)\n");
-}
+static const cli_flagdef def_tokens = {"--tokens", CLI_INT, 0, 100000000, "N", "tokens to generate"};
+static const cli_flagdef def_num = {"--num-samples", CLI_INT, 1, 65536, "N", "samples"};
+static const cli_flagdef def_batch = {"--batch", CLI_FLAG, 0, 0, NULL, "run the samples as parallel streams and print them at the end"};
+static const cli_flagdef def_exact = {"--exact-context", CLI_FLAG, 0, 0, NULL, "recompute the whole window past block_size (no KV-cache shift)"};
+static const cli_flagdef def_stats = {"--stats", CLI_FLAG, 0, 0, NULL, "tokens per second on stderr"};
+static const cli_flagdef def_probs = {"--show-probs", CLI_FLAG, 0, 0, NULL,
+    "mark each token with the probability it was drawn with (terminal: dim < 0.2, bold >= 0.8; piped: token[0.42])"};
+static const cli_flagdef def_n = {"--n", CLI_INT, 1, 100000, "N", "image models: pictures (64; --manifold: an N x N grid, 20; --scatter: test images, all)"};
+static const cli_flagdef def_ncol = {"--ncol", CLI_INT, 1, 1024, "N", "image models: pictures per row"};
+static const cli_flagdef def_manifold = {"--manifold", CLI_FLAG, 0, 0, NULL, "image models, 2-D latent: the decoder over a grid of Gaussian quantiles (5%..95%)"};
+static const cli_flagdef def_scatter = {"--scatter", CLI_FLAG, 0, 0, NULL,
+    "image models: the latent means of the test images by class (PCA to 2-D if wider)"};
+
+static const cli_flag FLAGS[] = {
+    CLI_F(cli_def_prompt, cli_sample_opts, prompt, NULL, NULL),
+    CLI_F(cli_def_prompt_file, cli_sample_opts, prompt_file, NULL, NULL),
+    CLI_F(def_tokens, cli_sample_opts, tokens, "500", NULL),
+    CLI_F(cli_def_temperature, cli_sample_opts, temperature, "1", NULL),
+    CLI_F(cli_def_top_k, cli_sample_opts, top_k, "0", NULL),
+    CLI_F(cli_def_top_p, cli_sample_opts, top_p, "1", NULL),
+    CLI_F(cli_def_seed, cli_sample_opts, seed, NULL, "random seed (default 1337 for text, 1 for pictures)"),
+    CLI_F(def_num, cli_sample_opts, num, "1", NULL),
+    CLI_F(def_batch, cli_sample_opts, batch, NULL, NULL),
+    CLI_F(def_exact, cli_sample_opts, exact, NULL, NULL),
+    CLI_F(def_stats, cli_sample_opts, stats, NULL, NULL),
+    CLI_F(def_probs, cli_sample_opts, show_probs, NULL, NULL),
+    CLI_F(cli_def_threads, cli_sample_opts, threads, "0", NULL),
+    CLI_F(cli_def_out_file, cli_sample_opts, out, NULL, "image models: the picture to write (.png; --scatter: .svg)"),
+    CLI_F(cli_def_data, cli_sample_opts, data, NULL, "image models: the data set whose test images to use (default: the checkpoint's)"),
+    CLI_F(def_n, cli_sample_opts, n, NULL, NULL),
+    CLI_F(def_ncol, cli_sample_opts, ncol, "8", NULL),
+    CLI_F(cli_def_zoom, cli_sample_opts, zoom, NULL, "pixels per picture pixel (2; --manifold: 1)"),
+    CLI_F(def_manifold, cli_sample_opts, manifold, NULL, NULL),
+    CLI_F(def_scatter, cli_sample_opts, scatter, NULL, NULL),
+    {0}};
+static const cli_cmd CMD = {"sample",
+    "usage: nanogen sample DIR [--prompt TEXT | --prompt-file F] [--tokens N] [--temperature T[,T...]] [--top-k K] [--top-p P]\n"
+    "                          [--seed S] [--num-samples N] [--batch] [--exact-context] [--stats] [--show-probs]   (text model)\n"
+    "       nanogen sample DIR --out grid.png [--n 64] [--seed S] [--ncol 8] [--zoom 2]   (image model)\n"
+    "       nanogen sample DIR --manifold --out manifold.png [--n 20] [--zoom 1]   (2-D latent)\n"
+    "       nanogen sample DIR --scatter --out latents.svg [--n N]",
+    "  text: temperature 0 is greedy; the same seed gives the same text; several temperatures give\n"
+    "  one sample each, labelled. Pictures: vae, gan: samples from the prior z ~ N(0,1); ae, dae: the\n"
+    "  first n test images (rounded up to whole rows) as rows originals | noisy (dae) | reconstructions.",
+    FLAGS, 1};
 
 /* --show-probs: the text of one generated token marked with the probability p it was drawn with,
  * into out (NUL-terminated). ansi: dim (p < 0.2) / normal / bold (p >= 0.8), then a reset; plain:
@@ -32,39 +67,50 @@ static size_t mark_token(const char *text, size_t len, float p, int ansi, char *
     return k < 0 ? 0 : (size_t)k >= cap ? cap - 1 : (size_t)k;
 }
 
-int cmd_sample(int argc, char **argv) {
-    if (cli_image_args(argc, argv, 1)) return cmd_sample_images(argc, argv);   /* image_cmds.c */
-    const char *dir = NULL, *prompt = NULL, *prompt_file = NULL;
-    int tokens = 500, top_k = 0, num = 1, batch = 0, exact = 0, threads = 0, stats = 0, show_probs = 0;
-    float temperature = 1.0f, top_p = 1.0f;
-    uint64_t seed = 1337;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int rc = NG_OK;
-        if (!strcmp(a, "--prompt")) rc = arg_str(argc, argv, &i, &prompt);
-        else if (!strcmp(a, "--prompt-file")) rc = arg_str(argc, argv, &i, &prompt_file);
-        else if (!strcmp(a, "--tokens")) rc = arg_int(argc, argv, &i, 0, 100000000, &tokens);
-        else if (!strcmp(a, "--temperature")) rc = arg_float(argc, argv, &i, 0, 100, &temperature);
-        else if (!strcmp(a, "--top-k")) rc = arg_int(argc, argv, &i, 0, 1 << 30, &top_k);
-        else if (!strcmp(a, "--top-p")) rc = arg_float(argc, argv, &i, 0, 1, &top_p);
-        else if (!strcmp(a, "--seed")) rc = arg_u64(argc, argv, &i, &seed);
-        else if (!strcmp(a, "--num-samples")) rc = arg_int(argc, argv, &i, 1, 65536, &num);
-        else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &threads);
-        else if (!strcmp(a, "--batch")) batch = 1;
-        else if (!strcmp(a, "--stats")) stats = 1;
-        else if (!strcmp(a, "--show-probs")) show_probs = 1;
-        else if (!strcmp(a, "--exact-context")) exact = 1;
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
-        else if (a[0] == '-' && a[1]) rc = ng_set_error("unknown flag '%s' for sample", a);
-        else if (!dir) dir = a;
-        else rc = ng_set_error("unexpected argument '%s' (one checkpoint directory)", a);
-        if (rc) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); usage(); return 2; }
-    }
-    if (!dir) { usage(); return 2; }
-    if (prompt && prompt_file) return cli_usage_error("--prompt and --prompt-file exclude each other");
-    if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
-    cli_set_threads(threads);
+static int sample_text(const cli_sample_opts *o, float temperature);
 
+int cmd_sample(int argc, char **argv) {
+    cli_sample_opts o = {.n = -1, .zoom = -1};
+    cli_args a;
+    int rc = cli_parse(&CMD, argc, argv, &o, &a);
+    if (rc) return rc == 1 ? 0 : rc;
+    if ((rc = cli_missing_pos(&CMD, &a))) return rc;
+    o.dir = a.pos[0];
+    o.seed_given = cli_given(&CMD, &a, "--seed");
+    const int image = o.out || o.manifold || o.scatter;
+    if (o.prompt && o.prompt_file) { ng_set_error("--prompt and --prompt-file exclude each other"); return cli_usage_fail("sample"); }
+    if (o.manifold && o.scatter) { ng_set_error("--manifold and --scatter exclude each other"); return cli_usage_fail("sample"); }
+    if (o.manifold && o.n > 100) { ng_set_error("--manifold --n %d: at most 100 (an n x n grid)", o.n); return cli_usage_fail("sample"); }
+    if (image && cli_check_out(o.out, o.scatter ? ".svg" : ".png")) return cli_usage_fail("sample");
+    if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
+    ng_model_kind kind;
+    if (ng_checkpoint_kind(o.dir, &kind)) return cli_fail();
+    if (!ng_model_kind_is_text(kind)) return cli_sample_images(&o, &CMD, &a);   /* image_cmds.c */
+    if (image) {
+        ng_set_error("'%s' holds a text model: %s is for image models (train ae|dae|vae|gan)", o.dir,
+                     o.manifold ? "--manifold" : o.scatter ? "--scatter" : "sample --out");
+        return cli_fail();
+    }
+    static const char *const image_only[] = {"--data", "--n", "--ncol", "--zoom"};
+    for (int k = 0; k < 4; k++)
+        if (cli_given(&CMD, &a, image_only[k])) {
+            ng_set_error("%s is for image models: '%s' holds a text model", image_only[k], o.dir);
+            return cli_usage_fail("sample");
+        }
+    cli_set_threads(o.threads);
+    if (!o.seed_given) o.seed = 1337;
+    for (int k = 0; k < o.temperature.n; k++) {
+        if (o.temperature.n > 1) printf("%s--- temperature %g ---\n", k ? "\n" : "", o.temperature.v[k]);
+        if ((rc = sample_text(&o, o.temperature.v[k]))) return rc;
+        fflush(stdout);
+    }
+    return 0;
+}
+
+/* one run of o's samples at one temperature: the prompt echoed, then the streamed text */
+static int sample_text(const cli_sample_opts *o, float temperature) {
+    const int batch = o->batch, num = o->num, tokens = o->tokens, show_probs = o->show_probs;
+    const char *dir = o->dir, *prompt = o->prompt, *prompt_file = o->prompt_file;
     ng_model *m = NULL;
     ng_tokenizer *tok = NULL;
     char *ptext = NULL;
@@ -78,7 +124,7 @@ int cmd_sample(int argc, char **argv) {
     const int S = batch ? num : 1, rounds = batch ? 1 : num;
     ng_gen_settings gs;
     ng_gen_defaults(&gs);
-    gs.temperature = temperature; gs.top_k = top_k; gs.top_p = top_p; gs.seed = seed; gs.exact_context = exact;
+    gs.temperature = temperature; gs.top_k = o->top_k; gs.top_p = o->top_p; gs.seed = o->seed; gs.exact_context = o->exact;
     if (!(gen = ng_generator_new(m, tok, S, &gs))) goto fail;
     size_t plen = 0, np = 0, unknown = 0;
     if (prompt_file) { ptext = ng_read_file(prompt_file, &plen); if (!ptext) goto fail; }
@@ -132,7 +178,7 @@ int cmd_sample(int argc, char **argv) {
     }
     if (batch)
         for (int s = 0; s < S; s++) printf("--- sample %d\n%s\n", s + 1, outs[s] ? outs[s] : "");
-    if (stats) {
+    if (o->stats) {
         double dt = ng_seconds() - t_start;
         long long total = (long long)num * (tokens + (long long)np);
         fprintf(stderr, "nanogen: %lld tokens (prompt included) in %.3f s: %.0f tok/s\n", total, dt, total / dt);

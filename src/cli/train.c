@@ -14,7 +14,7 @@
 typedef struct {
     ng_model_config mc;
     ng_train_settings s;
-    const char *out, *resume, *init_from;
+    const char *out, *resume, *init_from, *preset, *tokenizer, *unknown_s;
     int threads, force;
     int unknown;          /* for --init-from: 0 extend, 1 skip, 2 error */
 } train_opts;
@@ -24,7 +24,6 @@ typedef struct { int T, L, H, C, tok, vocab; } given_flags;
 
 /* The flags' ranges (the trainer checks a restored setting against the same numbers). */
 #define R_STEPS 0, 1 << 30
-#define R_BATCH 1, 1 << 20
 #define R_LR 0, 10
 #define R_WARMUP 0, 1 << 30
 #define R_WD 0, 10
@@ -33,101 +32,107 @@ typedef struct { int T, L, H, C, tok, vocab; } given_flags;
 #define R_EVAL_ITERS 1, 1 << 20
 #define R_LOG_EVERY 1, 1 << 30
 
-static void usage(void) {
-    fprintf(stderr,
-        "usage: nanogen train gpt|bigram --data FILE --out DIR [options]\n"
-        "       nanogen train --resume DIR [--steps N] [--data FILE]\n"
-        "       nanogen train gpt --init-from DIR --data FILE --out DIR2   (fine-tune)\n"
-        "       nanogen train ae|dae|vae|gan --data fashion-mnist --out DIR   (images: see --help there)\n"
-        "model:    --preset baby|shakespeare-char|bigram  --block-size T --n-layer L --n-head H\n"
-        "          --n-embd C --dropout P --tokenizer char|word --vocab-size N\n"
-        "training: --batch-size B --lr X --min-lr X --warmup N --steps N --weight-decay X\n"
-        "          --grad-clip X --seed S --threads N\n"
-        "logging:  --eval-every N --eval-iters N --log-every N\n"
-        "          --no-final-eval (skip the loss on the whole val split at the end: benchmarks)\n"
-        "debug:    --detect-anomaly (check every op's output and gradients for NaN/Inf; slower)\n"
-        "other:    --force (overwrite a checkpoint in --out)  --unknown extend|skip|error\n");
-}
+/* flags the image trainer shares (train_images.c) */
+const cli_flagdef cli_def_out_dir = {"--out", CLI_STR, 0, 0, "DIR", "where the checkpoint goes (a checkpoint there is kept unless --force)"};
+const cli_flagdef cli_def_resume = {"--resume", CLI_STR, 0, 0, "DIR", "continue the run in DIR where it stopped (given flags override its settings)"};
+const cli_flagdef cli_def_lr = {"--lr", CLI_FLOAT, R_LR, "X", "learning rate"};
+const cli_flagdef cli_def_log_every = {"--log-every", CLI_INT, R_LOG_EVERY, "N", "print a progress line every N steps / batches"};
+const cli_flagdef cli_def_force = {"--force", CLI_FLAG, 0, 0, NULL, "overwrite a checkpoint in --out"};
+const cli_flagdef cli_def_anomaly = {"--detect-anomaly", CLI_FLAG, 0, 0, NULL, "check every op's output and gradients for NaN/Inf (slower)"};
+static const cli_flagdef
+    def_preset = {"--preset", CLI_STR, 0, 0, "NAME", "baby | shakespeare-char | bigram: a model and its settings (flags override it)"},
+    def_init = {"--init-from", CLI_STR, 0, 0, "DIR", "fine-tune the text model in DIR"},
+    def_block = {"--block-size", CLI_INT, 1, 1 << 20, "T", "context length in tokens"},
+    def_layer = {"--n-layer", CLI_INT, 1, 1024, "L", "transformer blocks"},
+    def_head = {"--n-head", CLI_INT, 1, 1024, "H", "attention heads (n_embd divisible by it)"},
+    def_embd = {"--n-embd", CLI_INT, 1, 65536, "C", "embedding width"},
+    def_dropout = {"--dropout", CLI_FLOAT, 0, 0.99, "P", "dropout"},
+    def_tok = {"--tokenizer", CLI_STR, 0, 0, "char|word", "the tokenizer built from --data"},
+    def_vocab = {"--vocab-size", CLI_INT, 2, 1 << 22, "N", "a word tokenizer's vocabulary"},
+    def_min_lr = {"--min-lr", CLI_FLOAT, R_LR, "X", "the cosine schedule's final learning rate (<= --lr)"},
+    def_warmup = {"--warmup", CLI_INT, R_WARMUP, "N", "linear warmup steps"},
+    def_steps = {"--steps", CLI_INT, R_STEPS, "N", "training steps (with --resume: the new total)"},
+    def_wd = {"--weight-decay", CLI_FLOAT, R_WD, "X", "AdamW weight decay"},
+    def_clip = {"--grad-clip", CLI_FLOAT, R_CLIP, "X", "clip the gradient norm (0: off)"},
+    def_eval_every = {"--eval-every", CLI_INT, R_EVAL_EVERY, "N", "estimate the train/val loss every N steps (0: never) and save"},
+    def_eval_iters = {"--eval-iters", CLI_INT, R_EVAL_ITERS, "N", "batches an estimate"},
+    def_no_final = {"--no-final-eval", CLI_FLAG, 0, 0, NULL, "skip the loss on the whole val split at the end (benchmarks)"},
+    def_unknown = {"--unknown", CLI_STR, 0, 0, "extend|skip|error", "--init-from: characters the vocabulary lacks"};
+static const cli_flag FLAGS[] = {
+    CLI_F(def_preset, train_opts, preset, NULL, NULL),
+    CLI_F(cli_def_data, train_opts, s.data, NULL, "the UTF-8 text to train on"),
+    CLI_F(cli_def_out_dir, train_opts, out, NULL, NULL),
+    CLI_F(cli_def_resume, train_opts, resume, NULL, NULL),
+    CLI_F(def_init, train_opts, init_from, NULL, NULL),
+    CLI_F(def_block, train_opts, mc.block_size, NULL, NULL),
+    CLI_F(def_layer, train_opts, mc.n_layer, NULL, NULL),
+    CLI_F(def_head, train_opts, mc.n_head, NULL, NULL),
+    CLI_F(def_embd, train_opts, mc.n_embd, NULL, NULL),
+    CLI_FB(def_dropout, train_opts, mc.dropout, NULL, NULL, NG_SET_DROPOUT),
+    CLI_F(def_tok, train_opts, tokenizer, NULL, NULL),
+    CLI_F(def_vocab, train_opts, s.vocab_size, NULL, NULL),
+    CLI_FB(cli_def_batch_size, train_opts, s.batch_size, NULL, NULL, NG_SET_BATCH),
+    CLI_FB(cli_def_lr, train_opts, s.lr, NULL, NULL, NG_SET_LR),
+    CLI_FB(def_min_lr, train_opts, s.min_lr, NULL, NULL, NG_SET_MIN_LR),
+    CLI_FB(def_warmup, train_opts, s.warmup, NULL, NULL, NG_SET_WARMUP),
+    CLI_FB(def_steps, train_opts, s.steps, NULL, NULL, NG_SET_STEPS),
+    CLI_FB(def_wd, train_opts, s.weight_decay, NULL, NULL, NG_SET_WEIGHT_DECAY),
+    CLI_FB(def_clip, train_opts, s.grad_clip, NULL, NULL, NG_SET_GRAD_CLIP),
+    CLI_FB(cli_def_seed, train_opts, s.seed, NULL, NULL, NG_SET_SEED),
+    CLI_F(cli_def_threads, train_opts, threads, NULL, NULL),
+    CLI_FB(def_eval_every, train_opts, s.eval_every, NULL, NULL, NG_SET_EVAL_EVERY),
+    CLI_FB(def_eval_iters, train_opts, s.eval_iters, NULL, NULL, NG_SET_EVAL_ITERS),
+    CLI_FB(cli_def_log_every, train_opts, s.log_every, NULL, NULL, NG_SET_LOG_EVERY),
+    CLI_F(def_no_final, train_opts, s.no_final_eval, NULL, NULL),
+    CLI_F(cli_def_anomaly, train_opts, s.detect_anomaly, NULL, NULL),
+    CLI_F(cli_def_force, train_opts, force, NULL, NULL),
+    CLI_F(def_unknown, train_opts, unknown_s, NULL, NULL),
+    {0}};
+static const cli_cmd CMD = {"train",
+    "usage: nanogen train gpt|bigram --data FILE --out DIR [options]\n"
+    "       nanogen train --resume DIR [--steps N] [--data FILE]\n"
+    "       nanogen train gpt --init-from DIR --data FILE --out DIR2   (fine-tune)\n"
+    "       nanogen train ae|dae|vae|gan|classifier --data fashion-mnist --out DIR   (images: nanogen train vae --help)",
+    "  defaults: the preset's (gpt: baby, bigram: bigram); explicit flags override it wherever they stand",
+    FLAGS, 1};
 
-/* NG_OK, NG_ERR + error, or 1 after printing the usage for --help. */
-static int parse(int argc, char **argv, train_opts *o, given_flags *gv) {
+/* 0, or the exit code: 0 after --help (*help set), 2 after a usage error */
+static int parse(int argc, char **argv, train_opts *o, given_flags *gv, int *help) {
+    cli_args a;
+    train_opts first = {0};
+    *help = 0;
+    int rc = cli_parse(&CMD, argc, argv, &first, &a);   /* the model and the preset: the base the flags override */
+    if (rc) { *help = rc == 1; return rc == 1 ? 0 : rc; }
+    ng_model_kind kind = NG_MODEL_GPT;
+    const char *k = a.npos ? a.pos[0] : NULL;
+    if (k && (ng_model_kind_parse(k, &kind) || !ng_model_kind_is_text(kind))) {
+        ng_set_error("unknown model '%s' (text models: gpt, bigram; images: ae, dae, vae, gan, classifier)", k);
+        return cli_usage_fail("train");
+    }
     memset(o, 0, sizeof *o);
     memset(gv, 0, sizeof *gv);
-    int i = 0, kind = -1;
-    if (argc > 0 && argv[0][0] != '-') {
-        if (strcmp(argv[0], "gpt") == 0) kind = NG_MODEL_GPT;
-        else if (strcmp(argv[0], "bigram") == 0) kind = NG_MODEL_BIGRAM;
-        else return ng_set_error("unknown model '%s' (text models: gpt, bigram)", argv[0]);
-        i = 1;
-    }
     ng_train_settings *s = &o->s;
-    ng_train_defaults(kind == NG_MODEL_BIGRAM ? NG_MODEL_BIGRAM : NG_MODEL_GPT, s);
-    /* first pass: the preset, so that explicit flags override it wherever they stand */
-    const char *pre = ng_train_default_preset(kind == NG_MODEL_BIGRAM ? NG_MODEL_BIGRAM : NG_MODEL_GPT);
-    for (int j = i; j < argc; j++)
-        if (strcmp(argv[j], "--preset") == 0 && j + 1 < argc) pre = argv[j + 1];
-    if (ng_train_preset(pre, &o->mc, s)) return NG_ERR;
-    if (kind >= 0 && (int)o->mc.kind != kind)
-        return ng_set_error("--preset %s is for a %s model, not %s", pre, ng_model_kind_name(o->mc.kind), argv[0]);
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        int rc = NG_OK;
-        if (!strcmp(a, "--preset")) i++;
-        else if (!strcmp(a, "--data")) rc = arg_str(argc, argv, &i, &s->data);
-        else if (!strcmp(a, "--out")) rc = arg_str(argc, argv, &i, &o->out);
-        else if (!strcmp(a, "--resume")) rc = arg_str(argc, argv, &i, &o->resume);
-        else if (!strcmp(a, "--init-from")) rc = arg_str(argc, argv, &i, &o->init_from);
-        else if (!strcmp(a, "--block-size")) { rc = arg_int(argc, argv, &i, 1, 1 << 20, &o->mc.block_size); gv->T = 1; }
-        else if (!strcmp(a, "--batch-size")) { rc = arg_int(argc, argv, &i, R_BATCH, &s->batch_size); s->given |= NG_SET_BATCH; }
-        else if (!strcmp(a, "--n-layer")) { rc = arg_int(argc, argv, &i, 1, 1024, &o->mc.n_layer); gv->L = 1; }
-        else if (!strcmp(a, "--n-head")) { rc = arg_int(argc, argv, &i, 1, 1024, &o->mc.n_head); gv->H = 1; }
-        else if (!strcmp(a, "--n-embd")) { rc = arg_int(argc, argv, &i, 1, 65536, &o->mc.n_embd); gv->C = 1; }
-        else if (!strcmp(a, "--dropout")) { rc = arg_float(argc, argv, &i, 0, 0.99, &o->mc.dropout); s->dropout = o->mc.dropout; s->given |= NG_SET_DROPOUT; }
-        else if (!strcmp(a, "--lr")) { rc = arg_float(argc, argv, &i, R_LR, &s->lr); s->given |= NG_SET_LR; }
-        else if (!strcmp(a, "--min-lr")) { rc = arg_float(argc, argv, &i, R_LR, &s->min_lr); s->given |= NG_SET_MIN_LR; }
-        else if (!strcmp(a, "--warmup")) { rc = arg_int(argc, argv, &i, R_WARMUP, &s->warmup); s->given |= NG_SET_WARMUP; }
-        else if (!strcmp(a, "--steps")) { rc = arg_int(argc, argv, &i, R_STEPS, &s->steps); s->given |= NG_SET_STEPS; }
-        else if (!strcmp(a, "--eval-every")) { rc = arg_int(argc, argv, &i, R_EVAL_EVERY, &s->eval_every); s->given |= NG_SET_EVAL_EVERY; }
-        else if (!strcmp(a, "--eval-iters")) { rc = arg_int(argc, argv, &i, R_EVAL_ITERS, &s->eval_iters); s->given |= NG_SET_EVAL_ITERS; }
-        else if (!strcmp(a, "--log-every")) { rc = arg_int(argc, argv, &i, R_LOG_EVERY, &s->log_every); s->given |= NG_SET_LOG_EVERY; }
-        else if (!strcmp(a, "--weight-decay")) { rc = arg_float(argc, argv, &i, R_WD, &s->weight_decay); s->given |= NG_SET_WEIGHT_DECAY; }
-        else if (!strcmp(a, "--grad-clip")) { rc = arg_float(argc, argv, &i, R_CLIP, &s->grad_clip); s->given |= NG_SET_GRAD_CLIP; }
-        else if (!strcmp(a, "--seed")) { rc = arg_u64(argc, argv, &i, &s->seed); s->given |= NG_SET_SEED; }
-        else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &o->threads);
-        else if (!strcmp(a, "--vocab-size")) { rc = arg_int(argc, argv, &i, 2, 1 << 22, &s->vocab_size); gv->vocab = 1; }
-        else if (!strcmp(a, "--force")) o->force = 1;
-        else if (!strcmp(a, "--no-final-eval")) s->no_final_eval = 1;
-        else if (!strcmp(a, "--detect-anomaly")) s->detect_anomaly = 1;
-        else if (!strcmp(a, "--tokenizer")) {
-            const char *v;
-            rc = arg_str(argc, argv, &i, &v);
-            if (!rc) {
-                if (!strcmp(v, "char")) s->tokenizer = NG_TOK_CHAR;
-                else if (!strcmp(v, "word")) s->tokenizer = NG_TOK_WORD;
-                else rc = ng_set_error("--tokenizer: '%s' is not char or word", v);
-            }
-            gv->tok = 1;
-        } else if (!strcmp(a, "--unknown")) {
-            const char *v;
-            rc = arg_str(argc, argv, &i, &v);
-            if (!rc) {
-                if (!strcmp(v, "extend")) o->unknown = 0;
-                else if (!strcmp(v, "skip")) o->unknown = 1;
-                else if (!strcmp(v, "error")) o->unknown = 2;
-                else rc = ng_set_error("--unknown: '%s' is not extend, skip or error", v);
-            }
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 1; }
-        else rc = ng_set_error("unknown flag '%s' for train (see nanogen train --help)", a);
-        if (rc) return rc;
-    }
-    if (o->resume && o->init_from) return ng_set_error("--resume and --init-from exclude each other");
-    if (!o->resume) {
-        if (kind < 0 && !o->init_from) return ng_set_error("which model? nanogen train gpt|bigram ...");
-        if (!s->data) return ng_set_error("--data FILE is required (a UTF-8 text file)");
-        if (!o->out) return ng_set_error("--out DIR is required (where the checkpoint goes)");
-    }
-    if (s->min_lr > s->lr) return ng_set_error("--min-lr %g is larger than --lr %g", s->min_lr, s->lr);
-    return NG_OK;
+    ng_train_defaults(kind, s);
+    const char *pre = first.preset ? first.preset : ng_train_default_preset(kind);
+    if (ng_train_preset(pre, &o->mc, s)) return cli_usage_fail("train");
+    if (k && o->mc.kind != kind) { ng_set_error("--preset %s is for a %s model, not %s", pre, ng_model_kind_name(o->mc.kind), k); return cli_usage_fail("train"); }
+    cli_parse(&CMD, argc, argv, o, &a);   /* the flags over the preset (parsed once already: no error) */
+    s->given |= cli_given_bits(&CMD, &a);
+    if (s->given & NG_SET_DROPOUT) s->dropout = o->mc.dropout;
+    gv->T = cli_given(&CMD, &a, "--block-size"); gv->L = cli_given(&CMD, &a, "--n-layer"); gv->H = cli_given(&CMD, &a, "--n-head");
+    gv->C = cli_given(&CMD, &a, "--n-embd"); gv->tok = cli_given(&CMD, &a, "--tokenizer"); gv->vocab = cli_given(&CMD, &a, "--vocab-size");
+    const int tok_ok = !o->tokenizer || !strcmp(o->tokenizer, "char") || !strcmp(o->tokenizer, "word");
+    if (o->tokenizer && tok_ok) s->tokenizer = !strcmp(o->tokenizer, "char") ? NG_TOK_CHAR : NG_TOK_WORD;
+    if (o->unknown_s) o->unknown = !strcmp(o->unknown_s, "extend") ? 0 : !strcmp(o->unknown_s, "skip") ? 1 : !strcmp(o->unknown_s, "error") ? 2 : -1;
+    if (!tok_ok) ng_set_error("--tokenizer: '%s' is not char or word", o->tokenizer);
+    else if (o->unknown < 0) ng_set_error("--unknown: '%s' is not extend, skip or error", o->unknown_s);
+    else if (o->resume && o->init_from) ng_set_error("--resume and --init-from exclude each other");
+    else if (!o->resume && !k && !o->init_from) ng_set_error("which model? nanogen train gpt|bigram ...");
+    else if (!o->resume && !s->data) ng_set_error("--data FILE is required (a UTF-8 text file)");
+    else if (!o->resume && !o->out) ng_set_error("--out DIR is required (where the checkpoint goes)");
+    else if (s->min_lr > s->lr) ng_set_error("--min-lr %g is larger than --lr %g", s->min_lr, s->lr);
+    else return 0;
+    return cli_usage_fail("train");
 }
 
 /* ---------------------------------------------------------------- what a run prints */
@@ -220,14 +225,15 @@ static int fine_tune_start(const train_opts *o, const given_flags *gv, ng_model 
 }
 
 int cmd_train(int argc, char **argv) {
-    if (argc > 0 && cli_is_image_model(argv[0])) return cmd_train_images(argc, argv);
-    for (int i = 0; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--resume") && cli_is_image_checkpoint(argv[i + 1])) return cmd_train_images(argc, argv);
+    ng_model_kind kind;
+    if (argc > 0 && !ng_model_kind_parse(argv[0], &kind) && !ng_model_kind_is_text(kind)) return cmd_train_images(argc, argv);
+    for (int i = 0; i + 1 < argc; i++)   /* --resume DIR: the kind of the checkpoint there */
+        if (!strcmp(argv[i], "--resume") && !ng_checkpoint_kind(argv[i + 1], &kind) && !ng_model_kind_is_text(kind))
+            return cmd_train_images(argc, argv);
     train_opts o;
     given_flags gv;
-    int prc = parse(argc, argv, &o, &gv);
-    if (prc > 0) return 0;   /* --help */
-    if (prc) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); usage(); return 2; }
+    int help, prc = parse(argc, argv, &o, &gv, &help);
+    if (prc || help) return prc;
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     cli_set_threads(o.threads);
 

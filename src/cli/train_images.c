@@ -15,109 +15,102 @@
 
 typedef struct {
     ng_model_config mc;
-    const char *data, *out, *resume;
+    const char *data, *out, *resume, *arch, *noise_s;
     int epochs, B, threads, force, size, max_batches, log_every, detect_anomaly;
     float lr, beta1, beta2, noise;
     int noise_mask;       /* DAE: 0 gaussian noise of std `noise`, 1 masking with probability `noise` */
     uint64_t seed;
 } itrain_opts;
 
-
 /* Ranges of the settings that a checkpoint's training state also holds: a flag and a restored
- * setting are checked against the same numbers (parse, load_state). */
+ * setting are checked against the same numbers (src/train/images.c). */
 #define R_EPOCHS 0, 100000
 #define R_BATCH 1, 65536
-#define R_LR 0, 10
 #define R_BETA1 0, 0.9999
 #define R_BETA2 0, 0.99999
 #define R_SIZE 4, 1024
 #define R_MAX_BATCHES 0, 1 << 30
 #define NOISE_MAX(mask) ((mask) ? 1.0f : 10.0f)   /* mask:P is a probability, gaussian:STD up to 10 */
 
-static void usage(void) {
-    fprintf(stderr,
-        "usage: nanogen train ae|dae|vae|gan|classifier --data fashion-mnist|mnist|DIR --out DIR [options]\n"
-        "       nanogen train --resume DIR [--epochs N]\n"
-        "  --epochs N (10; gan 5; classifier 5)  --batch-size B (128)  --lr X (1e-3; gan 2e-4)  --beta1 X --beta2 X\n"
-        "  --arch mlp|conv (ae, dae, vae: SPEC.md's MLP, or a conv encoder/decoder; size divisible by 4)\n"
-        "  --latent N (20; gan 100)  --hidden N (400; conv 256; classifier 128)  --beta X (VAE KL weight, 1)\n"
-        "  --noise gaussian:S | mask:P (dae, default gaussian:0.3)\n"
-        "  --image-size N --channels 1|3 (folders of PNG/JPEG)  --max-batches N  --seed S --threads N --force\n"
-        "  --detect-anomaly (check every op's output and gradients for NaN/Inf; slower)\n");
-}
+static const cli_flagdef
+    def_epochs = {"--epochs", CLI_INT, R_EPOCHS, "N", "epochs (with --resume: the new total)"},
+    def_batch = {"--batch-size", CLI_INT, R_BATCH, "B", "pictures a batch"},
+    def_beta1 = {"--beta1", CLI_FLOAT, R_BETA1, "X", "Adam's beta1"},
+    def_beta2 = {"--beta2", CLI_FLOAT, R_BETA2, "X", "Adam's beta2"},
+    def_latent = {"--latent", CLI_INT, 1, 65536, "N", "latent size (ae, dae, vae, gan)"},
+    def_hidden = {"--hidden", CLI_INT, 1, 65536, "N", "hidden width (400; conv 256; classifier 128)"},
+    def_arch = {"--arch", CLI_STR, 0, 0, "mlp|conv", "ae, dae, vae: SPEC.md's MLP, or a conv encoder/decoder (size divisible by 4)"},
+    def_beta = {"--beta", CLI_FLOAT, 0, 1e6, "X", "the VAE's KL weight"},
+    def_noise = {"--noise", CLI_STR, 0, 0, "gaussian:S|mask:P", "the DAE's corruption (gaussian:0.3)"},
+    def_size = {"--image-size", CLI_INT, R_SIZE, "N", "pictures of a folder: resized and centre-cropped to N x N"},
+    def_channels = {"--channels", CLI_INT, 1, 3, "1|3", "pictures of a folder: grey or RGB"},
+    def_max_batches = {"--max-batches", CLI_INT, R_MAX_BATCHES, "N", "batches an epoch at most (0: all)"};
+static const cli_flag FLAGS[] = {
+    CLI_F(cli_def_data, itrain_opts, data, NULL, "fashion-mnist | mnist | a folder of IDX files | a folder of pictures"),
+    CLI_F(cli_def_out_dir, itrain_opts, out, NULL, NULL),
+    CLI_F(cli_def_resume, itrain_opts, resume, NULL, NULL),
+    CLI_F(def_epochs, itrain_opts, epochs, NULL, "epochs (10; gan, classifier 5; with --resume: the new total)"),
+    CLI_F(def_batch, itrain_opts, B, "128", NULL),
+    CLI_F(cli_def_lr, itrain_opts, lr, NULL, "learning rate (1e-3; gan 2e-4)"),
+    CLI_F(def_beta1, itrain_opts, beta1, NULL, "Adam's beta1 (0.9; gan 0.5)"),
+    CLI_F(def_beta2, itrain_opts, beta2, "0.999", NULL),
+    CLI_F(def_latent, itrain_opts, mc.latent, NULL, "latent size (20; gan 100)"),
+    CLI_F(def_hidden, itrain_opts, mc.hidden, NULL, NULL),
+    CLI_F(def_arch, itrain_opts, arch, NULL, NULL),
+    CLI_F(def_beta, itrain_opts, mc.beta, "1", NULL),
+    CLI_F(def_noise, itrain_opts, noise_s, NULL, NULL),
+    CLI_F(def_size, itrain_opts, size, "28", NULL),
+    CLI_F(def_channels, itrain_opts, mc.c, "1", NULL),
+    CLI_F(def_max_batches, itrain_opts, max_batches, "0", NULL),
+    CLI_F(cli_def_log_every, itrain_opts, log_every, "50", NULL),
+    CLI_F(cli_def_seed, itrain_opts, seed, "1", NULL),
+    CLI_F(cli_def_threads, itrain_opts, threads, "0", NULL),
+    CLI_F(cli_def_force, itrain_opts, force, NULL, NULL),
+    CLI_F(cli_def_anomaly, itrain_opts, detect_anomaly, NULL, NULL),
+    {0}};
 
-static int is_image_kind(const char *s) {
-    return !strcmp(s, "ae") || !strcmp(s, "dae") || !strcmp(s, "vae") || !strcmp(s, "gan") || !strcmp(s, "classifier");
-}
-
-/* NG_OK, NG_ERR + error, or 1 after printing the usage for --help. */
-static int parse(int argc, char **argv, itrain_opts *o) {
+/* 0, or the exit code: 0 after --help (*help set), 2 after a usage error */
+static int parse(int argc, char **argv, itrain_opts *o, unsigned *given, int *help) {
     memset(o, 0, sizeof *o);
-    int i = 0, kind = -1;
-    if (argc > 0 && argv[0][0] != '-') {
-        const char *k = argv[0];
-        kind = !strcmp(k, "ae") ? NG_MODEL_AE : !strcmp(k, "dae") ? NG_MODEL_DAE : !strcmp(k, "vae") ? NG_MODEL_VAE
-             : !strcmp(k, "classifier") ? NG_MODEL_CLASSIFIER : NG_MODEL_GAN;
-        i = 1;
-    }
-    o->mc.kind = (ng_model_kind)(kind < 0 ? NG_MODEL_VAE : kind);
-    int gan = o->mc.kind == NG_MODEL_GAN;
-    o->epochs = gan ? 5 : 10; o->B = 128; o->lr = gan ? 2e-4f : 1e-3f; o->beta1 = gan ? 0.5f : 0.9f; o->beta2 = 0.999f;
-    const int clf = o->mc.kind == NG_MODEL_CLASSIFIER;
-    if (clf) o->epochs = 5;
-    o->mc.latent = gan ? 100 : 20; o->mc.hidden = clf ? 128 : 400; o->mc.beta = 1.0f; o->noise = 0.3f;
-    int hidden_given = 0;
-    o->seed = 1; o->size = 28; o->mc.c = 1; o->log_every = 50;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        int rc = NG_OK;
-        if (!strcmp(a, "--data")) rc = arg_str(argc, argv, &i, &o->data);
-        else if (!strcmp(a, "--out")) rc = arg_str(argc, argv, &i, &o->out);
-        else if (!strcmp(a, "--resume")) rc = arg_str(argc, argv, &i, &o->resume);
-        else if (!strcmp(a, "--epochs")) rc = arg_int(argc, argv, &i, R_EPOCHS, &o->epochs);
-        else if (!strcmp(a, "--batch-size")) rc = arg_int(argc, argv, &i, R_BATCH, &o->B);
-        else if (!strcmp(a, "--lr")) rc = arg_float(argc, argv, &i, R_LR, &o->lr);
-        else if (!strcmp(a, "--beta1")) rc = arg_float(argc, argv, &i, R_BETA1, &o->beta1);
-        else if (!strcmp(a, "--beta2")) rc = arg_float(argc, argv, &i, R_BETA2, &o->beta2);
-        else if (!strcmp(a, "--latent")) rc = arg_int(argc, argv, &i, 1, 65536, &o->mc.latent);
-        else if (!strcmp(a, "--hidden")) { rc = arg_int(argc, argv, &i, 1, 65536, &o->mc.hidden); hidden_given = 1; }
-        else if (!strcmp(a, "--arch")) {
-            const char *v;
-            rc = arg_str(argc, argv, &i, &v);
-            if (!rc && !strcmp(v, "mlp")) o->mc.arch = NG_ARCH_MLP;
-            else if (!rc && !strcmp(v, "conv")) o->mc.arch = NG_ARCH_CONV;
-            else if (!rc) rc = ng_set_error("--arch: '%s' is not mlp or conv", v);
+    ng_model_kind kind = NG_MODEL_VAE;
+    if (argc > 0 && argv[0][0] != '-') ng_model_kind_parse(argv[0], &kind);   /* cmd_train: an image kind */
+    char name[32];
+    snprintf(name, sizeof name, "train %s", argc > 0 && argv[0][0] != '-' ? ng_model_kind_name(kind) : "vae");
+    const cli_cmd cmd = {name,
+        "usage: nanogen train ae|dae|vae|gan|classifier --data fashion-mnist|mnist|DIR --out DIR [options]\n"
+        "       nanogen train --resume DIR [--epochs N]", NULL, FLAGS, 1};
+    o->mc.kind = kind;
+    const int gan = kind == NG_MODEL_GAN, clf = kind == NG_MODEL_CLASSIFIER;
+    o->epochs = gan || clf ? 5 : 10; o->lr = gan ? 2e-4f : 1e-3f; o->beta1 = gan ? 0.5f : 0.9f;
+    o->mc.latent = gan ? 100 : 20; o->mc.hidden = clf ? 128 : 400; o->noise = 0.3f;
+    cli_args a;
+    int rc = cli_parse(&cmd, argc, argv, o, &a);
+    *help = rc == 1;
+    if (rc) return rc == 1 ? 0 : rc;
+    *given = cli_given(&cmd, &a, "--epochs") ? NG_SET_EPOCHS : 0;   /* a resumed run keeps the rest */
+    if (o->arch && !strcmp(o->arch, "mlp")) o->mc.arch = NG_ARCH_MLP;
+    else if (o->arch && !strcmp(o->arch, "conv")) o->mc.arch = NG_ARCH_CONV;
+    else if (o->arch) { ng_set_error("--arch: '%s' is not mlp or conv", o->arch); return cli_usage_fail(name); }
+    if (o->noise_s) {
+        const char *v = o->noise_s;
+        char *end = NULL;
+        if (!strncmp(v, "gaussian:", 9)) { o->noise_mask = 0; o->noise = strtof(v + 9, &end); }
+        else if (!strncmp(v, "mask:", 5)) { o->noise_mask = 1; o->noise = strtof(v + 5, &end); }
+        if (!end || *end || !(o->noise >= 0) || o->noise > NOISE_MAX(o->noise_mask)) {
+            ng_set_error("--noise: '%s' is not gaussian:STD (0..10) or mask:P (0..1)", v);
+            return cli_usage_fail(name);
         }
-        else if (!strcmp(a, "--beta")) rc = arg_float(argc, argv, &i, 0, 1e6, &o->mc.beta);
-        else if (!strcmp(a, "--image-size")) rc = arg_int(argc, argv, &i, R_SIZE, &o->size);
-        else if (!strcmp(a, "--channels")) rc = arg_int(argc, argv, &i, 1, 3, &o->mc.c);
-        else if (!strcmp(a, "--max-batches")) rc = arg_int(argc, argv, &i, R_MAX_BATCHES, &o->max_batches);
-        else if (!strcmp(a, "--log-every")) rc = arg_int(argc, argv, &i, 1, 1 << 30, &o->log_every);
-        else if (!strcmp(a, "--seed")) rc = arg_u64(argc, argv, &i, &o->seed);
-        else if (!strcmp(a, "--threads")) rc = arg_int(argc, argv, &i, 0, 1024, &o->threads);
-        else if (!strcmp(a, "--force")) o->force = 1;
-        else if (!strcmp(a, "--detect-anomaly")) o->detect_anomaly = 1;
-        else if (!strcmp(a, "--noise")) {
-            const char *v;
-            rc = arg_str(argc, argv, &i, &v);
-            char *end = NULL;
-            if (!rc && !strncmp(v, "gaussian:", 9)) { o->noise_mask = 0; o->noise = strtof(v + 9, &end); }
-            else if (!rc && !strncmp(v, "mask:", 5)) { o->noise_mask = 1; o->noise = strtof(v + 5, &end); }
-            if (!rc && (!end || *end || !(o->noise >= 0) || o->noise > NOISE_MAX(o->noise_mask)))
-                rc = ng_set_error("--noise: '%s' is not gaussian:STD (0..10) or mask:P (0..1)", v);
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 1; }
-        else rc = ng_set_error("unknown flag '%s' for train %s", a, ng_model_kind_name(o->mc.kind));
-        if (rc) return rc;
     }
-    if (o->mc.c != 1 && o->mc.c != 3) return ng_set_error("--channels must be 1 or 3");
-    if (o->mc.arch == NG_ARCH_CONV && (gan || clf))
-        return ng_set_error("--arch conv is for ae, dae and vae (the %s has its own architecture)", ng_model_kind_name(o->mc.kind));
-    if (o->mc.arch == NG_ARCH_CONV && !hidden_given) o->mc.hidden = 256;
-    if (!o->resume) {
-        if (!o->data) return ng_set_error("--data is required: fashion-mnist, mnist, or a folder of IDX files or images");
-        if (!o->out) return ng_set_error("--out DIR is required (where the checkpoint goes)");
+    if (o->mc.c != 1 && o->mc.c != 3) ng_set_error("--channels must be 1 or 3");
+    else if (o->mc.arch == NG_ARCH_CONV && (gan || clf))
+        ng_set_error("--arch conv is for ae, dae and vae (the %s has its own architecture)", ng_model_kind_name(o->mc.kind));
+    else if (!o->resume && !o->data) ng_set_error("--data is required: fashion-mnist, mnist, or a folder of IDX files or images");
+    else if (!o->resume && !o->out) ng_set_error("--out DIR is required (where the checkpoint goes)");
+    else {
+        if (o->mc.arch == NG_ARCH_CONV && !cli_given(&cmd, &a, "--hidden")) o->mc.hidden = 256;
+        return 0;
     }
-    return NG_OK;
+    return cli_usage_fail(name);
 }
 
 /* The per-epoch line on stdout, readable, with the numbers of the epoch's metrics.jsonl record j:
@@ -186,9 +179,9 @@ static void on_event(const ng_train_event *e, void *ctx) {
 
 int cmd_train_images(int argc, char **argv) {
     itrain_opts o;
-    int prc = parse(argc, argv, &o);
-    if (prc > 0) return 0;   /* --help */
-    if (prc) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); usage(); return 2; }
+    unsigned given;
+    int help, prc = parse(argc, argv, &o, &given, &help);
+    if (prc || help) return prc;
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     cli_set_threads(o.threads);
     ng_train_settings s;
@@ -196,7 +189,7 @@ int cmd_train_images(int argc, char **argv) {
     s.data = o.data; s.seed = o.seed; s.batch_size = o.B; s.lr = o.lr; s.beta1 = o.beta1; s.beta2 = o.beta2;
     s.epochs = o.epochs; s.max_batches = o.max_batches; s.image_size = o.size; s.noise = o.noise; s.noise_mask = o.noise_mask;
     s.detect_anomaly = o.detect_anomaly;
-    for (int i = 0; i < argc; i++) if (!strcmp(argv[i], "--epochs")) s.given |= NG_SET_EPOCHS;   /* a resumed run keeps the rest */
+    s.given |= given;
     ng_trainer *t = o.resume ? ng_trainer_resume(o.resume, &s, o.out) : ng_trainer_create(&o.mc, &s, o.out, o.force);
     if (!t) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); return 1; }
     const ng_train_settings *ts = ng_trainer_settings(t);
@@ -232,5 +225,3 @@ int cmd_train_images(int argc, char **argv) {
     ng_trainer_free(t);
     return code;
 }
-
-int cli_is_image_model(const char *name) { return is_image_kind(name); }
