@@ -3,6 +3,7 @@
  * for --init-from, ng_trainer_resume, ng_trainer_run). Image kinds: train_images.c. */
 #include "cli.h"
 #include "core/progress.h"
+#include "train/ranges.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -21,16 +22,6 @@ typedef struct {
 
 /* Which shape flags the user gave (--resume and --init-from keep the checkpoint's shape). */
 typedef struct { int T, L, H, C, tok, vocab; } given_flags;
-
-/* The flags' ranges (the trainer checks a restored setting against the same numbers). */
-#define R_STEPS 0, 1 << 30
-#define R_LR 0, 10
-#define R_WARMUP 0, 1 << 30
-#define R_WD 0, 10
-#define R_CLIP 0, 1e9
-#define R_EVAL_EVERY 0, 1 << 30
-#define R_EVAL_ITERS 1, 1 << 20
-#define R_LOG_EVERY 1, 1 << 30
 
 /* flags the image trainer shares (train_images.c) */
 const cli_flagdef cli_def_out_dir = {"--out", CLI_STR, 0, 0, "DIR", "where the checkpoint goes (a checkpoint there is kept unless --force)"};

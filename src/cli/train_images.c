@@ -4,6 +4,7 @@
  * library's trainer (src/train/images.c: epochs, pictures in DIR/samples/, checkpoints). */
 #include "cli.h"
 #include "core/progress.h"
+#include "train/ranges.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -22,19 +23,11 @@ typedef struct {
     uint64_t seed;
 } itrain_opts;
 
-/* Ranges of the settings that a checkpoint's training state also holds: a flag and a restored
- * setting are checked against the same numbers (src/train/images.c). */
-#define R_EPOCHS 0, 100000
-#define R_BATCH 1, 65536
-#define R_BETA1 0, 0.9999
-#define R_BETA2 0, 0.99999
-#define R_SIZE 4, 1024
-#define R_MAX_BATCHES 0, 1 << 30
 #define NOISE_MAX(mask) ((mask) ? 1.0f : 10.0f)   /* mask:P is a probability, gaussian:STD up to 10 */
 
 static const cli_flagdef
     def_epochs = {"--epochs", CLI_INT, R_EPOCHS, "N", "epochs (with --resume: the new total)"},
-    def_batch = {"--batch-size", CLI_INT, R_BATCH, "B", "pictures a batch"},
+    def_batch = {"--batch-size", CLI_INT, R_IMAGE_BATCH, "B", "pictures a batch"},
     def_beta1 = {"--beta1", CLI_FLOAT, R_BETA1, "X", "Adam's beta1"},
     def_beta2 = {"--beta2", CLI_FLOAT, R_BETA2, "X", "Adam's beta2"},
     def_latent = {"--latent", CLI_INT, 1, 65536, "N", "latent size (ae, dae, vae, gan)"},
@@ -133,7 +126,6 @@ static void print_epoch_line(const cJSON *j, int epochs) {
     printf(" (%.1f s, %.0f img/s)\n", cJSON_IsNumber(t) ? t->valuedouble : 0.0, cJSON_IsNumber(r) ? r->valuedouble : 0.0);
     fflush(stdout);
 }
-
 
 typedef struct {
     int tty, epochs;

@@ -7,6 +7,7 @@
 #include "train/trainer.h"
 
 #include "io/jsonnum.h"
+#include "train/ranges.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -14,14 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Ranges of the settings that a checkpoint's training state also holds (the flags' ranges). */
-#define R_EPOCHS 0, 100000
-#define R_BATCH 1, 65536
-#define R_LR 0, 10
-#define R_BETA1 0, 0.9999
-#define R_BETA2 0, 0.99999
-#define R_SIZE 4, 1024
-#define R_MAX_BATCHES 0, 1 << 30
 #define NOISE_MAX(mask) ((mask) ? 1.0f : 10.0f)   /* mask:P is a probability, gaussian:STD up to 10 */
 
 /* Where a run stopped inside an epoch: the next batch, the RNG as the epoch began (it
@@ -90,7 +83,7 @@ static float jfloat(const cJSON *v, float dflt) {
 
 /* every setting in its range, through range (key, value, lo, hi) */
 static int check_ranges(const ng_train_settings *s, int (*range)(const char *, double, double, double)) {
-    return range("epochs", s->epochs, R_EPOCHS) || range("batch_size", s->batch_size, R_BATCH) || range("lr", s->lr, R_LR) ||
+    return range("epochs", s->epochs, R_EPOCHS) || range("batch_size", s->batch_size, R_IMAGE_BATCH) || range("lr", s->lr, R_LR) ||
            range("beta1", s->beta1, R_BETA1) || range("beta2", s->beta2, R_BETA2) || range("noise_mask", s->noise_mask, 0, 1) ||
            range("noise", s->noise, 0, NOISE_MAX(s->noise_mask)) || range("image_size", s->image_size, R_SIZE) ||
            range("max_batches", s->max_batches, R_MAX_BATCHES) ? NG_ERR : NG_OK;
