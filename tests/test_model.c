@@ -33,6 +33,23 @@ static void randomize(ng_model *m, float std) {
 
 /* ---------------------------------------------------------------- parameters */
 
+/* Every kind describes its sizes through the kind table (what `nanogen info` prints). */
+static void test_describe(void) {
+    char d[256];
+    ng_model_config c = gpt_cfg(65, 64, 4, 4, 128, 0);
+    ng_model *m = ng_model_new(&c);
+    CHECK(m && ng_model_describe(m, d, sizeof d) > 0 && !strcmp(d, "block_size 64, n_layer 4, n_head 4, n_embd 128, dropout 0"),
+          "gpt: '%s'", m ? d : ng_last_error());
+    ng_model_free(m);
+    ng_model_config v = {.kind = NG_MODEL_VAE, .c = 1, .h = 28, .w = 28, .hidden = 400, .latent = 20, .beta = 1};
+    m = ng_model_new(&v);
+    CHECK(m && ng_model_describe(m, d, sizeof d) > 0 && !strcmp(d, "pictures 1x28x28, hidden 400, latent 20, beta 1"),
+          "vae: '%s'", m ? d : ng_last_error());
+    char small[8];   /* cut short like snprintf: the whole length returned, the text NUL-terminated */
+    CHECK(m && ng_model_describe(m, small, sizeof small) == (int)strlen(d) && strlen(small) == 7, "vae into 8 bytes");
+    ng_model_free(m);
+}
+
 static void test_param_count(void) {
     ng_model_config c = gpt_cfg(11, 8, 2, 2, 8, 0);
     ng_model *m = ng_model_new(&c);
@@ -584,6 +601,7 @@ static void test_sample(void) {
 int main(void) {
     ng_rng_seed(&g_rng, 31337);
     RUN(test_param_count);
+    RUN(test_describe);
     RUN(test_param_names);
     RUN(test_gradcheck);
     RUN(test_gpt_dropout);

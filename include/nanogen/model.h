@@ -84,6 +84,9 @@ NG_API ng_params *ng_model_params(ng_model *m);
 /* Non-trained state (BatchNorm running statistics), or NULL. */
 NG_API ng_params *ng_model_buffers(ng_model *m);
 NG_API const ng_model_config *ng_model_cfg(const ng_model *m);
+/* The model's sizes in words, as `nanogen info` prints them ("block_size 256, n_layer 6, n_head 6,
+ * n_embd 384, dropout 0.2"; "pictures 1x28x28, hidden 400, latent 20, beta 1"): snprintf's result. */
+NG_API int ng_model_describe(const ng_model *m, char *buf, size_t cap);
 
 /* The language-model graph of a model for B windows of T tokens. */
 typedef struct {

@@ -72,12 +72,9 @@ static int info_image(const char *dir) {
     struct stat st;
     printf("checkpoint  %s (%.1f MB)\n", path ? path : dir, path && stat(path, &st) == 0 ? st.st_size / 1e6 : 0.0);
     printf("model       %s%s\n", ng_model_kind_name(c->kind), c->arch == NG_ARCH_CONV ? " (conv)" : "");
-    printf("config      pictures %dx%dx%d", c->c, c->h, c->w);
-    if (c->kind != NG_MODEL_GAN) printf(", hidden %d", c->hidden);   /* the DCGAN's widths are fixed */
-    if (c->kind == NG_MODEL_CLASSIFIER) printf(", %d classes", c->n_classes);
-    else printf(", latent %d", c->latent);
-    if (c->kind == NG_MODEL_VAE) printf(", beta %g", c->beta);
-    printf("\n");
+    char desc[256];
+    ng_model_describe(m, desc, sizeof desc);
+    printf("config      %s\n", desc);
     int64_t total = 0;
     for (int b = 0; b < ng_model_n_blocks(m); b++) total += ng_params_numel(ng_model_block(m, b));
     printf("parameters  %lld", (long long)total);
@@ -128,10 +125,9 @@ int cmd_info(int argc, char **argv) {
     struct stat st;
     printf("checkpoint  %s (%.1f MB)\n", path ? path : dir, path && stat(path, &st) == 0 ? st.st_size / 1e6 : 0.0);
     printf("model       %s\n", ng_model_kind_name(c->kind));
-    if (c->kind == NG_MODEL_GPT)
-        printf("config      block_size %d, n_layer %d, n_head %d, n_embd %d, dropout %g\n", c->block_size, c->n_layer, c->n_head, c->n_embd, c->dropout);
-    else
-        printf("config      block_size %d\n", c->block_size);
+    char desc[256];
+    ng_model_describe(m, desc, sizeof desc);
+    printf("config      %s\n", desc);
     printf("parameters  %lld\n", (long long)ng_params_numel(ng_model_params(m)));
     printf("tokenizer   %s, %d tokens:", ng_tokenizer_kind(tok) == NG_TOK_CHAR ? "char" : "word", c->vocab_size);
     const int shown = 256;   /* a whole char vocabulary of an alphabet; the first of a word one */

@@ -136,6 +136,13 @@ void ng_dae_corrupt(float *dst, const float *src, int64_t n, int mask, float lev
 
 static int ae_declare(ng_model *m) { return m->cfg.arch == NG_ARCH_CONV ? conv_declare(m) : mlp_declare(m); }
 
-const ng_kind_def ng_kind_ae = {"ae", 0, 1, ae_check, ae_declare, ng__init_block0};
-const ng_kind_def ng_kind_dae = {"dae", 0, 1, ae_check, ae_declare, ng__init_block0};
-const ng_kind_def ng_kind_vae = {"vae", 0, 1, ae_check, ae_declare, ng__init_block0};
+static int ae_describe(const ng_model_config *c, char *buf, size_t cap) { return ng__image_describe(c, buf, cap, 1, 1); }
+
+static int vae_describe(const ng_model_config *c, char *buf, size_t cap) {
+    int k = ng__image_describe(c, buf, cap, 1, 1);
+    return k >= 0 && (size_t)k < cap ? k + snprintf(buf + k, cap - k, ", beta %g", c->beta) : k;
+}
+
+const ng_kind_def ng_kind_ae = {"ae", 0, 1, ae_check, ae_declare, ng__init_block0, ae_describe, NULL};
+const ng_kind_def ng_kind_dae = {"dae", 0, 1, ae_check, ae_declare, ng__init_block0, ae_describe, NULL};
+const ng_kind_def ng_kind_vae = {"vae", 0, 1, ae_check, ae_declare, ng__init_block0, vae_describe, NULL};

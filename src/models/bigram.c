@@ -2,6 +2,8 @@
  * token are the row of the current token. */
 #include "models/model_internal.h"
 
+#include <stdio.h>
+
 static int bigram_check(const ng_model_config *c) {
     if ((int64_t)c->vocab_size * c->vocab_size > ((int64_t)1 << 31))
         return ng_set_error("a bigram table of %d x %d is too large (use --tokenizer char or a smaller --vocab-size)", c->vocab_size, c->vocab_size);
@@ -32,4 +34,8 @@ int ng__bigram_build(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *o) {
     return o->loss ? NG_OK : NG_ERR;
 }
 
-const ng_kind_def ng_kind_bigram = {"bigram", 1, 1, bigram_check, bigram_declare, bigram_init};
+static int bigram_describe(const ng_model_config *c, char *buf, size_t cap) {
+    return snprintf(buf, cap, "block_size %d", c->block_size);
+}
+
+const ng_kind_def ng_kind_bigram = {"bigram", 1, 1, bigram_check, bigram_declare, bigram_init, bigram_describe, ng__bigram_build};

@@ -4,6 +4,7 @@
  * Parameters named and initialised as the PyTorch module would be (nn defaults). */
 #include "models/model_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static int classifier_check(const ng_model_config *c) {
@@ -50,4 +51,10 @@ int ng_classifier_build(ng_model *m, ng_graph *g, int B, ng_classifier_graph *o)
     return ng_graph_finalize(g, o->loss);
 }
 
-const ng_kind_def ng_kind_classifier = {"classifier", 0, 1, classifier_check, classifier_declare, ng__init_block0};
+static int classifier_describe(const ng_model_config *c, char *buf, size_t cap) {
+    int k = ng__image_describe(c, buf, cap, 1, 0);
+    return k >= 0 && (size_t)k < cap ? k + snprintf(buf + k, cap - k, ", %d classes", c->n_classes) : k;
+}
+
+const ng_kind_def ng_kind_classifier = {"classifier", 0, 1, classifier_check, classifier_declare, ng__init_block0,
+                                        classifier_describe, NULL};

@@ -125,4 +125,7 @@ static int gan_check(const ng_model_config *c) {
     return ng__gan_shape(c->h, c->w, NULL, NULL);
 }
 
-const ng_kind_def ng_kind_gan = {"gan", 0, 2, gan_check, gan_declare, gan_init};
+/* the DCGAN's widths are fixed: no hidden size */
+static int gan_describe(const ng_model_config *c, char *buf, size_t cap) { return ng__image_describe(c, buf, cap, 0, 1); }
+
+const ng_kind_def ng_kind_gan = {"gan", 0, 2, gan_check, gan_declare, gan_init, gan_describe, NULL};

@@ -98,4 +98,9 @@ int ng__gpt_build(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *o) {
     return o->loss ? NG_OK : NG_ERR;
 }
 
-const ng_kind_def ng_kind_gpt = {"gpt", 1, 1, gpt_check, gpt_declare, gpt_init};
+static int gpt_describe(const ng_model_config *c, char *buf, size_t cap) {
+    return snprintf(buf, cap, "block_size %d, n_layer %d, n_head %d, n_embd %d, dropout %g", c->block_size, c->n_layer,
+                    c->n_head, c->n_embd, c->dropout);
+}
+
+const ng_kind_def ng_kind_gpt = {"gpt", 1, 1, gpt_check, gpt_declare, gpt_init, gpt_describe, ng__gpt_build};

@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -241,7 +242,7 @@ int ng_model_build(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *out) {
     if (m->cfg.kind == NG_MODEL_GPT && T > m->cfg.block_size)
         return ng_set_error("block size %d exceeds the model's %d", T, m->cfg.block_size);
     memset(out, 0, sizeof *out);
-    int rc = m->cfg.kind == NG_MODEL_GPT ? ng__gpt_build(m, g, B, T, out) : ng__bigram_build(m, g, B, T, out);
+    int rc = m->def->build_lm(m, g, B, T, out);
     if (rc) return rc;
     return ng_graph_finalize(g, out->loss);
 }
@@ -252,4 +253,17 @@ void ng_text_batch(const int32_t *ids, size_t n, int B, int T, ng_rng *rng, int3
         memcpy(x + (size_t)b * T, ids + start, (size_t)T * sizeof(int32_t));
         memcpy(y + (size_t)b * T, ids + start + 1, (size_t)T * sizeof(int32_t));
     }
+}
+
+int ng_model_describe(const ng_model *m, char *buf, size_t cap) {
+    char whole[512];   /* the kinds write into room enough; the caller gets snprintf's answer */
+    m->def->describe(&m->cfg, whole, sizeof whole);
+    return snprintf(buf, cap, "%s", whole);
+}
+
+int ng__image_describe(const ng_model_config *c, char *buf, size_t cap, int hidden, int latent) {
+    int k = snprintf(buf, cap, "pictures %dx%dx%d", c->c, c->h, c->w);
+    if (hidden && k >= 0 && (size_t)k < cap) k += snprintf(buf + k, cap - k, ", hidden %d", c->hidden);
+    if (latent && k >= 0 && (size_t)k < cap) k += snprintf(buf + k, cap - k, ", latent %d", c->latent);
+    return k;
 }

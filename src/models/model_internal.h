@@ -45,6 +45,11 @@ typedef struct {
     int (*check)(const ng_model_config *c);            /* the kind's sizes (the modality's are checked first) */
     int (*declare)(ng_model *m);                       /* every tensor, named, in the blocks */
     void (*init)(ng_model *m, ng_rng *r);              /* from a seeded RNG */
+    /* its sizes in words ("block_size 256, n_layer 6, ..."; `nanogen info`): snprintf's return */
+    int (*describe)(const ng_model_config *c, char *buf, size_t cap);
+    /* a text kind's training graph: B windows of T tokens -> logits, loss (NULL: an image kind,
+     * whose graphs are ng_ae_build / ng_decoder_build / ng_gan_discriminator / ng_classifier_build) */
+    int (*build_lm)(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *out);
 } ng_kind_def;
 
 struct ng_model {
@@ -64,6 +69,9 @@ struct ng_model {
 
 /* the kinds (their own files) */
 extern const ng_kind_def ng_kind_bigram, ng_kind_gpt, ng_kind_ae, ng_kind_dae, ng_kind_vae, ng_kind_gan, ng_kind_classifier;
+
+/* "pictures CxHxW" and the sizes every image kind has: the start of an image kind's description */
+int ng__image_describe(const ng_model_config *c, char *buf, size_t cap, int hidden, int latent);
 
 /* The language-model graphs (gpt.c, bigram.c) */
 int ng__gpt_build(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *out);
