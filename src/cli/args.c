@@ -59,6 +59,11 @@ void cli_catch_stop_signals(void) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
+void cli_train_note(int tty, const char *msg) {
+    if (tty) fprintf(stderr, "\r\033[K");
+    fprintf(stderr, "nanogen: %s\n", msg);
+}
+
 int cli_stop_code(void) { return cli_stop == SIGTERM ? 143 : 130; }
 
 /* the first time the thread count drops because other programs use the CPUs, say so (once) */

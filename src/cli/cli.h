@@ -44,6 +44,9 @@ void cli_note_unknown_words(const ng_tokenizer *tok, const int32_t *ids, size_t 
 /* Training runs stop cleanly on SIGINT/SIGTERM: cli_catch_stop_signals() installs a handler
  * that sets cli_stop to the signal; the loop saves a checkpoint and exits cli_stop_code(). */
 extern volatile sig_atomic_t cli_stop;
+/* A trainer's note (NG_TRAIN_NOTE) on stderr, on a line of its own (tty: after clearing the
+ * progress line), for the text and the image trainers alike. */
+void cli_train_note(int tty, const char *msg);
 void cli_catch_stop_signals(void);
 int cli_stop_code(void);   /* 130 for SIGINT, 143 for SIGTERM */
 /* --threads N for a command: N (0: every CPU), at most the CPUs the process may run on (more

@@ -170,12 +170,8 @@ static void on_event(const ng_train_event *e, void *ctx) {
         cJSON_Delete(j);
         break;
     }
-    case NG_TRAIN_NOTE:
-        if (v->tty) fprintf(stderr, "\r\033[K");
-        fprintf(stderr, "nanogen: %s\n", e->message);
-        break;
-    default:
-        break;
+    case NG_TRAIN_NOTE: cli_train_note(v->tty, e->message); break;
+    default: break;
     }
 }
 
