@@ -86,6 +86,18 @@ def rd(p):
     return b[8 + n:], h
 sys.exit(0 if rd(sys.argv[1]) == rd(sys.argv[2]) else 1)' "$1" "$2"
 }
+# cc_setup: for a test that compiles programs against the library (test_api, test_examples):
+# ROOT (the checkout), B (the build directory, absolute), CC (a C compiler), SAN (under make test
+# SANITIZE=1 the library is built with ASan + UBSan, so a program using it needs their runtime).
+cc_setup() {
+    ROOT=$(pwd)
+    B=${BUILD:-build}
+    case $B in /*) ;; *) B=$ROOT/$B ;; esac
+    CC=${CC:-cc}
+    command -v "$CC" >/dev/null 2>&1 || CC=cc
+    SAN=""
+    if [ "${NANOGEN_SANITIZE:-}" = 1 ]; then SAN="-fsanitize=address,undefined -fno-omit-frame-pointer"; fi
+}
 # png_size FILE: "W H" from the IHDR chunk of a PNG (nothing if it is not one); size_is FILE W H
 png_size() {
     "$PY" -c 'import struct, sys

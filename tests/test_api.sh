@@ -9,14 +9,7 @@
 NAME=tests/test_api.sh
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
-ROOT=$(pwd)
-B=${BUILD:-build}
-case $B in /*) ;; *) B=$ROOT/$B ;; esac
-CC=${CC:-cc}
-command -v "$CC" >/dev/null 2>&1 || CC=cc
-# make test SANITIZE=1: the library is built with ASan + UBSan; a program using it needs their runtime
-SAN=""
-[ "${NANOGEN_SANITIZE:-}" = 1 ] && SAN="-fsanitize=address,undefined -fno-omit-frame-pointer"
+cc_setup
 
 if [ ! -e "$B/libnanogen.so" ]; then bad "library" "$B/libnanogen.so not found: run make first"; finish; fi
 

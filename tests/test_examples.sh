@@ -11,16 +11,11 @@
 NAME=tests/test_examples.sh
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
-ROOT=$(pwd)
-B=${BUILD:-build}
-case $B in /*) ;; *) B=$ROOT/$B ;; esac
-CC=${CC:-cc}
-command -v "$CC" >/dev/null 2>&1 || CC=cc
+cc_setup
 if ! command -v pkg-config >/dev/null 2>&1; then skip "pkg-config is not installed" "all of it"; finish; fi
-# make test SANITIZE=1: the library is built with ASan + UBSan; a program using it needs their
-# runtime, and the nested make must build the same way (into the same build-san/)
-SAN=""; MKSAN=""
-if [ "${NANOGEN_SANITIZE:-}" = 1 ]; then SAN="-fsanitize=address,undefined -fno-omit-frame-pointer"; MKSAN="SANITIZE=1"; fi
+# make test SANITIZE=1: the nested make must build the same way (into the same build-san/)
+MKSAN=""
+[ "${NANOGEN_SANITIZE:-}" = 1 ] && MKSAN="SANITIZE=1"
 # the make running this test (make test) passes its job server in MAKEFLAGS: not for this one
 printf '#!/bin/sh\nexec env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory -C "%s" BUILD="%s" %s "$@"\n' \
     "$ROOT" "$B" "$MKSAN" > "$TMP/mk"

@@ -191,7 +191,6 @@ static int prof_on = -1, prof_paused;
 #define PROF_MAX_OPS 64
 static const ng_op_def *prof_op[PROF_MAX_OPS];   /* the ops seen, in order of first use */
 static double prof_s[PROF_MAX_OPS][2];          /* forward, backward seconds */
-static long prof_n[PROF_MAX_OPS][2];
 static int prof_n_ops;
 static double prof_zero_s;                       /* gradient zeroing */
 static double prof_extra_s[8]; static const char *prof_extra_name[8]; static int prof_n_extra;
@@ -254,7 +253,7 @@ void ng_graph_forward(ng_graph *g) {
             double t0 = omp_get_wtime();
             t->op->forward(g, t);
             const int k = prof_slot(t->op);
-            prof_s[k][0] += omp_get_wtime() - t0; prof_n[k][0]++;
+            prof_s[k][0] += omp_get_wtime() - t0;
         }
         return;
     }
@@ -297,7 +296,7 @@ void ng_graph_backward_with(ng_graph *g, const float *dout) {
             double t1 = omp_get_wtime();
             t->op->backward(g, t);
             const int k = prof_slot(t->op);
-            prof_s[k][1] += omp_get_wtime() - t1; prof_n[k][1]++;
+            prof_s[k][1] += omp_get_wtime() - t1;
         } else {
             t->op->backward(g, t);
         }
