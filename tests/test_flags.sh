@@ -42,11 +42,19 @@ eval|--data --batch-size --block-size --skip-unknown --seed --n --classifier --t
 info|
 plot|--out --keys --x --log-y --title
 next|--prompt --prompt-file --top --temperature --json
-embeddings|--out --tokens --data
+embeddings|--out --points --data
 attention|--prompt --out --layer --head
-interpolate|--out --steps --rows --seed --from-test --zoom --data
+interpolate|--out --frames --rows --seed --from-test --zoom --data
 LIST
 expect_ok "info -h: exit 0" $NG info -h
+
+# a flag means the same thing everywhere: the same name has the same range in every command
+for cmd in "train" "train gpt" "train vae" "train gan" "train classifier" sample eval info plot next embeddings attention interpolate; do
+    $NG $cmd --help 2>/dev/null | sed -n 's/^  \(--[a-z0-9-]*\) .*\(\[[^]]*\]\)$/\1 \2/p'
+done | sort -u > "$TMP/ranges"
+check "every flag has one range in every command (--help): $(awk '{print $1}' "$TMP/ranges" | uniq -d | tr '\n' ' ')" \
+    test -z "$(awk '{print $1}' "$TMP/ranges" | uniq -d)"
+check "the range check read the flags" test "$(wc -l < "$TMP/ranges")" -gt 30
 
 # ------------------------------------------------------------------ top-level help
 if expect_ok "nanogen --help" $NG --help; then
@@ -75,7 +83,8 @@ usage_error "eval: no DIR" "missing DIR" $NG eval
 usage_error "info: no DIR" "missing DIR" $NG info
 usage_error "info: two DIRs" "unexpected argument" $NG info "$M" "$M"
 usage_error "plot --x month" "--x: 'month'" $NG plot "$M" --x month
-usage_error "interpolate --steps 1" "--steps: 1 is out of range" $NG interpolate "$M" --out "$TMP/w.png" --steps 1
+usage_error "interpolate --steps: renamed, says the new name" "interpolate --steps is now --frames" $NG interpolate "$M" --out "$TMP/w.png" --steps 4
+usage_error "interpolate --frames 1" "--frames: 1 is out of range" $NG interpolate "$M" --out "$TMP/w.png" --frames 1
 usage_error "train --tokenizer bogus" "--tokenizer: 'bogus'" $NG train gpt --data "$SH" --out "$TMP/x" --tokenizer bogus
 usage_error "eval of a text model without --data" "give --data FILE" $NG eval "$M"
 usage_error "sample: a picture flag for a text model" "--zoom is for image models" $NG sample "$M" --zoom 2

@@ -87,7 +87,7 @@ fi
 if expect_ok "sample gan 32x32x3: 6 samples, 3 columns" $NG sample "$G32" --out "$TMP/s32.png" --n 6 --ncol 3 --zoom 1 --seed 1 $T1; then
     check "sample gan 32x32x3: a 3x2 RGB grid of 32 px cells" info_is "$TMP/s32.png" "$(cells 3 32 1)" "$(cells 2 32 1)" 2
 fi
-if expect_ok "interpolate gan 32x32x3: 2 walks of 4 steps" $NG interpolate "$G32" --out "$TMP/w32.png" --steps 4 --rows 2 --zoom 1 $T1; then
+if expect_ok "interpolate gan 32x32x3: 2 walks of 4 frames" $NG interpolate "$G32" --out "$TMP/w32.png" --frames 4 --rows 2 --zoom 1 $T1; then
     check "interpolate gan 32x32x3: a 4x2 RGB grid" info_is "$TMP/w32.png" "$(cells 4 32 1)" "$(cells 2 32 1)" 2
 fi
 if expect_ok "eval gan 32x32x3: D on the 3 test pictures and 20 samples" $NG eval "$G32" --n 20 $T1; then

@@ -114,18 +114,18 @@ if expect_ok "sample --scatter: 20-D ae codes" $NG sample "$A" --scatter --out "
 fi
 
 # ------------------------------------------------------------------ interpolate
-if expect_ok "interpolate vae: 3 walks of 5 steps" $NG interpolate "$V" --out "$TMP/w.png" --steps 5 --rows 3 --zoom 1 --seed 2 $T1; then
+if expect_ok "interpolate vae: 3 walks of 5 frames" $NG interpolate "$V" --out "$TMP/w.png" --frames 5 --rows 3 --zoom 1 --seed 2 $T1; then
     check "interpolate vae: 5x3 grid" size_is "$TMP/w.png" "$(cells 5 1)" "$(cells 3 1)"
 fi
-run $NG interpolate "$V" --out "$TMP/w2.png" --steps 5 --rows 3 --zoom 1 --seed 2 $T1
+run $NG interpolate "$V" --out "$TMP/w2.png" --frames 5 --rows 3 --zoom 1 --seed 2 $T1
 check "interpolate: the same seed gives the same picture" cmp -s "$TMP/w.png" "$TMP/w2.png"
-if expect_ok "interpolate vae --from-test" $NG interpolate "$V" --from-test --out "$TMP/wt.png" --steps 5 --rows 3 --zoom 1 $T1; then
+if expect_ok "interpolate vae --from-test" $NG interpolate "$V" --from-test --out "$TMP/wt.png" --frames 5 --rows 3 --zoom 1 $T1; then
     check "interpolate vae --from-test: the two test images at the ends (7 columns)" size_is "$TMP/wt.png" "$(cells 7 1)" "$(cells 3 1)"
 fi
-if expect_ok "interpolate ae: between test codes" $NG interpolate "$A" --out "$TMP/wa.png" --steps 4 --rows 2 --zoom 1 $T1; then
+if expect_ok "interpolate ae: between test codes" $NG interpolate "$A" --out "$TMP/wa.png" --frames 4 --rows 2 --zoom 1 $T1; then
     check "interpolate ae: 6x2 grid" size_is "$TMP/wa.png" "$(cells 6 1)" "$(cells 2 1)"
 fi
-if expect_ok "interpolate gan: between random latents" $NG interpolate "$G" --out "$TMP/wg.png" --steps 4 --rows 2 --zoom 1 $T1; then
+if expect_ok "interpolate gan: between random latents" $NG interpolate "$G" --out "$TMP/wg.png" --frames 4 --rows 2 --zoom 1 $T1; then
     check "interpolate gan: 4x2 grid" size_is "$TMP/wg.png" "$(cells 4 1)" "$(cells 2 1)"
 fi
 
@@ -166,7 +166,7 @@ expect_fail "sample: --out is a directory" "is a directory" $NG sample "$V" --ou
 expect_fail "sample: --scatter wants an .svg name" ".svg" $NG sample "$V" --scatter --out "$TMP/e.png"
 expect_fail "interpolate: --out in a missing directory" "cannot write" $NG interpolate "$V" --out "$TMP/no/e.png"
 expect_fail "sample: --n 0" "--n" $NG sample "$V" --out "$TMP/e.png" --n 0
-expect_fail "interpolate: --steps 1" "--steps" $NG interpolate "$V" --out "$TMP/e.png" --steps 1
+expect_fail "interpolate: --frames 1" "--frames" $NG interpolate "$V" --out "$TMP/e.png" --frames 1
 expect_fail "sample: missing checkpoint" "no checkpoint" $NG sample "$TMP/none" --out "$TMP/e.png"
 expect_fail "interpolate: missing checkpoint" "no checkpoint" $NG interpolate "$TMP/none" --out "$TMP/e.png"
 expect_fail "eval: missing checkpoint" "no checkpoint" $NG eval "$TMP/none"

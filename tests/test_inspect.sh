@@ -98,17 +98,17 @@ if expect_ok "embeddings: char model" $NG embeddings "$M" --out "$TMP/e.svg"; th
     check "embeddings: axes say the variance explained" grep -q "PC1 ([0-9.]*% of the variance)" "$TMP/e.svg"
     check "embeddings: coloured by kind, with a legend" svg_text "$TMP/e.svg" "vowels"
 fi
-if expect_ok "embeddings: word model, --tokens 20" $NG embeddings "$W" --out "$TMP/w.svg" --tokens 20; then
+if expect_ok "embeddings: word model, --points 20" $NG embeddings "$W" --out "$TMP/w.svg" --points 20; then
     check "embeddings: 20 most frequent words" grep -q "20 of [0-9]* word-level tokens (the most frequent words)" "$TMP/w.svg"
     check "embeddings: word SVG well-formed" well_formed "$TMP/w.svg"
 fi
-if expect_ok "embeddings: --data picks the most frequent tokens" $NG embeddings "$M" --out "$TMP/d.svg" --tokens 10 --data "$TMP/small.txt"; then
+if expect_ok "embeddings: --data picks the most frequent tokens" $NG embeddings "$M" --out "$TMP/d.svg" --points 10 --data "$TMP/small.txt"; then
     check "embeddings: 10 tokens, the most frequent in the data" grep -q "10 of $V char-level tokens (the most frequent in the data)" "$TMP/d.svg"
 fi
 expect_ok "embeddings: a bigram's table" $NG embeddings "$B" --out "$TMP/b.svg"
 expect_code 2 "embeddings: no --out" "--out" $NG embeddings "$M"
 expect_code 2 "embeddings: --out not .svg" ".svg" $NG embeddings "$M" --out "$TMP/e.png"
-expect_code 2 "embeddings: --tokens 1" "--tokens" $NG embeddings "$M" --out "$TMP/e.svg" --tokens 1
+expect_code 2 "embeddings: --points 1" "--points" $NG embeddings "$M" --out "$TMP/e.svg" --points 1
 expect_code 1 "embeddings: a missing checkpoint" "$TMP/none" $NG embeddings "$TMP/none" --out "$TMP/e.svg"
 
 # ------------------------------------------------------------------ attention

@@ -129,9 +129,9 @@ if [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     expect_fail "sample vae: --n 0" "--n" $NG sample "$V" --out "$TMP/s.png" --n 0
     expect_fail "sample vae: --zoom 0" "--zoom" $NG sample "$V" --out "$TMP/s.png" --zoom 0
     expect_fail "sample vae: 100000 pictures at zoom 32: refused before decoding" "pixels" $NG sample "$V" --out "$TMP/s.png" --n 100000 --zoom 32
-    expect_fail "interpolate: --steps 1" "--steps" $NG interpolate "$V" --out "$TMP/s.png" --steps 1
+    expect_fail "interpolate: --frames 1" "--frames" $NG interpolate "$V" --out "$TMP/s.png" --frames 1
     expect_fail "interpolate: --rows 0" "--rows" $NG interpolate "$V" --out "$TMP/s.png" --rows 0
-    expect_fail "interpolate: 1000 x 1000 walks: refused before decoding" "pixels" "$LIM" 3000000 $NG interpolate "$V" --out "$TMP/s.png" --steps 1000 --rows 1000
+    expect_fail "interpolate: 1000 x 1000 walks: refused before decoding" "pixels" "$LIM" 3000000 $NG interpolate "$V" --out "$TMP/s.png" --frames 1000 --rows 1000
     check "sample / interpolate: no picture written" test ! -e "$TMP/s.png"
     mkdir -p "$TMP/vh"
     "$PY" - "$V/model.safetensors" "$TMP/vh/model.safetensors" <<'EOF'

@@ -89,11 +89,11 @@ if expect_ok "char GPT: nanogen info" $NG info "$C"; then
 fi
 # embeddings: which characters, and their colours by Unicode's classes (it showed "the first N by
 # code point", which leaves out every accented letter, and coloured ã, é, ç as "other")
-if expect_ok "char GPT: embeddings --tokens 40" $NG embeddings "$C" --out "$TMP/e40.svg" --tokens 40; then
-    check "embeddings --tokens 40: the 40 most frequent characters of the training text" \
+if expect_ok "char GPT: embeddings --points 40" $NG embeddings "$C" --out "$TMP/e40.svg" --points 40; then
+    check "embeddings --points 40: the 40 most frequent characters of the training text" \
         grep -q "40 of $VPT char-level tokens (the most frequent in the training data)" "$TMP/e40.svg"
-    check "embeddings --tokens 40: ã, á, ç, é, —, the space among them" svg_labels "$TMP/e40.svg" ã á ç é — ␣
-    check "embeddings --tokens 40: ... and none of the rare J, Q, 0, 9, '(' and '«'" svg_labels_none "$TMP/e40.svg" J Q 0 9 "(" «
+    check "embeddings --points 40: ã, á, ç, é, —, the space among them" svg_labels "$TMP/e40.svg" ã á ç é — ␣
+    check "embeddings --points 40: ... and none of the rare J, Q, 0, 9, '(' and '«'" svg_labels_none "$TMP/e40.svg" J Q 0 9 "(" «
 fi
 if expect_ok "char GPT: embeddings, every token" $NG embeddings "$C" --out "$TMP/e.svg"; then
     check "embeddings: all $VPT tokens" grep -q "$VPT of $VPT char-level tokens (every token)" "$TMP/e.svg"
@@ -106,8 +106,8 @@ fi
 # no text to count in (run elsewhere, the checkpoint's relative path to the training text does
 # not resolve): letters first, each accented letter beside its base letter, and a note saying so
 NGABS=$(cd "$(dirname "$NG")" && pwd)/$(basename "$NG")
-if expect_ok "char GPT: embeddings --tokens 40 without the training text" sh -c 'cd "$1" && shift && exec "$@"' sh "$TMP" \
-        "$NGABS" embeddings "$C" --out "$TMP/fallback.svg" --tokens 40; then
+if expect_ok "char GPT: embeddings --points 40 without the training text" sh -c 'cd "$1" && shift && exec "$@"' sh "$TMP" \
+        "$NGABS" embeddings "$C" --out "$TMP/fallback.svg" --points 40; then
     check "embeddings without a text: says the text cannot be counted and what it shows" \
         sh -c 'grep -q "training text cannot be counted" "$1" && grep -q "letters first" "$1"' sh "$ERR"
     check "embeddings without a text: every lowercase letter, accented ones too (a à á â ã ... ú)" \

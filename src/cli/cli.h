@@ -104,7 +104,8 @@ int cli_usage_fail(const char *cmd);
 /* The name of names nearest to word by edit distance, when near enough to be a typo; else NULL. */
 const char *cli_did_you_mean(const char *word, const char *const *names, int n);
 extern const cli_flagdef cli_def_seed, cli_def_threads, cli_def_temperature, cli_def_top_k, cli_def_top_p, cli_def_data,
-    cli_def_prompt, cli_def_prompt_file, cli_def_batch_size, cli_def_zoom, cli_def_out_file;
+    cli_def_prompt, cli_def_prompt_file, cli_def_batch_size, cli_def_zoom, cli_def_out_file,
+    cli_def_block_size, cli_def_n;
 /* train.c: flags the image trainer shares */
 extern const cli_flagdef cli_def_out_dir, cli_def_resume, cli_def_lr, cli_def_log_every, cli_def_force, cli_def_anomaly;
 #define CLI_F(d, type, field, dflt_, help_) {.def = &(d), .off = offsetof(type, field), .dflt = (dflt_), .help = (help_)}

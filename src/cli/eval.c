@@ -6,17 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const cli_flagdef def_block = {"--block-size", CLI_INT, 1, 1 << 20, "T", "text: the window (default: the model's block_size)"};
 static const cli_flagdef def_skip = {"--skip-unknown", CLI_FLAG, 0, 0, NULL, "text: skip the characters the vocabulary lacks (else an error naming the first)"};
-static const cli_flagdef def_n = {"--n", CLI_INT, 1, 1000000, "N", "gan: samples to judge"};
 static const cli_flagdef def_clf = {"--classifier", CLI_STR, 0, 0, "CLF_DIR", "gan: the classifier FID of the samples (nanogen train classifier)"};
 static const cli_flag FLAGS[] = {
     CLI_F(cli_def_data, cli_eval_opts, data, NULL, "text: the text to evaluate on (required); images: the data set (default: the checkpoint's)"),
     CLI_F(cli_def_batch_size, cli_eval_opts, batch_size, "16", "text: windows a batch"),
-    CLI_F(def_block, cli_eval_opts, block_size, NULL, NULL),
+    CLI_F(cli_def_block_size, cli_eval_opts, block_size, NULL, "text: the window (default: the model's block_size)"),
     CLI_F(def_skip, cli_eval_opts, skip_unknown, NULL, NULL),
     CLI_F(cli_def_seed, cli_eval_opts, seed, "1", "images: the seed of the VAE's z draws, the DAE's noise, the GAN's samples"),
-    CLI_F(def_n, cli_eval_opts, n, "1000", NULL),
+    CLI_F(cli_def_n, cli_eval_opts, n, "1000", "gan: samples to judge"),
     CLI_F(def_clf, cli_eval_opts, classifier, NULL, NULL),
     CLI_F(cli_def_threads, cli_eval_opts, threads, "0", NULL),
     {0}};

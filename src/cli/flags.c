@@ -5,6 +5,7 @@
  * with one line naming the flag and the problem, a "did you mean" for a near miss, and a
  * pointer to the command's --help (exit 2). */
 #include "cli.h"
+#include "train/ranges.h"
 
 #include <errno.h>
 #include <math.h>
@@ -20,7 +21,9 @@ const cli_flagdef cli_def_top_p = {"--top-p", CLI_FLOAT, 0, 1, "P", "sample from
 const cli_flagdef cli_def_data = {"--data", CLI_STR, 0, 0, "D", "the data: a text file, or fashion-mnist | mnist | an IDX folder | a folder of pictures"};
 const cli_flagdef cli_def_prompt = {"--prompt", CLI_STR, 0, 0, "TEXT", "the text to start from"};
 const cli_flagdef cli_def_prompt_file = {"--prompt-file", CLI_STR, 0, 0, "F", "the prompt from a file"};
-const cli_flagdef cli_def_batch_size = {"--batch-size", CLI_INT, 1, 1 << 20, "B", "batch size"};
+const cli_flagdef cli_def_batch_size = {"--batch-size", CLI_INT, R_BATCH, "B", "batch size"};
+const cli_flagdef cli_def_block_size = {"--block-size", CLI_INT, 1, 1 << 20, "T", "context length in tokens"};
+const cli_flagdef cli_def_n = {"--n", CLI_INT, 1, 1000000, "N", "pictures to generate"};
 const cli_flagdef cli_def_out_file = {"--out", CLI_STR, 0, 0, "FILE", "the picture or chart to write (.png; .svg for charts)"};
 const cli_flagdef cli_def_zoom = {"--zoom", CLI_INT, 1, 32, "Z", "pixels per picture pixel"};
 
@@ -133,6 +136,13 @@ static int is_number(const char *s) {
     return end != s && !*end;
 }
 
+/* Flags a command renamed so that a flag means one thing in every command: the old name gets a
+ * usage error naming the new one. */
+static const struct { const char *cmd, *old, *now, *why; } RENAMED[] = {
+    {"interpolate", "--steps", "--frames", "--steps means training steps"},
+    {"embeddings", "--tokens", "--points", "--tokens means tokens to generate"},
+};
+
 int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts, cli_args *a) {
     memset(a, 0, sizeof *a);
     int nf = 0;
@@ -157,6 +167,11 @@ int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts, cli_args *a) 
             for (int j = 0; j < nf; j++) names[j] = c->flags[j].def->name;
             names[nf] = "--help";
             const char *near = cli_did_you_mean(s, names, nf + 1);
+            for (size_t r = 0; r < sizeof RENAMED / sizeof *RENAMED; r++)
+                if (!strcmp(c->name, RENAMED[r].cmd) && !strcmp(s, RENAMED[r].old)) {
+                    ng_set_error("%s %s is now %s (%s)", c->name, s, RENAMED[r].now, RENAMED[r].why);
+                    return cli_usage_fail(c->name);
+                }
             if (near) ng_set_error("unknown flag '%s' for %s; did you mean '%s'?", s, c->name, near);
             else ng_set_error("unknown flag '%s' for %s", s, c->name);
             return cli_usage_fail(c->name);

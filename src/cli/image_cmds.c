@@ -97,13 +97,13 @@ done:
 }
 
 /* ------------------------------------------------------------------ interpolate */
-typedef struct { const char *out, *data; int steps, rows, zoom, from_test, threads; uint64_t seed; } interp_opts;
-static const cli_flagdef def_isteps = {"--steps", CLI_INT, 2, 1000, "N", "pictures a walk"};
+typedef struct { const char *out, *data; int frames, rows, zoom, from_test, threads; uint64_t seed; } interp_opts;
+static const cli_flagdef def_frames = {"--frames", CLI_INT, 2, 1000, "N", "pictures a walk"};
 static const cli_flagdef def_rows = {"--rows", CLI_INT, 1, 1000, "N", "walks (rows)"};
 static const cli_flagdef def_from_test = {"--from-test", CLI_FLAG, 0, 0, NULL, "vae: walk between the latent means of two random test images (ae, dae: always)"};
 static const cli_flag INTERP_FLAGS[] = {
     CLI_F(cli_def_out_file, interp_opts, out, NULL, "the picture to write (.png)"),
-    CLI_F(def_isteps, interp_opts, steps, "10", NULL),
+    CLI_F(def_frames, interp_opts, frames, "10", NULL),
     CLI_F(def_rows, interp_opts, rows, "8", NULL),
     CLI_F(cli_def_seed, interp_opts, seed, "1", NULL),
     CLI_F(def_from_test, interp_opts, from_test, NULL, NULL),
@@ -112,12 +112,12 @@ static const cli_flag INTERP_FLAGS[] = {
     CLI_F(cli_def_threads, interp_opts, threads, "0", NULL),
     {0}};
 static const cli_cmd INTERP = {"interpolate",
-    "usage: nanogen interpolate DIR --out walk.png [--steps 10] [--rows 8] [--seed S] [--from-test]\n"
+    "usage: nanogen interpolate DIR --out walk.png [--frames 10] [--rows 8] [--seed S] [--from-test]\n"
     "                           [--zoom 2] [--data D] [--threads N]",
-    "  each row is a linear walk in latent space decoded in --steps images:\n"
+    "  each row is a linear walk in latent space decoded in --frames images:\n"
     "  vae, gan: between two random latents z ~ N(0,1);\n"
     "  vae --from-test, ae, dae: between the latent means / codes of two random test images,\n"
-    "  shown at both ends of the row (steps + 2 columns)",
+    "  shown at both ends of the row (frames + 2 columns)",
     INTERP_FLAGS, 1};
 
 int cmd_interpolate(int argc, char **argv) {
@@ -140,13 +140,13 @@ int cmd_interpolate(int argc, char **argv) {
     const int gan = c->kind == NG_MODEL_GAN;
     if (gan && from_test) { ng_set_error("--from-test encodes test images: a GAN has no encoder"); goto fail; }
     if (c->kind == NG_MODEL_AE || c->kind == NG_MODEL_DAE) from_test = 1;   /* an AE has no prior to draw from */
-    const int cols = o.steps + (from_test ? 2 : 0);
+    const int cols = o.frames + (from_test ? 2 : 0);
     if (ng_png_grid_check(o.out, o.rows * cols, c->c, c->h, c->w, cols, o.zoom)) goto fail;
     const char *spec;
     if (from_test && ng_image_test_load(m, &ti, o.data, &te, &spec)) goto fail;
-    if (!(grid = ng_image_interpolate(m, from_test ? &te : NULL, o.rows, o.steps, o.seed))) goto fail;
+    if (!(grid = ng_image_interpolate(m, from_test ? &te : NULL, o.rows, o.frames, o.seed))) goto fail;
     if (ng_png_grid(o.out, grid, o.rows * cols, c->c, c->h, c->w, cols, o.zoom, gan ? -1.0f : 0.0f, 1)) goto fail;
-    printf("%s: %d linear walks of %d steps between %s -> %s\n", ng_model_kind_name(c->kind), o.rows, o.steps,
+    printf("%s: %d linear walks of %d frames between %s -> %s\n", ng_model_kind_name(c->kind), o.rows, o.frames,
            from_test ? (c->kind == NG_MODEL_VAE ? "the latent means of test images (shown at both ends)" : "the codes of test images (shown at both ends)")
                      : "random latents z ~ N(0,1)", o.out);
     code = 0;

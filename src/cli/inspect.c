@@ -2,7 +2,7 @@
  *   nanogen next DIR --prompt TEXT [--top N] [--temperature T ...] [--json]
  *       the N most likely next tokens and their probabilities at one or more temperatures,
  *       with the entropy of each distribution;
- *   nanogen embeddings DIR --out emb.svg [--tokens N] [--data FILE]
+ *   nanogen embeddings DIR --out emb.svg [--points N] [--data FILE]
  *       the token embedding table projected to 2-D with PCA, each point labelled with its token;
  *   nanogen attention DIR --prompt TEXT --out attn.png [--layer L|all] [--head H]
  *       the attention weights of a prompt as heat maps, one per head, tokens as axis labels.
@@ -242,11 +242,11 @@ out:
 }
 
 /* ------------------------------------------------------------------ embeddings */
-typedef struct { const char *out, *data; int tokens, threads; } emb_opts;
-static const cli_flagdef def_tokens = {"--tokens", CLI_INT, 2, 2000, "N", "tokens to show"};
+typedef struct { const char *out, *data; int points, threads; } emb_opts;
+static const cli_flagdef def_points = {"--points", CLI_INT, 2, 2000, "N", "tokens to show"};
 static const cli_flag EMB_FLAGS[] = {
     CLI_F(cli_def_out_file, emb_opts, out, NULL, "the chart to write (.svg)"),
-    CLI_F(def_tokens, emb_opts, tokens, "100", NULL),
+    CLI_F(def_points, emb_opts, points, "100", NULL),
     CLI_F(cli_def_data, emb_opts, data, NULL, "a text: show its N most frequent tokens"),
     CLI_F(cli_def_threads, emb_opts, threads, "0", NULL),
     {0}};
@@ -267,7 +267,7 @@ int cmd_embeddings(int argc, char **argv) {
     if (prc) return prc == 1 ? 0 : prc;
     if ((prc = cli_missing_pos(&EMB, &a))) return prc;
     const char *dir = a.pos[0], *out = o.out, *data = o.data;
-    const int N = o.tokens;
+    const int N = o.points;
     if (cli_check_out(out, ".svg")) return cli_usage_fail("embeddings");
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     cli_set_threads(o.threads);

@@ -14,7 +14,6 @@ static const cli_flagdef def_exact = {"--exact-context", CLI_FLAG, 0, 0, NULL, "
 static const cli_flagdef def_stats = {"--stats", CLI_FLAG, 0, 0, NULL, "tokens per second on stderr"};
 static const cli_flagdef def_probs = {"--show-probs", CLI_FLAG, 0, 0, NULL,
     "mark each token with the probability it was drawn with (terminal: dim < 0.2, bold >= 0.8; piped: token[0.42])"};
-static const cli_flagdef def_n = {"--n", CLI_INT, 1, 100000, "N", "image models: pictures (64; --manifold: an N x N grid, 20; --scatter: test images, all)"};
 static const cli_flagdef def_ncol = {"--ncol", CLI_INT, 1, 1024, "N", "image models: pictures per row"};
 static const cli_flagdef def_manifold = {"--manifold", CLI_FLAG, 0, 0, NULL, "image models, 2-D latent: the decoder over a grid of Gaussian quantiles (5%..95%)"};
 static const cli_flagdef def_scatter = {"--scatter", CLI_FLAG, 0, 0, NULL,
@@ -36,7 +35,7 @@ static const cli_flag FLAGS[] = {
     CLI_F(cli_def_threads, cli_sample_opts, threads, "0", NULL),
     CLI_F(cli_def_out_file, cli_sample_opts, out, NULL, "image models: the picture to write (.png; --scatter: .svg)"),
     CLI_F(cli_def_data, cli_sample_opts, data, NULL, "image models: the data set whose test images to use (default: the checkpoint's)"),
-    CLI_F(def_n, cli_sample_opts, n, NULL, NULL),
+    CLI_F(cli_def_n, cli_sample_opts, n, NULL, "image models: pictures (64; --manifold: an N x N grid, 20; --scatter: test images, all)"),
     CLI_F(def_ncol, cli_sample_opts, ncol, "8", NULL),
     CLI_F(cli_def_zoom, cli_sample_opts, zoom, NULL, "pixels per picture pixel (2; --manifold: 1)"),
     CLI_F(def_manifold, cli_sample_opts, manifold, NULL, NULL),

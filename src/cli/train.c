@@ -33,7 +33,6 @@ const cli_flagdef cli_def_anomaly = {"--detect-anomaly", CLI_FLAG, 0, 0, NULL, "
 static const cli_flagdef
     def_preset = {"--preset", CLI_STR, 0, 0, "NAME", "baby | shakespeare-char | bigram: a model and its settings (flags override it)"},
     def_init = {"--init-from", CLI_STR, 0, 0, "DIR", "fine-tune the text model in DIR"},
-    def_block = {"--block-size", CLI_INT, 1, 1 << 20, "T", "context length in tokens"},
     def_layer = {"--n-layer", CLI_INT, 1, 1024, "L", "transformer blocks"},
     def_head = {"--n-head", CLI_INT, 1, 1024, "H", "attention heads (n_embd divisible by it)"},
     def_embd = {"--n-embd", CLI_INT, 1, 65536, "C", "embedding width"},
@@ -55,7 +54,7 @@ static const cli_flag FLAGS[] = {
     CLI_F(cli_def_out_dir, train_opts, out, NULL, NULL),
     CLI_F(cli_def_resume, train_opts, resume, NULL, NULL),
     CLI_F(def_init, train_opts, init_from, NULL, NULL),
-    CLI_F(def_block, train_opts, mc.block_size, NULL, NULL),
+    CLI_F(cli_def_block_size, train_opts, mc.block_size, NULL, NULL),
     CLI_F(def_layer, train_opts, mc.n_layer, NULL, NULL),
     CLI_F(def_head, train_opts, mc.n_head, NULL, NULL),
     CLI_F(def_embd, train_opts, mc.n_embd, NULL, NULL),

@@ -27,7 +27,6 @@ typedef struct {
 
 static const cli_flagdef
     def_epochs = {"--epochs", CLI_INT, R_EPOCHS, "N", "epochs (with --resume: the new total)"},
-    def_batch = {"--batch-size", CLI_INT, R_IMAGE_BATCH, "B", "pictures a batch"},
     def_beta1 = {"--beta1", CLI_FLOAT, R_BETA1, "X", "Adam's beta1"},
     def_beta2 = {"--beta2", CLI_FLOAT, R_BETA2, "X", "Adam's beta2"},
     def_latent = {"--latent", CLI_INT, 1, 65536, "N", "latent size (ae, dae, vae, gan)"},
@@ -43,7 +42,7 @@ static const cli_flag FLAGS[] = {
     CLI_F(cli_def_out_dir, itrain_opts, out, NULL, NULL),
     CLI_F(cli_def_resume, itrain_opts, resume, NULL, NULL),
     CLI_F(def_epochs, itrain_opts, epochs, NULL, "epochs (10; gan, classifier 5; with --resume: the new total)"),
-    CLI_F(def_batch, itrain_opts, B, "128", NULL),
+    CLI_F(cli_def_batch_size, itrain_opts, B, "128", "pictures a batch"),
     CLI_F(cli_def_lr, itrain_opts, lr, NULL, "learning rate (1e-3; gan 2e-4)"),
     CLI_F(def_beta1, itrain_opts, beta1, NULL, "Adam's beta1 (0.9; gan 0.5)"),
     CLI_F(def_beta2, itrain_opts, beta2, "0.999", NULL),

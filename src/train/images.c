@@ -83,7 +83,7 @@ static float jfloat(const cJSON *v, float dflt) {
 
 /* every setting in its range, through range (key, value, lo, hi) */
 static int check_ranges(const ng_train_settings *s, int (*range)(const char *, double, double, double)) {
-    return range("epochs", s->epochs, R_EPOCHS) || range("batch_size", s->batch_size, R_IMAGE_BATCH) || range("lr", s->lr, R_LR) ||
+    return range("epochs", s->epochs, R_EPOCHS) || range("batch_size", s->batch_size, R_BATCH) || range("lr", s->lr, R_LR) ||
            range("beta1", s->beta1, R_BETA1) || range("beta2", s->beta2, R_BETA2) || range("noise_mask", s->noise_mask, 0, 1) ||
            range("noise", s->noise, 0, NOISE_MAX(s->noise_mask)) || range("image_size", s->image_size, R_SIZE) ||
            range("max_batches", s->max_batches, R_MAX_BATCHES) ? NG_ERR : NG_OK;

@@ -4,8 +4,7 @@
 #ifndef NG_TRAIN_RANGES_H
 #define NG_TRAIN_RANGES_H
 #define R_STEPS 0, 1 << 30
-#define R_TEXT_BATCH 1, 1 << 20
-#define R_IMAGE_BATCH 1, 65536
+#define R_BATCH 1, 1 << 20
 #define R_LR 0, 10
 #define R_WARMUP 0, 1 << 30
 #define R_WD 0, 10

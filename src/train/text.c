@@ -198,7 +198,7 @@ static char *state_json(const ng_trainer *t, int step, double elapsed, double lo
 
 /* every setting in its range (the R_ ranges), through range (key, value, lo, hi) */
 static int check_ranges(const ng_train_settings *s, int (*range)(const char *, double, double, double)) {
-    return range("steps", s->steps, R_STEPS) || range("batch_size", s->batch_size, R_TEXT_BATCH) || range("lr", s->lr, R_LR) ||
+    return range("steps", s->steps, R_STEPS) || range("batch_size", s->batch_size, R_BATCH) || range("lr", s->lr, R_LR) ||
            range("min_lr", s->min_lr, R_LR) || range("warmup", s->warmup, R_WARMUP) ||
            range("weight_decay", s->weight_decay, R_WD) || range("grad_clip", s->grad_clip, R_CLIP) ||
            range("eval_every", s->eval_every, R_EVAL_EVERY) || range("eval_iters", s->eval_iters, R_EVAL_ITERS) ||
