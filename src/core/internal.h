@@ -37,5 +37,9 @@ int ng_atomic_open(ng_atomic_file *f, const char *path);
 int ng_atomic_commit(ng_atomic_file *f, int ok);
 /* fsync the directory that holds path, so that a rename into it is durable. */
 int ng_sync_parent_dir(const char *path);
+/* How a model kind trains (its kind table entry, src/models/model.c; the trainer steps it):
+ * next-token prediction, reconstruction (AE, DAE, VAE), classification, or a GAN's game. */
+typedef enum { NG_OBJ_LM, NG_OBJ_RECONSTRUCT, NG_OBJ_CLASSIFY, NG_OBJ_ADVERSARIAL } ng_objective;
+ng_objective ng__model_objective(const ng_model *m);
 
 #endif

@@ -143,6 +143,6 @@ static int vae_describe(const ng_model_config *c, char *buf, size_t cap) {
     return k >= 0 && (size_t)k < cap ? k + snprintf(buf + k, cap - k, ", beta %g", c->beta) : k;
 }
 
-const ng_kind_def ng_kind_ae = {"ae", 0, 1, ae_check, ae_declare, ng__init_block0, ae_describe, NULL};
-const ng_kind_def ng_kind_dae = {"dae", 0, 1, ae_check, ae_declare, ng__init_block0, ae_describe, NULL};
-const ng_kind_def ng_kind_vae = {"vae", 0, 1, ae_check, ae_declare, ng__init_block0, vae_describe, NULL};
+const ng_kind_def ng_kind_ae = {"ae", NG_OBJ_RECONSTRUCT, 1, ae_check, ae_declare, ng__init_block0, ae_describe, NULL};
+const ng_kind_def ng_kind_dae = {"dae", NG_OBJ_RECONSTRUCT, 1, ae_check, ae_declare, ng__init_block0, ae_describe, NULL};
+const ng_kind_def ng_kind_vae = {"vae", NG_OBJ_RECONSTRUCT, 1, ae_check, ae_declare, ng__init_block0, vae_describe, NULL};

@@ -38,4 +38,4 @@ static int bigram_describe(const ng_model_config *c, char *buf, size_t cap) {
     return snprintf(buf, cap, "block_size %d", c->block_size);
 }
 
-const ng_kind_def ng_kind_bigram = {"bigram", 1, 1, bigram_check, bigram_declare, bigram_init, bigram_describe, ng__bigram_build};
+const ng_kind_def ng_kind_bigram = {"bigram", NG_OBJ_LM, 1, bigram_check, bigram_declare, bigram_init, bigram_describe, ng__bigram_build};

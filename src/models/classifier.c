@@ -56,5 +56,5 @@ static int classifier_describe(const ng_model_config *c, char *buf, size_t cap) 
     return k >= 0 && (size_t)k < cap ? k + snprintf(buf + k, cap - k, ", %d classes", c->n_classes) : k;
 }
 
-const ng_kind_def ng_kind_classifier = {"classifier", 0, 1, classifier_check, classifier_declare, ng__init_block0,
+const ng_kind_def ng_kind_classifier = {"classifier", NG_OBJ_CLASSIFY, 1, classifier_check, classifier_declare, ng__init_block0,
                                         classifier_describe, NULL};

@@ -128,4 +128,4 @@ static int gan_check(const ng_model_config *c) {
 /* the DCGAN's widths are fixed: no hidden size */
 static int gan_describe(const ng_model_config *c, char *buf, size_t cap) { return ng__image_describe(c, buf, cap, 0, 1); }
 
-const ng_kind_def ng_kind_gan = {"gan", 0, 2, gan_check, gan_declare, gan_init, gan_describe, NULL};
+const ng_kind_def ng_kind_gan = {"gan", NG_OBJ_ADVERSARIAL, 2, gan_check, gan_declare, gan_init, gan_describe, NULL};

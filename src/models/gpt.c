@@ -103,4 +103,4 @@ static int gpt_describe(const ng_model_config *c, char *buf, size_t cap) {
                     c->n_head, c->n_embd, c->dropout);
 }
 
-const ng_kind_def ng_kind_gpt = {"gpt", 1, 1, gpt_check, gpt_declare, gpt_init, gpt_describe, ng__gpt_build};
+const ng_kind_def ng_kind_gpt = {"gpt", NG_OBJ_LM, 1, gpt_check, gpt_declare, gpt_init, gpt_describe, ng__gpt_build};

@@ -26,7 +26,9 @@ int ng_model_kind_parse(const char *name, ng_model_kind *k) {
     return NG_ERR;
 }
 
-int ng_model_kind_is_text(ng_model_kind k) { return kind_def(k) && kind_def(k)->text; }
+int ng_model_kind_is_text(ng_model_kind k) { return kind_def(k) && kind_def(k)->objective == NG_OBJ_LM; }
+
+ng_objective ng__model_objective(const ng_model *m) { return m->def->objective; }
 
 /* ---------------------------------------------------------------- configs */
 
@@ -49,7 +51,7 @@ static int image_check(const ng_model_config *c) {
 int ng_model_config_check(const ng_model_config *c) {
     const ng_kind_def *d = kind_def(c->kind);
     if (!d) return ng_set_error("unknown model kind %d", c->kind);
-    if (d->text ? text_check(c) : image_check(c)) return NG_ERR;
+    if (d->objective == NG_OBJ_LM ? text_check(c) : image_check(c)) return NG_ERR;
     return d->check(c);
 }
 
@@ -237,7 +239,7 @@ void ng__init_block0(ng_model *m, ng_rng *r) { ng__init_default(m->P[0], r); }
 /* ---------------------------------------------------------------- text kinds: graph and batches */
 
 int ng_model_build(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *out) {
-    if (!m->def->text) return ng_set_error("a %s has no language-model graph", m->def->name);
+    if (m->def->objective != NG_OBJ_LM) return ng_set_error("a %s has no language-model graph", m->def->name);
     if (B < 1 || T < 1) return ng_set_error("batch %d x block %d: sizes must be positive", B, T);
     if (m->cfg.kind == NG_MODEL_GPT && T > m->cfg.block_size)
         return ng_set_error("block size %d exceeds the model's %d", T, m->cfg.block_size);

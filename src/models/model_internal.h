@@ -40,7 +40,7 @@ typedef struct { ng_tensor *c1_w, *c1_b, *c2_w, *c2_b, *fc1_w, *fc1_b, *fc2_w, *
 /* A kind: what model.c needs to create, check and describe a model of it. */
 typedef struct {
     const char *name;
-    int text;                                          /* 1: tokens (a tokenizer goes with it) */
+    ng_objective objective;                            /* how it trains; NG_OBJ_LM: tokens (a tokenizer goes with it) */
     int n_blocks;                                      /* trainable blocks (a GAN: G and D) */
     int (*check)(const ng_model_config *c);            /* the kind's sizes (the modality's are checked first) */
     int (*declare)(ng_model *m);                       /* every tensor, named, in the blocks */
@@ -48,7 +48,8 @@ typedef struct {
     /* its sizes in words ("block_size 256, n_layer 6, ..."; `nanogen info`): snprintf's return */
     int (*describe)(const ng_model_config *c, char *buf, size_t cap);
     /* a text kind's training graph: B windows of T tokens -> logits, loss (NULL: an image kind,
-     * whose graphs are ng_ae_build / ng_decoder_build / ng_gan_discriminator / ng_classifier_build) */
+     * whose objective's graphs are ng_ae_build, ng_classifier_build, or the GAN's
+     * ng_decoder_build and ng_gan_discriminator; src/train/images.c builds and steps them) */
     int (*build_lm)(ng_model *m, ng_graph *g, int B, int T, ng_lm_graph *out);
 } ng_kind_def;
 

@@ -26,7 +26,19 @@ typedef struct {
     double elapsed;
 } epoch_pos;
 
+typedef struct image_run image_run;
+
+/* How an objective trains, epoch by epoch (the kind table says which objective a kind has):
+ * its graphs, one batch (its Adam steps; acc gains the epoch's running sums, *loss the batch's
+ * loss for the progress line) and the end of an epoch (the test figures into j, pictures). */
 typedef struct {
+    int (*graphs)(ng_trainer *t, image_run *r);
+    int (*batch)(ng_trainer *t, image_run *r, int bi, const int *idx, int b, double *acc, double *loss);
+    int (*epoch_end)(ng_trainer *t, image_run *r, int epoch, const double *acc, int seen, cJSON *j);
+} image_objective;
+
+struct image_run {
+    const image_objective *obj;
     ng_images tr, te;
     int epoch0;
     epoch_pos pos0;
@@ -40,7 +52,7 @@ typedef struct {
     ng_graph *sg;                /* samples from fixed latents, eval mode (not for a classifier) */
     ng_decoder_graph sdg;
     float *zfix;
-} image_run;
+};
 
 /* ---------------------------------------------------------------- the training state */
 
@@ -188,6 +200,220 @@ static void sample_path(char *buf, size_t cap, const char *out, const char *name
     snprintf(buf, cap, "%s/samples/%s_%03d.png", out, name, epoch);
 }
 
+/* DIR/samples/samples_NNN.png: the decoder on the run's 64 fixed latents (eval mode); a GAN's
+ * pictures are in [-1, 1] */
+static int samples_grid(ng_trainer *t, image_run *r, int epoch, int gan) {
+    const ng_model_config *c = ng_model_cfg(t->m);
+    char name[4096];
+    memcpy(r->sdg.z->data, r->zfix, sizeof(float) * 64 * c->latent);
+    if (ng__train_forward(r->sg)) return NG_ERR;
+    sample_path(name, sizeof name, t->out, "samples", epoch + 1);
+    if (ng_png_grid(name, r->sdg.images->data, 64, c->c, c->h, c->w, 8, 2, gan ? -1 : 0, 1)) ng__train_note(t, "warning: %s", ng_last_error());
+    return NG_OK;
+}
+
+/* ---------------------------------------------------------------- the objectives */
+
+/* one training graph per batch size (B; the epoch's last, smaller batch; the evaluation's Be,
+ * in eval mode), each built by build into slots 0, 1, 2 of gs and out */
+#define THREE_GRAPHS(build, out)                                                                    \
+    do {                                                                                            \
+        ng_graph **gs = r->gs;                                                                      \
+        if (!(gs[0] = ng_graph_new()) || build(t->m, gs[0], r->B, &(out)[0])) return NG_ERR;        \
+        if (r->rem && (!(gs[1] = ng_graph_new()) || build(t->m, gs[1], r->rem, &(out)[1]))) return NG_ERR; \
+        if (!(gs[2] = ng_graph_new()) || build(t->m, gs[2], r->Be, &(out)[2])) return NG_ERR;       \
+        ng_graph_set_training(gs[2], 0);                                                            \
+    } while (0)
+
+/* One Adam step of a single-graph objective on graph g, whose loss is `loss`. */
+static int plain_step(ng_trainer *t, ng_graph *g, const ng_tensor *loss) {
+    return ng__train_forward(g) || ng__train_finite_loss(g, "the loss", loss->data[0]) || ng__train_backward(g, NULL) ||
+                   ng__train_adamw(t->opts[0], ng_model_block(t->m, 0), t->s.lr, "")
+               ? NG_ERR : NG_OK;
+}
+
+/* ---- reconstruction (AE, DAE, VAE): the loss summed over the batch; a DAE sees a corrupted copy,
+ * a VAE draws eps */
+
+static int recon_graphs(ng_trainer *t, image_run *r) {
+    THREE_GRAPHS(ng_ae_build, r->ag);
+    return NG_OK;
+}
+
+/* the pictures of ag->x corrupted into ag->x_in (a DAE) and the VAE's eps drawn */
+static void recon_inputs(ng_trainer *t, ng_ae_graph *a, int b) {
+    const ng_model_config *c = ng_model_cfg(t->m);
+    if (c->kind == NG_MODEL_DAE) ng_dae_corrupt(a->x_in->data, a->x->data, (int64_t)b * c->c * c->h * c->w, t->s.noise_mask, t->s.noise, &t->rng);
+    if (a->eps) ng_rng_fill_normal(&t->rng, a->eps->data, a->eps->n);
+}
+
+static int recon_batch(ng_trainer *t, image_run *r, int bi, const int *idx, int b, double *acc, double *loss) {
+    const int k = bi < r->n_batches ? 0 : 1;
+    ng_ae_graph *a = &r->ag[k];
+    gather(a->x->data, &r->tr, idx, b, 0, 1);
+    recon_inputs(t, a, b);
+    if (plain_step(t, r->gs[k], a->loss)) return NG_ERR;
+    *loss = a->loss->data[0] / b;
+    acc[0] += a->loss->data[0];
+    return NG_OK;
+}
+
+/* the test loss; reconstructions of the first n test images (rows: originals | noisy | output),
+ * one column each, taken from the test batches that hold them */
+static int recon_end(ng_trainer *t, image_run *r, int epoch, const double *acc, int seen, cJSON *j) {
+    const ng_model_config *c = ng_model_cfg(t->m);
+    const ng_images *te = &r->te;
+    const int Be = r->Be, rows = c->kind == NG_MODEL_DAE ? 3 : 2, n = te->n < 8 ? te->n : 8;
+    const int64_t D = (int64_t)c->c * c->h * c->w;
+    float *grid = malloc(sizeof(float) * (size_t)rows * n * D);
+    double test = 0;
+    ng_ae_graph *ag = &r->ag[2];
+    for (int s = 0; s < te->n; s += Be) {
+        int idx[Be];
+        for (int i = 0; i < Be; i++) idx[i] = s + i;
+        gather(ag->x->data, te, idx, Be, 0, 1);
+        recon_inputs(t, ag, Be);
+        if (ng__train_forward(r->gs[2]) || ng__train_finite_loss(r->gs[2], "the test loss", ag->loss->data[0])) { free(grid); return NG_ERR; }
+        test += ag->loss->data[0];
+        for (int i = 0; grid && i < Be && s + i < n; i++) {
+            const int col = s + i;
+            memcpy(grid + (size_t)col * D, ag->x->data + (size_t)i * D, D * sizeof(float));
+            if (rows == 3) memcpy(grid + (size_t)(n + col) * D, ag->x_in->data + (size_t)i * D, D * sizeof(float));
+            for (int64_t k = 0; k < D; k++)
+                grid[(size_t)((rows - 1) * n + col) * D + k] = 1.0f / (1.0f + expf(-ag->recon_logits->data[(size_t)i * D + k]));
+        }
+    }
+    cJSON_AddNumberToObject(j, "train_loss", round(acc[0] / seen * 1000) / 1000);
+    cJSON_AddNumberToObject(j, "test_loss", round(test / te->n * 1000) / 1000);
+    if (grid) {
+        char name[4096];
+        sample_path(name, sizeof name, t->out, "reconstructions", epoch + 1);
+        if (ng_png_grid(name, grid, rows * n, c->c, c->h, c->w, n, 2, 0, 1)) ng__train_note(t, "warning: %s", ng_last_error());
+        free(grid);
+    }
+    return c->kind == NG_MODEL_VAE ? samples_grid(t, r, epoch, 0) : NG_OK;
+}
+
+/* ---- classification: cross-entropy (the mean over the batch); test loss and accuracy */
+
+static int clf_graphs(ng_trainer *t, image_run *r) {
+    THREE_GRAPHS(ng_classifier_build, r->cg);
+    return NG_OK;
+}
+
+static int clf_batch(ng_trainer *t, image_run *r, int bi, const int *idx, int b, double *acc, double *loss) {
+    const int k = bi < r->n_batches ? 0 : 1;
+    ng_classifier_graph *a = &r->cg[k];
+    gather(a->x->data, &r->tr, idx, b, 0, 1);
+    for (int i = 0; i < b; i++) a->labels->idata[i] = r->tr.labels[idx[i]];
+    if (plain_step(t, r->gs[k], a->loss)) return NG_ERR;
+    *loss = a->loss->data[0];
+    acc[0] += (double)a->loss->data[0] * b;   /* mean over the batch -> sum */
+    return NG_OK;
+}
+
+static int clf_end(ng_trainer *t, image_run *r, int epoch, const double *acc, int seen, cJSON *j) {
+    (void)epoch;
+    const ng_model_config *c = ng_model_cfg(t->m);
+    const ng_images *te = &r->te;
+    const int Be = r->Be, K = c->n_classes;
+    double test = 0;
+    long correct = 0;
+    for (int s = 0; s < te->n; s += Be) {
+        int idx[Be];
+        for (int i = 0; i < Be; i++) idx[i] = s + i;
+        gather(r->cg[2].x->data, te, idx, Be, 0, 1);
+        for (int i = 0; i < Be; i++) r->cg[2].labels->idata[i] = te->labels[s + i];
+        if (ng__train_forward(r->gs[2]) || ng__train_finite_loss(r->gs[2], "the test loss", r->cg[2].loss->data[0])) return NG_ERR;
+        test += (double)r->cg[2].loss->data[0] * Be;
+        for (int i = 0; i < Be; i++) {
+            const float *l = r->cg[2].logits->data + (size_t)i * K;
+            int best = 0;
+            for (int k = 1; k < K; k++) if (l[k] > l[best]) best = k;
+            correct += best == te->labels[s + i];
+        }
+    }
+    cJSON_AddNumberToObject(j, "train_loss", round(acc[0] / seen * 10000) / 10000);
+    cJSON_AddNumberToObject(j, "test_loss", round(test / te->n * 10000) / 10000);
+    cJSON_AddNumberToObject(j, "test_acc", round((double)correct / te->n * 10000) / 10000);
+    return NG_OK;
+}
+
+/* ---- the GAN's game: G (training) in gs[3], D on real images in gs[4], D on G's images in gs[5]
+ * (the gradient flows to its input) */
+
+static int gan_graphs(ng_trainer *t, image_run *r) {
+    ng_model *m = t->m;
+    const ng_model_config *mc = ng_model_cfg(m);
+    ng_graph **gs = r->gs;
+    const int B = r->B;
+    int64_t xe[4] = {B, mc->c, mc->h, mc->w}, te1[2] = {B, 1};
+    if (!(gs[3] = ng_graph_new()) || ng_decoder_build(m, gs[3], B, &r->dg)) return NG_ERR;
+    gs[4] = ng_graph_new();
+    gs[5] = ng_graph_new();
+    if (!gs[4] || !gs[5]) return ng_set_error("out of memory");
+    r->dr_x = ng_input(gs[4], "real", 4, xe); r->dr_t = ng_input(gs[4], "target", 2, te1);
+    r->df_x = ng_input(gs[5], "fake", 4, xe); r->df_t = ng_input(gs[5], "target", 2, te1);
+    if (!r->dr_x || !r->dr_t || !r->df_x || !r->df_t) return NG_ERR;
+    r->df_x->requires_grad = 1;
+    r->dr_logits = ng_gan_discriminator(m, gs[4], r->dr_x);
+    r->df_logits = ng_gan_discriminator(m, gs[5], r->df_x);
+    r->dr_l = ng_bce_logits(gs[4], r->dr_logits, r->dr_t, NG_MEAN);
+    r->df_l = ng_bce_logits(gs[5], r->df_logits, r->df_t, NG_MEAN);
+    if (!r->dr_l || !r->df_l || ng_graph_finalize(gs[4], r->dr_l) || ng_graph_finalize(gs[5], r->df_l)) return NG_ERR;
+    for (int i = 0; i < B; i++) r->dr_t->data[i] = 1.0f;
+    return NG_OK;
+}
+
+/* One batch of the GAN: D on real images (target 1) and on G(z) (target 0), its Adam step; then
+ * G through D to D's input only (D's weight gradients are not used), target 1 (non-saturating).
+ * Adds D's loss, G's loss, mean D(x) and D(G(z)) to acc[1..4]. */
+static int gan_batch(ng_trainer *t, image_run *r, int bi, const int *idx, int b, double *acc, double *loss) {
+    (void)bi; (void)b;
+    ng_model *m = t->m;
+    const int B = r->B;
+    const float lr = t->s.lr;
+    ng_rng_fill_normal(&t->rng, r->dg.z->data, r->dg.z->n);
+    if (ng__train_forward(r->gs[3])) return NG_ERR;
+    gather(r->dr_x->data, &r->tr, idx, B, -1, 1);
+    memcpy(r->df_x->data, r->dg.images->data, (size_t)r->df_x->n * sizeof(float));
+    for (int i = 0; i < B; i++) r->df_t->data[i] = 0.0f;
+    if (ng__train_forward(r->gs[4]) || ng__train_finite_loss(r->gs[4], "D's loss on real images", r->dr_l->data[0]) ||
+        ng__train_backward(r->gs[4], NULL) ||
+        ng__train_forward(r->gs[5]) || ng__train_finite_loss(r->gs[5], "D's loss on generated images", r->df_l->data[0]) ||
+        ng__train_backward(r->gs[5], NULL)) return NG_ERR;
+    double dx = 0;
+    for (int i = 0; i < B; i++) dx += 1.0 / (1.0 + exp(-r->dr_logits->data[i]));
+    acc[1] += r->dr_l->data[0] + r->df_l->data[0];
+    acc[3] += dx / B;
+    if (ng__train_adamw(t->opts[1], ng_model_block(m, 1), lr, "the discriminator's ")) return NG_ERR;
+    for (int i = 0; i < B; i++) r->df_t->data[i] = 1.0f;
+    if (ng__train_forward(r->gs[5]) || ng__train_finite_loss(r->gs[5], "G's loss", r->df_l->data[0]) ||
+        ng__train_backward_inputs(r->gs[5])) return NG_ERR;
+    double dgz = 0;
+    for (int i = 0; i < B; i++) dgz += 1.0 / (1.0 + exp(-r->df_logits->data[i]));
+    acc[4] += dgz / B;
+    acc[2] += r->df_l->data[0];
+    *loss = r->df_l->data[0];
+    return ng__train_backward(r->gs[3], r->df_x->grad) || ng__train_adamw(t->opts[0], ng_model_block(m, 0), lr, "the generator's ")
+               ? NG_ERR : NG_OK;
+}
+
+/* the epoch's running means of D's and G's losses and of D's outputs; samples */
+static int gan_end(ng_trainer *t, image_run *r, int epoch, const double *acc, int seen, cJSON *j) {
+    (void)seen;
+    const int nb = r->n_batches;
+    cJSON_AddNumberToObject(j, "d_loss", round(acc[1] / nb * 10000) / 10000);
+    cJSON_AddNumberToObject(j, "g_loss", round(acc[2] / nb * 10000) / 10000);
+    cJSON_AddNumberToObject(j, "d_real", round(acc[3] / nb * 10000) / 10000);
+    cJSON_AddNumberToObject(j, "d_fake", round(acc[4] / nb * 10000) / 10000);
+    return samples_grid(t, r, epoch, 1);
+}
+
+static const image_objective RECONSTRUCT = {recon_graphs, recon_batch, recon_end};
+static const image_objective CLASSIFY = {clf_graphs, clf_batch, clf_end};
+static const image_objective ADVERSARIAL = {gan_graphs, gan_batch, gan_end};
+
 /* ---------------------------------------------------------------- setting up a run */
 
 int ng__image_create(const ng_model_config *cfg, const ng_train_settings *s, ng_model **mp, ng_images pre[2]) {
@@ -237,7 +463,9 @@ int ng__image_open(ng_trainer *t, const char *state, int force) {
         return ng_set_error("'%s' has %d classes but the classifier was trained on %d", s->data, tr->n_classes, mc->n_classes);
     if (tr->c != mc->c || tr->h != mc->h || tr->w != mc->w)
         return ng_set_error("'%s' has %dx%dx%d images but the model was trained on %dx%dx%d", s->data, tr->c, tr->h, tr->w, mc->c, mc->h, mc->w);
-    const int gan = mc->kind == NG_MODEL_GAN, clf = mc->kind == NG_MODEL_CLASSIFIER;
+    const ng_objective obj = ng__model_objective(m);
+    r->obj = obj == NG_OBJ_CLASSIFY ? &CLASSIFY : obj == NG_OBJ_ADVERSARIAL ? &ADVERSARIAL : &RECONSTRUCT;
+    const int gan = obj == NG_OBJ_ADVERSARIAL, clf = obj == NG_OBJ_CLASSIFY;
     const int B = r->B = s->batch_size < tr->n ? s->batch_size : tr->n;
     epoch_batches(tr->n, B, s->max_batches, gan, &r->n_batches, &r->rem);
     if (r->pos0.batch > 0 && r->pos0.batch > r->n_batches + (r->rem ? 1 : 0))   /* stopped inside an epoch: that position must exist here */
@@ -254,36 +482,8 @@ int ng__image_open(ng_trainer *t, const char *state, int force) {
         ng__train_note(t, "warning: %s; the optimizer restarts from zero moments", ng_last_error());
     if (!(r->perm = malloc(sizeof(int) * tr->n))) return ng_set_error("out of memory");
     /* graphs: shapes are fixed, so one per batch size; they share the parameters */
-    ng_graph **gs = r->gs;
     r->Be = divisor_upto(te->n, 1000);
-    const int rem = r->rem, Be = r->Be;
-    if (clf) {
-        if (!(gs[0] = ng_graph_new()) || ng_classifier_build(m, gs[0], B, &r->cg[0])) return NG_ERR;
-        if (rem && (!(gs[1] = ng_graph_new()) || ng_classifier_build(m, gs[1], rem, &r->cg[1]))) return NG_ERR;
-        if (!(gs[2] = ng_graph_new()) || ng_classifier_build(m, gs[2], Be, &r->cg[2])) return NG_ERR;
-        ng_graph_set_training(gs[2], 0);
-    } else if (!gan) {
-        if (!(gs[0] = ng_graph_new()) || ng_ae_build(m, gs[0], B, &r->ag[0])) return NG_ERR;
-        if (rem && (!(gs[1] = ng_graph_new()) || ng_ae_build(m, gs[1], rem, &r->ag[1]))) return NG_ERR;
-        if (!(gs[2] = ng_graph_new()) || ng_ae_build(m, gs[2], Be, &r->ag[2])) return NG_ERR;
-        ng_graph_set_training(gs[2], 0);
-    } else {
-        int64_t xe[4] = {B, mc->c, mc->h, mc->w}, te1[2] = {B, 1};
-        if (!(gs[3] = ng_graph_new()) || ng_decoder_build(m, gs[3], B, &r->dg)) return NG_ERR;   /* G (training) */
-        gs[4] = ng_graph_new();   /* D on real images */
-        gs[5] = ng_graph_new();   /* D on generated images, gradient flows to its input */
-        if (!gs[4] || !gs[5]) return ng_set_error("out of memory");
-        r->dr_x = ng_input(gs[4], "real", 4, xe); r->dr_t = ng_input(gs[4], "target", 2, te1);
-        r->df_x = ng_input(gs[5], "fake", 4, xe); r->df_t = ng_input(gs[5], "target", 2, te1);
-        if (!r->dr_x || !r->dr_t || !r->df_x || !r->df_t) return NG_ERR;
-        r->df_x->requires_grad = 1;
-        r->dr_logits = ng_gan_discriminator(m, gs[4], r->dr_x);
-        r->df_logits = ng_gan_discriminator(m, gs[5], r->df_x);
-        r->dr_l = ng_bce_logits(gs[4], r->dr_logits, r->dr_t, NG_MEAN);
-        r->df_l = ng_bce_logits(gs[5], r->df_logits, r->df_t, NG_MEAN);
-        if (!r->dr_l || !r->df_l || ng_graph_finalize(gs[4], r->dr_l) || ng_graph_finalize(gs[5], r->df_l)) return NG_ERR;
-        for (int i = 0; i < B; i++) r->dr_t->data[i] = 1.0f;
-    }
+    if (r->obj->graphs(t, r)) return NG_ERR;
     if (!clf) {
         if (!(r->sg = ng_graph_new()) || ng_decoder_build(m, r->sg, 64, &r->sdg)) return NG_ERR;
         ng_graph_set_training(r->sg, 0);
@@ -292,10 +492,11 @@ int ng__image_open(ng_trainer *t, const char *state, int force) {
         if (!(r->zfix = malloc(sizeof(float) * 64 * mc->latent))) return ng_set_error("out of memory");
         ng_rng_fill_normal(&fixed, r->zfix, 64 * (int64_t)mc->latent);
     }
-    for (int i = 0; i < 6; i++) if (gs[i]) ng_graph_set_detect_anomaly(gs[i], s->detect_anomaly);
+    for (int i = 0; i < 6; i++) if (r->gs[i]) ng_graph_set_detect_anomaly(r->gs[i], s->detect_anomaly);
     if (r->sg) ng_graph_set_detect_anomaly(r->sg, s->detect_anomaly);
     ng_train_info *in = &t->info;
-    in->n_params = ng_params_numel(ng_model_block(m, 0)) + (gan ? ng_params_numel(ng_model_block(m, 1)) : 0);
+    in->n_params = 0;
+    for (int b = 0; b < ng_model_n_blocks(m); b++) in->n_params += ng_params_numel(ng_model_block(m, b));
     in->n_train = tr->n; in->n_val = te->n;
     in->batch_size = B;
     in->start = r->epoch0;
@@ -340,121 +541,10 @@ static int save(ng_trainer *t, int epoch, const epoch_pos *pos) {
     return rc;
 }
 
-/* One batch of the GAN: D on real images (target 1) and on G(z) (target 0), its Adam step; then
- * G through D to D's input only (D's weight gradients are not used), target 1 (non-saturating).
- * Adds D's loss, G's loss, mean D(x) and D(G(z)) to acc[1..4]. */
-static int gan_batch(ng_trainer *t, image_run *r, const int *idx, double *acc) {
-    ng_model *m = t->m;
-    const int B = r->B;
-    const float lr = t->s.lr;
-    ng_rng_fill_normal(&t->rng, r->dg.z->data, r->dg.z->n);
-    if (ng__train_forward(r->gs[3])) return NG_ERR;
-    gather(r->dr_x->data, &r->tr, idx, B, -1, 1);
-    memcpy(r->df_x->data, r->dg.images->data, (size_t)r->df_x->n * sizeof(float));
-    for (int i = 0; i < B; i++) r->df_t->data[i] = 0.0f;
-    if (ng__train_forward(r->gs[4]) || ng__train_finite_loss(r->gs[4], "D's loss on real images", r->dr_l->data[0]) ||
-        ng__train_backward(r->gs[4], NULL) ||
-        ng__train_forward(r->gs[5]) || ng__train_finite_loss(r->gs[5], "D's loss on generated images", r->df_l->data[0]) ||
-        ng__train_backward(r->gs[5], NULL)) return NG_ERR;
-    double dx = 0;
-    for (int i = 0; i < B; i++) dx += 1.0 / (1.0 + exp(-r->dr_logits->data[i]));
-    acc[1] += r->dr_l->data[0] + r->df_l->data[0];
-    acc[3] += dx / B;
-    if (ng__train_adamw(t->opts[1], ng_model_block(m, 1), lr, "the discriminator's ")) return NG_ERR;
-    for (int i = 0; i < B; i++) r->df_t->data[i] = 1.0f;
-    if (ng__train_forward(r->gs[5]) || ng__train_finite_loss(r->gs[5], "G's loss", r->df_l->data[0]) ||
-        ng__train_backward_inputs(r->gs[5])) return NG_ERR;
-    double dgz = 0;
-    for (int i = 0; i < B; i++) dgz += 1.0 / (1.0 + exp(-r->df_logits->data[i]));
-    acc[4] += dgz / B;
-    acc[2] += r->df_l->data[0];
-    return ng__train_backward(r->gs[3], r->df_x->grad) || ng__train_adamw(t->opts[0], ng_model_block(m, 0), lr, "the generator's ")
-               ? NG_ERR : NG_OK;
-}
-
-/* The end of an epoch: test loss (classifier: and accuracy; GAN: its running means) into j,
- * pictures into DIR/samples/. NG_ERR with a numerical fault. */
-static int epoch_end(ng_trainer *t, image_run *r, int epoch, const double *acc, int seen, cJSON *j) {
-    const ng_model_config *c = ng_model_cfg(t->m);
-    const ng_images *te = &r->te;
-    const int Be = r->Be, gan = c->kind == NG_MODEL_GAN, clf = c->kind == NG_MODEL_CLASSIFIER;
-    const int64_t D = (int64_t)c->c * c->h * c->w;
-    char name[4096];
-    if (clf) {
-        double test = 0;
-        long correct = 0;
-        const int K = c->n_classes;
-        for (int s = 0; s < te->n; s += Be) {
-            int idx[Be];
-            for (int i = 0; i < Be; i++) idx[i] = s + i;
-            gather(r->cg[2].x->data, te, idx, Be, 0, 1);
-            for (int i = 0; i < Be; i++) r->cg[2].labels->idata[i] = te->labels[s + i];
-            if (ng__train_forward(r->gs[2]) || ng__train_finite_loss(r->gs[2], "the test loss", r->cg[2].loss->data[0])) return NG_ERR;
-            test += (double)r->cg[2].loss->data[0] * Be;
-            for (int i = 0; i < Be; i++) {
-                const float *l = r->cg[2].logits->data + (size_t)i * K;
-                int best = 0;
-                for (int k = 1; k < K; k++) if (l[k] > l[best]) best = k;
-                correct += best == te->labels[s + i];
-            }
-        }
-        cJSON_AddNumberToObject(j, "train_loss", round(acc[0] / seen * 10000) / 10000);
-        cJSON_AddNumberToObject(j, "test_loss", round(test / te->n * 10000) / 10000);
-        cJSON_AddNumberToObject(j, "test_acc", round((double)correct / te->n * 10000) / 10000);
-    } else if (!gan) {
-        /* pictures: reconstructions of the first n test images (rows: originals | noisy | output),
-         * one column each, taken from the test batches that hold them */
-        const int rows = c->kind == NG_MODEL_DAE ? 3 : 2, n = te->n < 8 ? te->n : 8;
-        float *grid = malloc(sizeof(float) * (size_t)rows * n * D);
-        double test = 0;
-        ng_ae_graph *ag = &r->ag[2];
-        for (int s = 0; s < te->n; s += Be) {
-            int idx[Be];
-            for (int i = 0; i < Be; i++) idx[i] = s + i;
-            gather(ag->x->data, te, idx, Be, 0, 1);
-            if (c->kind == NG_MODEL_DAE) ng_dae_corrupt(ag->x_in->data, ag->x->data, (int64_t)Be * D, t->s.noise_mask, t->s.noise, &t->rng);
-            if (ag->eps) ng_rng_fill_normal(&t->rng, ag->eps->data, ag->eps->n);
-            if (ng__train_forward(r->gs[2]) || ng__train_finite_loss(r->gs[2], "the test loss", ag->loss->data[0])) { free(grid); return NG_ERR; }
-            test += ag->loss->data[0];
-            for (int i = 0; grid && i < Be && s + i < n; i++) {
-                const int col = s + i;
-                memcpy(grid + (size_t)col * D, ag->x->data + (size_t)i * D, D * sizeof(float));
-                if (rows == 3) memcpy(grid + (size_t)(n + col) * D, ag->x_in->data + (size_t)i * D, D * sizeof(float));
-                for (int64_t k = 0; k < D; k++)
-                    grid[(size_t)((rows - 1) * n + col) * D + k] = 1.0f / (1.0f + expf(-ag->recon_logits->data[(size_t)i * D + k]));
-            }
-        }
-        cJSON_AddNumberToObject(j, "train_loss", round(acc[0] / seen * 1000) / 1000);
-        cJSON_AddNumberToObject(j, "test_loss", round(test / te->n * 1000) / 1000);
-        if (grid) {
-            sample_path(name, sizeof name, t->out, "reconstructions", epoch + 1);
-            if (ng_png_grid(name, grid, rows * n, c->c, c->h, c->w, n, 2, 0, 1)) ng__train_note(t, "warning: %s", ng_last_error());
-            free(grid);
-        }
-    } else {
-        const int nb = r->n_batches;
-        cJSON_AddNumberToObject(j, "d_loss", round(acc[1] / nb * 10000) / 10000);
-        cJSON_AddNumberToObject(j, "g_loss", round(acc[2] / nb * 10000) / 10000);
-        cJSON_AddNumberToObject(j, "d_real", round(acc[3] / nb * 10000) / 10000);
-        cJSON_AddNumberToObject(j, "d_fake", round(acc[4] / nb * 10000) / 10000);
-    }
-    if (c->kind == NG_MODEL_VAE || gan) {
-        memcpy(r->sdg.z->data, r->zfix, sizeof(float) * 64 * c->latent);
-        if (ng__train_forward(r->sg)) return NG_ERR;
-        sample_path(name, sizeof name, t->out, "samples", epoch + 1);
-        if (ng_png_grid(name, r->sdg.images->data, 64, c->c, c->h, c->w, 8, 2, gan ? -1 : 0, 1)) ng__train_note(t, "warning: %s", ng_last_error());
-    }
-    return NG_OK;
-}
-
 int ng__image_run(ng_trainer *t) {
     image_run *r = t->k;
-    ng_model *m = t->m;
     const ng_train_settings *s = &t->s;
-    const ng_model_config *c = ng_model_cfg(m);
-    const int gan = c->kind == NG_MODEL_GAN, clf = c->kind == NG_MODEL_CLASSIFIER, B = r->B;
-    const int n_batches = r->n_batches, rem = r->rem, nb_all = n_batches + (rem ? 1 : 0);
-    const int64_t D = (int64_t)c->c * c->h * c->w;
+    const int B = r->B, n_batches = r->n_batches, rem = r->rem, nb_all = n_batches + (rem ? 1 : 0);
     for (int epoch = r->epoch0; epoch < s->epochs; epoch++) {
         double t0 = ng_seconds(), acc[6] = {0};
         int seen = 0, first = 0;
@@ -473,31 +563,8 @@ int ng__image_run(ng_trainer *t) {
             const double tb = ng_seconds();
             const int b = bi < n_batches ? B : rem;
             const int *idx = r->perm + (size_t)bi * B;
-            int bad;
-            double loss;
-            if (clf) {
-                ng_classifier_graph *a = &r->cg[bi < n_batches ? 0 : 1];
-                ng_graph *g = r->gs[bi < n_batches ? 0 : 1];
-                gather(a->x->data, &r->tr, idx, b, 0, 1);
-                for (int i = 0; i < b; i++) a->labels->idata[i] = r->tr.labels[idx[i]];
-                bad = ng__train_forward(g) || ng__train_finite_loss(g, "the loss", a->loss->data[0]) || ng__train_backward(g, NULL) ||
-                      ng__train_adamw(t->opts[0], ng_model_block(m, 0), s->lr, "");
-                loss = a->loss->data[0];
-                if (!bad) acc[0] += (double)a->loss->data[0] * b;   /* mean over the batch -> sum */
-            } else if (!gan) {
-                ng_ae_graph *a = &r->ag[bi < n_batches ? 0 : 1];
-                ng_graph *g = r->gs[bi < n_batches ? 0 : 1];
-                gather(a->x->data, &r->tr, idx, b, 0, 1);
-                if (c->kind == NG_MODEL_DAE) ng_dae_corrupt(a->x_in->data, a->x->data, (int64_t)b * D, s->noise_mask, s->noise, &t->rng);
-                if (a->eps) ng_rng_fill_normal(&t->rng, a->eps->data, a->eps->n);
-                bad = ng__train_forward(g) || ng__train_finite_loss(g, "the loss", a->loss->data[0]) || ng__train_backward(g, NULL) ||
-                      ng__train_adamw(t->opts[0], ng_model_block(m, 0), s->lr, "");
-                loss = a->loss->data[0] / b;
-                if (!bad) acc[0] += a->loss->data[0];
-            } else {
-                bad = gan_batch(t, r, idx, acc);
-                loss = r->df_l->data[0];
-            }
+            double loss = 0;
+            const int bad = r->obj->batch(t, r, bi, idx, b, acc, &loss);
             if (bad) { numeric_stop(t, epoch, bi, nb_all); return NG_ERR; }
             seen += b;
             t->info.steps_run++;
@@ -516,7 +583,7 @@ int ng__image_run(ng_trainer *t) {
         }
         cJSON *j = cJSON_CreateObject();
         cJSON_AddNumberToObject(j, "epoch", epoch + 1);
-        if (epoch_end(t, r, epoch, acc, seen, j)) { cJSON_Delete(j); numeric_stop(t, epoch, -1, nb_all); return NG_ERR; }
+        if (r->obj->epoch_end(t, r, epoch, acc, seen, j)) { cJSON_Delete(j); numeric_stop(t, epoch, -1, nb_all); return NG_ERR; }
         cJSON_AddNumberToObject(j, "epoch_s", round(dt * 100) / 100);
         cJSON_AddNumberToObject(j, "img_per_s", round(seen / dt * 10) / 10);
         ng_train_event e = {.kind = NG_TRAIN_EPOCH, .epoch = epoch, .epochs = s->epochs};
