@@ -91,6 +91,9 @@ typedef struct { const char *pos[4]; int npos; unsigned char given[64]; } cli_ar
 /* Parse argv against the command's table into opts: 0, 1 after printing --help (exit 0), or
  * 2 after printing a one-line usage error with a pointer to --help (exit 2). */
 int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts, cli_args *a);
+/* A command on a checkpoint DIR: cli_parse, then DIR required. -1 when the command goes on (DIR
+ * in a->pos[0]), else the exit code (0 after --help, 2 after a usage error). */
+int cli_parse_dir(const cli_cmd *c, int argc, char **argv, void *opts, cli_args *a);
 /* 0 when the command line has its positional argument, else a one-line usage error (returns 2). */
 int cli_missing_pos(const cli_cmd *c, const cli_args *a);
 /* Whether the flag was on the command line. */

@@ -28,9 +28,8 @@ static const cli_cmd CMD = {"eval",
 int cmd_eval(int argc, char **argv) {
     cli_eval_opts o = {0};
     cli_args a;
-    int rc = cli_parse(&CMD, argc, argv, &o, &a);
-    if (rc) return rc == 1 ? 0 : rc;
-    if ((rc = cli_missing_pos(&CMD, &a))) return rc;
+    int rc = cli_parse_dir(&CMD, argc, argv, &o, &a);
+    if (rc >= 0) return rc;
     o.dir = a.pos[0];
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     ng_model_kind kind;

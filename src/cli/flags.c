@@ -188,6 +188,12 @@ int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts, cli_args *a) 
     return 0;
 }
 
+int cli_parse_dir(const cli_cmd *c, int argc, char **argv, void *opts, cli_args *a) {
+    const int rc = cli_parse(c, argc, argv, opts, a);
+    if (rc) return rc == 1 ? 0 : rc;
+    return a->npos >= 1 ? -1 : cli_missing_pos(c, a);
+}
+
 int cli_given(const cli_cmd *c, const cli_args *a, const char *name) {
     for (int k = 0; c->flags[k].def; k++)
         if (!strcmp(c->flags[k].def->name, name)) return a->given[k] != 0;

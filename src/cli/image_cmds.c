@@ -123,9 +123,8 @@ static const cli_cmd INTERP = {"interpolate",
 int cmd_interpolate(int argc, char **argv) {
     interp_opts o = {0};
     cli_args a;
-    int rc = cli_parse(&INTERP, argc, argv, &o, &a);
-    if (rc) return rc == 1 ? 0 : rc;
-    if ((rc = cli_missing_pos(&INTERP, &a))) return rc;
+    int rc = cli_parse_dir(&INTERP, argc, argv, &o, &a);
+    if (rc >= 0) return rc;
     const char *dir = a.pos[0];
     if (cli_check_out(o.out, ".png")) return cli_usage_fail("interpolate");
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */

@@ -108,9 +108,8 @@ static const cli_cmd CMD = {"info", "usage: nanogen info DIR",
 
 int cmd_info(int argc, char **argv) {
     cli_args a;
-    int rc = cli_parse(&CMD, argc, argv, NULL, &a);
-    if (rc) return rc == 1 ? 0 : rc;
-    if ((rc = cli_missing_pos(&CMD, &a))) return rc;
+    int rc = cli_parse_dir(&CMD, argc, argv, NULL, &a);
+    if (rc >= 0) return rc;
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     const char *dir = a.pos[0];
     ng_model_kind kind;

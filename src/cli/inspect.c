@@ -118,9 +118,8 @@ static const cli_cmd NEXT = {"next",
 int cmd_next(int argc, char **argv) {
     next_opts o = {0};
     cli_args a;
-    int prc = cli_parse(&NEXT, argc, argv, &o, &a);
-    if (prc) return prc == 1 ? 0 : prc;
-    if ((prc = cli_missing_pos(&NEXT, &a))) return prc;
+    int prc = cli_parse_dir(&NEXT, argc, argv, &o, &a);
+    if (prc >= 0) return prc;
     const char *dir = a.pos[0], *prompt = o.prompt, *prompt_file = o.prompt_file;
     const int json = o.json, nt = o.temps.n;
     const float *temps = o.temps.v;
@@ -263,9 +262,8 @@ static const cli_cmd EMB = {"embeddings", "usage: nanogen embeddings DIR --out e
 int cmd_embeddings(int argc, char **argv) {
     emb_opts o = {0};
     cli_args a;
-    int prc = cli_parse(&EMB, argc, argv, &o, &a);
-    if (prc) return prc == 1 ? 0 : prc;
-    if ((prc = cli_missing_pos(&EMB, &a))) return prc;
+    int prc = cli_parse_dir(&EMB, argc, argv, &o, &a);
+    if (prc >= 0) return prc;
     const char *dir = a.pos[0], *out = o.out, *data = o.data;
     const int N = o.points;
     if (cli_check_out(out, ".svg")) return cli_usage_fail("embeddings");
@@ -360,9 +358,8 @@ static const cli_cmd ATT = {"attention",
 int cmd_attention(int argc, char **argv) {
     att_opts opt = {.head = -1};
     cli_args a;
-    int prc = cli_parse(&ATT, argc, argv, &opt, &a);
-    if (prc) return prc == 1 ? 0 : prc;
-    if ((prc = cli_missing_pos(&ATT, &a))) return prc;
+    int prc = cli_parse_dir(&ATT, argc, argv, &opt, &a);
+    if (prc >= 0) return prc;
     const char *dir = a.pos[0], *prompt = opt.prompt, *prompt_file = opt.prompt_file, *out = opt.out, *layer_s = opt.layer;
     const int head = opt.head;
     if (!prompt && !prompt_file) return cli_usage_error("attention", "attention: --prompt TEXT (or --prompt-file F) is required: the tokens whose attention to show");

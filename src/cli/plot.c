@@ -21,9 +21,8 @@ static void print_warning(const char *msg, void *ctx) { (void)ctx; fprintf(stder
 int cmd_plot(int argc, char **argv) {
     plot_opts o = {0};
     cli_args a;
-    int rc = cli_parse(&CMD, argc, argv, &o, &a);
-    if (rc) return rc == 1 ? 0 : rc;
-    if ((rc = cli_missing_pos(&CMD, &a))) return rc;
+    int rc = cli_parse_dir(&CMD, argc, argv, &o, &a);
+    if (rc >= 0) return rc;
     const char *dir = a.pos[0], *out = o.out, *keys_arg = o.keys, *xarg = o.x, *title_arg = o.title;
     if (xarg && strcmp(xarg, "step") && strcmp(xarg, "epoch")) return cli_usage_error("plot", "--x: '%s' is not step or epoch", xarg);
     if (out && !*out) return cli_usage_error("plot", "--out: empty file name");

@@ -71,9 +71,8 @@ static int sample_text(const cli_sample_opts *o, float temperature);
 int cmd_sample(int argc, char **argv) {
     cli_sample_opts o = {.n = -1, .zoom = -1};
     cli_args a;
-    int rc = cli_parse(&CMD, argc, argv, &o, &a);
-    if (rc) return rc == 1 ? 0 : rc;
-    if ((rc = cli_missing_pos(&CMD, &a))) return rc;
+    int rc = cli_parse_dir(&CMD, argc, argv, &o, &a);
+    if (rc >= 0) return rc;
     o.dir = a.pos[0];
     o.seed_given = cli_given(&CMD, &a, "--seed");
     const int image = o.out || o.manifold || o.scatter;
