@@ -6,6 +6,9 @@
 # number of checks it cost over the whole suite.
 B=${1:-build}
 export BUILD="${BUILD:-$B}"   # the PyTorch tests take their tool binaries from $BUILD/tests/tools
+# a fixed GEMM (nanogen's own kernel for every shape where the build has one): results do not
+# depend on the choices measured on this machine (tests/test_gemm_choice.c tests those)
+export NANOGEN_GEMM="${NANOGEN_GEMM:-own}"
 pass=0; fail=0; skipped=0; broken=""
 out=$(mktemp); skips=$(mktemp)
 tally() { # $1 = name, $2 = output file, $3 = exit code

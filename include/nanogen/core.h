@@ -177,8 +177,11 @@ NG_API ng_tensor *ng_graph_node(const ng_graph *g, int i);
 /* The name of the op that computes t ("linear", "conv2d", ...; "leaf", "view"). */
 NG_API const char *ng_tensor_op(const ng_tensor *t);
 
-/* The GEMM the ops use: "nanogen-avx512" / "nanogen-avx2" (nanogen's own, the same bits on any
- * number of threads) or "openblas" (older CPUs; NANOGEN_GEMM=openblas in the environment forces it). */
+/* The GEMM the ops use: "auto:nanogen-avx512" / "auto:nanogen-avx2" (the default where the build
+ * has nanogen's own kernel: for each shape, the faster of it and OpenBLAS's sgemm, measured once
+ * on this machine and cached; NANOGEN_GEMM=auto), "nanogen-avx512" / "nanogen-avx2" (always
+ * nanogen's own, the same bits on any number of threads; NANOGEN_GEMM=own) or "openblas"
+ * (NANOGEN_GEMM=openblas, or a build without its own kernel). */
 NG_API const char *ng_gemm_name(void);
 /* The OpenBLAS kernel set in use ("Haswell", "SkylakeX", ...). */
 NG_API const char *ng_blas_core(void);

@@ -40,7 +40,7 @@ int cli_main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) { usage(stdout); return 0; }
-    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) { printf("nanogen %s (OpenBLAS kernels: %s)\n", NANOGEN_VERSION, ng_blas_core()); return 0; }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) { printf("nanogen %s (GEMM: %s; OpenBLAS kernels: %s)\n", NANOGEN_VERSION, ng_gemm_name(), ng_blas_core()); return 0; }
     const char *names[N_COMMANDS + 2];
     for (int i = 0; i < N_COMMANDS; i++) {
         if (!strcmp(cmd, COMMANDS[i].name)) return COMMANDS[i].run(argc - 2, argv + 2);

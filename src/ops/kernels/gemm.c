@@ -4,6 +4,7 @@
 #include "ops/kernels/kernels.h"
 
 #include <cblas.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,17 +69,22 @@ const char *ng_blas_better_core(void) {
 #ifdef OWN_GEMM
 void OWN_GEMM(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
-/* NANOGEN_GEMM=openblas picks OpenBLAS anyway (make bench compares the two) */
-static int use_openblas = -1;
+/* NANOGEN_GEMM: auto (the default: per shape, the faster of the two on this machine,
+ * gemm_choice.c), own, or openblas (make bench compares them) */
+enum { AUTO, OWN, BLAS };
+static int mode = -1;
+static int gemm_mode(void) {
+    if (mode < 0) {
+        const char *e = getenv("NANOGEN_GEMM");
+        mode = e && !strcmp(e, "openblas") ? BLAS : e && (!strcmp(e, "own") || !strcmp(e, "nanogen")) ? OWN : AUTO;
+    }
+    return mode;
+}
 #endif
 
 const char *ng_gemm_name(void) {
 #ifdef OWN_GEMM
-    if (use_openblas < 0) {
-        const char *e = getenv("NANOGEN_GEMM");
-        use_openblas = e && !strcmp(e, "openblas");
-    }
-    return use_openblas ? "openblas" : OWN_NAME;
+    return gemm_mode() == BLAS ? "openblas" : gemm_mode() == OWN ? OWN_NAME : "auto:" OWN_NAME;
 #else
     return "openblas";
 #endif
@@ -88,14 +94,35 @@ const char *ng_gemm_name(void) {
 void ng_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
 #ifdef OWN_GEMM
-    if (use_openblas < 0) ng_gemm_name();
-    if (!use_openblas) {
+    const int m = gemm_mode();
+    if (m == OWN || (m == AUTO && !ng_gemm_choose(transA, transB, M, N, K))) {
         OWN_GEMM(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
 #endif
+    /* OpenBLAS's bits depend on its thread count: it runs on the run's count (ng_threads_max),
+     * also while the busy-machine governor has lowered ours, so that the load changes no result */
+    const int want = ng_threads_max(), now = omp_in_parallel() ? want : omp_get_max_threads();
+    if (now != want) { omp_set_num_threads(want); openblas_set_num_threads(want); }
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (now != want) { omp_set_num_threads(now); openblas_set_num_threads(now); }
+}
+
+ng_gemm_fn ng_gemm_own(void) {
+#ifdef OWN_GEMM
+    return OWN_GEMM;
+#else
+    return NULL;
+#endif
+}
+
+const char *ng_gemm_own_name(void) {
+#ifdef OWN_GEMM
+    return OWN_NAME;
+#else
+    return "none";
+#endif
 }
 
 /* OpenBLAS's sgemm whatever ng_sgemm uses (for comparisons). */

@@ -42,4 +42,19 @@ float *ng_scratch_get(ng_scratch *s, size_t n);
  * kernels that run inside their own parallel region, like the attention heads. */
 void ng_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc);
+/* Which GEMM runs a shape in NANOGEN_GEMM=auto (gemm_choice.c): 1 for OpenBLAS's sgemm, 0 for
+ * nanogen's own kernel (ng_gemm_own; always 0 where there is none), measured once per shape and
+ * run thread count (ng_threads_max) on this machine and cached (NANOGEN_GEMM_CACHE, NANOGEN_GEMM_TUNE=redo); 0 inside a parallel region. */
+typedef void (*ng_gemm_fn)(int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
+/* nanogen's own GEMM kernel (NULL where the build has none), whatever ng_sgemm would choose,
+ * and its name ("nanogen-avx2", "nanogen-avx512"; "none") */
+ng_gemm_fn ng_gemm_own(void);
+const char *ng_gemm_own_name(void);
+int ng_gemm_choose(int ta, int tb, int M, int N, int K);
+/* The choices in a cache file's text for machine `mach`: found(key = {ta, tb, M, N, K, threads},
+ * blas, ctx) for each valid line; returns how many. Lines that do not parse are skipped. */
+int ng_gemm_cache_parse(const char *text, size_t len, const char *mach, void (*found)(const int key[6], int blas, void *ctx), void *ctx);
+/* The shapes this process has chosen for (own, OpenBLAS), and the cache file (NULL: off). */
+int ng_gemm_choices(int *own, int *blas);
+const char *ng_gemm_cache_path(void);
 #endif

@@ -1,0 +1,245 @@
+/* gemm_choice.c - which GEMM runs each shape: nanogen's own kernel or OpenBLAS's sgemm, chosen
+ * by measuring both on this machine, not by the CPU's name.
+ *
+ * The first time a process meets a shape (transposes, M, N, K), it looks the shape up in the
+ * cache file; a shape not there is timed once with both kernels (on scratch
+ * copies: the caller's C is never touched) and the faster one recorded in the cache, where every
+ * later run finds it. A shape is never re-timed in a process, so a run uses one kernel per shape
+ * from start to end, and the same machine, thread count and seed give the same bits. The choice
+ * is made for the run's thread count (ng_threads_max: --threads, else every CPU): OpenBLAS's
+ * bits depend on its thread count (1 and 3 threads differ on 768x384x128), so a shape it runs
+ * always runs on that count, even while the busy-machine governor has lowered nanogen's own
+ * (gemm.c), and a run on --threads 1 may differ in the last bits from one on 2 where a shape
+ * went to OpenBLAS. nanogen's own kernel gives the same bits on any count. OpenBLAS is taken only
+ * when it is faster by a clear margin (MARGIN).
+ *
+ *   NANOGEN_GEMM=auto (the default) | own | openblas   own and openblas skip the measurement
+ *   NANOGEN_GEMM_TUNE=redo          time every shape again and record the new choices
+ *   NANOGEN_GEMM_CACHE=FILE | off   where the choices live (default
+ *                                   $XDG_CACHE_HOME/nanogen/gemm.txt, else ~/.cache/nanogen/gemm.txt);
+ *                                   off: measured in the process only
+ *
+ * The cache is a text file, one line per shape and machine:
+ *   MACHINE TA TB M N K THREADS own|openblas GFLOPS_OWN GFLOPS_OPENBLAS
+ * MACHINE names the CPU, the OpenBLAS kernels and nanogen's kernel (machine_id), so one home
+ * directory shared by several machines keeps each one's choices apart. Lines that do not parse
+ * are ignored (ng_gemm_cache_parse; fuzz/fuzz_gemm_cache.c). */
+#include "core/internal.h"
+
+#include "ops/kernels/kernels.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MARGIN 1.05    /* OpenBLAS must be 5% faster to be chosen */
+#define MAX_SHAPES 1024
+
+typedef struct { int ta, tb, M, N, K, threads; } shape_key;
+typedef struct { shape_key k; int blas; } shape_choice;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static shape_choice table[MAX_SHAPES];
+static int n_table = -1;            /* -1: the cache not read yet */
+static char machine[160];
+static char cache_path[4096];
+
+static int same(const shape_key *a, const shape_key *b) {
+    return a->ta == b->ta && a->tb == b->tb && a->M == b->M && a->N == b->N && a->K == b->K && a->threads == b->threads;
+}
+
+/* The CPU's model name, OpenBLAS's kernels and nanogen's GEMM, with no blanks. */
+static void machine_id(char *buf, size_t cap, const char *own) {
+    char model[96] = "unknown-cpu";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10)) {
+            const char *v = strchr(line, ':');
+            if (v) snprintf(model, sizeof model, "%s", v + 1 + (v[1] == ' '));
+            break;
+        }
+    if (f) fclose(f);
+    for (size_t n = strlen(model); n > 0 && (model[n - 1] == ' ' || model[n - 1] == '\n' || model[n - 1] == '\t'); n--) model[n - 1] = 0;
+    snprintf(buf, cap, "%s|%s|%s", model, ng_blas_core(), own);
+    for (char *p = buf; *p; p++)
+        if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') *p = '_';
+}
+
+int ng_gemm_cache_parse(const char *text, size_t len, const char *mach, void (*found)(const int key[6], int blas, void *ctx), void *ctx) {
+    int n = 0;
+    size_t i = 0;
+    while (i < len) {
+        size_t e = i;
+        while (e < len && text[e] != '\n') e++;
+        char line[512];
+        const size_t l = e - i;
+        if (l > 0 && l < sizeof line) {
+            memcpy(line, text + i, l);
+            line[l] = 0;
+            char m[200], which[16];
+            int key[6];
+            double g1, g2;
+            if (!memchr(line, 0, l) &&
+                sscanf(line, "%199s %d %d %d %d %d %d %15s %lf %lf", m, &key[0], &key[1], &key[2], &key[3], &key[4], &key[5], which, &g1, &g2) == 10 &&
+                !strcmp(m, mach) && (key[0] == 0 || key[0] == 1) && (key[1] == 0 || key[1] == 1) && key[2] > 0 && key[3] > 0 && key[4] > 0 &&
+                key[5] > 0 && (!strcmp(which, "own") || !strcmp(which, "openblas"))) {
+                found(key, !strcmp(which, "openblas"), ctx);
+                n++;
+            }
+        }
+        i = e + 1;
+    }
+    return n;
+}
+
+static void remember(const int key[6], int blas, void *ctx) {
+    (void)ctx;
+    const shape_key k = {key[0], key[1], key[2], key[3], key[4], key[5]};
+    for (int i = 0; i < n_table; i++)
+        if (same(&table[i].k, &k)) { table[i].blas = blas; return; }   /* a later line wins */
+    if (n_table < MAX_SHAPES) table[n_table++] = (shape_choice){k, blas};
+}
+
+static int redo(void) {
+    const char *e = getenv("NANOGEN_GEMM_TUNE");
+    return e && !strcmp(e, "redo");
+}
+
+/* the cache file's path into cache_path (empty: off) */
+static void resolve_path(void) {
+    const char *e = getenv("NANOGEN_GEMM_CACHE"), *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (e && !strcmp(e, "off")) cache_path[0] = 0;
+    else if (e && *e) snprintf(cache_path, sizeof cache_path, "%s", e);
+    else if (x && *x == '/') snprintf(cache_path, sizeof cache_path, "%s/nanogen/gemm.txt", x);
+    else if (home && *home) snprintf(cache_path, sizeof cache_path, "%s/.cache/nanogen/gemm.txt", home);
+    else cache_path[0] = 0;
+}
+
+/* the cache file's choices for this machine into the table */
+static void load(const char *own) {
+    n_table = 0;
+    machine_id(machine, sizeof machine, own);
+    resolve_path();
+    if (!cache_path[0] || redo()) return;
+    FILE *f = fopen(cache_path, "rb");
+    if (!f) return;
+    char *buf = malloc(1 << 20);
+    const size_t n = buf ? fread(buf, 1, 1 << 20, f) : 0;
+    fclose(f);
+    if (buf) ng_gemm_cache_parse(buf, n, machine, remember, NULL);
+    free(buf);
+}
+
+/* mkdir -p the directory of path */
+static void make_parent(const char *path) {
+    char d[4096];
+    snprintf(d, sizeof d, "%s", path);
+    for (char *p = d + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(d, 0755) && errno != EEXIST) return;
+            *p = '/';
+        }
+}
+
+/* one line appended (O_APPEND: a short write lands whole even with other processes writing) */
+static void record(const shape_key *k, int blas, double g_own, double g_blas) {
+    if (!cache_path[0]) return;
+    make_parent(cache_path);
+    const int fd = open(cache_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return;   /* a read-only home: the choice holds for this process */
+    char line[400];
+    const int n = snprintf(line, sizeof line, "%s %d %d %d %d %d %d %s %.1f %.1f\n", machine, k->ta, k->tb, k->M, k->N, k->K,
+                           k->threads, blas ? "openblas" : "own", g_own, g_blas);
+    if (n > 0 && n < (int)sizeof line && write(fd, line, (size_t)n) < 0) { /* best effort */ }
+    close(fd);
+}
+
+/* GFLOP/s of f on the shape: the best of three rounds of at least `reps` calls (about 20 ms of
+ * work each, at least one call) after one warm-up call */
+static double time_one(ng_gemm_fn f, const shape_key *k, const float *A, const float *B, float *C) {
+    const double flop = 2.0 * k->M * k->N * k->K;
+    int reps = (int)(2e8 / flop);
+    if (reps < 1) reps = 1;
+    if (reps > 200) reps = 200;
+    const int lda = k->ta ? k->M : k->K, ldb = k->tb ? k->K : k->N;
+    f(k->ta, k->tb, k->M, k->N, k->K, 1.0f, A, lda, B, ldb, 0.0f, C, k->N);
+    double best = 0;
+    for (int round = 0; round < 3; round++) {
+        const double t0 = omp_get_wtime();
+        for (int r = 0; r < reps; r++) f(k->ta, k->tb, k->M, k->N, k->K, 1.0f, A, lda, B, ldb, 1.0f, C, k->N);
+        const double dt = omp_get_wtime() - t0, g = flop * reps / (dt > 1e-9 ? dt : 1e-9) / 1e9;
+        if (g > best) best = g;
+    }
+    return best;
+}
+
+/* both kernels on scratch matrices of the shape: 1 when OpenBLAS is faster by MARGIN */
+static int measure(const shape_key *k, double *g_own, double *g_blas) {
+    const ng_gemm_fn own = ng_gemm_own();
+    const size_t na = (size_t)k->M * k->K, nb = (size_t)k->K * k->N, nc = (size_t)k->M * k->N;
+    float *A = malloc(na * sizeof(float)), *B = malloc(nb * sizeof(float)), *C = malloc(nc * sizeof(float));
+    int blas = 0;
+    *g_own = *g_blas = 0;
+    if (A && B && C) {
+        /* on the run's count, whatever the governor's is now (restored after) */
+        const int was = omp_get_max_threads();
+        omp_set_num_threads(k->threads);
+        openblas_set_num_threads(k->threads);
+        for (size_t i = 0; i < na; i++) A[i] = (float)(i % 13) * 0.01f;
+        for (size_t i = 0; i < nb; i++) B[i] = (float)(i % 11) * 0.01f;
+        memset(C, 0, nc * sizeof(float));
+        *g_own = time_one(own, k, A, B, C);
+        *g_blas = time_one(ng_sgemm_blas, k, A, B, C);
+        blas = *g_blas > MARGIN * *g_own;
+        omp_set_num_threads(was);
+        openblas_set_num_threads(was);
+    }
+    free(A); free(B); free(C);
+    return blas;
+}
+
+int ng_gemm_choose(int ta, int tb, int M, int N, int K) {
+    if (omp_in_parallel() || !ng_gemm_own()) return 0;   /* a thread's own slice (conv.c): one core, nanogen's kernel, never timed */
+    const shape_key k = {ta != 0, tb != 0, M, N, K, ng_threads_max()};
+    pthread_mutex_lock(&lock);
+    if (n_table < 0) load(ng_gemm_own_name());
+    int blas = -1;
+    for (int i = 0; i < n_table; i++)
+        if (same(&table[i].k, &k)) { blas = table[i].blas; break; }
+    if (blas < 0 && n_table >= MAX_SHAPES) blas = 0;   /* no room to remember: never time it twice */
+    if (blas < 0) {
+        double g_own, g_blas;
+        blas = measure(&k, &g_own, &g_blas);
+        const int key[6] = {k.ta, k.tb, k.M, k.N, k.K, k.threads};
+        remember(key, blas, NULL);
+        record(&k, blas, g_own, g_blas);
+    }
+    pthread_mutex_unlock(&lock);
+    return blas;
+}
+
+int ng_gemm_choices(int *own, int *blas) {
+    pthread_mutex_lock(&lock);
+    int o = 0, b = 0;
+    for (int i = 0; i < (n_table > 0 ? n_table : 0); i++) table[i].blas ? b++ : o++;
+    pthread_mutex_unlock(&lock);
+    if (own) *own = o;
+    if (blas) *blas = b;
+    return o + b;
+}
+
+const char *ng_gemm_cache_path(void) {
+    pthread_mutex_lock(&lock);
+    resolve_path();
+    pthread_mutex_unlock(&lock);
+    return cache_path[0] ? cache_path : NULL;
+}
