@@ -62,6 +62,17 @@ static void test_parse(void) {
     CHECK(ng_gemm_cache_parse("", 0, "m", found, ctx) == 0, "an empty file has no choices");
 }
 
+/* a measurement made while other programs used the CPUs is not recorded: nanogen's kernel for
+ * the shape in this process, and a later run measures again */
+static void test_busy_not_recorded(void) {
+    if (strncmp(ng_gemm_name(), "auto:", 5)) { SKIP(2, "this build has no own GEMM to choose from"); return; }
+    const int before = count_lines();
+    setenv("NANOGEN_GEMM_TEST_LOAD", "1.0", 1);
+    CHECK(product_error(41, 13, 27) < 1e-4, "the product of a shape measured on a busy machine");
+    setenv("NANOGEN_GEMM_TEST_LOAD", "0", 1);
+    CHECK(count_lines() == before, "a busy machine's measurement was recorded (%d lines, %d before)", count_lines(), before);
+}
+
 static void test_measured_once(void) {
     CHECK(!strncmp(ng_gemm_name(), "auto:", 5) || !strcmp(ng_gemm_name(), "openblas"), "mode: %s", ng_gemm_name());
     if (strncmp(ng_gemm_name(), "auto:", 5)) { SKIP(4, "this build has no own GEMM to choose from"); return; }
@@ -162,11 +173,13 @@ int main(int argc, char **argv) {
     setenv("NANOGEN_GEMM", "auto", 1);
     setenv("NANOGEN_GEMM_CACHE", cache, 1);
     unsetenv("NANOGEN_GEMM_TUNE");
+    setenv("NANOGEN_GEMM_TEST_LOAD", "0", 1);   /* a quiet machine, whatever runs beside the test */
     ng_set_threads(2);
     self_path = argv[0];
     RUN(test_parse);
     RUN(test_measured_once);
     RUN(test_next_process);
+    RUN(test_busy_not_recorded);
     RUN(test_blas_process);
     CHECK(!strcmp(ng_gemm_cache_path(), cache), "the cache path: %s", ng_gemm_cache_path());
     unlink(cache);

@@ -2,9 +2,10 @@
  * by measuring both on this machine, not by the CPU's name.
  *
  * The first time a process meets a shape (transposes, M, N, K), it looks the shape up in the
- * cache file; a shape not there is timed once with both kernels (on scratch
- * copies: the caller's C is never touched) and the faster one recorded in the cache, where every
- * later run finds it. A shape is never re-timed in a process, so a run uses one kernel per shape
+ * cache file; a shape not there is timed once with both kernels (on scratch copies: the caller's
+ * C is never touched) and the faster one recorded in the cache, where every later run finds it;
+ * unless other programs were using the CPUs meanwhile (threads.c's load measure): then the
+ * process runs nanogen's kernel for the shape and records nothing. A shape is never re-timed in a process, so a run uses one kernel per shape
  * from start to end, and the same machine, thread count and seed give the same bits. The choice
  * is made for the run's thread count (ng_threads_max: --threads, else every CPU): OpenBLAS's
  * bits depend on its thread count (1 and 3 threads differ on 768x384x128), so a shape it runs
@@ -15,6 +16,7 @@
  *
  *   NANOGEN_GEMM=auto (the default) | own | openblas   own and openblas skip the measurement
  *   NANOGEN_GEMM_TUNE=redo          time every shape again and record the new choices
+ *   NANOGEN_GEMM_TEST_LOAD=X        tests: other programs' load during a measurement is X CPUs
  *   NANOGEN_GEMM_CACHE=FILE | off   where the choices live (default
  *                                   $XDG_CACHE_HOME/nanogen/gemm.txt, else ~/.cache/nanogen/gemm.txt);
  *                                   off: measured in the process only
@@ -163,32 +165,27 @@ static void record(const shape_key *k, int blas, double g_own, double g_blas) {
     close(fd);
 }
 
-/* GFLOP/s of f on the shape: the best of three rounds of at least `reps` calls (about 20 ms of
- * work each, at least one call) after one warm-up call */
-static double time_one(ng_gemm_fn f, const shape_key *k, const float *A, const float *B, float *C) {
-    const double flop = 2.0 * k->M * k->N * k->K;
-    int reps = (int)(2e8 / flop);
-    if (reps < 1) reps = 1;
-    if (reps > 200) reps = 200;
+/* seconds of `reps` calls of f on the shape */
+static double time_calls(ng_gemm_fn f, const shape_key *k, const float *A, const float *B, float *C, int reps) {
     const int lda = k->ta ? k->M : k->K, ldb = k->tb ? k->K : k->N;
-    f(k->ta, k->tb, k->M, k->N, k->K, 1.0f, A, lda, B, ldb, 0.0f, C, k->N);
-    double best = 0;
-    for (int round = 0; round < 3; round++) {
-        const double t0 = omp_get_wtime();
-        for (int r = 0; r < reps; r++) f(k->ta, k->tb, k->M, k->N, k->K, 1.0f, A, lda, B, ldb, 1.0f, C, k->N);
-        const double dt = omp_get_wtime() - t0, g = flop * reps / (dt > 1e-9 ? dt : 1e-9) / 1e9;
-        if (g > best) best = g;
-    }
-    return best;
+    const double t0 = omp_get_wtime();
+    for (int r = 0; r < reps; r++) f(k->ta, k->tb, k->M, k->N, k->K, 1.0f, A, lda, B, ldb, 1.0f, C, k->N);
+    return omp_get_wtime() - t0;
 }
 
-/* both kernels on scratch matrices of the shape: 1 when OpenBLAS is faster by MARGIN */
-static int measure(const shape_key *k, double *g_own, double *g_blas) {
+/* Both kernels on scratch matrices of the shape, in alternated rounds (own, OpenBLAS, own, ...;
+ * about 15 ms of work a round, so that the load measure's 10 ms ticks add up to something), the
+ * best round of each: 1 when OpenBLAS is faster by MARGIN.
+ * *trust = 0 when other programs took a fifth of a CPU or more meanwhile: threads that meet
+ * at every tile then run at the speed of the one the scheduler parks, and the figures say
+ * nothing about the quiet machine (the choice is then nanogen's kernel, for this process only). */
+static int measure(const shape_key *k, double *g_own, double *g_blas, int *trust) {
     const ng_gemm_fn own = ng_gemm_own();
     const size_t na = (size_t)k->M * k->K, nb = (size_t)k->K * k->N, nc = (size_t)k->M * k->N;
     float *A = malloc(na * sizeof(float)), *B = malloc(nb * sizeof(float)), *C = malloc(nc * sizeof(float));
     int blas = 0;
     *g_own = *g_blas = 0;
+    *trust = 0;
     if (A && B && C) {
         /* on the run's count, whatever the governor's is now (restored after) */
         const int was = omp_get_max_threads();
@@ -197,9 +194,24 @@ static int measure(const shape_key *k, double *g_own, double *g_blas) {
         for (size_t i = 0; i < na; i++) A[i] = (float)(i % 13) * 0.01f;
         for (size_t i = 0; i < nb; i++) B[i] = (float)(i % 11) * 0.01f;
         memset(C, 0, nc * sizeof(float));
-        *g_own = time_one(own, k, A, B, C);
-        *g_blas = time_one(ng_sgemm_blas, k, A, B, C);
-        blas = *g_blas > MARGIN * *g_own;
+        const double flop = 2.0 * k->M * k->N * k->K;
+        int reps = (int)(1.5e9 / flop);   /* ~15 ms at 100 GFLOP/s */
+        reps = reps < 1 ? 1 : reps > 4000 ? 4000 : reps;
+        time_calls(own, k, A, B, C, 1);   /* warm-up: pages, caches, the thread team */
+        time_calls(ng_sgemm_blas, k, A, B, C, 1);
+        double mark[3], t_own = 1e30, t_blas = 1e30;
+        ng_load_mark(mark);
+        for (int round = 0; round < 4; round++) {
+            const double a = time_calls(own, k, A, B, C, reps), b = time_calls(ng_sgemm_blas, k, A, B, C, reps);
+            if (a < t_own) t_own = a;
+            if (b < t_blas) t_blas = b;
+        }
+        const char *test_load = getenv("NANOGEN_GEMM_TEST_LOAD");   /* tests: the load, instead of measuring it */
+        const double others = test_load ? atof(test_load) : ng_load_others(mark);
+        *trust = others >= 0 && others < 0.2;
+        *g_own = flop * reps / (t_own > 1e-9 ? t_own : 1e-9) / 1e9;
+        *g_blas = flop * reps / (t_blas > 1e-9 ? t_blas : 1e-9) / 1e9;
+        blas = *trust && *g_blas > MARGIN * *g_own;
         omp_set_num_threads(was);
         openblas_set_num_threads(was);
     }
@@ -218,10 +230,11 @@ int ng_gemm_choose(int ta, int tb, int M, int N, int K) {
     if (blas < 0 && n_table >= MAX_SHAPES) blas = 0;   /* no room to remember: never time it twice */
     if (blas < 0) {
         double g_own, g_blas;
-        blas = measure(&k, &g_own, &g_blas);
+        int trust;
+        blas = measure(&k, &g_own, &g_blas, &trust);
         const int key[6] = {k.ta, k.tb, k.M, k.N, k.K, k.threads};
         remember(key, blas, NULL);
-        record(&k, blas, g_own, g_blas);
+        if (trust) record(&k, blas, g_own, g_blas);   /* a busy machine's figures are not kept: a later run measures again */
     }
     pthread_mutex_unlock(&lock);
     return blas;
