@@ -9,6 +9,11 @@ PyTorch re-running the cropped context per token (bench/torch_sample.py); the sh
 GPT for --big-steps steps; then the VAE and the DCGAN on Fashion-MNIST, images/s side by side. Run with Debian's /usr/bin/python3 (python3-torch) from the repository root.
 Every row runs a fixed thread count (--threads), except the busy-machine row, which compares
 nanogen's default (a count that follows the machine) with the fixed ones under load.
+
+Fair by construction: every PyTorch row runs at 1 and 2 threads and the better one is compared;
+both processes get the same OpenBLAS kernels (OPENBLAS_CORETYPE as set, else the kernel set
+nanogen's process settles on, given to both); the header names the CPU and the kernels each side
+ran (nanogen --version, bench/torch_kernels.py).
 """
 import argparse, json, os, re, statistics, subprocess, sys, tempfile, time
 
@@ -16,12 +21,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("NANOGEN_SHARED", os.path.join(ROOT, "..", "shared"))
 
 
+ENV = None   # the environment of every process of the bench (main: the same OpenBLAS kernels for both)
+
+
 def run(cmd, env=None):
     """Run cmd; return (stdout, stderr, wall seconds, max RSS in MB). Output goes through files, not
     pipes: waiting for the process (to read its RSS) while it blocks on a full pipe would hang."""
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as fo, tempfile.TemporaryFile("w+") as fe:
-        p = subprocess.Popen(cmd, stdout=fo, stderr=fe, text=True, env=env)
+        p = subprocess.Popen(cmd, stdout=fo, stderr=fe, text=True, env=env if env is not None else ENV)
         _, status, ru = os.wait4(p.pid, 0)
         fo.seek(0); fe.seek(0)
         out, err = fo.read(), fe.read()
@@ -50,14 +58,17 @@ def torch_train(data, steps, threads, extra=()):
 
 
 def image_bench(kind, extra_ng, extra_pt):
-    """img/s and max RSS of nanogen and PyTorch training one image model (SPEC.md)."""
+    """img/s and max RSS of nanogen (2 threads) and PyTorch (1 and 2 threads: its better one)
+    training one image model (SPEC.md). Returns nanogen's, then PyTorch's (img/s, RSS, threads)."""
     with tempfile.TemporaryDirectory() as d:
         _, _, _, rss_ng = run([os.path.join(ROOT, "nanogen"), "train", kind, "--data", "fashion-mnist", "--out", d,
                                "--force", "--threads", "2"] + extra_ng)
         ips_ng = [json.loads(l)["img_per_s"] for l in open(os.path.join(d, "metrics.jsonl")) if "img_per_s" in l][-1]
-    out, _, _, rss_pt = run(["/usr/bin/python3", os.path.join(SHARED, "bench", "torch_images.py"), kind, "--threads", "2"] + extra_pt)
-    ips_pt = [json.loads(l) for l in out.splitlines() if '"done"' in l][-1]["img_per_s"]
-    return ips_ng, rss_ng, ips_pt, rss_pt
+    pt = []
+    for t in (1, 2):
+        out, _, _, rss_pt = run(["/usr/bin/python3", os.path.join(SHARED, "bench", "torch_images.py"), kind, "--threads", str(t)] + extra_pt)
+        pt.append(([json.loads(l) for l in out.splitlines() if '"done"' in l][-1]["img_per_s"], rss_pt, t))
+    return (ips_ng, rss_ng, 2), max(pt)
 
 
 def busy_row(data, steps, d):
@@ -130,7 +141,24 @@ def main():
     a = ap.parse_args()
     if not os.path.exists(a.data):
         a.data = os.path.join(SHARED, "data", "tinyshakespeare.txt")
-    print(f"machine: {os.cpu_count()} cores; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+    global ENV
+    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown CPU")
+    flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    # the OpenBLAS kernels: as set, else the set nanogen's process settles on (it may restart
+    # itself with a better one, src/cli/main.c); then given to both sides
+    version, _, _, _ = run([os.path.join(ROOT, "nanogen"), "--version"])
+    m = re.search(r"OpenBLAS kernels: (\w+)", version)
+    core = os.environ.get("OPENBLAS_CORETYPE") or (m.group(1) if m else None)
+    ENV = dict(os.environ)
+    if core:
+        ENV["OPENBLAS_CORETYPE"] = core
+    pt_k, _, _, _ = run(["/usr/bin/python3", os.path.join(ROOT, "bench", "torch_kernels.py")])
+    pk = json.loads(pt_k.strip().splitlines()[-1])
+    print(f"machine: {model} ({isa}), {os.cpu_count()} cores; OPENBLAS_CORETYPE={core or '(unset)'} for both sides")
+    print(f"  nanogen: {version.strip()}")
+    print(f"  PyTorch {pk['torch']}: BLAS {pk['blas']} (OpenBLAS kernels: {pk['openblas_core']}), oneDNN {pk['onednn']} "
+          f"(convolutions); every PyTorch row at 1 and 2 threads, the better one compared")
     peak_blas, peak = gemm_table(2)
     print(f"% of peak below is against {peak:.0f} GFLOP/s, the best sgemm measured here (2048^3, 2 threads)")
     print()
@@ -185,13 +213,13 @@ def main():
                   f"{a.big_steps} training steps, median ms/step", (("nanogen", ng2), ("PyTorch", pt2)), B2, T2, fpt2, peak)
     if os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"):
         print()
-        print(f"image models on Fashion-MNIST, training images/s, 2 threads each")
-        print(f"{'':24}{'nanogen':>10}{'PyTorch':>10}{'ratio':>8}{'RSS MB ng':>11}{'RSS MB pt':>11}")
+        print(f"image models on Fashion-MNIST, training images/s: nanogen 2 threads, PyTorch at its better count (1 or 2)")
+        print(f"{'':24}{'nanogen':>10}{'PyTorch':>10}{'pt thr':>7}{'ratio':>8}{'RSS MB ng':>11}{'RSS MB pt':>11}")
         for kind, ng_args, pt_args, label in (("vae", ["--epochs", "1"], ["--epochs", "1"], "VAE (1 epoch)"),
                                               ("gan", ["--epochs", "1", "--max-batches", "40"], ["--epochs", "1", "--max-batches", "40"],
                                                "DCGAN (40 batches)")):
-            x, ra, y, rb = image_bench(kind, ng_args, pt_args)
-            print(f"{label:24}{x:10.0f}{y:10.0f}{x / y:7.2f}x{ra:11.0f}{rb:11.0f}")
+            (x, ra, _), (y, rb, ty) = image_bench(kind, ng_args, pt_args)
+            print(f"{label:24}{x:10.0f}{y:10.0f}{ty:7d}{x / y:7.2f}x{ra:11.0f}{rb:11.0f}")
 
 
 if __name__ == "__main__":
