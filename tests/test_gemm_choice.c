@@ -108,7 +108,7 @@ static void test_next_process(void) {
     if (f) fclose(f);
     CHECK(mach[0], "no machine in the cache");
     f = fopen(cache, "a");
-    if (f) { fprintf(f, "%s 0 1 5 7 9 %d openblas 1.0 2.0\n", mach, ng_threads_max()); fclose(f); }
+    if (f) { fprintf(f, "%s 0 1 5 7 9 %d openblas 1.0 2.0\n", mach, ng_cpu_count()); fclose(f); }
     pid_t p = fork();
     if (p == 0) { execl(self, self, "child", (char *)NULL); _exit(127); }
     int st = 0;
@@ -143,6 +143,39 @@ static void test_blas_fixed_count(void) {
         free(A); free(B);
     }
     ng_set_threads(2);
+}
+
+/* OpenBLAS taken for a shape (as if faster: NANOGEN_GEMM_TEST_PREFER) only where its bits are
+ * the same on every thread count from 1 to the machine's CPUs: the line the choice writes agrees
+ * with what the counts give, for shapes where they agree and (if the machine has one) where not */
+static void test_invariance_checked(void) {
+    if (strncmp(ng_gemm_name(), "auto:", 5)) { SKIP(4, "this build has no own GEMM to choose from"); return; }
+    static const int shapes[][3] = {{768, 384, 128}, {301, 257, 129}};
+    setenv("NANOGEN_GEMM_TEST_PREFER", "openblas", 1);
+    for (int s = 0; s < 2; s++) {
+        const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        product_error(M, N, K);   /* A B^T: measured, checked, recorded */
+        FILE *f = fopen(cache, "r");
+        char line[512], last[512] = "";
+        while (f && fgets(line, sizeof line, f)) snprintf(last, sizeof last, "%s", line);
+        if (f) fclose(f);
+        const int said_blas = strstr(last, " openblas ") != NULL;
+        float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * N * K), *C0 = malloc(sizeof(float) * M * N),
+              *C = malloc(sizeof(float) * M * N);
+        for (int i = 0; i < M * K; i++) A[i] = (float)(i % 13) * 0.01f;
+        for (int i = 0; i < N * K; i++) B[i] = (float)(i % 11) * 0.01f;
+        int same = 1;
+        for (int n = 1; n <= ng_cpu_count() && n <= 16; n++) {
+            ng_set_threads(n);
+            ng_sgemm_blas(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, n == 1 ? C0 : C, N);
+            if (n > 1 && memcmp(C0, C, sizeof(float) * M * N)) same = 0;
+        }
+        ng_set_threads(2);
+        CHECK(said_blas == same, "%dx%dx%d: the cache says %s but OpenBLAS's bits are %s on 1..%d threads", M, N, K,
+              said_blas ? "openblas" : "own", same ? "the same" : "not the same", ng_cpu_count());
+        free(A); free(B); free(C0); free(C);
+    }
+    unsetenv("NANOGEN_GEMM_TEST_PREFER");
 }
 
 /* the test above in a process of its own with NANOGEN_GEMM=openblas (this one is fixed at auto) */
@@ -180,6 +213,7 @@ int main(int argc, char **argv) {
     RUN(test_measured_once);
     RUN(test_next_process);
     RUN(test_busy_not_recorded);
+    RUN(test_invariance_checked);
     RUN(test_blas_process);
     CHECK(!strcmp(ng_gemm_cache_path(), cache), "the cache path: %s", ng_gemm_cache_path());
     unlink(cache);

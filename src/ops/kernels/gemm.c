@@ -100,9 +100,16 @@ void ng_sgemm(int transA, int transB, int M, int N, int K, float alpha, const fl
         return;
     }
 #endif
-    /* OpenBLAS's bits depend on its thread count: it runs on the run's count (ng_threads_max),
-     * also while the busy-machine governor has lowered ours, so that the load changes no result */
-    const int want = ng_threads_max(), now = omp_in_parallel() ? want : omp_get_max_threads();
+    /* NANOGEN_GEMM=openblas: OpenBLAS's bits depend on its thread count, so it runs on the run's
+     * count (ng_threads_max), also while the busy-machine governor has lowered ours, and the load
+     * changes no result. (In auto, a shape goes to OpenBLAS only where its bits are the same on
+     * every count: gemm_choice.c.) */
+#ifdef OWN_GEMM
+    const int fixed = gemm_mode() == BLAS;
+#else
+    const int fixed = 1;
+#endif
+    const int want = ng_threads_max(), now = !fixed || omp_in_parallel() ? want : omp_get_max_threads();
     if (now != want) { omp_set_num_threads(want); openblas_set_num_threads(want); }
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -4,26 +4,28 @@
  * The first time a process meets a shape (transposes, M, N, K), it looks the shape up in the
  * cache file; a shape not there is timed once with both kernels (on scratch copies: the caller's
  * C is never touched) and the faster one recorded in the cache, where every later run finds it;
- * unless other programs were using the CPUs meanwhile (threads.c's load measure): then the
- * process runs nanogen's kernel for the shape and records nothing. A shape is never re-timed in a process, so a run uses one kernel per shape
- * from start to end, and the same machine, thread count and seed give the same bits. The choice
- * is made for the run's thread count (ng_threads_max: --threads, else every CPU): OpenBLAS's
- * bits depend on its thread count (1 and 3 threads differ on 768x384x128), so a shape it runs
- * always runs on that count, even while the busy-machine governor has lowered nanogen's own
- * (gemm.c), and a run on --threads 1 may differ in the last bits from one on 2 where a shape
- * went to OpenBLAS. nanogen's own kernel gives the same bits on any count. OpenBLAS is taken only
- * when it is faster by a clear margin (MARGIN).
+ * unless other programs were using the CPUs then (threads.c's load measure): the process runs
+ * nanogen's kernel for the shape and records nothing. A shape is never re-timed in a process, so
+ * a run uses one kernel per shape from start to end, and the same machine and seed give the same bits. OpenBLAS is taken only
+ * when it is faster by a clear margin (MARGIN) and gives the same bits on every thread count
+ * from 1 to the machine's CPUs (checked when measured: it does not always, 1 and 3 threads
+ * differ on 768x384x128), so that, as with nanogen's own kernel, no result depends on
+ * --threads or on the busy-machine governor's count. The choice is made for the machine
+ * (measured on all its CPUs), not for a thread count.
  *
  *   NANOGEN_GEMM=auto (the default) | own | openblas   own and openblas skip the measurement
  *   NANOGEN_GEMM_TUNE=redo          time every shape again and record the new choices
  *   NANOGEN_GEMM_TEST_LOAD=X        tests: other programs' load during a measurement is X CPUs
+ *   NANOGEN_GEMM_TEST_PREFER=openblas  tests: take OpenBLAS as the faster (its bits still checked)
  *   NANOGEN_GEMM_CACHE=FILE | off   where the choices live (default
  *                                   $XDG_CACHE_HOME/nanogen/gemm.txt, else ~/.cache/nanogen/gemm.txt);
  *                                   off: measured in the process only
  *
  * The cache is a text file, one line per shape and machine:
- *   MACHINE TA TB M N K THREADS own|openblas GFLOPS_OWN GFLOPS_OPENBLAS
- * MACHINE names the CPU, the OpenBLAS kernels and nanogen's kernel (machine_id), so one home
+ *   MACHINE TA TB M N K CPUS own|openblas GFLOPS_OWN GFLOPS_OPENBLAS
+ * MACHINE names the rules' version, the CPU, the OpenBLAS kernels and nanogen's kernel
+ * (machine_id: "v2|AMD_EPYC|Zen|nanogen-avx2"), so that a line measured under older rules or on
+ * another machine sharing the home directory is not taken; one home
  * directory shared by several machines keeps each one's choices apart. Lines that do not parse
  * are ignored (ng_gemm_cache_parse; fuzz/fuzz_gemm_cache.c). */
 #include "core/internal.h"
@@ -70,7 +72,7 @@ static void machine_id(char *buf, size_t cap, const char *own) {
         }
     if (f) fclose(f);
     for (size_t n = strlen(model); n > 0 && (model[n - 1] == ' ' || model[n - 1] == '\n' || model[n - 1] == '\t'); n--) model[n - 1] = 0;
-    snprintf(buf, cap, "%s|%s|%s", model, ng_blas_core(), own);
+    snprintf(buf, cap, "v2|%s|%s|%s", model, ng_blas_core(), own);   /* v2: OpenBLAS only where thread-count invariant */
     for (char *p = buf; *p; p++)
         if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') *p = '_';
 }
@@ -173,12 +175,38 @@ static double time_calls(ng_gemm_fn f, const shape_key *k, const float *A, const
     return omp_get_wtime() - t0;
 }
 
+/* Whether OpenBLAS gives the same bits on the shape on every thread count from 1 to k->threads
+ * (all of them up to 16, then 16 spread over the rest): only then may it run the shape at
+ * whatever count the busy-machine governor picks, and no result depends on the count. It does
+ * not always (1 and 3 threads differ on 768x384x128 here). */
+static int same_bits_on_every_count(const shape_key *k, const float *A, const float *B, float *C) {
+    const size_t nc = (size_t)k->M * k->N;
+    float *ref = malloc(nc * sizeof(float));
+    const int lda = k->ta ? k->M : k->K, ldb = k->tb ? k->K : k->N;
+    int same = ref != NULL;
+    for (int i = 0, prev = 0; same && i < 32; i++) {
+        const int n = k->threads <= 16 ? i + 1 : i < 16 ? i + 1 : 16 + (int)((int64_t)(k->threads - 16) * (i - 15) / 16);
+        if (n > k->threads) break;
+        if (n == prev) continue;
+        prev = n;
+        omp_set_num_threads(n);
+        openblas_set_num_threads(n);
+        ng_sgemm_blas(k->ta, k->tb, k->M, k->N, k->K, 1.0f, A, lda, B, ldb, 0.0f, n == 1 ? ref : C, k->N);
+        if (n > 1) same = !memcmp(ref, C, nc * sizeof(float));
+    }
+    omp_set_num_threads(k->threads);
+    openblas_set_num_threads(k->threads);
+    free(ref);
+    return same;
+}
+
 /* Both kernels on scratch matrices of the shape, in alternated rounds (own, OpenBLAS, own, ...;
  * about 15 ms of work a round, so that the load measure's 10 ms ticks add up to something), the
  * best round of each: 1 when OpenBLAS is faster by MARGIN.
  * *trust = 0 when other programs took a fifth of a CPU or more meanwhile: threads that meet
  * at every tile then run at the speed of the one the scheduler parks, and the figures say
- * nothing about the quiet machine (the choice is then nanogen's kernel, for this process only). */
+ * nothing about the quiet machine (the choice is then nanogen's kernel, for this process only).
+ * OpenBLAS also has to give the same bits on every thread count (same_bits_on_every_count). */
 static int measure(const shape_key *k, double *g_own, double *g_blas, int *trust) {
     const ng_gemm_fn own = ng_gemm_own();
     const size_t na = (size_t)k->M * k->K, nb = (size_t)k->K * k->N, nc = (size_t)k->M * k->N;
@@ -187,7 +215,7 @@ static int measure(const shape_key *k, double *g_own, double *g_blas, int *trust
     *g_own = *g_blas = 0;
     *trust = 0;
     if (A && B && C) {
-        /* on the run's count, whatever the governor's is now (restored after) */
+        /* on every CPU, whatever the governor's count is now (restored after) */
         const int was = omp_get_max_threads();
         omp_set_num_threads(k->threads);
         openblas_set_num_threads(k->threads);
@@ -211,7 +239,9 @@ static int measure(const shape_key *k, double *g_own, double *g_blas, int *trust
         *trust = others >= 0 && others < 0.2;
         *g_own = flop * reps / (t_own > 1e-9 ? t_own : 1e-9) / 1e9;
         *g_blas = flop * reps / (t_blas > 1e-9 ? t_blas : 1e-9) / 1e9;
-        blas = *trust && *g_blas > MARGIN * *g_own;
+        const char *prefer = getenv("NANOGEN_GEMM_TEST_PREFER");   /* tests: as if OpenBLAS were faster */
+        blas = *trust && (*g_blas > MARGIN * *g_own || (prefer && !strcmp(prefer, "openblas")));
+        if (blas && !same_bits_on_every_count(k, A, B, C)) blas = 0;
         omp_set_num_threads(was);
         openblas_set_num_threads(was);
     }
@@ -221,13 +251,20 @@ static int measure(const shape_key *k, double *g_own, double *g_blas, int *trust
 
 int ng_gemm_choose(int ta, int tb, int M, int N, int K) {
     if (omp_in_parallel() || !ng_gemm_own()) return 0;   /* a thread's own slice (conv.c): one core, nanogen's kernel, never timed */
-    const shape_key k = {ta != 0, tb != 0, M, N, K, ng_threads_max()};
+    const shape_key k = {ta != 0, tb != 0, M, N, K, ng_cpu_count()};
     pthread_mutex_lock(&lock);
     if (n_table < 0) load(ng_gemm_own_name());
     int blas = -1;
     for (int i = 0; i < n_table; i++)
         if (same(&table[i].k, &k)) { blas = table[i].blas; break; }
     if (blas < 0 && n_table >= MAX_SHAPES) blas = 0;   /* no room to remember: never time it twice */
+    /* other programs are using the CPUs (the governor has lowered the count, or measured them):
+     * a measurement now says nothing (and would crawl); nanogen's kernel, measured by a later run */
+    if (blas < 0 && (omp_get_max_threads() < ng_threads_max() || ng_threads_others() >= 0.2) && !getenv("NANOGEN_GEMM_TEST_LOAD")) {
+        const int key[6] = {k.ta, k.tb, k.M, k.N, k.K, k.threads};
+        remember(key, 0, NULL);
+        blas = 0;
+    }
     if (blas < 0) {
         double g_own, g_blas;
         int trust;
