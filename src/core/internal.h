@@ -37,10 +37,6 @@ int ng_atomic_open(ng_atomic_file *f, const char *path);
 int ng_atomic_commit(ng_atomic_file *f, int ok);
 /* fsync the directory that holds path, so that a rename into it is durable. */
 int ng_sync_parent_dir(const char *path);
-/* Other programs' load on this process's CPUs (threads.c): ng_load_mark notes the moment,
- * ng_load_others gives the CPUs other programs used since then (-1: unknown). */
-void ng_load_mark(double mark[3]);
-double ng_load_others(const double mark[3]);
 /* How a model kind trains (its kind table entry, src/models/model.c; the trainer steps it):
  * next-token prediction, reconstruction (AE, DAE, VAE), classification, or a GAN's game. */
 typedef enum { NG_OBJ_LM, NG_OBJ_RECONSTRUCT, NG_OBJ_CLASSIFY, NG_OBJ_ADVERSARIAL } ng_objective;

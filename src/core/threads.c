@@ -253,18 +253,3 @@ int ng_threads_tick(void) {
 }
 
 double ng_threads_others(void) { return gv.others; }
-
-void ng_load_mark(double mark[3]) {
-    sample s = {0, 0, 0};
-    cpu_set_t cpus;
-    if (sched_getaffinity(0, sizeof cpus, &cpus) == 0) gv.cpus = cpus;
-    mark[2] = take(&s) ? 1 : 0;
-    mark[0] = s.wall; mark[1] = s.busy - s.own;
-}
-
-double ng_load_others(const double mark[3]) {
-    sample s;
-    if (!mark[2] || !take(&s) || s.wall <= mark[0]) return -1;
-    const double o = ((s.busy - s.own) - mark[1]) / (s.wall - mark[0]);
-    return o < 0 ? 0 : o;
-}

@@ -4,7 +4,8 @@
  * The first time a process meets a shape (transposes, M, N, K), it looks the shape up in the
  * cache file; a shape not there is timed once with both kernels (on scratch copies: the caller's
  * C is never touched) and the faster one recorded in the cache, where every later run finds it;
- * unless other programs were using the CPUs then (threads.c's load measure): the process runs
+ * unless other programs were using the CPUs then (our threads got less than 85% of their CPU
+ * time while timed, or the busy-machine governor had lowered the count): the process runs
  * nanogen's kernel for the shape and records nothing. A shape is never re-timed in a process, so
  * a run uses one kernel per shape from start to end, and the same machine and seed give the same bits. OpenBLAS is taken only
  * when it is faster by a clear margin (MARGIN) and gives the same bits on every thread count
@@ -41,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MARGIN 1.05    /* OpenBLAS must be 5% faster to be chosen */
@@ -201,9 +203,9 @@ static int same_bits_on_every_count(const shape_key *k, const float *A, const fl
 }
 
 /* Both kernels on scratch matrices of the shape, in alternated rounds (own, OpenBLAS, own, ...;
- * about 15 ms of work a round, so that the load measure's 10 ms ticks add up to something), the
- * best round of each: 1 when OpenBLAS is faster by MARGIN.
- * *trust = 0 when other programs took a fifth of a CPU or more meanwhile: threads that meet
+ * about 4 ms of work a round), the best round of each: 1 when OpenBLAS is faster by MARGIN.
+ * *trust = 0 when our threads got less than 85% of their CPU time meanwhile (other programs
+ * took the rest): threads that meet
  * at every tile then run at the speed of the one the scheduler parks, and the figures say
  * nothing about the quiet machine (the choice is then nanogen's kernel, for this process only).
  * OpenBLAS also has to give the same bits on every thread count (same_bits_on_every_count). */
@@ -223,20 +225,26 @@ static int measure(const shape_key *k, double *g_own, double *g_blas, int *trust
         for (size_t i = 0; i < nb; i++) B[i] = (float)(i % 11) * 0.01f;
         memset(C, 0, nc * sizeof(float));
         const double flop = 2.0 * k->M * k->N * k->K;
-        int reps = (int)(1.5e9 / flop);   /* ~15 ms at 100 GFLOP/s */
+        int reps = (int)(4e8 / flop);   /* ~4 ms at 100 GFLOP/s */
         reps = reps < 1 ? 1 : reps > 4000 ? 4000 : reps;
         time_calls(own, k, A, B, C, 1);   /* warm-up: pages, caches, the thread team */
         time_calls(ng_sgemm_blas, k, A, B, C, 1);
-        double mark[3], t_own = 1e30, t_blas = 1e30;
-        ng_load_mark(mark);
+        double t_own = 1e30, t_blas = 1e30;
+        struct timespec c0, c1;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+        const double w0 = omp_get_wtime();
         for (int round = 0; round < 4; round++) {
             const double a = time_calls(own, k, A, B, C, reps), b = time_calls(ng_sgemm_blas, k, A, B, C, reps);
             if (a < t_own) t_own = a;
             if (b < t_blas) t_blas = b;
         }
+        /* the CPU time our threads got against the time they had: below 85%, the scheduler gave
+         * their CPUs to other programs part of the time */
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+        const double wall = omp_get_wtime() - w0, cpu = (double)(c1.tv_sec - c0.tv_sec) + 1e-9 * (double)(c1.tv_nsec - c0.tv_nsec);
         const char *test_load = getenv("NANOGEN_GEMM_TEST_LOAD");   /* tests: the load, instead of measuring it */
-        const double others = test_load ? atof(test_load) : ng_load_others(mark);
-        *trust = others >= 0 && others < 0.2;
+        const double others = test_load ? atof(test_load) : k->threads * (1.0 - cpu / (wall * k->threads + 1e-12));
+        *trust = others < 0.15 * k->threads;
         *g_own = flop * reps / (t_own > 1e-9 ? t_own : 1e-9) / 1e9;
         *g_blas = flop * reps / (t_blas > 1e-9 ? t_blas : 1e-9) / 1e9;
         const char *prefer = getenv("NANOGEN_GEMM_TEST_PREFER");   /* tests: as if OpenBLAS were faster */
