@@ -4,7 +4,8 @@
 # metrics.jsonl (timings aside), for GPT (stops inside the warmup and inside the cosine decay,
 # with dropout, logging windows that straddle the stops), VAE and GAN (--epochs N, then
 # --resume --epochs 2N). The same seed and thread count give the same run twice (GPT and VAE
-# with 2 threads); another seed gives another run (so the comparisons can fail).
+# with 2 threads); another seed gives another run (so the comparisons can fail). A run resumed
+# under NANOGEN_GEMM=auto keeps the GEMM choices its checkpoint saved, whatever the cache says.
 # (tests/test_images_resume.sh stops image models inside an epoch; tests/test_kill.sh SIGKILLs.)
 NAME=tests/test_resume.sh
 cd "$(dirname "$0")/.." || exit 1
@@ -57,6 +58,22 @@ expect_ok "gpt: 20 steps" $NG train gpt $G2 --steps 20 --out "$TMP/h20"
 expect_ok "gpt: --resume --steps 40" $NG train --resume "$TMP/h20" --steps 40 --threads 1
 check "gpt: --steps 20 + --resume --steps 40 = --steps 40 (the final full-split loss of the 20-step run aside)" \
     same "$TMP/h40" "$TMP/h20" -full_val_loss
+# the GEMM choice (NANOGEN_GEMM=auto; the rest of the suite runs with own): a run stopped with
+# one set of choices and resumed where the cache says otherwise continues with the choices its
+# checkpoint saved, so it ends as the run never stopped. PREFER=openblas: OpenBLAS for every shape
+# where its bits hold on every thread count; without it, this machine's measured choice.
+AUTO="env NANOGEN_GEMM=auto NANOGEN_GEMM_TEST_LOAD=0"
+GG="--data $SH $TINY --steps 30 --warmup 5 --log-every 5 --eval-every 10 --eval-iters 2 --threads 2"
+expect_ok "gemm auto: 30 steps, OpenBLAS preferred" $AUTO NANOGEN_GEMM_CACHE="$TMP/ga.txt" NANOGEN_GEMM_TEST_PREFER=openblas $NG train gpt $GG --out "$TMP/ga"
+expect_ok "gemm auto: 30 steps, choices measured" $AUTO NANOGEN_GEMM_CACHE="$TMP/gb.txt" $NG train gpt $GG --out "$TMP/gb"
+if differ "$TMP/ga" "$TMP/gb"; then
+    run $AUTO NANOGEN_GEMM_CACHE="$TMP/gc.txt" NANOGEN_GEMM_TEST_PREFER=openblas NANOGEN_TEST_STOP_AT=12 $NG train gpt $GG --out "$TMP/gs2"; rc=$?
+    check "gemm auto: stopped at step 12: exit 130" test "$rc" -eq 130
+    expect_ok "gemm auto: resumed with another cache (its own choices)" $AUTO NANOGEN_GEMM_CACHE="$TMP/gd.txt" $NG train --resume "$TMP/gs2" --threads 2
+    check "gemm auto: 12 + 18 steps with the saved choices = 30 steps in one run" same "$TMP/ga" "$TMP/gs2"
+else
+    skip "the GEMM choices made no difference here (OpenBLAS's bits vary with the thread count on every shape)" "gemm auto resume" 2
+fi
 # determinism NAME SEED CMD...: CMD (2 threads) with --seed SEED twice, then SEED + 1: the same
 # seed and threads give a bit-identical run, another seed another run
 determinism() {

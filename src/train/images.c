@@ -82,6 +82,7 @@ static char *state_json(const ng_trainer *t, int epoch, const epoch_pos *pos) {
     snprintf(buf, sizeof buf, "%" PRIu64, s->seed);
     cJSON_AddStringToObject(j, "seed", buf);
     ng__state_add_rng(j, "rng", &t->rng);
+    ng__state_add_gemm(j);
     char *out = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return out;

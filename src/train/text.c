@@ -186,6 +186,7 @@ static char *state_json(const ng_trainer *t, int step, double elapsed, double lo
     cJSON_AddStringToObject(j, "seed", buf);
     cJSON_AddStringToObject(j, "data", s->data ? s->data : "");
     ng__state_add_rng(j, "rng", &t->rng);
+    ng__state_add_gemm(j);
     if (r->last_train >= 0) cJSON_AddNumberToObject(j, "train_loss", r->last_train);
     if (r->last_val >= 0) cJSON_AddNumberToObject(j, "val_loss", r->last_val);
     cJSON_AddNumberToObject(j, "elapsed_s", elapsed);

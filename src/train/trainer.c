@@ -3,6 +3,8 @@
  * (text kinds) and images.c (image kinds). */
 #include "train/trainer.h"
 
+#include "ops/kernels/kernels.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -191,6 +193,39 @@ void ng__state_add_rng(cJSON *j, const char *key, const ng_rng *rng) {
     }
 }
 
+void ng__state_add_gemm(cJSON *j) {
+    if (strncmp(ng_gemm_name(), "auto:", 5)) return;   /* a fixed GEMM: nothing was chosen */
+    int key[6], blas;
+    const int n = ng_gemm_choice_get(0, key, &blas);
+    if (n <= 0) return;
+    cJSON *a = cJSON_AddArrayToObject(j, "gemm");
+    for (int i = 0; i < n; i++) {
+        ng_gemm_choice_get(i, key, &blas);
+        const int v[7] = {key[0], key[1], key[2], key[3], key[4], key[5], blas};
+        cJSON_AddItemToArray(a, cJSON_CreateIntArray(v, 7));
+    }
+}
+
+int ng__state_get_gemm(const cJSON *j, int apply) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "gemm");
+    int n = 0;
+    if (!cJSON_IsArray(a)) return 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, a) {
+        if (n >= 4096 || !cJSON_IsArray(e) || cJSON_GetArraySize(e) != 7) continue;
+        int v[7], ok = 1;
+        for (int i = 0; i < 7; i++) {
+            const cJSON *x = cJSON_GetArrayItem(e, i);
+            ok = ok && cJSON_IsNumber(x) && x->valuedouble >= 0 && x->valuedouble <= (1 << 30);
+            v[i] = ok ? (int)x->valuedouble : 0;
+        }
+        if (!ok) continue;   /* a choice only picks a kernel (both are right): a bad entry is skipped */
+        if (apply) ng_gemm_choice_set(v, v[6]);
+        n++;
+    }
+    return n;
+}
+
 int ng__state_get_rng(const cJSON *j, const char *key, ng_rng *rng) {
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, key);
     if (!cJSON_IsArray(r) || cJSON_GetArraySize(r) != 4) return NG_ERR;
@@ -318,6 +353,11 @@ ng_trainer *ng_trainer_resume(const char *dir, const ng_train_settings *s, const
     int pos = 0;
     ng_trainer *t = NULL;
     if (text ? ng__text_state(state, &saved, &pos) : ng__image_state(state, &saved, &pos)) goto fail;
+    {   /* the GEMM kernels the run chose, over what the cache says now: the same bits from here on */
+        cJSON *j = cJSON_Parse(state);
+        ng__state_get_gemm(j, 1);
+        cJSON_Delete(j);
+    }
     if (s) {
         const unsigned g = s->given;
         if (g & NG_SET_STEPS) saved.steps = s->steps;
@@ -390,5 +430,9 @@ int ng_train_state_check(const char *json, int text) {
     ng_train_settings s;
     ng_train_defaults(text ? NG_MODEL_GPT : NG_MODEL_VAE, &s);
     int pos = 0;
-    return text ? ng__text_state(json, &s, &pos) : ng__image_state(json, &s, &pos);
+    if (text ? ng__text_state(json, &s, &pos) : ng__image_state(json, &s, &pos)) return NG_ERR;
+    cJSON *j = cJSON_Parse(json);
+    ng__state_get_gemm(j, 0);   /* its GEMM choices read (bad entries are skipped), not applied */
+    cJSON_Delete(j);
+    return NG_OK;
 }

@@ -65,6 +65,12 @@ void ng__train_fault(const char *where, const char *kept);
 /* the 4 words of an RNG as JSON strings under key, and back */
 void ng__state_add_rng(cJSON *j, const char *key, const ng_rng *rng);
 int ng__state_get_rng(const cJSON *j, const char *key, ng_rng *rng);
+/* The GEMM kernel chosen for each shape so far (src/ops/kernels/gemm_choice.c), saved with the
+ * training state as "gemm": [[ta, tb, M, N, K, cpus, openblas], ...] (only in NANOGEN_GEMM=auto);
+ * a resumed run takes them over the cache's (apply = 1), so that it continues with the same bits
+ * whatever the cache measured meanwhile. Returns the valid entries; bad ones are skipped. */
+void ng__state_add_gemm(cJSON *j);
+int ng__state_get_gemm(const cJSON *j, int apply);
 
 /* ---- text.c and images.c: set up a run (state: the saved training state of a resumed run,
  * else NULL; it was already checked by *_state), run it, free the kind's state */

@@ -285,6 +285,28 @@ int ng_gemm_choose(int ta, int tb, int M, int N, int K) {
     return blas;
 }
 
+int ng_gemm_choice_get(int i, int key[6], int *blas) {
+    pthread_mutex_lock(&lock);
+    const int n = n_table > 0 ? n_table : 0;
+    if (i >= 0 && i < n) {
+        const shape_key *k = &table[i].k;
+        key[0] = k->ta; key[1] = k->tb; key[2] = k->M; key[3] = k->N; key[4] = k->K; key[5] = k->threads;
+        *blas = table[i].blas;
+    }
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+void ng_gemm_choice_set(const int key[6], int blas) {
+    if ((key[0] != 0 && key[0] != 1) || (key[1] != 0 && key[1] != 1) || key[2] < 1 || key[3] < 1 || key[4] < 1 || key[5] < 1 ||
+        (blas != 0 && blas != 1) || !ng_gemm_own())
+        return;
+    pthread_mutex_lock(&lock);
+    if (n_table < 0) load(ng_gemm_own_name());
+    remember(key, blas, NULL);
+    pthread_mutex_unlock(&lock);
+}
+
 int ng_gemm_choices(int *own, int *blas) {
     pthread_mutex_lock(&lock);
     int o = 0, b = 0;
