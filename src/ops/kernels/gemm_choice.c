@@ -49,7 +49,7 @@
 #define MAX_SHAPES 1024
 
 typedef struct { int ta, tb, M, N, K, threads; } shape_key;
-typedef struct { shape_key k; int blas; } shape_choice;
+typedef struct { shape_key k; int blas, used; } shape_choice;   /* used: by this process (saved with a run's state) */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static shape_choice table[MAX_SHAPES];
@@ -111,8 +111,18 @@ static void remember(const int key[6], int blas, void *ctx) {
     const shape_key k = {key[0], key[1], key[2], key[3], key[4], key[5]};
     for (int i = 0; i < n_table; i++)
         if (same(&table[i].k, &k)) { table[i].blas = blas; return; }   /* a later line wins */
-    if (n_table < MAX_SHAPES) table[n_table++] = (shape_choice){k, blas};
+    if (n_table < MAX_SHAPES) table[n_table++] = (shape_choice){k, blas, 0};
 }
+
+/* The last shapes this thread looked up, read without the lock: a GEMM call (a convolution makes
+ * one per picture) costs a few comparisons, not the lock and a scan of every cached shape. Only
+ * ng_gemm_choice_set (a resumed run taking its checkpoint's choices) changes a choice once made;
+ * it bumps `generation`, and a thread whose copies are older drops them. */
+#define RECENT 8
+static _Thread_local shape_choice recent[RECENT];
+static _Thread_local int n_recent, next_recent;
+static _Thread_local unsigned recent_gen;
+static unsigned generation;
 
 static int redo(void) {
     const char *e = getenv("NANOGEN_GEMM_TUNE");
@@ -260,11 +270,16 @@ static int measure(const shape_key *k, double *g_own, double *g_blas, int *trust
 int ng_gemm_choose(int ta, int tb, int M, int N, int K) {
     if (omp_in_parallel() || !ng_gemm_own()) return 0;   /* a thread's own slice (conv.c): one core, nanogen's kernel, never timed */
     const shape_key k = {ta != 0, tb != 0, M, N, K, ng_cpu_count()};
+    unsigned gen;
+    __atomic_load(&generation, &gen, __ATOMIC_ACQUIRE);
+    if (gen != recent_gen) { n_recent = next_recent = 0; recent_gen = gen; }
+    for (int i = 0; i < n_recent; i++)
+        if (same(&recent[i].k, &k)) return recent[i].blas;
     pthread_mutex_lock(&lock);
     if (n_table < 0) load(ng_gemm_own_name());
     int blas = -1;
     for (int i = 0; i < n_table; i++)
-        if (same(&table[i].k, &k)) { blas = table[i].blas; break; }
+        if (same(&table[i].k, &k)) { blas = table[i].blas; table[i].used = 1; break; }
     if (blas < 0 && n_table >= MAX_SHAPES) blas = 0;   /* no room to remember: never time it twice */
     /* other programs are using the CPUs (the governor has lowered the count, or measured them):
      * a measurement now says nothing (and would crawl); nanogen's kernel, measured by a later run */
@@ -281,17 +296,24 @@ int ng_gemm_choose(int ta, int tb, int M, int N, int K) {
         remember(key, blas, NULL);
         if (trust) record(&k, blas, g_own, g_blas);   /* a busy machine's figures are not kept: a later run measures again */
     }
+    for (int i = 0; i < n_table; i++)
+        if (same(&table[i].k, &k)) table[i].used = 1;
     pthread_mutex_unlock(&lock);
+    recent[next_recent] = (shape_choice){k, blas, 1};
+    next_recent = (next_recent + 1) % RECENT;
+    if (n_recent < RECENT) n_recent++;
     return blas;
 }
 
 int ng_gemm_choice_get(int i, int key[6], int *blas) {
     pthread_mutex_lock(&lock);
-    const int n = n_table > 0 ? n_table : 0;
-    if (i >= 0 && i < n) {
-        const shape_key *k = &table[i].k;
+    int n = 0;   /* the i-th shape this process used, and how many it used */
+    for (int j = 0; j < (n_table > 0 ? n_table : 0); j++) {
+        if (!table[j].used) continue;
+        if (n++ != i) continue;
+        const shape_key *k = &table[j].k;
         key[0] = k->ta; key[1] = k->tb; key[2] = k->M; key[3] = k->N; key[4] = k->K; key[5] = k->threads;
-        *blas = table[i].blas;
+        *blas = table[j].blas;
     }
     pthread_mutex_unlock(&lock);
     return n;
@@ -304,6 +326,7 @@ void ng_gemm_choice_set(const int key[6], int blas) {
     pthread_mutex_lock(&lock);
     if (n_table < 0) load(ng_gemm_own_name());
     remember(key, blas, NULL);
+    __atomic_add_fetch(&generation, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&lock);
 }
 

@@ -54,7 +54,7 @@ int ng_gemm_choose(int ta, int tb, int M, int N, int K);
 /* The choices in a cache file's text for machine `mach`: found(key = {ta, tb, M, N, K, threads},
  * blas, ctx) for each valid line; returns how many. Lines that do not parse are skipped. */
 int ng_gemm_cache_parse(const char *text, size_t len, const char *mach, void (*found)(const int key[6], int blas, void *ctx), void *ctx);
-/* The choices this process has made: ng_gemm_choice_get(i, key, &blas) for i < the count
+/* The choices this process has used: ng_gemm_choice_get(i, key, &blas) for i < the count
  * (key = {ta, tb, M, N, K, cpus}); ng_gemm_choice_set makes one (over the cache's), as a resumed
  * run does with the choices its checkpoint's run made, so that it continues with the same bits. */
 int ng_gemm_choice_get(int i, int key[6], int *blas);
