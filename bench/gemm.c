@@ -44,6 +44,10 @@ int main(int argc, char **argv) {
         {"qkv   bwd dy^T x", 1, 0, 384, 128, 768}, {"fc    bwd dy^T x", 1, 0, 512, 128, 768},
         {"head  fwd  x W^T", 0, 1, 768, 65, 128},
         {"shakespeare-char fc fwd", 0, 1, 16384, 1536, 384}, {"shakespeare-char fc bwd dy^T x", 1, 0, 1536, 384, 16384},
+        /* the DCGAN's 64 -> 128 convolution over 64 images (W col; dY col^T; W^T dY) and the VAE's 784 -> 400 layer */
+        {"dcgan conv2 fwd  W col", 0, 0, 128, 3136, 1024}, {"dcgan conv2 bwd dY col^T", 0, 1, 128, 1024, 3136},
+        {"dcgan conv2 bwd W^T dY", 1, 0, 1024, 3136, 128},
+        {"vae   fc1 fwd  x W^T", 0, 1, 128, 400, 784}, {"vae   fc1 bwd dy^T x", 1, 0, 400, 784, 128},
     };
     /* nanogen's kernel and OpenBLAS's, each called directly, and what ng_sgemm runs for the
      * shape (NANOGEN_GEMM; by default the faster of the two as measured on this machine) */
