@@ -53,6 +53,21 @@ export LSAN_OPTIONS := suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions
 export NANOGEN_SAN_LOG := $(SAN_LOG)
 export NANOGEN_SANITIZE := 1
 endif
+# --- Several processes: make MPI=1 ----------------------------------------------------------
+# Data-parallel training over Open MPI (Debian: openmpi-bin libopenmpi-dev; src/core/dist.c):
+# builds into build-mpi/ (build-san-mpi/ with SANITIZE=1), the command as $(BUILD)/nanogen, run
+# as `mpirun -np N build-mpi/nanogen train ...`. The default build and make demo need no MPI.
+ifeq ($(MPI),1)
+BUILD    := $(BUILD)-mpi
+MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null)
+MPI_LIBS   := $(shell mpicc --showme:link 2>/dev/null)
+ifeq ($(MPI_LIBS),)
+$(error make MPI=1 needs Open MPI's compiler wrapper mpicc: apt-get install openmpi-bin libopenmpi-dev)
+endif
+CFLAGS   += -DNG_MPI $(MPI_CFLAGS)
+LDLIBS   += $(MPI_LIBS)
+NG_BIN   := $(BUILD)/nanogen
+endif
 NG_BIN   ?= nanogen
 # ---------------------------------------------------------------------------------------------
 
@@ -124,10 +139,15 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@THREADS="$(THREADS)" sh scripts/demo.sh
 
+# The suite also builds the MPI command ($(BUILD)-mpi/nanogen, tests/test_mpi.sh) where Open MPI
+# is installed (scripts/deps.sh test installs it); not under SANITIZE=1 (MPI's own allocations).
 test:
 	@sh scripts/deps.sh test
 	@$(MAKE) --no-print-directory all
-	@NANOGEN_BIN=$(CURDIR)/$(NG_BIN) BUILD=$(CURDIR)/$(BUILD) sh tests/run.sh $(BUILD)
+	@if [ "$(SANITIZE)" != 1 ] && [ "$(MPI)" != 1 ] && command -v mpicc >/dev/null 2>&1; then \
+	    $(MAKE) --no-print-directory MPI=1 $(BUILD)-mpi/nanogen; fi
+	@NANOGEN_BIN=$(CURDIR)/$(NG_BIN) BUILD=$(CURDIR)/$(BUILD) NANOGEN_MPI_BIN=$(if $(filter 1,$(MPI)),$(CURDIR)/$(NG_BIN),$(CURDIR)/$(BUILD)-mpi/nanogen) \
+	    sh tests/run.sh $(BUILD)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libnanogen.a $(HDRS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)

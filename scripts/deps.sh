@@ -4,7 +4,8 @@
 #   build: gcc, make, OpenBLAS (OpenMP build), cJSON, stb (images), zlib (.gz);
 #   data: dataset-fashion-mnist;  demo: curl (to fetch Tiny Shakespeare)
 #   test:  python3-torch, python3-numpy (the PyTorch reference the tests compare against),
-#          valgrind (memcheck of a short training), librsvg2-bin (renders a plot's SVG)
+#          valgrind (memcheck of a short training), librsvg2-bin (renders a plot's SVG),
+#          openmpi-bin + libopenmpi-dev (the MPI build's tests)
 #   fuzz:  clang with libFuzzer and the sanitizers, LLVM's OpenMP (make fuzz)
 arch=$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
 missing=""
@@ -24,6 +25,7 @@ if [ "$1" = test ]; then
     /usr/bin/python3 -c "import torch" 2>/dev/null || missing="$missing python3-torch"
     command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"            # tests/test_valgrind.sh
     command -v rsvg-convert >/dev/null 2>&1 || missing="$missing librsvg2-bin"    # tests/test_plot.sh renders an SVG
+    command -v mpicc >/dev/null 2>&1 || missing="$missing openmpi-bin libopenmpi-dev"   # tests/test_mpi.sh (make MPI=1)
 fi
 if [ "$1" = fuzz ]; then
     t=$(mktemp -d)

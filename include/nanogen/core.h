@@ -49,6 +49,18 @@ NG_API double ng_seconds(void);
  * again when they stop. Returns the count in use. */
 NG_API int ng_set_threads(int n);
 NG_API int ng_get_threads(void);       /* threads in use now */
+/* Several processes (data-parallel training; Open MPI, `make MPI=1`). ng_dist_init starts MPI
+ * when the process was launched by mpirun (call it first thing in main); otherwise, and without
+ * MPI built in, the process is rank 0 of 1. The trainer then splits each step's batch over the
+ * ranks by itself; rank 0 alone writes files and reports. */
+NG_API int ng_dist_init(int *argc, char ***argv);
+NG_API int ng_dist_rank(void);
+NG_API int ng_dist_size(void);
+NG_API int ng_dist_built(void);          /* 1 when built with MPI (make MPI=1) */
+/* 1 when the last training error was one every rank found at once (rank 0 reports it, the
+ * others need not); 0 for a failure of this rank alone (end the job: ng_dist_abort). */
+NG_API int ng_dist_error_shared(void);
+NG_API void ng_dist_abort(int code);
 NG_API int ng_threads_max(void);       /* the count set (or the default), the most the ticks go up to */
 NG_API int ng_threads_auto(void);      /* 1 when the count follows the machine */
 /* Call between units of work (a training step, a sampled token; from one thread): about twice
@@ -112,6 +124,9 @@ NG_API void ng_graph_free(ng_graph *g);
 NG_API void ng_graph_set_training(ng_graph *g, int training);
 /* Seed and step for dropout masks (counter-based, reproducible whatever the thread count). */
 NG_API void ng_graph_set_dropout_seed(ng_graph *g, uint64_t seed, uint64_t step);
+/* The graph's batch is rows [row0, row0 + B) of a larger batch (a shard of it, another rank's
+ * or another pass's): its dropout masks are those rows' masks of the larger batch (0: its own). */
+NG_API void ng_graph_set_dropout_row0(ng_graph *g, int64_t row0);
 
 /* Leaves. ng_input allocates an f32 input, ng_input_i32 an index input. */
 NG_API ng_tensor *ng_input(ng_graph *g, const char *name, int ndim, const int64_t *ne);

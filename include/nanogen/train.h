@@ -43,12 +43,18 @@ typedef struct {
     /* a new text model (ng_trainer_create): its tokenizer, built from the data */
     int tokenizer;            /* ng_tok_kind: NG_TOK_CHAR (default) or NG_TOK_WORD */
     int vocab_size;           /* word tokenizer: the most frequent words kept (8192) */
+    /* several processes (mpirun) or one: the batch is cut into grad_shards equal shards, each
+     * rank computes grad_shards / ranks of them, and their gradients are summed in a fixed
+     * order, so that the same grad_shards gives the same bits on any number of ranks (0: one
+     * shard per rank; 1 process: the whole batch at once, as without MPI) */
+    int grad_shards;
     unsigned given;           /* NG_SET_* */
 } ng_train_settings;
 enum {
     NG_SET_STEPS = 1 << 0, NG_SET_BATCH = 1 << 1, NG_SET_LR = 1 << 2, NG_SET_MIN_LR = 1 << 3, NG_SET_WARMUP = 1 << 4,
     NG_SET_WEIGHT_DECAY = 1 << 5, NG_SET_GRAD_CLIP = 1 << 6, NG_SET_EVAL_EVERY = 1 << 7, NG_SET_EVAL_ITERS = 1 << 8,
-    NG_SET_LOG_EVERY = 1 << 9, NG_SET_SEED = 1 << 10, NG_SET_DROPOUT = 1 << 11, NG_SET_EPOCHS = 1 << 12
+    NG_SET_LOG_EVERY = 1 << 9, NG_SET_SEED = 1 << 10, NG_SET_DROPOUT = 1 << 11, NG_SET_EPOCHS = 1 << 12,
+    NG_SET_GRAD_SHARDS = 1 << 13
 };
 NG_API void ng_train_defaults(ng_model_kind kind, ng_train_settings *s);
 /* SPEC.md's named configurations of text models ("baby", "shakespeare-char", "bigram"): the

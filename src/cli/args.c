@@ -64,6 +64,22 @@ void cli_train_note(int tty, const char *msg) {
     fprintf(stderr, "nanogen: %s\n", msg);
 }
 
+int cli_train_failed(void) {
+    if (isatty(STDERR_FILENO)) fprintf(stderr, "\r\033[K");
+    const int N = ng_dist_size(), R = ng_dist_rank();
+    if (N == 1) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); return 1; }
+    /* several ranks: a failure every rank found at once is reported by rank 0 alone, and the
+     * ranks end together; one rank's own failure is said with its rank, and ends the job */
+    if (ng_dist_error_shared()) {
+        if (R == 0) fprintf(stderr, "nanogen: %s\n", ng_last_error());
+        return 1;
+    }
+    fprintf(stderr, "nanogen: rank %d of %d: %s\n", R, N, ng_last_error());
+    fflush(stderr);
+    ng_dist_abort(1);
+    return 1;
+}
+
 int cli_stop_code(void) { return cli_stop == SIGTERM ? 143 : 130; }
 
 /* the first time the thread count drops because other programs use the CPUs, say so (once) */

@@ -47,6 +47,9 @@ extern volatile sig_atomic_t cli_stop;
 /* A trainer's note (NG_TRAIN_NOTE) on stderr, on a line of its own (tty: after clearing the
  * progress line), for the text and the image trainers alike. */
 void cli_train_note(int tty, const char *msg);
+/* A training run failed: print the error (several ranks: rank 0 only for a failure all found,
+ * else with the rank, ending the job); returns the exit code, 1. */
+int cli_train_failed(void);
 void cli_catch_stop_signals(void);
 int cli_stop_code(void);   /* 130 for SIGINT, 143 for SIGTERM */
 /* --threads N for a command: N (0: every CPU), at most the CPUs the process may run on (more
@@ -110,7 +113,8 @@ extern const cli_flagdef cli_def_seed, cli_def_threads, cli_def_temperature, cli
     cli_def_prompt, cli_def_prompt_file, cli_def_batch_size, cli_def_zoom, cli_def_out_file,
     cli_def_block_size, cli_def_n;
 /* train.c: flags the image trainer shares */
-extern const cli_flagdef cli_def_out_dir, cli_def_resume, cli_def_lr, cli_def_log_every, cli_def_force, cli_def_anomaly;
+extern const cli_flagdef cli_def_out_dir, cli_def_resume, cli_def_lr, cli_def_log_every, cli_def_force, cli_def_anomaly,
+    cli_def_grad_shards;
 #define CLI_F(d, type, field, dflt_, help_) {.def = &(d), .off = offsetof(type, field), .dflt = (dflt_), .help = (help_)}
 #define CLI_FB(d, type, field, dflt_, help_, bit_) {.def = &(d), .off = offsetof(type, field), .dflt = (dflt_), .help = (help_), .bit = (bit_)}
 

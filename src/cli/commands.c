@@ -40,7 +40,12 @@ int cli_main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) { usage(stdout); return 0; }
-    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) { printf("nanogen %s (GEMM: %s; OpenBLAS kernels: %s)\n", NANOGEN_VERSION, ng_gemm_name(), ng_blas_core()); return 0; }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) { printf("nanogen %s (GEMM: %s; OpenBLAS kernels: %s; MPI: %s)\n", NANOGEN_VERSION, ng_gemm_name(), ng_blas_core(),
+                                                                     ng_dist_built() ? "built in" : "not built in (make MPI=1)"); return 0; }
+    if (ng_dist_size() > 1) {   /* mpirun: the ranks train together; other commands run on rank 0 alone */
+        if (strcmp(cmd, "train")) { if (ng_dist_rank() > 0) return 0; }
+        else if (ng_dist_rank() > 0 && !freopen("/dev/null", "w", stdout)) return 1;   /* rank 0 reports */
+    }
     const char *names[N_COMMANDS + 2];
     for (int i = 0; i < N_COMMANDS; i++) {
         if (!strcmp(cmd, COMMANDS[i].name)) return COMMANDS[i].run(argc - 2, argv + 2);

@@ -1,6 +1,7 @@
 /* main.c - the nanogen command: one binary, one subcommand per job. */
 #include "cli.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,5 +20,9 @@ static void pick_blas_core(char **argv) {
 
 int main(int argc, char **argv) {
     pick_blas_core(argv);
+    if (ng_dist_init(&argc, &argv)) {
+        fprintf(stderr, "nanogen: %s\n", ng_last_error());
+        return 1;
+    }
     return cli_main(argc, argv);
 }

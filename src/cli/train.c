@@ -30,6 +30,9 @@ const cli_flagdef cli_def_lr = {"--lr", CLI_FLOAT, R_LR, "X", "learning rate"};
 const cli_flagdef cli_def_log_every = {"--log-every", CLI_INT, R_LOG_EVERY, "N", "print a progress line every N steps / batches"};
 const cli_flagdef cli_def_force = {"--force", CLI_FLAG, 0, 0, NULL, "overwrite a checkpoint in --out"};
 const cli_flagdef cli_def_anomaly = {"--detect-anomaly", CLI_FLAG, 0, 0, NULL, "check every op's output and gradients for NaN/Inf (slower)"};
+const cli_flagdef cli_def_grad_shards = {"--grad-shards", CLI_INT, R_SHARDS, "S",
+                                         "cut each batch into S shards whose gradients are summed in a fixed order (default: one per "
+                                         "MPI rank): the same S gives the same bits on any number of ranks"};
 static const cli_flagdef
     def_preset = {"--preset", CLI_STR, 0, 0, "NAME", "baby | shakespeare-char | bigram: a model and its settings (flags override it)"},
     def_init = {"--init-from", CLI_STR, 0, 0, "DIR", "fine-tune the text model in DIR"},
@@ -75,6 +78,7 @@ static const cli_flag FLAGS[] = {
     CLI_FB(cli_def_log_every, train_opts, s.log_every, NULL, NULL, NG_SET_LOG_EVERY),
     CLI_F(def_no_final, train_opts, s.no_final_eval, NULL, NULL),
     CLI_F(cli_def_anomaly, train_opts, s.detect_anomaly, NULL, NULL),
+    CLI_FB(cli_def_grad_shards, train_opts, s.grad_shards, NULL, NULL, NG_SET_GRAD_SHARDS),
     CLI_F(cli_def_force, train_opts, force, NULL, NULL),
     CLI_F(def_unknown, train_opts, unknown_s, NULL, NULL),
     {0}};
@@ -276,9 +280,7 @@ int cmd_train(int argc, char **argv) {
     code = 0;
     goto done;
 fail:
-    if (isatty(STDERR_FILENO)) fprintf(stderr, "\r\033[K");
-    fprintf(stderr, "nanogen: %s\n", ng_last_error());
-    code = 1;
+    code = cli_train_failed();
 done:
     ng_trainer_free(t);
     ng_model_free(m);

@@ -178,7 +178,7 @@ int cmd_train_images(int argc, char **argv) {
     s.detect_anomaly = o.detect_anomaly;
     s.given |= given;
     ng_trainer *t = o.resume ? ng_trainer_resume(o.resume, &s, o.out) : ng_trainer_create(&o.mc, &s, o.out, o.force);
-    if (!t) { fprintf(stderr, "nanogen: %s\n", ng_last_error()); return 1; }
+    if (!t) return cli_train_failed();
     const ng_train_settings *ts = ng_trainer_settings(t);
     const ng_model_config *c = ng_model_cfg(ng_trainer_model(t));
     const char *out = o.out ? o.out : o.resume;
@@ -202,8 +202,7 @@ int cmd_train_images(int argc, char **argv) {
                v.batch, out, out);
         code = cli_stop_code();
     } else if (rc) {
-        fprintf(stderr, "nanogen: %s\n", ng_last_error());
-        code = 1;
+        code = cli_train_failed();
     } else if (c->kind == NG_MODEL_CLASSIFIER) {
         printf("checkpoint: %s/model.safetensors\n", out);
     } else {

@@ -42,4 +42,20 @@ int ng_sync_parent_dir(const char *path);
 typedef enum { NG_OBJ_LM, NG_OBJ_RECONSTRUCT, NG_OBJ_CLASSIFY, NG_OBJ_ADVERSARIAL } ng_objective;
 ng_objective ng__model_objective(const ng_model *m);
 
+/* Several processes (src/core/dist.c): the fixed-order sum of the ranks' gradient shards.
+ * ng_dist_tree sums a rank's own shards (push each leaf in order, then take the result);
+ * ng__dist_sum_tree sums the ranks' results across ranks (tmp: n floats of scratch), in place,
+ * the same bits on every rank and for any number of ranks given the same shards. */
+#define NG_DIST_TREE_MAX 32
+typedef struct { int64_t n; float *slot[NG_DIST_TREE_MAX]; int full[NG_DIST_TREE_MAX]; } ng_dist_tree;
+int ng__dist_tree_push(ng_dist_tree *tr, const float *leaf);
+int ng__dist_tree_result(ng_dist_tree *tr, float *out);
+void ng__dist_tree_free(ng_dist_tree *tr);
+int ng__dist_sum_tree(float *buf, int64_t n, float *tmp);
+int ng__dist_max_int(int *v, int n);                                   /* in place, over the ranks */
+int ng__dist_allgather_float(const float *mine, int n_each, float *all);   /* rank r's at all + r*n_each */
+int ng__dist_allgather_double(const double *mine, int n_each, double *all);
+int ng__dist_local_size(void);                                         /* ranks on this machine */
+void ng__dist_abort(int code);                                         /* ends every rank (MPI_Abort) */
+
 #endif

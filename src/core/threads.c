@@ -108,6 +108,13 @@ static int default_threads(int *from_env) {
         long v = strtol(e, &end, 10);
         if (end != e && v > 0 && (*end == 0 || *end == ',')) { *from_env = 1; return v > 4096 ? 4096 : (int)v; }
     }
+    /* ranks of a job on one machine share its CPUs (the governor stays off: it would count the
+     * other ranks as programs to make way for) */
+    if (ng__dist_local_size() > 1) {
+        *from_env = 1;
+        const int n = ng_cpu_count() / ng__dist_local_size();
+        return n > 1 ? n : 1;
+    }
     return ng_cpu_count();
 }
 

@@ -48,6 +48,8 @@ void ng_graph_set_dropout_seed(ng_graph *g, uint64_t seed, uint64_t step) {
     g->drop_step = step;
 }
 
+void ng_graph_set_dropout_row0(ng_graph *g, int64_t row0) { g->drop_row0 = row0; }
+
 /* Create a node owned by g with the given shape; allocates f32 data unless is_i32. */
 static ng_tensor *new_node(ng_graph *g, const ng_op_def *op, const char *name, int ndim, const int64_t *ne, int is_i32) {
     if (ndim < 0 || ndim > NG_MAX_DIMS) { ng_set_error("%s: %d dimensions (at most %d)", name, ndim, NG_MAX_DIMS); return NULL; }

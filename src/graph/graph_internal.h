@@ -14,6 +14,7 @@ struct ng_graph {
     int n_params;
     int training;
     uint64_t drop_seed, drop_step;
+    int64_t drop_row0;       /* the batch's first row in the step's whole batch: a shard's masks are the whole batch's */
     int detect_anomaly;  /* check every op's output and gradients for NaN/Inf (src/graph/anomaly.c) */
     int anomaly;         /* the last forward/backward stopped at a non-finite value */
 };

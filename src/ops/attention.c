@@ -63,7 +63,7 @@ void ng_ref_attention_forward(ng_graph *g, ng_tensor *t) {
                 for (int s = i + 1; s < T; s++) P[s] = 0;
                 float *y = t->data + ((size_t)b * T + i) * C + h * hs;
                 memset(y, 0, (size_t)hs * sizeof(float));
-                size_t base = (((size_t)b * H + h) * T + i) * T;
+                size_t base = (((size_t)(b + g->drop_row0) * H + h) * T + i) * T;
                 for (int s = 0; s <= i; s++) {
                     float p = P[s];
                     if (pd > 0) p = ng_hash_uniform(g->drop_seed, stream, base + s) < pd ? 0.0f : p * keep_scale;
@@ -92,7 +92,7 @@ void ng_ref_attention_backward(ng_graph *g, ng_tensor *t) {
                 const float *P = t->aux + (((size_t)b * H + h) * T + i) * T;
                 const float *q = Xb + i * row + h * hs;
                 float *dq = dXb + i * row + h * hs;
-                size_t base = (((size_t)b * H + h) * T + i) * T;
+                size_t base = (((size_t)(b + g->drop_row0) * H + h) * T + i) * T;
                 /* dP' = dy . v_s ; dv_s += P' dy ; dP = dP' * mask */
                 for (int s = 0; s <= i; s++) {
                     float m = 1.0f;   /* dropout factor of this probability */
@@ -229,6 +229,7 @@ static void head_backward(const attn_args *a, const float *X, const float *P, co
 static void attention_forward(ng_graph *g, ng_tensor *t) {
     const attn_args a = attn_setup(g, t);
     const int B = (int)t->ne[0], H = t->iarg[0], T = a.T, C = a.C, hs = a.hs;
+    const int64_t row0 = g->drop_row0;   /* a shard of the batch: its rows' dropout masks */
     const float *X = t->src[0]->data;
     const size_t need = a.pd > 0 ? (size_t)T * T : 1;
     int fail = 0;
@@ -242,7 +243,7 @@ static void attention_forward(ng_graph *g, ng_tensor *t) {
                 continue;
             }
             head_forward(&a, X + (size_t)b * T * 3 * C + h * hs, t->aux + ((size_t)b * H + h) * T * T,
-                         t->data + (size_t)b * T * C + h * hs, w, ((size_t)b * H + h) * T * T);
+                         t->data + (size_t)b * T * C + h * hs, w, ((size_t)(b + row0) * H + h) * T * T);
         }
     if (fail) ng_ref_attention_forward(g, t);   /* no scratch memory: the plain kernel needs none */
 }
@@ -252,6 +253,7 @@ static void attention_backward(ng_graph *g, ng_tensor *t) {
     if (!qkv->grad) return;
     const attn_args a = attn_setup(g, t);
     const int B = (int)t->ne[0], H = t->iarg[0], T = a.T, C = a.C, hs = a.hs;
+    const int64_t row0 = g->drop_row0;
     const size_t need = 2 * (size_t)T * T;
     /* scratch first, so that a failure leaves the gradients untouched for the plain kernel */
     int fail = 0;
@@ -268,7 +270,7 @@ static void attention_backward(ng_graph *g, ng_tensor *t) {
         for (int h = 0; h < H; h++)
             head_backward(&a, qkv->data + (size_t)b * T * 3 * C + h * hs, t->aux + ((size_t)b * H + h) * T * T,
                           t->grad + (size_t)b * T * C + h * hs, qkv->grad + (size_t)b * T * 3 * C + h * hs,
-                          attn_scratch(need), ((size_t)b * H + h) * T * T);
+                          attn_scratch(need), ((size_t)(b + row0) * H + h) * T * T);
 }
 
 /* ---------------------------------------------------------------- the op: definition and builder */

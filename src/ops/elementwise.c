@@ -182,8 +182,9 @@ static void dropout_forward(ng_graph *g, ng_tensor *t) {
     const uint64_t seed = g->drop_seed, stream = ng_drop_stream(g, t);
     const uint32_t thr = ng_drop_threshold(p);   /* drops where ng_hash_uniform(...) < p */
     float *y = t->data;
+    const uint64_t off = (uint64_t)g->drop_row0 * (uint64_t)(t->n / t->ne[0]);   /* a shard of the batch: its rows' masks */
     #pragma omp parallel for simd if (t->n > PAR_MIN)
-    for (int64_t i = 0; i < t->n; i++) y[i] = ng_hash24(seed, stream, (uint64_t)i) < thr ? 0.0f : x[i] * scale;
+    for (int64_t i = 0; i < t->n; i++) y[i] = ng_hash24(seed, stream, off + (uint64_t)i) < thr ? 0.0f : x[i] * scale;
 }
 
 static void dropout_backward(ng_graph *g, ng_tensor *t) {
@@ -195,8 +196,9 @@ static void dropout_backward(ng_graph *g, ng_tensor *t) {
     const uint32_t thr = ng_drop_threshold(p);
     const float *dy = t->grad;
     /* a dropped element adds -0, which leaves every dx bit-identical (even a -0) */
+    const uint64_t off = (uint64_t)g->drop_row0 * (uint64_t)(t->n / t->ne[0]);
     #pragma omp parallel for simd if (t->n > PAR_MIN)
-    for (int64_t i = 0; i < t->n; i++) dx[i] += ng_hash24(seed, stream, (uint64_t)i) < thr ? -0.0f : dy[i] * scale;
+    for (int64_t i = 0; i < t->n; i++) dx[i] += ng_hash24(seed, stream, off + (uint64_t)i) < thr ? -0.0f : dy[i] * scale;
 }
 
 static void sum_forward(ng_graph *g, ng_tensor *t) {

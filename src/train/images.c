@@ -444,6 +444,9 @@ int ng__image_create(const ng_model_config *cfg, const ng_train_settings *s, ng_
 }
 
 int ng__image_open(ng_trainer *t, const char *state, int force) {
+    if (ng_dist_size() > 1)
+        return ng_set_error("an image model (%s) trains in one process for now: several ranks (mpirun -np %d) train the text "
+                            "models (gpt, bigram)", ng_model_kind_name(ng_model_cfg(t->m)->kind), ng_dist_size());
     image_run *r = calloc(1, sizeof *r);
     if (!r) return ng_set_error("out of memory");
     t->k = r;

@@ -17,4 +17,5 @@
 #define R_BETA2 0, 0.99999
 #define R_SIZE 4, 1024
 #define R_MAX_BATCHES 0, 1 << 30
+#define R_SHARDS 0, 1 << 16
 #endif

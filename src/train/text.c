@@ -25,6 +25,12 @@ typedef struct {
     double elapsed0, log_sum0;
     int log_n0;
     double last_train, last_val;
+    /* gradient shards (ng_train_settings.grad_shards): S shards of Bs rows, this rank's L of them */
+    int S, L, Bs;
+    int32_t *bx, *by;         /* the step's whole batch when it is cut into shards */
+    float *gtmp;              /* scratch of the sum across ranks */
+    ng_dist_tree tree;
+    double comm_s;            /* seconds in the sum across ranks since the last log line */
 } text_run;
 
 /* ---------------------------------------------------------------- text helpers */
@@ -53,12 +59,15 @@ int32_t *ng_text_encode_file(const char *path, const ng_tokenizer *tok, int skip
     return ids;
 }
 
-double ng_lm_full_loss(ng_lm_graph *lg, ng_graph *g, int B, int T, const int32_t *ids, size_t n, size_t *count) {
+/* The summed loss and the counted targets of the chunks c = part, part + parts, ... of B*T
+ * positions (a rank's share of the split). */
+static double full_loss_part(ng_lm_graph *lg, ng_graph *g, int B, int T, const int32_t *ids, size_t n, int part, int parts,
+                             size_t *count) {
     double total = 0;
     size_t counted = 0;
     ng_graph_set_training(g, 0);
     size_t n_pred = n > 0 ? n - 1 : 0;   /* positions that have a next token */
-    for (size_t start = 0; start < n_pred;) {
+    for (size_t start = (size_t)part * B * T; start < n_pred; start += (size_t)parts * B * T) {
         for (int b = 0; b < B; b++) {
             for (int t = 0; t < T; t++) {
                 size_t p = start + (size_t)b * T + t;
@@ -71,11 +80,35 @@ double ng_lm_full_loss(ng_lm_graph *lg, ng_graph *g, int B, int T, const int32_t
         float c = lg->loss->aux[lg->logits->ne[0]];   /* counted targets (softmax_xent state) */
         total += (double)lg->loss->data[0] * c;
         counted += (size_t)c;
-        start += (size_t)B * T;
     }
     ng_graph_set_training(g, 1);
+    *count = counted;
+    return total;
+}
+
+double ng_lm_full_loss(ng_lm_graph *lg, ng_graph *g, int B, int T, const int32_t *ids, size_t n, size_t *count) {
+    size_t counted = 0;
+    const double total = full_loss_part(lg, g, B, T, ids, n, 0, 1, &counted);
     if (count) *count = counted;
     return counted ? total / counted : 0.0;
+}
+
+/* The same over several ranks: each its share of the chunks, the sums gathered in rank order. */
+static int full_loss_ranks(ng_lm_graph *lg, ng_graph *g, int B, int T, const int32_t *ids, size_t n, double *loss, size_t *count) {
+    const int N = ng_dist_size();
+    if (N == 1) { *loss = ng_lm_full_loss(lg, g, B, T, ids, n, count); return NG_OK; }
+    size_t c = 0;
+    double mine[2], *all = malloc(sizeof(double) * 2 * N);
+    if (!all) return ng_set_error("out of memory");
+    mine[0] = full_loss_part(lg, g, B, T, ids, n, ng_dist_rank(), N, &c);
+    mine[1] = (double)c;
+    if (ng__dist_allgather_double(mine, 2, all)) { free(all); return NG_ERR; }
+    double total = 0, counted = 0;
+    for (int q = 0; q < N; q++) { total += all[2 * q]; counted += all[2 * q + 1]; }
+    free(all);
+    *count = (size_t)counted;
+    *loss = counted > 0 ? total / counted : 0.0;
+    return NG_OK;
 }
 
 size_t ng_text_count_chars(const ng_tokenizer *tok, const int32_t *ids, size_t n) {
@@ -181,6 +214,7 @@ static char *state_json(const ng_trainer *t, int step, double elapsed, double lo
     cJSON_AddNumberToObject(j, "eval_every", s->eval_every);
     cJSON_AddNumberToObject(j, "eval_iters", s->eval_iters);
     cJSON_AddNumberToObject(j, "log_every", s->log_every);
+    cJSON_AddNumberToObject(j, "grad_shards", r->S);
     char buf[32];
     snprintf(buf, sizeof buf, "%" PRIu64, s->seed);
     cJSON_AddStringToObject(j, "seed", buf);
@@ -203,7 +237,7 @@ static int check_ranges(const ng_train_settings *s, int (*range)(const char *, d
            range("min_lr", s->min_lr, R_LR) || range("warmup", s->warmup, R_WARMUP) ||
            range("weight_decay", s->weight_decay, R_WD) || range("grad_clip", s->grad_clip, R_CLIP) ||
            range("eval_every", s->eval_every, R_EVAL_EVERY) || range("eval_iters", s->eval_iters, R_EVAL_ITERS) ||
-           range("log_every", s->log_every, R_LOG_EVERY) ? NG_ERR : NG_OK;
+           range("log_every", s->log_every, R_LOG_EVERY) || range("grad_shards", s->grad_shards, R_SHARDS) ? NG_ERR : NG_OK;
 }
 
 /* a setting given to a new run */
@@ -237,6 +271,7 @@ static int load_state(const char *json, ng_train_settings *s, int *step, ng_rng 
     s->eval_every = (int)jnum(j, "eval_every", s->eval_every);
     s->eval_iters = (int)jnum(j, "eval_iters", s->eval_iters);
     s->log_every = (int)jnum(j, "log_every", s->log_every);
+    s->grad_shards = (int)jnum(j, "grad_shards", s->grad_shards);
     *elapsed = jnum(j, "elapsed_s", 0);
     *log_sum = jnum(j, "log_sum", 0);
     *log_n = (int)jnum(j, "log_n", 0);
@@ -337,10 +372,20 @@ int ng__text_open(ng_trainer *t, const char *state, int force) {
                             "needs more than --block-size %d (use a bigger file or a smaller --block-size)", s->data, n, r->n_train, r->n_val, T);
     if (r->n_train > UINT32_MAX) return ng_set_error("'%s' has too many tokens (%zu)", s->data, n);
     if (memory_check(c, B)) return NG_ERR;
+    if (ng__train_shards(t, state != NULL, &r->S, &r->L)) return NG_ERR;
+    r->Bs = B / r->S;
     /* never overwrite a checkpoint by accident; find out now, not after hours, that out works */
     if (ng__train_open_dir(t, NULL, force, "step", r->step0)) return NG_ERR;
     r->g = ng_graph_new();
-    if (!r->g || ng_model_build(t->m, r->g, B, T, &r->lg)) return NG_ERR;
+    if (!r->g || ng_model_build(t->m, r->g, r->Bs, T, &r->lg)) return NG_ERR;
+    if (r->S > 1) {
+        const int64_t P = ng_params_total(ng_model_params(t->m));
+        r->bx = malloc((size_t)B * T * sizeof(int32_t));
+        r->by = malloc((size_t)B * T * sizeof(int32_t));
+        r->gtmp = ng_dist_size() > 1 ? malloc((size_t)P * sizeof(float)) : NULL;
+        r->tree.n = P;
+        if (!r->bx || !r->by || (ng_dist_size() > 1 && !r->gtmp)) return ng_set_error("out of memory for the batch's shards");
+    }
     ng_graph_set_detect_anomaly(r->g, s->detect_anomaly);
     r->acfg = (ng_adamw_cfg){s->lr, s->min_lr, 0.9f, 0.99f, 1e-8f, s->weight_decay, s->grad_clip, s->warmup, s->steps};
     if (!(t->opts[0] = ng_adamw_new(ng_model_params(t->m), &r->acfg))) return NG_ERR;
@@ -370,6 +415,8 @@ void ng__text_free(ng_trainer *t) {
     if (!r) return;
     ng_graph_free(r->g);
     free(r->ids);
+    free(r->bx); free(r->by); free(r->gtmp);
+    ng__dist_tree_free(&r->tree);
     free(r);
     t->k = NULL;
 }
@@ -384,14 +431,102 @@ static int estimate(text_run *r, const int32_t *ids, size_t n, int B, int T, int
     ng_graph_set_training(r->g, 0);
     double s = 0;
     int rc = NG_OK;
-    for (int k = 0; k < iters && !rc; k++) {
-        ng_text_batch(ids, n, B, T, &rng, r->lg.idx->idata, r->lg.targets->idata);
-        rc = ng__train_forward(r->g);
-        s += r->lg.loss->data[0];
+    if (r->S == 1) {
+        for (int k = 0; k < iters && !rc; k++) {
+            ng_text_batch(ids, n, B, T, &rng, r->lg.idx->idata, r->lg.targets->idata);
+            rc = ng__train_forward(r->g);
+            s += r->lg.loss->data[0];
+        }
+        ng_graph_set_training(r->g, 1);
+        *loss = s / iters;
+        return rc ? rc : ng__train_finite_loss(r->g, what, *loss);
+    }
+    /* shards: each rank its own of every batch, the losses gathered and summed in shard order */
+    const int N = ng_dist_size(), L = r->L;
+    float *mine = malloc((size_t)iters * L * sizeof(float)), *all = malloc((size_t)iters * L * N * sizeof(float));
+    if (!mine || !all) { free(mine); free(all); return ng_set_error("out of memory for an evaluation"); }
+    int err[1] = {0};
+    for (int k = 0; k < iters; k++) {
+        ng_text_batch(ids, n, B, T, &rng, r->bx, r->by);
+        for (int j = 0; j < L; j++) {
+            const size_t off = (size_t)(ng_dist_rank() * L + j) * r->Bs * T;
+            memcpy(r->lg.idx->idata, r->bx + off, (size_t)r->Bs * T * sizeof(int32_t));
+            memcpy(r->lg.targets->idata, r->by + off, (size_t)r->Bs * T * sizeof(int32_t));
+            if (!err[0] && ng__train_forward(r->g)) err[0] = 1;
+            mine[k * L + j] = r->lg.loss->data[0];
+        }
     }
     ng_graph_set_training(r->g, 1);
-    *loss = s / iters;
-    return rc ? rc : ng__train_finite_loss(r->g, what, *loss);
+    rc = ng__train_agree(err, 1);
+    if (!rc && err[0]) { ng__train_shared_error(); rc = ng_set_error("%s: a rank stopped the evaluation", what); }
+    if (!rc) rc = ng__dist_allgather_float(mine, iters * L, all);
+    if (!rc) {
+        for (int k = 0; k < iters; k++)
+            for (int q = 0; q < N; q++)
+                for (int j = 0; j < L; j++) s += all[(size_t)q * iters * L + k * L + j];
+        *loss = s / ((double)iters * r->S);
+        if (!isfinite(*loss)) { ng__train_shared_error(); rc = ng__train_finite_loss(r->g, what, *loss); }
+    }
+    free(mine); free(all);
+    return rc;
+}
+
+/* One training step over shards: this rank's shards of the whole batch one after the other,
+ * their gradients summed (fixed tree), then across the ranks, scaled by 1/S; *loss = the
+ * batch's mean loss (the shards' means summed in shard order / S). */
+static int sharded_step(ng_trainer *t, int step, float *loss) {
+    text_run *r = t->k;
+    const ng_train_settings *s = &t->s;
+    const int B = s->batch_size, T = r->lg.idx->ne[1], N = ng_dist_size(), L = r->L, rank = ng_dist_rank();
+    ng_params *P = ng_model_params(t->m);
+    float *grad = ng_params_grad(P);
+    float mine[64], all[64 * 64];
+    float *m = L <= 64 ? mine : malloc((size_t)L * sizeof(float)), *a = (size_t)L * N <= 64 * 64 ? all : malloc((size_t)L * N * sizeof(float));
+    if (!m || !a) { if (m != mine) free(m); if (a != all) free(a); return ng_set_error("out of memory for the shards' losses"); }
+    ng_text_batch(r->ids, r->n_train, B, T, &t->rng, r->bx, r->by);
+    ng_graph_set_dropout_seed(r->g, s->seed, (uint64_t)step);
+    int flags[1] = {0}, rc = NG_OK;
+    for (int j = 0; j < L && !flags[0]; j++) {
+        const int shard = rank * L + j;
+        const size_t off = (size_t)shard * r->Bs * T;
+        memcpy(r->lg.idx->idata, r->bx + off, (size_t)r->Bs * T * sizeof(int32_t));
+        memcpy(r->lg.targets->idata, r->by + off, (size_t)r->Bs * T * sizeof(int32_t));
+        ng_graph_set_dropout_row0(r->g, (int64_t)shard * r->Bs);
+        if (ng__train_forward(r->g) || ng__train_finite_loss(r->g, "the loss", r->lg.loss->data[0]) || ng__train_backward(r->g, NULL) ||
+            (L > 1 && ng__dist_tree_push(&r->tree, grad))) {
+            flags[0] = 1;
+            break;
+        }
+        m[j] = r->lg.loss->data[0];
+        if (L > 1) ng_params_zero_grad(P);
+    }
+    if (!flags[0] && L > 1 && ng__dist_tree_result(&r->tree, grad)) flags[0] = 1;
+    const double t0 = ng_seconds();
+    /* every rank learns whether one failed (a failed one keeps its message) */
+    char own[1024] = "";
+    if (flags[0]) snprintf(own, sizeof own, "%s", ng_last_error());
+    const int had = flags[0];
+    if (ng__train_agree(flags, 1)) { rc = NG_ERR; goto done; }
+    if (flags[0]) {
+        if (had) ng_set_error("%s", own);
+        else { ng__train_shared_error(); ng_set_error("another rank stopped the run (its error is above)"); }
+        rc = NG_ERR;
+        goto done;
+    }
+    if (ng__dist_allgather_float(m, L, a) || ng__dist_sum_tree(grad, ng_params_total(P), r->gtmp)) { rc = NG_ERR; goto done; }
+    r->comm_s += ng_seconds() - t0;
+    double sum = 0;
+    for (int i = 0; i < L * N; i++) sum += a[i];
+    *loss = (float)(sum / r->S);
+    const float inv = 1.0f / (float)r->S;
+    const int64_t n = ng_params_total(P);
+    #pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) grad[i] *= inv;
+done:
+    ng_graph_set_dropout_row0(r->g, 0);
+    if (m != mine) free(m);
+    if (a != all) free(a);
+    return rc;
 }
 
 /* A numerical fault stops the run before anything is saved, so the weights on disk stay those of
@@ -407,7 +542,7 @@ static void numeric_fault(const ng_trainer *t, int step) {
 static int save(ng_trainer *t, int step, double elapsed, double log_sum, int log_n) {
     char *sj = state_json(t, step, elapsed, log_sum, log_n);
     if (!sj) return ng_set_error("out of memory saving a checkpoint");
-    const int rc = ng_checkpoint_save(t->out, t->m, t->tok, sj, t->opts);
+    const int rc = ng_dist_rank() > 0 ? NG_OK : ng_checkpoint_save(t->out, t->m, t->tok, sj, t->opts);   /* rank 0 writes */
     free(sj);
     if (!rc) {
         ((text_run *)t->k)->saved_step = step;
@@ -449,14 +584,24 @@ int ng__text_run(ng_trainer *t) {
         if (last || step > s->steps) break;
         const double t0 = ng_seconds();
         const float lr = ng_lr_schedule(&r->acfg, step);
-        ng_text_batch(train_ids, r->n_train, B, T, &t->rng, r->lg.idx->idata, r->lg.targets->idata);
-        ng_graph_set_dropout_seed(r->g, s->seed, (uint64_t)step);
-        if (ng__train_forward(r->g) || ng__train_finite_loss(r->g, "the loss", r->lg.loss->data[0]) || ng__train_backward(r->g, NULL) ||
-            ng__train_adamw(t->opts[0], ng_model_params(t->m), lr, "")) {
+        float loss;
+        if (r->S == 1) {
+            ng_text_batch(train_ids, r->n_train, B, T, &t->rng, r->lg.idx->idata, r->lg.targets->idata);
+            ng_graph_set_dropout_seed(r->g, s->seed, (uint64_t)step);
+            if (ng__train_forward(r->g) || ng__train_finite_loss(r->g, "the loss", r->lg.loss->data[0]) || ng__train_backward(r->g, NULL) ||
+                ng__train_adamw(t->opts[0], ng_model_params(t->m), lr, "")) {
+                numeric_fault(t, step + 1);
+                return NG_ERR;
+            }
+            loss = r->lg.loss->data[0];
+        } else if (sharded_step(t, step, &loss)) {
+            numeric_fault(t, step + 1);
+            return NG_ERR;
+        } else if (ng__train_adamw(t->opts[0], ng_model_params(t->m), lr, "")) {
+            ng__train_shared_error();   /* the same summed gradients on every rank: all fail here */
             numeric_fault(t, step + 1);
             return NG_ERR;
         }
-        const float loss = r->lg.loss->data[0];
         const double dt = ng_seconds() - t0;
         win_t += dt; win_n++; loss_sum += loss; loss_n++;
         t->info.steps_run++;
@@ -471,12 +616,18 @@ int ng__text_run(ng_trainer *t) {
             cJSON_AddNumberToObject(j, "lr", lr);
             cJSON_AddNumberToObject(j, "tok_per_s", tps);
             cJSON_AddNumberToObject(j, "ms_per_step", ms);
+            if (ng_dist_size() > 1) cJSON_AddNumberToObject(j, "allreduce_ms", 1e3 * r->comm_s / win_n);
+            r->comm_s = 0;
             ng_train_event le = {.kind = NG_TRAIN_LOG, .step = step + 1, .steps = s->steps, .loss = loss_sum / loss_n, .lr = lr};
             le.record = ng__train_record(t, j);
             ng__train_emit(t, &le);
             win_t = 0; win_n = 0; loss_sum = 0; loss_n = 0;
         }
-        if (t->stop && *t->stop) {
+        int stop = t->stop && *t->stop;
+        if (ng_dist_size() > 1) {   /* a rank asked to stop (its signal, or rank 0's): all stop after this step */
+            if (ng__train_agree(&stop, 1)) return NG_ERR;
+        }
+        if (stop) {
             if (save(t, step + 1, r->elapsed0 + ng_seconds() - t_start, loss_sum, loss_n)) return NG_ERR;
             return NG_STOPPED;
         }
@@ -490,7 +641,7 @@ int ng__text_run(ng_trainer *t) {
         if (save(t, 0, 0, 0, 0)) return NG_ERR;
     } else if (!s->no_final_eval) {
         ng_profile_pause(1);
-        t->info.full_val_loss = ng_lm_full_loss(&r->lg, r->g, B, T, val_ids, r->n_val, &t->info.full_val_count);
+        if (full_loss_ranks(&r->lg, r->g, r->Bs, T, val_ids, r->n_val, &t->info.full_val_loss, &t->info.full_val_count)) return NG_ERR;
         cJSON *j = cJSON_CreateObject();
         cJSON_AddNumberToObject(j, "step", step);
         cJSON_AddNumberToObject(j, "full_val_loss", t->info.full_val_loss);

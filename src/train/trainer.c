@@ -71,7 +71,7 @@ void ng_train_defaults(ng_model_kind kind, ng_train_settings *s) {
 /* ---------------------------------------------------------------- events */
 
 void ng__train_emit(ng_trainer *t, const ng_train_event *e) {
-    if (t->cb) t->cb(e, t->ctx);
+    if (t->cb && ng_dist_rank() == 0) t->cb(e, t->ctx);   /* several ranks: rank 0 reports */
 }
 
 void ng__train_note(ng_trainer *t, const char *fmt, ...) {
@@ -98,6 +98,12 @@ void ng_trainer_info(const ng_trainer *t, ng_train_info *info) { *info = t->info
 /* ---------------------------------------------------------------- the run's directory */
 
 int ng__train_open_dir(ng_trainer *t, const char *subdir, int force, const char *key, double last) {
+    if (ng_dist_rank() > 0) {   /* rank 0 alone writes the run's files */
+        size_t len = strlen(t->out) + 32;
+        if (!(t->mpath = malloc(len))) return ng_set_error("out of memory");
+        snprintf(t->mpath, len, "%s/metrics.jsonl", t->out);
+        return NG_OK;
+    }
     char *mp = ng_checkpoint_model_path(t->out);
     struct stat st;
     const int exists = mp && stat(mp, &st) == 0;
@@ -237,6 +243,36 @@ int ng__state_get_rng(const cJSON *j, const char *key, ng_rng *rng) {
     return NG_OK;
 }
 
+/* ---------------------------------------------------------------- several ranks */
+
+int ng__train_shards(ng_trainer *t, int resumed, int *S, int *L) {
+    ng_train_settings *s = &t->s;
+    const int N = ng_dist_size(), B = s->batch_size;
+    int n = s->grad_shards > 0 ? s->grad_shards : N;
+    /* one process sums any number of shards; ranks share them in whole subtrees of the sum */
+    const int fits = n % N == 0 && (N == 1 || ((n / N) & (n / N - 1)) == 0);
+    if (!fits && resumed && !(s->given & NG_SET_GRAD_SHARDS)) {
+        ng__train_note(t, "note: the run was cut into %d gradient shards, which %d ranks cannot share evenly: it goes on with %d "
+                       "(one per rank), so its sums change order (--grad-shards %d keeps them)", n, N, N, n);
+        n = N;
+    } else if (!fits) {
+        return ng_set_error("--grad-shards %d: with %d ranks each rank would take %d/%d of the shards; that must be a whole power "
+                            "of two (e.g. --grad-shards %d)", n, N, n, N, N);
+    }
+    if (B % n)
+        return ng_set_error("--batch-size %d is not a multiple of the %d gradient shards (%s): each shard takes the same number of rows",
+                            B, n, s->grad_shards > 0 ? "--grad-shards" : "one per rank");
+    s->grad_shards = *S = n;
+    *L = n / N;
+    return NG_OK;
+}
+
+static int g_shared_error;
+void ng__train_shared_error(void) { g_shared_error = 1; }
+int ng_dist_error_shared(void) { return g_shared_error; }
+
+int ng__train_agree(int *v, int n) { return ng__dist_max_int(v, n); }
+
 /* ---------------------------------------------------------------- a step's parts */
 
 static int anomaly_found(ng_graph *g) {
@@ -372,6 +408,7 @@ ng_trainer *ng_trainer_resume(const char *dir, const ng_train_settings *s, const
         if (g & NG_SET_LOG_EVERY) saved.log_every = s->log_every;
         if (g & NG_SET_SEED) saved.seed = s->seed;
         if (g & NG_SET_EPOCHS) saved.epochs = s->epochs;
+        if (g & NG_SET_GRAD_SHARDS) saved.grad_shards = s->grad_shards;
         if (g & NG_SET_DROPOUT) { saved.dropout = s->dropout; ((ng_model_config *)ng_model_cfg(m))->dropout = s->dropout; }
         if (s->data) saved.data = s->data;
         saved.detect_anomaly = s->detect_anomaly;

@@ -54,6 +54,15 @@ int ng__state_range(const char *key, double v, double lo, double hi);
  * and backward (NG_ERR when --detect-anomaly stopped them), a non-finite loss (naming the first
  * op whose output went non-finite), the AdamW step of block P (naming the gradient: "the
  * discriminator's " + its name, when the norm is not finite: then the step changed nothing). */
+/* The gradient shards of a run (t->s.grad_shards, 0: one per rank) into *S, this rank's share
+ * into *L, and S back into t->s (saved with the run); checks that the ranks share them evenly
+ * (S/ranks a power of two) and that they cut the batch evenly. A resumed run whose saved count
+ * does not fit the ranks it has now takes one per rank, with a note. */
+int ng__train_shards(ng_trainer *t, int resumed, int *S, int *L);
+/* Several ranks agree: v[i] = the largest over the ranks (in place); an error means a rank is gone. */
+int ng__train_agree(int *v, int n);
+/* A failure all ranks know of (agreed): the other ranks' command stays quiet about it. */
+void ng__train_shared_error(void);
 int ng__train_forward(ng_graph *g);
 int ng__train_backward(ng_graph *g, const float *dout);
 int ng__train_backward_inputs(ng_graph *g);
