@@ -153,8 +153,12 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libnanogen.a $(HDRS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libnanogen.a $(LDLIBS)
 
+# with Open MPI installed, also the rows of several processes (build-mpi/: the MPI command and
+# bench/allreduce); make bench BENCH_ARGS=--mpi-only runs those alone
 bench: all $(BUILD)/bench/gemm $(BUILD)/bench/pingpong
-	@sh bench/run.sh
+	@if [ "$(MPI)" != 1 ] && command -v mpicc >/dev/null 2>&1; then \
+	    $(MAKE) --no-print-directory MPI=1 $(BUILD)-mpi/nanogen $(BUILD)-mpi/bench/allreduce; fi
+	@sh bench/run.sh $(BENCH_ARGS)
 
 # ---------------------------------------------------------------- fuzzing (fuzz/, DEVELOPERS.md "Fuzzing")
 # make fuzz [FUZZ_SECONDS=30] [FUZZ_TARGETS="idx text"]  each libFuzzer harness for FUZZ_SECONDS,

@@ -15,7 +15,7 @@ both processes get the same OpenBLAS kernels (OPENBLAS_CORETYPE as set, else the
 nanogen's process settles on, given to both); the header names the CPU and the kernels each side
 ran (nanogen --version, bench/torch_kernels.py).
 """
-import argparse, json, os, re, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("NANOGEN_SHARED", os.path.join(ROOT, "..", "shared"))
@@ -141,6 +141,7 @@ def main():
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--big-steps", type=int, default=6, help="shakespeare-char steps (0: skip)")
     ap.add_argument("--data", default=os.path.join(ROOT, "data", "tinyshakespeare.txt"))
+    ap.add_argument("--mpi-only", action="store_true", help="only the rows of several processes (make MPI=1)")
     a = ap.parse_args()
     if not os.path.exists(a.data):
         a.data = os.path.join(SHARED, "data", "tinyshakespeare.txt")
@@ -162,6 +163,9 @@ def main():
     print(f"  nanogen: {version.strip()}")
     print(f"  PyTorch {pk['torch']}: BLAS {pk['blas']} (OpenBLAS kernels: {pk['openblas_core']}), oneDNN {pk['onednn']} "
           f"(convolutions); every PyTorch row at 1 and 2 threads, the better one compared")
+    if a.mpi_only:
+        mpi_rows(a)
+        return
     peak_blas, peak = gemm_table(2)
     print(f"% of peak below is against {peak:.0f} GFLOP/s, the best sgemm measured here (2048^3, 2 threads)")
     print()
@@ -223,6 +227,50 @@ def main():
                                                "DCGAN (40 batches)")):
             (x, ra, _), (y, rb, ty) = image_bench(kind, ng_args, pt_args)
             print(f"{label:24}{x:10.0f}{y:10.0f}{ty:7d}{x / y:7.2f}x{ra:11.0f}{rb:11.0f}")
+
+    mpi_rows(a)
+
+
+def mpi_ng_train(data, steps, ranks, threads, out, preset, extra=(), log_every=10):
+    """median ms/step (and all-reduce ms/step) of an MPI build's run on `ranks` processes."""
+    mpi = os.path.join(ROOT, "build-mpi", "nanogen")
+    cmd = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(ranks)] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
+    cmd += [mpi, "train", "gpt", "--preset", preset, "--data", data, "--out", out, "--force", "--steps", str(steps), "--eval-every", "0",
+            "--eval-iters", "1", "--log-every", str(log_every), "--threads", str(threads), "--no-final-eval"] + list(extra)
+    _, _, _, rss = run(cmd)
+    rec = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl")) if '"ms_per_step"' in l]
+    rec = rec[1:] if len(rec) > 2 else rec   # the first window holds the warm-up
+    return statistics.median(r["ms_per_step"] for r in rec), statistics.median(r.get("allreduce_ms", 0) for r in rec)
+
+
+def mpi_rows(a):
+    """Several processes (make MPI=1): 2 ranks x 1 thread against 1 process x 2 threads, and against
+    PyTorch DDP (gloo, 2 processes x 1 thread, the same global batch); the all-reduce's share of a
+    step; the fixed-order sum's time by message size over loopback."""
+    mpi = os.path.join(ROOT, "build-mpi", "nanogen")
+    if not os.path.exists(mpi) or not shutil.which("mpirun"):
+        print("\n(several processes: no MPI build here; make MPI=1 with openmpi-bin libopenmpi-dev adds these rows)")
+        return
+    print()
+    print("several processes on this machine (make MPI=1): tok/s, the global batch the same in every column")
+    print(f"{'':22}{'1 proc x 2 thr':>15}{'2 ranks x 1 thr':>16}{'ratio':>7}{'allreduce ms':>13}{'DDP 2 x 1':>11}{'vs DDP':>8}")
+    rows = [("baby", 12, 64, a.steps, [], ["--n-layer", "4", "--n-head", "4", "--n-embd", "128", "--block-size", "64", "--batch-size", "12"])]
+    if a.big_steps > 0:
+        rows.append(("shakespeare-char", 64, 256, max(a.big_steps, 4), [],
+                     ["--n-layer", "6", "--n-head", "6", "--n-embd", "384", "--block-size", "256", "--batch-size", "64", "--dropout", "0.2"]))
+    with tempfile.TemporaryDirectory() as d:
+        for preset, B, T, steps, extra, pt_args in rows:
+            le = 1 if preset != "baby" else 10
+            one, _ = mpi_ng_train(a.data, steps, 1, 2, os.path.join(d, "one"), preset, extra, le)
+            two, ar = mpi_ng_train(a.data, steps, 2, 1, os.path.join(d, "two"), preset, extra, le)
+            out, _, _, _ = run(["/usr/bin/python3", os.path.join(ROOT, "bench", "torch_ddp.py"), "--data", a.data, "--ranks", "2",
+                                "--threads", "1", "--steps", str(max(steps, 8))] + pt_args)
+            ddp = json.loads(out.strip().splitlines()[-1])["tok_per_s"]
+            t1, t2 = B * T / one * 1e3, B * T / two * 1e3
+            print(f"{preset:22}{t1:15.0f}{t2:16.0f}{t2 / t1:6.2f}x{ar:13.2f}{ddp:11.0f}{t2 / ddp:7.2f}x")
+    out, _, _, _ = run(["mpirun", "--oversubscribe", "-np", "2"] + (["--allow-run-as-root"] if os.geteuid() == 0 else []) +
+                       [os.path.join(ROOT, "build-mpi", "bench", "allreduce"), "--max-mb", "256"])
+    print(out.rstrip())
 
 
 if __name__ == "__main__":
