@@ -17,7 +17,7 @@
 typedef struct {
     ng_model_config mc;
     const char *data, *out, *resume, *arch, *noise_s;
-    int epochs, B, threads, force, size, max_batches, log_every, detect_anomaly;
+    int epochs, B, threads, force, size, max_batches, log_every, detect_anomaly, grad_shards;
     float lr, beta1, beta2, noise;
     int noise_mask;       /* DAE: 0 gaussian noise of std `noise`, 1 masking with probability `noise` */
     uint64_t seed;
@@ -59,6 +59,7 @@ static const cli_flag FLAGS[] = {
     CLI_F(cli_def_threads, itrain_opts, threads, "0", NULL),
     CLI_F(cli_def_force, itrain_opts, force, NULL, NULL),
     CLI_F(cli_def_anomaly, itrain_opts, detect_anomaly, NULL, NULL),
+    CLI_F(cli_def_grad_shards, itrain_opts, grad_shards, "0", NULL),
     {0}};
 
 /* 0, or the exit code: 0 after --help (*help set), 2 after a usage error */
@@ -80,6 +81,7 @@ static int parse(int argc, char **argv, itrain_opts *o, unsigned *given, int *he
     *help = rc == 1;
     if (rc) return rc == 1 ? 0 : rc;
     *given = cli_given(&cmd, &a, "--epochs") ? NG_SET_EPOCHS : 0;   /* a resumed run keeps the rest */
+    if (cli_given(&cmd, &a, "--grad-shards")) *given |= NG_SET_GRAD_SHARDS;
     if (o->arch && !strcmp(o->arch, "mlp")) o->mc.arch = NG_ARCH_MLP;
     else if (o->arch && !strcmp(o->arch, "conv")) o->mc.arch = NG_ARCH_CONV;
     else if (o->arch) { ng_set_error("--arch: '%s' is not mlp or conv", o->arch); return cli_usage_fail(name); }
@@ -175,7 +177,7 @@ int cmd_train_images(int argc, char **argv) {
     ng_train_defaults(o.mc.kind, &s);
     s.data = o.data; s.seed = o.seed; s.batch_size = o.B; s.lr = o.lr; s.beta1 = o.beta1; s.beta2 = o.beta2;
     s.epochs = o.epochs; s.max_batches = o.max_batches; s.image_size = o.size; s.noise = o.noise; s.noise_mask = o.noise_mask;
-    s.detect_anomaly = o.detect_anomaly;
+    s.detect_anomaly = o.detect_anomaly; s.grad_shards = o.grad_shards;
     s.given |= given;
     ng_trainer *t = o.resume ? ng_trainer_resume(o.resume, &s, o.out) : ng_trainer_create(&o.mc, &s, o.out, o.force);
     if (!t) return cli_train_failed();

@@ -207,6 +207,16 @@ static int bcast_f(float *buf, int64_t n) {
 }
 #endif
 
+int ng__dist_bcast_float(float *buf, int64_t n) {
+    if (d_size == 1) return NG_OK;
+#ifdef NG_MPI
+    return bcast_f(buf, n);
+#else
+    (void)buf; (void)n;
+    return NG_OK;
+#endif
+}
+
 int ng__dist_sum_tree(float *buf, int64_t n, float *tmp) {
     if (d_size == 1) return NG_OK;
 #ifdef NG_MPI

@@ -52,6 +52,7 @@ int ng__dist_tree_push(ng_dist_tree *tr, const float *leaf);
 int ng__dist_tree_result(ng_dist_tree *tr, float *out);
 void ng__dist_tree_free(ng_dist_tree *tr);
 int ng__dist_sum_tree(float *buf, int64_t n, float *tmp);
+int ng__dist_bcast_float(float *buf, int64_t n);                       /* rank 0's values to every rank */
 int ng__dist_max_int(int *v, int n);                                   /* in place, over the ranks */
 int ng__dist_allgather_float(const float *mine, int n_each, float *all);   /* rank r's at all + r*n_each */
 int ng__dist_allgather_double(const double *mine, int n_each, double *all);

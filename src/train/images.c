@@ -52,6 +52,12 @@ struct image_run {
     ng_graph *sg;                /* samples from fixed latents, eval mode (not for a classifier) */
     ng_decoder_graph sdg;
     float *zfix;
+    /* gradient shards (ng_train_settings.grad_shards): S of each batch, this rank's L; the graphs
+     * hold a shard (gB rows, grem of the last batch); the whole batch's inputs and draws */
+    int S, L, gB, grem;
+    float *xb, *xinb, *epsb, *gtmp;
+    int32_t *lab;
+    ng_dist_tree tree;
 };
 
 /* ---------------------------------------------------------------- the training state */
@@ -77,6 +83,7 @@ static char *state_json(const ng_trainer *t, int epoch, const epoch_pos *pos) {
     cJSON_AddNumberToObject(j, "noise_mask", s->noise_mask);
     cJSON_AddNumberToObject(j, "image_size", s->image_size);
     cJSON_AddNumberToObject(j, "max_batches", s->max_batches);
+    cJSON_AddNumberToObject(j, "grad_shards", s->grad_shards);
     cJSON_AddStringToObject(j, "data", s->data ? s->data : "");
     char buf[32];
     snprintf(buf, sizeof buf, "%" PRIu64, s->seed);
@@ -126,6 +133,7 @@ static int load_state(const char *json, ng_train_settings *s, int *epoch, ng_rng
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "noise_mask"))) s->noise_mask = v->valueint;
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "image_size"))) s->image_size = v->valueint;
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "max_batches")) && v->valueint >= 0) s->max_batches = v->valueint;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "grad_shards")) && v->valueint >= 0 && v->valueint <= (1 << 16)) s->grad_shards = v->valueint;
         static char data[4096];
         if (cJSON_IsString(v = cJSON_GetObjectItem(j, "data")) && v->valuestring[0]) {
             snprintf(data, sizeof data, "%s", v->valuestring);
@@ -209,7 +217,8 @@ static int samples_grid(ng_trainer *t, image_run *r, int epoch, int gan) {
     memcpy(r->sdg.z->data, r->zfix, sizeof(float) * 64 * c->latent);
     if (ng__train_forward(r->sg)) return NG_ERR;
     sample_path(name, sizeof name, t->out, "samples", epoch + 1);
-    if (ng_png_grid(name, r->sdg.images->data, 64, c->c, c->h, c->w, 8, 2, gan ? -1 : 0, 1)) ng__train_note(t, "warning: %s", ng_last_error());
+    if (ng_dist_rank() == 0 && ng_png_grid(name, r->sdg.images->data, 64, c->c, c->h, c->w, 8, 2, gan ? -1 : 0, 1))
+        ng__train_note(t, "warning: %s", ng_last_error());
     return NG_OK;
 }
 
@@ -220,8 +229,8 @@ static int samples_grid(ng_trainer *t, image_run *r, int epoch, int gan) {
 #define THREE_GRAPHS(build, out)                                                                    \
     do {                                                                                            \
         ng_graph **gs = r->gs;                                                                      \
-        if (!(gs[0] = ng_graph_new()) || build(t->m, gs[0], r->B, &(out)[0])) return NG_ERR;        \
-        if (r->rem && (!(gs[1] = ng_graph_new()) || build(t->m, gs[1], r->rem, &(out)[1]))) return NG_ERR; \
+        if (!(gs[0] = ng_graph_new()) || build(t->m, gs[0], r->gB, &(out)[0])) return NG_ERR;       \
+        if (r->rem && (!(gs[1] = ng_graph_new()) || build(t->m, gs[1], r->grem, &(out)[1]))) return NG_ERR; \
         if (!(gs[2] = ng_graph_new()) || build(t->m, gs[2], r->Be, &(out)[2])) return NG_ERR;       \
         ng_graph_set_training(gs[2], 0);                                                            \
     } while (0)
@@ -231,6 +240,94 @@ static int plain_step(ng_trainer *t, ng_graph *g, const ng_tensor *loss) {
     return ng__train_forward(g) || ng__train_finite_loss(g, "the loss", loss->data[0]) || ng__train_backward(g, NULL) ||
                    ng__train_adamw(t->opts[0], ng_model_block(t->m, 0), t->s.lr, "")
                ? NG_ERR : NG_OK;
+}
+
+/* ---- a batch cut into shards (S > 1; several ranks, or --grad-shards): this rank's shards one
+ * after the other, their gradients summed in the fixed tree, then across the ranks (dist.c). The
+ * whole batch's inputs and random draws are made first, exactly as one process makes them. */
+
+/* Every rank learns whether one failed (the one that did keeps its message); then block P's
+ * gradients summed across the ranks and scaled. */
+static int shards_finish(image_run *r, ng_params *P, int failed, float scale) {
+    char own[1024] = "";
+    if (failed) snprintf(own, sizeof own, "%s", ng_last_error());
+    int flags[1] = {failed};
+    if (ng__train_agree(flags, 1)) return NG_ERR;
+    if (flags[0]) {
+        if (failed) return ng_set_error("%s", own);
+        ng__train_shared_error();
+        return ng_set_error("another rank stopped the run (its error is above)");
+    }
+    float *g = ng_params_grad(P);
+    const int64_t n = ng_params_total(P);
+    if (ng__dist_sum_tree(g, n, r->gtmp)) return NG_ERR;
+    if (scale != 1.0f)
+        for (int64_t i = 0; i < n; i++) g[i] *= scale;
+    return NG_OK;
+}
+
+/* The rank's shards' losses gathered from every rank, summed in shard order. */
+static int shards_loss(const float *mine, int L, double *sum) {
+    const int N = ng_dist_size();
+    float *all = malloc(sizeof(float) * (size_t)L * N);
+    if (!all) return ng_set_error("out of memory");
+    if (ng__dist_allgather_float(mine, L, all)) { free(all); return NG_ERR; }
+    *sum = 0;
+    for (int i = 0; i < L * N; i++) *sum += all[i];
+    free(all);
+    return NG_OK;
+}
+
+typedef void (*shard_fill)(ng_trainer *t, image_run *r, int k, int row0, int rows);
+
+/* One Adam step of a single-graph objective (graph k, loss `loss`) over shards of a batch of b;
+ * *total = the losses of the shards summed (a mean objective scales the gradient by 1/S). */
+static int sharded_plain(ng_trainer *t, image_run *r, int k, int b, const ng_tensor *loss, int mean, shard_fill fill, double *total) {
+    ng_graph *g = r->gs[k];
+    const int rows = b / r->S, L = r->L;
+    ng_params *P = ng_model_block(t->m, 0);
+    float *grad = ng_params_grad(P), *m = malloc(sizeof(float) * (size_t)L);
+    if (!m) return ng_set_error("out of memory");
+    int failed = 0;
+    for (int j = 0; j < L && !failed; j++) {
+        const int shard = ng_dist_rank() * L + j;
+        fill(t, r, k, shard * rows, rows);
+        ng_graph_set_dropout_row0(g, (int64_t)shard * rows);
+        if (ng__train_forward(g) || ng__train_finite_loss(g, "the loss", loss->data[0]) || ng__train_backward(g, NULL) ||
+            (L > 1 && ng__dist_tree_push(&r->tree, grad))) {
+            failed = 1;
+            break;
+        }
+        m[j] = loss->data[0];
+        if (L > 1) ng_params_zero_grad(P);
+    }
+    ng_graph_set_dropout_row0(g, 0);
+    if (!failed && L > 1 && ng__dist_tree_result(&r->tree, grad)) failed = 1;
+    const int rc = shards_finish(r, P, failed, mean ? 1.0f / (float)r->S : 1.0f) || shards_loss(m, L, total);
+    free(m);
+    if (rc) return NG_ERR;
+    if (ng__train_adamw(t->opts[0], P, t->s.lr, "")) { ng__train_shared_error(); return NG_ERR; }
+    return NG_OK;
+}
+
+/* rows [row0, row0 + rows) of the whole batch's buffers into graph k's inputs */
+static void copy_rows(float *dst, const float *src, int row0, int rows, int64_t per_row) {
+    memcpy(dst, src + (size_t)row0 * per_row, sizeof(float) * (size_t)rows * per_row);
+}
+
+/* The test split's batches of Be are shared by the ranks (batch c to rank c mod N); the sums
+ * of each rank gathered in rank order. mine: n doubles of this rank, into *all summed. */
+static int ranks_sum(const double *mine, int n, double *sum) {
+    const int N = ng_dist_size();
+    double *all = malloc(sizeof(double) * (size_t)n * N);
+    if (!all) return ng_set_error("out of memory");
+    if (ng__dist_allgather_double(mine, n, all)) { free(all); return NG_ERR; }
+    for (int i = 0; i < n; i++) {
+        sum[i] = 0;
+        for (int q = 0; q < N; q++) sum[i] += all[(size_t)q * n + i];
+    }
+    free(all);
+    return NG_OK;
 }
 
 /* ---- reconstruction (AE, DAE, VAE): the loss summed over the batch; a DAE sees a corrupted copy,
@@ -248,9 +345,30 @@ static void recon_inputs(ng_trainer *t, ng_ae_graph *a, int b) {
     if (a->eps) ng_rng_fill_normal(&t->rng, a->eps->data, a->eps->n);
 }
 
+static void recon_fill(ng_trainer *t, image_run *r, int k, int row0, int rows) {
+    const ng_model_config *c = ng_model_cfg(t->m);
+    ng_ae_graph *a = &r->ag[k];
+    const int64_t D = (int64_t)c->c * c->h * c->w;
+    copy_rows(a->x->data, r->xb, row0, rows, D);
+    if (c->kind == NG_MODEL_DAE) copy_rows(a->x_in->data, r->xinb, row0, rows, D);
+    if (a->eps) copy_rows(a->eps->data, r->epsb, row0, rows, c->latent);
+}
+
 static int recon_batch(ng_trainer *t, image_run *r, int bi, const int *idx, int b, double *acc, double *loss) {
     const int k = bi < r->n_batches ? 0 : 1;
     ng_ae_graph *a = &r->ag[k];
+    if (r->S > 1) {   /* the whole batch's pictures, corruption and eps, in the order of recon_inputs */
+        const ng_model_config *c = ng_model_cfg(t->m);
+        const int64_t D = (int64_t)c->c * c->h * c->w;
+        gather(r->xb, &r->tr, idx, b, 0, 1);
+        if (c->kind == NG_MODEL_DAE) ng_dae_corrupt(r->xinb, r->xb, (int64_t)b * D, t->s.noise_mask, t->s.noise, &t->rng);
+        if (a->eps) ng_rng_fill_normal(&t->rng, r->epsb, (int64_t)b * c->latent);
+        double total;
+        if (sharded_plain(t, r, k, b, a->loss, 0, recon_fill, &total)) return NG_ERR;
+        *loss = total / b;
+        acc[0] += total;
+        return NG_OK;
+    }
     gather(a->x->data, &r->tr, idx, b, 0, 1);
     recon_inputs(t, a, b);
     if (plain_step(t, r->gs[k], a->loss)) return NG_ERR;
@@ -269,11 +387,13 @@ static int recon_end(ng_trainer *t, image_run *r, int epoch, const double *acc, 
     float *grid = malloc(sizeof(float) * (size_t)rows * n * D);
     double test = 0;
     ng_ae_graph *ag = &r->ag[2];
+    const int N = ng_dist_size();
     for (int s = 0; s < te->n; s += Be) {
         int idx[Be];
         for (int i = 0; i < Be; i++) idx[i] = s + i;
         gather(ag->x->data, te, idx, Be, 0, 1);
-        recon_inputs(t, ag, Be);
+        recon_inputs(t, ag, Be);   /* every rank draws every batch's noise: the same RNG as one process */
+        if ((s / Be) % N != ng_dist_rank()) continue;   /* several ranks: batch c is rank c mod N's */
         if (ng__train_forward(r->gs[2]) || ng__train_finite_loss(r->gs[2], "the test loss", ag->loss->data[0])) { free(grid); return NG_ERR; }
         test += ag->loss->data[0];
         for (int i = 0; grid && i < Be && s + i < n; i++) {
@@ -284,14 +404,15 @@ static int recon_end(ng_trainer *t, image_run *r, int epoch, const double *acc, 
                 grid[(size_t)((rows - 1) * n + col) * D + k] = 1.0f / (1.0f + expf(-ag->recon_logits->data[(size_t)i * D + k]));
         }
     }
+    if (N > 1 && ranks_sum(&test, 1, &test)) { free(grid); return NG_ERR; }
     cJSON_AddNumberToObject(j, "train_loss", round(acc[0] / seen * 1000) / 1000);
     cJSON_AddNumberToObject(j, "test_loss", round(test / te->n * 1000) / 1000);
-    if (grid) {
+    if (grid && ng_dist_rank() == 0) {
         char name[4096];
         sample_path(name, sizeof name, t->out, "reconstructions", epoch + 1);
         if (ng_png_grid(name, grid, rows * n, c->c, c->h, c->w, n, 2, 0, 1)) ng__train_note(t, "warning: %s", ng_last_error());
-        free(grid);
     }
+    free(grid);
     return c->kind == NG_MODEL_VAE ? samples_grid(t, r, epoch, 0) : NG_OK;
 }
 
@@ -302,9 +423,25 @@ static int clf_graphs(ng_trainer *t, image_run *r) {
     return NG_OK;
 }
 
+static void clf_fill(ng_trainer *t, image_run *r, int k, int row0, int rows) {
+    const ng_model_config *c = ng_model_cfg(t->m);
+    ng_classifier_graph *a = &r->cg[k];
+    copy_rows(a->x->data, r->xb, row0, rows, (int64_t)c->c * c->h * c->w);
+    memcpy(a->labels->idata, r->lab + row0, sizeof(int32_t) * (size_t)rows);
+}
+
 static int clf_batch(ng_trainer *t, image_run *r, int bi, const int *idx, int b, double *acc, double *loss) {
     const int k = bi < r->n_batches ? 0 : 1;
     ng_classifier_graph *a = &r->cg[k];
+    if (r->S > 1) {
+        gather(r->xb, &r->tr, idx, b, 0, 1);
+        for (int i = 0; i < b; i++) r->lab[i] = r->tr.labels[idx[i]];
+        double total;
+        if (sharded_plain(t, r, k, b, a->loss, 1, clf_fill, &total)) return NG_ERR;
+        *loss = total / r->S;
+        acc[0] += total / r->S * b;
+        return NG_OK;
+    }
     gather(a->x->data, &r->tr, idx, b, 0, 1);
     for (int i = 0; i < b; i++) a->labels->idata[i] = r->tr.labels[idx[i]];
     if (plain_step(t, r->gs[k], a->loss)) return NG_ERR;
@@ -321,6 +458,7 @@ static int clf_end(ng_trainer *t, image_run *r, int epoch, const double *acc, in
     double test = 0;
     long correct = 0;
     for (int s = 0; s < te->n; s += Be) {
+        if ((s / Be) % ng_dist_size() != ng_dist_rank()) continue;   /* several ranks: batch c is rank c mod N's */
         int idx[Be];
         for (int i = 0; i < Be; i++) idx[i] = s + i;
         gather(r->cg[2].x->data, te, idx, Be, 0, 1);
@@ -333,6 +471,11 @@ static int clf_end(ng_trainer *t, image_run *r, int epoch, const double *acc, in
             for (int k = 1; k < K; k++) if (l[k] > l[best]) best = k;
             correct += best == te->labels[s + i];
         }
+    }
+    if (ng_dist_size() > 1) {
+        double v[2] = {test, (double)correct};
+        if (ranks_sum(v, 2, v)) return NG_ERR;
+        test = v[0]; correct = (long)v[1];
     }
     cJSON_AddNumberToObject(j, "train_loss", round(acc[0] / seen * 10000) / 10000);
     cJSON_AddNumberToObject(j, "test_loss", round(test / te->n * 10000) / 10000);
@@ -347,7 +490,7 @@ static int gan_graphs(ng_trainer *t, image_run *r) {
     ng_model *m = t->m;
     const ng_model_config *mc = ng_model_cfg(m);
     ng_graph **gs = r->gs;
-    const int B = r->B;
+    const int B = r->gB;   /* a rank's shard of the batch (the batch in one process) */
     int64_t xe[4] = {B, mc->c, mc->h, mc->w}, te1[2] = {B, 1};
     if (!(gs[3] = ng_graph_new()) || ng_decoder_build(m, gs[3], B, &r->dg)) return NG_ERR;
     gs[4] = ng_graph_new();
@@ -369,8 +512,61 @@ static int gan_graphs(ng_trainer *t, image_run *r) {
 /* One batch of the GAN: D on real images (target 1) and on G(z) (target 0), its Adam step; then
  * G through D to D's input only (D's weight gradients are not used), target 1 (non-saturating).
  * Adds D's loss, G's loss, mean D(x) and D(G(z)) to acc[1..4]. */
+/* The same over several ranks, one shard each: G's and D's BatchNorm see the rank's shard (as
+ * PyTorch's DDP without SyncBatchNorm), the gradients of each player are summed across the ranks
+ * (and scaled by 1/S: its losses are means) before its Adam step, and rank 0's BatchNorm
+ * statistics are given to every rank after the batch (DDP's broadcast_buffers). */
+static int gan_batch_sharded(ng_trainer *t, image_run *r, const int *idx, double *acc, double *loss) {
+    ng_model *m = t->m;
+    const ng_model_config *c = ng_model_cfg(m);
+    const int Bs = r->gB, B = r->B, row0 = ng_dist_rank() * Bs, lat = c->latent;
+    const float lr = t->s.lr, inv = 1.0f / (float)r->S;
+    ng_rng_fill_normal(&t->rng, r->epsb, (int64_t)B * lat);   /* the whole batch's z, as one process draws it */
+    copy_rows(r->dg.z->data, r->epsb, row0, Bs, lat);
+    int failed = ng__train_forward(r->gs[3]);
+    gather(r->dr_x->data, &r->tr, idx + row0, Bs, -1, 1);
+    memcpy(r->df_x->data, r->dg.images->data, (size_t)r->df_x->n * sizeof(float));
+    for (int i = 0; i < Bs; i++) r->df_t->data[i] = 0.0f;
+    failed = failed || ng__train_forward(r->gs[4]) || ng__train_finite_loss(r->gs[4], "D's loss on real images", r->dr_l->data[0]) ||
+             ng__train_backward(r->gs[4], NULL) || ng__train_forward(r->gs[5]) ||
+             ng__train_finite_loss(r->gs[5], "D's loss on generated images", r->df_l->data[0]) || ng__train_backward(r->gs[5], NULL);
+    float mine[3] = {0, 0, 0};
+    if (!failed) {
+        double dx = 0;
+        for (int i = 0; i < Bs; i++) dx += 1.0 / (1.0 + exp(-r->dr_logits->data[i]));
+        mine[0] = r->dr_l->data[0] + r->df_l->data[0];
+        mine[1] = (float)(dx / Bs);
+    }
+    ng_params *Dp = ng_model_block(m, 1), *Gp = ng_model_block(m, 0);
+    double sum;
+    if (shards_finish(r, Dp, failed, inv) || shards_loss(mine, 1, &sum)) return NG_ERR;
+    acc[1] += sum / r->S;
+    if (shards_loss(mine + 1, 1, &sum)) return NG_ERR;
+    acc[3] += sum / r->S;
+    if (ng__train_adamw(t->opts[1], Dp, lr, "the discriminator's ")) { ng__train_shared_error(); return NG_ERR; }
+    for (int i = 0; i < Bs; i++) r->df_t->data[i] = 1.0f;
+    failed = ng__train_forward(r->gs[5]) || ng__train_finite_loss(r->gs[5], "G's loss", r->df_l->data[0]) ||
+             ng__train_backward_inputs(r->gs[5]);
+    if (!failed) {
+        double dgz = 0;
+        for (int i = 0; i < Bs; i++) dgz += 1.0 / (1.0 + exp(-r->df_logits->data[i]));
+        mine[0] = r->df_l->data[0];
+        mine[1] = (float)(dgz / Bs);
+        failed = ng__train_backward(r->gs[3], r->df_x->grad);
+    }
+    if (shards_finish(r, Gp, failed, inv) || shards_loss(mine, 1, &sum)) return NG_ERR;
+    acc[2] += sum / r->S;
+    *loss = sum / r->S;
+    if (shards_loss(mine + 1, 1, &sum)) return NG_ERR;
+    acc[4] += sum / r->S;
+    if (ng__train_adamw(t->opts[0], Gp, lr, "the generator's ")) { ng__train_shared_error(); return NG_ERR; }
+    ng_params *buf = ng_model_buffers(m);
+    return buf ? ng__dist_bcast_float(ng_params_data(buf), ng_params_total(buf)) : NG_OK;
+}
+
 static int gan_batch(ng_trainer *t, image_run *r, int bi, const int *idx, int b, double *acc, double *loss) {
     (void)bi; (void)b;
+    if (r->S > 1) return gan_batch_sharded(t, r, idx, acc, loss);
     ng_model *m = t->m;
     const int B = r->B;
     const float lr = t->s.lr;
@@ -444,9 +640,6 @@ int ng__image_create(const ng_model_config *cfg, const ng_train_settings *s, ng_
 }
 
 int ng__image_open(ng_trainer *t, const char *state, int force) {
-    if (ng_dist_size() > 1)
-        return ng_set_error("an image model (%s) trains in one process for now: several ranks (mpirun -np %d) train the text "
-                            "models (gpt, bigram)", ng_model_kind_name(ng_model_cfg(t->m)->kind), ng_dist_size());
     image_run *r = calloc(1, sizeof *r);
     if (!r) return ng_set_error("out of memory");
     t->k = r;
@@ -472,6 +665,30 @@ int ng__image_open(ng_trainer *t, const char *state, int force) {
     const int gan = obj == NG_OBJ_ADVERSARIAL, clf = obj == NG_OBJ_CLASSIFY;
     const int B = r->B = s->batch_size < tr->n ? s->batch_size : tr->n;
     epoch_batches(tr->n, B, s->max_batches, gan, &r->n_batches, &r->rem);
+    if (B != s->batch_size) s->batch_size = B;
+    if (ng__train_shards(t, state != NULL, &r->S, &r->L)) return NG_ERR;
+    if (gan && r->L > 1)
+        return ng_set_error("a GAN takes one gradient shard per rank (its BatchNorm statistics are each rank's): --grad-shards %d "
+                            "on %d rank%s", r->S, ng_dist_size(), ng_dist_size() == 1 ? "" : "s");
+    if (r->rem % r->S) {
+        ng__train_note(t, "note: the last %d pictures of each epoch are left out: %d gradient shards cannot share them evenly", r->rem, r->S);
+        r->rem = 0;
+    }
+    r->gB = B / r->S; r->grem = r->rem / r->S;
+    if (r->S > 1) {
+        const int64_t D = (int64_t)mc->c * mc->h * mc->w, lat = mc->latent > 0 ? mc->latent : 1;
+        int64_t gmax = 0;
+        for (int b = 0; b < ng_model_n_blocks(m); b++)
+            if (ng_params_total(ng_model_block(m, b)) > gmax) gmax = ng_params_total(ng_model_block(m, b));
+        r->xb = malloc(sizeof(float) * (size_t)B * D);
+        r->xinb = mc->kind == NG_MODEL_DAE ? malloc(sizeof(float) * (size_t)B * D) : NULL;
+        r->epsb = malloc(sizeof(float) * (size_t)B * lat);
+        r->lab = malloc(sizeof(int32_t) * (size_t)B);
+        r->gtmp = malloc(sizeof(float) * (size_t)gmax);
+        r->tree.n = ng_params_total(ng_model_block(m, 0));
+        if (!r->xb || (mc->kind == NG_MODEL_DAE && !r->xinb) || !r->epsb || !r->lab || !r->gtmp)
+            return ng_set_error("out of memory for the batch's shards");
+    }
     if (r->pos0.batch > 0 && r->pos0.batch > r->n_batches + (r->rem ? 1 : 0))   /* stopped inside an epoch: that position must exist here */
         return ng_set_error("the checkpoint stopped before batch %d of epoch %d, but an epoch has %d batches here "
                             "(were --batch-size, --max-batches or the data changed?)", r->pos0.batch + 1, r->epoch0 + 1,
@@ -514,6 +731,8 @@ void ng__image_free(ng_trainer *t) {
     for (int i = 0; i < 6; i++) ng_graph_free(r->gs[i]);
     ng_graph_free(r->sg);
     free(r->zfix);
+    free(r->xb); free(r->xinb); free(r->epsb); free(r->lab); free(r->gtmp);
+    ng__dist_tree_free(&r->tree);
     free(r->perm);
     ng_images_free(&r->tr); ng_images_free(&r->te);
     free(r);
@@ -535,7 +754,7 @@ static void numeric_stop(const ng_trainer *t, int epoch, int batch, int n_batche
 static int save(ng_trainer *t, int epoch, const epoch_pos *pos) {
     char *sj = state_json(t, epoch, pos);
     if (!sj) return ng_set_error("out of memory saving a checkpoint");
-    const int rc = ng_checkpoint_save(t->out, t->m, NULL, sj, t->opts);
+    const int rc = ng_dist_rank() > 0 ? NG_OK : ng_checkpoint_save(t->out, t->m, NULL, sj, t->opts);   /* rank 0 writes */
     free(sj);
     if (!rc) {
         t->saved = 1;
@@ -575,7 +794,9 @@ int ng__image_run(ng_trainer *t) {
             ng_train_event e = {.kind = NG_TRAIN_STEP, .step = bi + 1, .steps = nb_all, .epoch = epoch, .epochs = s->epochs,
                                 .loss = loss, .lr = s->lr, .seconds = ng_seconds() - tb, .items = b};
             ng__train_emit(t, &e);
-            if (t->stop && *t->stop) { stopped = 1; break; }
+            int stop = t->stop && *t->stop;
+            if (ng_dist_size() > 1 && ng__train_agree(&stop, 1)) return NG_ERR;   /* every rank stops after the same batch */
+            if (stop) { stopped = 1; break; }
         }
         const double dt = ng_seconds() - t0;
         if (stopped) {
