@@ -142,7 +142,7 @@ bench: all $(BUILD)/bench/gemm $(BUILD)/bench/pingpong
 #      non-zero exit naming the crash files
 # make fuzz-regress  the seed corpus and every regression input once through the sanitized harnesses
 # make test replays the same inputs through gcc-built copies (build/fuzz/replay_*, tests/test_fuzz_regress.sh)
-FUZZ_ALL     := safetensors checkpoint tokenizer idx image text cli state gemm_cache
+FUZZ_ALL     := safetensors checkpoint tokenizer idx image text cli state gemm_cache gpt2
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 30
 FUZZ_CC      ?= clang
