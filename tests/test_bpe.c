@@ -154,6 +154,17 @@ static void test_ties_and_limits(void) {
     t = ng_tokenizer_build(NG_TOK_BPE, big, n, 300);
     CHECK(t && round_trip(t, big, n, NULL), "a 200 kB word and a 100 kB run of spaces round-trip");
     ng_tokenizer_free(t);
+    /* pieces whose every pair is a merge: each merge adds up to two pairs to the encoder's heap
+     * before the stale ones are popped (the heap once outgrew its piece's length: an overflow
+     * seen only by make bench-bpe's 10 MB under ASan, not reproduced by these small cases) */
+    for (size_t i = 0; i < 4000; i++) big[i] = "abcdefghijklmnop "[i % 17];
+    t = ng_tokenizer_build(NG_TOK_BPE, big, 4000, 400);
+    CHECK(t && round_trip(t, big, 4000, NULL) && round_trip(t, big + 1, 3001, NULL), "a 16-letter word merged whole round-trips");
+    for (size_t i = 0; i < 4000; i++) big[i] = "ab"[i % 2];
+    ng_tokenizer_free(t);
+    t = ng_tokenizer_build(NG_TOK_BPE, big, 4000, 300);
+    CHECK(t && round_trip(t, big, 4000, NULL) && round_trip(t, big + 1, 3001, NULL), "'abab...' round-trips");
+    ng_tokenizer_free(t);
     free(big);
 }
 

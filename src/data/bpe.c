@@ -355,7 +355,8 @@ static int scratch_reserve(scratch *sc, size_t n) {
     if (x) sc->nxt = x;
     p = realloc(sc->prv, c * sizeof *p);
     if (p) sc->prv = p;
-    uint64_t *h = realloc(sc->heap, c * sizeof *h);
+    /* the heap holds at most n - 1 pairs and 2 more a merge (popped ones included), so 3n */
+    uint64_t *h = realloc(sc->heap, 3 * c * sizeof *h);
     if (h) sc->heap = h;
     if (!t || !x || !p || !h) return ng_set_error("out of memory encoding a piece of %zu bytes", n);
     sc->cap = c;
