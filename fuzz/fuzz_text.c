@@ -1,5 +1,5 @@
-/* fuzz_text.c - any bytes as a text corpus: UTF-8 validation, char and word tokenizers built
- * from it, the corpus encoded and decoded. Invalid UTF-8 must be refused (with the offset in
+/* fuzz_text.c - any bytes as a text corpus: UTF-8 validation, char, word and bpe tokenizers
+ * built from it, the corpus encoded and decoded (exactly, for bpe, on any bytes). Invalid UTF-8 must be refused (with the offset in
  * the message), valid text must round-trip exactly through a char tokenizer, and every
  * tokenizer built must encode its own corpus without unknown tokens (char) and decode to
  * valid UTF-8. */
@@ -34,6 +34,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FZ_CHECK(bad == ref_validate(data, size), "validate says %lld, the reference %lld", bad, ref_validate(data, size));
     size_t cps = 0;
     for (size_t i = 0; i < size; i++) cps += (data[i] & 0xC0) != 0x80;
+
+    /* bpe tokenizer: any bytes (not empty), exact round trip */
+    {
+        ng_tokenizer *b = ng_tokenizer_build(NG_TOK_BPE, text, size, 257 + (int)(size % 200));
+        FZ_CHECK(size == 0 ? b == NULL : b != NULL, "bpe on %zu bytes: %s", size, ng_last_error());
+        if (b) {
+            int32_t *ids = NULL;
+            size_t n = 0, bl = 0;
+            FZ_CHECK(ng_tokenizer_encode(b, text, size, 0, &ids, &n, NULL) == NG_OK, "%s", ng_last_error());
+            FZ_CHECK(n >= 1 && n <= size, "%zu bpe ids for %zu bytes", n, size);
+            char *back = ng_tokenizer_decode_bytes(b, ids, n, &bl);
+            FZ_CHECK(back && bl == size && !memcmp(back, text, size), "bpe: decode(encode(text)) != text");
+            free(back);
+            free(ids);
+            ng_tokenizer_free(b);
+        }
+    }
 
     /* char tokenizer: exact round trip. Refused: invalid UTF-8, a NUL byte (not a text file),
      * an empty corpus; the error names the offset */

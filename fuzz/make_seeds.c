@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #endif
 #include "nanogen.h"
+#include "data/bpe.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,33 @@ int main(int argc, char **argv) {
     text_model(tmp, "gpt_char", NG_MODEL_GPT, NG_TOK_CHAR, "hello world\n", 4, 1, 2, 4);
     text_model(tmp, "gpt_word", NG_MODEL_GPT, NG_TOK_WORD, TEXT_EN, 4, 1, 1, 2);
     text_model(tmp, "gpt_pt", NG_MODEL_GPT, NG_TOK_CHAR, "n\xC3\xA3o \xC3\xA1gua \xE2\x82\xAC\xF0\x9F\x98\x80\n", 3, 1, 1, 2);
+    text_model(tmp, "gpt_bpe", NG_MODEL_GPT, NG_TOK_BPE, "the the then, they'll then\n\xE4\xBD\xA0\xE5\xA5\xBD \xE4\xBD\xA0\xE5\xA5\xBD\xFF\n", 4, 1, 1, 2);
+
+    /* ---- GPT-2's files: encoder.json, a NUL byte, vocab.bpe (the 256 bytes written with
+     * bytes_to_unicode, a few merges, <|endoftext|>) */
+    {
+        static char g[16384];
+        size_t k = (size_t)snprintf(g, sizeof g, "{");
+        for (int x = 0; x < 256; x++) {
+            char u[8];
+            int m = ng_utf8_encode(ng__bpe_byte_char((unsigned char)x), u);
+            k += (size_t)snprintf(g + k, sizeof g - k, "%s\"%s%.*s\": %d", x ? ", " : "", x == '"' || x == '\\' ? "\\" : "", m, u, x);
+        }
+        const char *tail = ", \"he\": 256, \"ll\": 257, \"hell\": 258, \"\\u0120h\": 259, \"<|endoftext|>\": 260}";
+        const char *merges[] = {"#version: 0.2\nh e\nl l\nhe ll\n\xC4\xA0 h\n", "h e\nl l\nhe ll\n", "h e\nh e\n", "h e\nzz q\n"};
+        const char *names[] = {"small.txt", "no_version.txt", "duplicate.txt", "unknown.txt"};
+        k += (size_t)snprintf(g + k, sizeof g - k, "%s", tail);
+        for (int i = 0; i < 4; i++) {
+            size_t ml = strlen(merges[i]);
+            char *buf = malloc(k + 1 + ml);
+            if (!buf) die("malloc");
+            memcpy(buf, g, k);
+            buf[k] = 0;
+            memcpy(buf + k + 1, merges[i], ml);
+            put("gpt2", names[i], NULL, 0, buf, k + 1 + ml);
+            free(buf);
+        }
+    }
     image_model(tmp, "ae", NG_MODEL_AE, 2, 1);
     image_model(tmp, "dae", NG_MODEL_DAE, 2, 2);
     image_model(tmp, "vae", NG_MODEL_VAE, 3, 2);

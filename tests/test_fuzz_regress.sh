@@ -7,7 +7,7 @@
 NAME=test_fuzz_regress.sh
 . tests/lib.sh
 B=${BUILD:-build}
-for t in safetensors checkpoint tokenizer idx image text cli state; do
+for t in safetensors checkpoint tokenizer idx image text cli state gpt2; do
     bin=$B/fuzz/replay_$t
     if [ ! -x "$bin" ]; then bad "replay_$t" "missing $bin (make all builds it)"; continue; fi
     for f in fuzz/corpus/$t/* fuzz/crashes/$t/*; do
@@ -28,6 +28,10 @@ expect_fail "a 1 KB checkpoint whose config asks for 1.6e9 parameters is refused
 cp fuzz/crashes/checkpoint/config_image_550GB "$TMP/ck/model.safetensors"
 expect_fail "an image checkpoint whose config asks for 1.4e11 parameters is refused" "but the file's tensors hold 89" \
     $NG eval "$TMP/ck"
+"$PY" -c 'import sys; d = open(sys.argv[1], "rb").read(); v, _, m = d.partition(b"\0"); open(sys.argv[2], "wb").write(v); open(sys.argv[3], "wb").write(m)' \
+    fuzz/crashes/gpt2/id_too_large_for_an_integer "$TMP/vocab.json" "$TMP/merges.txt"
+expect_fail "a GPT-2 vocabulary id of 7.7e19 is refused as no integer (its conversion was undefined behaviour)" \
+    "the id is not an integer" sh -c "echo hi | $NG tokenize --tokenizer gpt2 --vocab '$TMP/vocab.json' --merges '$TMP/merges.txt'"
 mkdir -p "$TMP/pics"
 tail -c +3 fuzz/crashes/image/jpeg_dht_over_256_symbols > "$TMP/pics/a.jpg"   # the harness's 2 option bytes off
 expect_fail "a JPEG whose Huffman table has more than 256 symbols is refused before stb_image decodes it" \

@@ -68,6 +68,8 @@ NG_API const int32_t *ng_generator_next(ng_generator *g, const float **probs);
 /* Stream s's text for its next token id (the prompt's, then the drawn ones, in order): whole
  * UTF-8 characters, words spaced naturally, into buf (NUL-terminated); its length. */
 NG_API size_t ng_generator_text(ng_generator *g, int s, int32_t id, char *buf, size_t cap);
+/* The end of stream s's text (a bpe token may have left half a character: U+FFFD); its length. */
+NG_API size_t ng_generator_text_end(ng_generator *g, int s, char *buf, size_t cap);
 NG_API int ng_generator_streams(const ng_generator *g);
 
 /* ------------------------------------------------------------------ inspecting models */

@@ -31,31 +31,62 @@ typedef enum { NG_UC_OTHER = 0, NG_UC_LETTER, NG_UC_DIGIT, NG_UC_PUNCT, NG_UC_SP
 NG_API ng_uc_class ng_unicode_class(uint32_t cp, char *base);
 
 /* ------------------------------------------------------------------ tokenizers */
-typedef enum { NG_TOK_CHAR = 0, NG_TOK_WORD = 1 } ng_tok_kind;
+typedef enum { NG_TOK_CHAR = 0, NG_TOK_WORD = 1, NG_TOK_BPE = 2 } ng_tok_kind;
 typedef struct ng_tokenizer ng_tokenizer;
+/* "char", "word", "bpe". */
+NG_API const char *ng_tok_kind_name(ng_tok_kind kind);
 
 /* Build a tokenizer from a corpus. char: vocabulary = sorted distinct code points.
  * word: words and punctuation, the vocab_cap-1 most frequent kept, the rest -> "<unk>"
  * (vocab_cap <= 0: 8192). NULL + error naming the byte offset on invalid UTF-8, or for an
- * empty corpus. */
+ * empty corpus.
+ * bpe: byte-level BPE (src/data/bpe.c), on any bytes (UTF-8 or not): the text pre-split with
+ * GPT-2's pattern ('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+),
+ * ids 0..255 the bytes, then one token per merge: the pair of adjacent tokens with the largest
+ * count in the corpus (ties: the smaller first id, then the smaller second id), until vocab_cap-1
+ * tokens (vocab_cap <= 0: 8192; 257..2^20) or no pair occurs twice; the last id is
+ * "<|endoftext|>" (never produced by encoding). Encoding merges by rank as GPT-2 does; decoding
+ * gives the exact bytes back. */
 NG_API ng_tokenizer *ng_tokenizer_build(ng_tok_kind kind, const char *text, size_t len, int vocab_cap);
+/* GPT-2's own tokenizer from its files (a bpe tokenizer): vocab_path is encoder.json or
+ * vocab.json (a JSON object token -> id, tokens written with GPT-2's bytes_to_unicode, ids
+ * 0..n-1 each once), merges_path vocab.bpe or merges.txt (an optional "#version" first line,
+ * then one merge "A B" a line, in rank order). Encodes to the ids of GPT-2's encoder.py.
+ * NULL + an error naming the file and the entry (the line for merges) on anything inconsistent:
+ * a merge of tokens the vocabulary lacks, a merge whose result it lacks, a merge listed twice,
+ * ids out of range or taken twice, a byte without a token, files over 64 MiB. */
+NG_API ng_tokenizer *ng_tokenizer_load_gpt2(const char *vocab_path, const char *merges_path);
 NG_API void ng_tokenizer_free(ng_tokenizer *t);
 NG_API ng_tok_kind ng_tokenizer_kind(const ng_tokenizer *t);
 NG_API int ng_tokenizer_vocab_size(const ng_tokenizer *t);
-/* Token text of id (NUL-terminated UTF-8, owned by the tokenizer). */
+/* Token text of id (NUL-terminated UTF-8, owned by the tokenizer). A bpe token is shown as its
+ * bytes, with NUL and the bytes that are not part of a whole UTF-8 character written \xNN. */
 NG_API const char *ng_tokenizer_token(const ng_tokenizer *t, int id);
+/* The exact bytes of token id (*len of them, NUL-terminated; owned by the tokenizer); U+FFFD
+ * for an id out of range. */
+NG_API const char *ng_tokenizer_token_bytes(const ng_tokenizer *t, int id, size_t *len);
 /* Encode text into ids (*out malloc'd, caller frees). Unknown pieces: for char, an error
  * naming the character (U+XXXX and the character) and its byte offset, unless allow_unknown
- * (then they are skipped and counted in *n_unknown if non-NULL); for word, they map to <unk>. */
+ * (then they are skipped and counted in *n_unknown if non-NULL); for word, they map to <unk>;
+ * bpe has none (and takes any bytes). */
 NG_API int ng_tokenizer_encode(const ng_tokenizer *t, const char *text, size_t len, int allow_unknown,
                                int32_t **out, size_t *n_out, size_t *n_unknown);
 /* Streaming decoder: feed ids one at a time; writes the UTF-8 text that id adds (including
- * spacing for word models) into buf (NUL-terminated) and returns its length. */
-typedef struct { const ng_tokenizer *t; int prev; int quote_open; int at_start; } ng_decoder;
+ * spacing for word models) into buf (NUL-terminated) and returns its length. Only whole UTF-8
+ * characters come out: a bpe token that ends inside a character keeps those bytes until the
+ * next token completes it; bytes that cannot be part of a valid character come out as U+FFFD
+ * (one per maximal invalid subpart). ng_decoder_flush ends the text: U+FFFD for an incomplete
+ * character still held (0 bytes when none). cap: room for the longest token + 4 bytes, else the
+ * text is cut at a character boundary. */
+typedef struct { const ng_tokenizer *t; int prev; int quote_open; int at_start; unsigned char pend[4]; int npend; } ng_decoder;
 NG_API void ng_decoder_init(ng_decoder *d, const ng_tokenizer *t);
 NG_API size_t ng_decoder_push(ng_decoder *d, int id, char *buf, size_t cap);
-/* Decode a whole sequence (malloc'd string, caller frees). */
+NG_API size_t ng_decoder_flush(ng_decoder *d, char *buf, size_t cap);
+/* Decode a whole sequence (malloc'd string, caller frees). A bpe text may hold NUL bytes and
+ * invalid UTF-8 (the exact bytes that were encoded): ng_tokenizer_decode_bytes also gives its
+ * length (*len may be NULL). */
 NG_API char *ng_tokenizer_decode(const ng_tokenizer *t, const int32_t *ids, size_t n);
+NG_API char *ng_tokenizer_decode_bytes(const ng_tokenizer *t, const int32_t *ids, size_t n, size_t *len);
 /* Serialize to a JSON string (malloc'd) and back; from_json validates everything. */
 NG_API char *ng_tokenizer_to_json(const ng_tokenizer *t);
 NG_API ng_tokenizer *ng_tokenizer_from_json(const char *json);
@@ -87,12 +118,15 @@ NG_API const char *ng_st_meta(const ng_st_file *f, const char *key);
  * Requires n > T. */
 NG_API void ng_text_batch(const int32_t *ids, size_t n, int B, int T, ng_rng *rng, int32_t *x, int32_t *y);
 /* A UTF-8 text file as tok's ids (malloc'd, *n of them): an empty file or one that is not UTF-8
- * is an error naming it (and the offset of the first bad byte); characters a char vocabulary
+ * is an error naming it (and the offset of the first bad byte; a bpe tokenizer takes any bytes); characters a char vocabulary
  * lacks are an error naming the first one, or dropped when skip_unknown (counted in *n_unknown,
  * may be NULL); a word vocabulary reads unknown words as <unk>. NULL + error. */
 NG_API int32_t *ng_text_encode_file(const char *path, const ng_tokenizer *tok, int skip_unknown, size_t *n, size_t *n_unknown);
-/* Code points that ids encode (for bits per character): n for a char tokenizer. */
+/* Code points that ids encode (for bits per character): n for a char tokenizer (a bpe text's
+ * invalid bytes count one each). */
 NG_API size_t ng_text_count_chars(const ng_tokenizer *tok, const int32_t *ids, size_t n);
+/* Bytes of the text that ids decode to (for bits per byte, comparable across tokenizers). */
+NG_API size_t ng_text_count_bytes(const ng_tokenizer *tok, const int32_t *ids, size_t n);
 
 /* ------------------------------------------------------------------ image data and pictures */
 /* A set of images, pixels as floats in [0, 1], layout (n, c, h, w); labels optional. */

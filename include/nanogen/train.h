@@ -41,8 +41,8 @@ typedef struct {
     float beta1, beta2;
     float noise; int noise_mask;   /* DAE: gaussian noise of std `noise` (0) or pixels masked with probability `noise` (1) */
     /* a new text model (ng_trainer_create): its tokenizer, built from the data */
-    int tokenizer;            /* ng_tok_kind: NG_TOK_CHAR (default) or NG_TOK_WORD */
-    int vocab_size;           /* word tokenizer: the most frequent words kept (8192) */
+    int tokenizer;            /* ng_tok_kind: NG_TOK_CHAR (default), NG_TOK_WORD or NG_TOK_BPE */
+    int vocab_size;           /* word tokenizer: the most frequent words kept; bpe: the vocabulary's size (8192) */
     /* several processes (mpirun) or one: the batch is cut into grad_shards equal shards, each
      * rank computes grad_shards / ranks of them, and their gradients are summed in a fixed
      * order, so that the same grad_shards gives the same bits on any number of ranks (0: one

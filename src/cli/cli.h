@@ -21,6 +21,8 @@ int cmd_sample(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+/* tokenize.c: a tokenizer on standard input */
+int cmd_tokenize(int argc, char **argv);
 /* inspect.c: looking inside text models */
 int cmd_next(int argc, char **argv);
 int cmd_embeddings(int argc, char **argv);

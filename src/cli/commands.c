@@ -14,7 +14,8 @@ static void usage(FILE *f) {
         "  train classifier --data D --out DIR      train the classifier whose features measure a GAN (FID)\n"
         "  train --resume DIR                       continue a run where it stopped (any kind)\n"
         "  sample DIR [--prompt TEXT]               generate text (temperature, top-k, top-p)\n"
-        "  eval DIR --data FILE                     loss and bits per character on the full splits\n"
+        "  eval DIR --data FILE                     loss, bits per character and per byte on the full splits\n"
+        "  tokenize [DIR] [--ids|--decode]          a tokenizer on standard input (GPT-2's, or built from --data)\n"
         "  info DIR                                 config, parameters, training history (any kind)\n"
         "  plot DIR --out loss.svg                  the loss curves of a run\n"
         "\nlooking inside a text model:\n"
@@ -33,7 +34,7 @@ static void usage(FILE *f) {
 
 static const struct { const char *name; int (*run)(int, char **); } COMMANDS[] = {
     {"train", cmd_train}, {"sample", cmd_sample}, {"eval", cmd_eval}, {"interpolate", cmd_interpolate}, {"info", cmd_info},
-    {"plot", cmd_plot}, {"next", cmd_next}, {"embeddings", cmd_embeddings}, {"attention", cmd_attention}};
+    {"plot", cmd_plot}, {"next", cmd_next}, {"embeddings", cmd_embeddings}, {"attention", cmd_attention}, {"tokenize", cmd_tokenize}};
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof *COMMANDS)
 
 int cli_main(int argc, char **argv) {

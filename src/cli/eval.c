@@ -21,7 +21,7 @@ static const cli_flag FLAGS[] = {
 static const cli_cmd CMD = {"eval",
     "usage: nanogen eval DIR --data FILE [--batch-size B] [--block-size T] [--skip-unknown]   (text model)\n"
     "       nanogen eval DIR [--data D] [--seed S] [--n 1000 (gan samples)] [--classifier CLF_DIR (gan: FID)]   (image model)",
-    "  text: loss, perplexity and bits per character on the train and val splits (90/10) of FILE;\n"
+    "  text: loss, perplexity, bits per character and bits per byte on the train and val splits (90/10) of FILE;\n"
     "  images: test loss per image (gan: the discriminator's outputs, and the FID with --classifier)",
     FLAGS, 1};
 
@@ -75,13 +75,16 @@ int cmd_eval(int argc, char **argv) {
     const int32_t *parts[2] = {ids, ids + n_train};
     size_t lens[2] = {n_train, n - n_train};
     printf("%s (%s tokenizer, vocab %d), %zu tokens in '%s', windows of %d\n", ng_model_kind_name(c->kind),
-           ng_tokenizer_kind(tok) == NG_TOK_CHAR ? "char" : "word", c->vocab_size, n, data, T);
+           ng_tok_kind_name(ng_tokenizer_kind(tok)), c->vocab_size, n, data, T);
     for (int s = 0; s < 2; s++) {
         size_t cnt = 0;
         double loss = ng_lm_full_loss(&lg, g, B, T, parts[s], lens[s], &cnt);
-        size_t chars = ng_text_count_chars(tok, parts[s], lens[s]);
-        double bpc = chars ? loss * cnt / log(2.0) / chars : 0;
-        printf("%s loss %.4f (%zu tokens), perplexity %.2f, %.4f bits per character\n", names[s], loss, cnt, exp(loss), bpc);
+        /* the bits of the predicted tokens (all but the first), over the characters and bytes of the
+         * whole split: comparable across tokenizers (a char, a word and a bpe model of one text) */
+        size_t chars = ng_text_count_chars(tok, parts[s], lens[s]), bytes = ng_text_count_bytes(tok, parts[s], lens[s]);
+        double bpc = chars ? loss * cnt / log(2.0) / chars : 0, bpb = bytes ? loss * cnt / log(2.0) / bytes : 0;
+        printf("%s loss %.4f (%zu tokens), perplexity %.2f, %.4f bits per character, %.4f bits per byte\n", names[s], loss, cnt, exp(loss),
+               bpc, bpb);
     }
     code = 0;
     goto out;

@@ -128,7 +128,7 @@ int cmd_info(int argc, char **argv) {
     ng_model_describe(m, desc, sizeof desc);
     printf("config      %s\n", desc);
     printf("parameters  %lld\n", (long long)ng_params_numel(ng_model_params(m)));
-    printf("tokenizer   %s, %d tokens:", ng_tokenizer_kind(tok) == NG_TOK_CHAR ? "char" : "word", c->vocab_size);
+    printf("tokenizer   %s, %d tokens:", ng_tok_kind_name(ng_tokenizer_kind(tok)), c->vocab_size);
     const int shown = 256;   /* a whole char vocabulary of an alphabet; the first of a word one */
     for (int i = 0; i < c->vocab_size && i < shown; i++) {
         const char *s = ng_tokenizer_token(tok, i);

@@ -80,7 +80,7 @@ static void token_label(const char *t, char *buf, size_t cap, int ascii, int max
     }
 }
 
-static const char *tok_kind_name(const ng_tokenizer *tok) { return ng_tokenizer_kind(tok) == NG_TOK_CHAR ? "char" : "word"; }
+static const char *tok_kind_name(const ng_tokenizer *tok) { return ng_tok_kind_name(ng_tokenizer_kind(tok)); }
 
 /* ------------------------------------------------------------------ next */
 /* A probability as a percentage in 6 columns: exact zeros as 0.0%, tiny ones as <0.1%. */

@@ -132,7 +132,7 @@ static int sample_text(const cli_sample_opts *o, float temperature) {
     outs = calloc((size_t)S, sizeof *outs);
     out_len = calloc((size_t)S, sizeof *out_len);
     if (!outs || !out_len) { ng_set_error("out of memory"); goto fail; }
-    char buf[256], marked[320];
+    char buf[4096], marked[4160];   /* a token's text (a bpe token may be long; longer ones are cut at a character) */
     const char *no_color = getenv("NO_COLOR");
     const int ansi = show_probs && !batch && isatty(STDOUT_FILENO) && !(no_color && *no_color);
     double t_start = ng_seconds();
@@ -171,6 +171,15 @@ static int sample_text(const cli_sample_opts *o, float temperature) {
                     else if (ng_seconds() - t_flush > 0.05) { fflush(stdout); t_flush = ng_seconds(); }
                 }
             }
+        }
+        for (int s = 0; s < S; s++) {   /* half a character left by the last bpe token */
+            size_t k = ng_generator_text_end(gen, s, buf, sizeof buf);
+            if (!k) continue;
+            if (batch) {
+                char *no = realloc(outs[s], out_len[s] + k + 1);
+                if (!no) { ng_set_error("out of memory"); goto fail; }
+                outs[s] = no; memcpy(outs[s] + out_len[s], buf, k + 1); out_len[s] += k;
+            } else fwrite(buf, 1, k, stdout);
         }
         if (!batch) printf("\n");
     }

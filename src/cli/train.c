@@ -40,8 +40,8 @@ static const cli_flagdef
     def_head = {"--n-head", CLI_INT, 1, 1024, "H", "attention heads (n_embd divisible by it)"},
     def_embd = {"--n-embd", CLI_INT, 1, 65536, "C", "embedding width"},
     def_dropout = {"--dropout", CLI_FLOAT, 0, 0.99, "P", "dropout"},
-    def_tok = {"--tokenizer", CLI_STR, 0, 0, "char|word", "the tokenizer built from --data"},
-    def_vocab = {"--vocab-size", CLI_INT, 2, 1 << 22, "N", "a word tokenizer's vocabulary"},
+    def_tok = {"--tokenizer", CLI_STR, 0, 0, "char|word|bpe", "the tokenizer built from --data (bpe: byte-level BPE, any bytes)"},
+    def_vocab = {"--vocab-size", CLI_INT, 2, 1 << 22, "N", "a word tokenizer's vocabulary (8192), or a bpe tokenizer's (8192; 257..1048576)"},
     def_min_lr = {"--min-lr", CLI_FLOAT, R_LR, "X", "the cosine schedule's final learning rate (<= --lr)"},
     def_warmup = {"--warmup", CLI_INT, R_WARMUP, "N", "linear warmup steps"},
     def_steps = {"--steps", CLI_INT, R_STEPS, "N", "training steps (with --resume: the new total)"},
@@ -115,10 +115,11 @@ static int parse(int argc, char **argv, train_opts *o, given_flags *gv, int *hel
     if (s->given & NG_SET_DROPOUT) s->dropout = o->mc.dropout;
     gv->T = cli_given(&CMD, &a, "--block-size"); gv->L = cli_given(&CMD, &a, "--n-layer"); gv->H = cli_given(&CMD, &a, "--n-head");
     gv->C = cli_given(&CMD, &a, "--n-embd"); gv->tok = cli_given(&CMD, &a, "--tokenizer"); gv->vocab = cli_given(&CMD, &a, "--vocab-size");
-    const int tok_ok = !o->tokenizer || !strcmp(o->tokenizer, "char") || !strcmp(o->tokenizer, "word");
-    if (o->tokenizer && tok_ok) s->tokenizer = !strcmp(o->tokenizer, "char") ? NG_TOK_CHAR : NG_TOK_WORD;
+    int tok_ok = !o->tokenizer;
+    for (int k = NG_TOK_CHAR; k <= NG_TOK_BPE && !tok_ok; k++)
+        if (!strcmp(o->tokenizer, ng_tok_kind_name((ng_tok_kind)k))) { s->tokenizer = k; tok_ok = 1; }
     if (o->unknown_s) o->unknown = !strcmp(o->unknown_s, "extend") ? 0 : !strcmp(o->unknown_s, "skip") ? 1 : !strcmp(o->unknown_s, "error") ? 2 : -1;
-    if (!tok_ok) ng_set_error("--tokenizer: '%s' is not char or word", o->tokenizer);
+    if (!tok_ok) ng_set_error("--tokenizer: '%s' is not char, word or bpe", o->tokenizer);
     else if (o->unknown < 0) ng_set_error("--unknown: '%s' is not extend, skip or error", o->unknown_s);
     else if (o->resume && o->init_from) ng_set_error("--resume and --init-from exclude each other");
     else if (!o->resume && !k && !o->init_from) ng_set_error("which model? nanogen train gpt|bigram ...");
@@ -249,7 +250,7 @@ int cmd_train(int argc, char **argv) {
     if (o.resume) printf("resuming %s from step %d of %d\n", o.resume, in.start, s->steps);
     printf("%s: %" PRId64 " parameters, vocab %d (%s), %" PRId64 " train / %" PRId64 " val tokens, batch %d x block %d, %d thread%s\n",
            ng_model_kind_name(c->kind), in.n_params, c->vocab_size,
-           ng_tokenizer_kind(ng_trainer_tokenizer(t)) == NG_TOK_CHAR ? "char" : "word", in.n_train, in.n_val, in.batch_size, in.block_size,
+           ng_tok_kind_name(ng_tokenizer_kind(ng_trainer_tokenizer(t))), in.n_train, in.n_val, in.batch_size, in.block_size,
            ng_get_threads(), ng_get_threads() == 1 ? "" : "s");
     fflush(stdout);
 

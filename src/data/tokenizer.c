@@ -5,8 +5,13 @@
  * word: words, punctuation marks and newlines (see split_next for the exact rules); id 0 is
  *       "<unk>", then the vocab_cap-1 most frequent tokens (ties: first occurrence first).
  *       Decoding puts the spaces back with the rules of decoder_step.
- * JSON: {"kind":"char"|"word","vocab":["tok0","tok1",...]} (the id is the index). */
+ * bpe:  byte-level BPE (src/data/bpe.c); here only what every kind shares: the token texts
+ *       (a readable form: ng_tokenizer_token), the decoder (whole UTF-8 characters only), JSON.
+ * JSON: {"kind":"char"|"word","vocab":["tok0","tok1",...]} (the id is the index);
+ *       {"kind":"bpe","vocab":[...],"merges":[[a,b],...]}: the tokens written as GPT-2's files do
+ *       (bytes_to_unicode), the merges as pairs of ids in rank order. */
 #include "core/internal.h"
+#include "data/bpe.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -38,6 +43,8 @@ struct ng_tokenizer {
     int32_t *slots;     /* open-addressing hash table of ids (-1 = empty) */
     size_t mask;        /* number of slots - 1 (a power of two minus one) */
     unsigned char *flags; /* spacing class of each id */
+    /* bpe models (pool then holds each token's readable form) */
+    ng__bpe *bpe;
 };
 
 /* ================================================================ helpers */
@@ -221,6 +228,7 @@ void ng_tokenizer_free(ng_tokenizer *t) {
     free(t->bmp);
     free(t->slots);
     free(t->flags);
+    ng__bpe_free(t->bpe);
     free(t);
 }
 
@@ -427,9 +435,62 @@ done:
     return t;
 }
 
-/* Build a tokenizer of the given kind from a UTF-8 corpus (see nanogen.h). */
+/* A tokenizer of kind bpe around b (taken over, freed on failure); its token texts are the
+ * tokens' readable forms. */
+static ng_tokenizer *wrap_bpe(ng__bpe *b) {
+    if (!b) return NULL;
+    const int n = ng__bpe_size(b);
+    ng_tokenizer *t = ng_malloc(sizeof *t, "tokenizer");
+    char **shown = ng_malloc((size_t)n * sizeof *shown, "BPE vocabulary");
+    if (!t || !shown) { free(t); free(shown); ng__bpe_free(b); return NULL; }
+    memset(t, 0, sizeof *t);
+    t->kind = NG_TOK_BPE;
+    t->n = n;
+    t->bpe = b;
+    size_t total = 0;
+    int ok = 1;
+    for (int i = 0; i < n; i++) {
+        shown[i] = ok ? ng__bpe_display(b, i) : NULL;
+        if (!shown[i]) ok = 0;
+        else total += strlen(shown[i]) + 1;
+    }
+    t->pool = ok ? ng_malloc(total, "BPE vocabulary") : NULL;
+    t->off = ok ? ng_malloc(((size_t)n + 1) * sizeof *t->off, "BPE vocabulary") : NULL;
+    if (t->pool && t->off) {
+        size_t p = 0;
+        for (int i = 0; i < n; i++) {
+            size_t l = strlen(shown[i]) + 1;
+            t->off[i] = p;
+            memcpy(t->pool + p, shown[i], l);
+            p += l;
+        }
+        t->off[n] = p;
+    }
+    for (int i = 0; i < n; i++) free(shown[i]);
+    free(shown);
+    if (!t->pool || !t->off) { ng_tokenizer_free(t); return NULL; }
+    return t;
+}
+
+ng_tokenizer *ng_tokenizer_load_gpt2(const char *vocab_path, const char *merges_path) {
+    return wrap_bpe(ng__bpe_load_gpt2(vocab_path, merges_path));
+}
+
+const char *ng_tok_kind_name(ng_tok_kind kind) {
+    return kind == NG_TOK_CHAR ? "char" : kind == NG_TOK_WORD ? "word" : kind == NG_TOK_BPE ? "bpe" : "?";
+}
+
+/* Build a tokenizer of the given kind from a corpus (see nanogen.h). */
 ng_tokenizer *ng_tokenizer_build(ng_tok_kind kind, const char *text, size_t len, int vocab_cap) {
-    if (kind != NG_TOK_CHAR && kind != NG_TOK_WORD) {
+    if (kind == NG_TOK_BPE && text && len > 0) {
+        if (vocab_cap <= 0) vocab_cap = DEFAULT_WORD_CAP;
+        if (vocab_cap < 257 || vocab_cap > MAX_VOCAB) {
+            ng_set_error("BPE vocabulary size %d out of range (257..%d: 256 bytes, the merges, <|endoftext|>)", vocab_cap, MAX_VOCAB);
+            return NULL;
+        }
+        return wrap_bpe(ng__bpe_train(text, len, vocab_cap));
+    }
+    if (kind != NG_TOK_CHAR && kind != NG_TOK_WORD && kind != NG_TOK_BPE) {
         ng_set_error("unknown tokenizer kind %d", (int)kind);
         return NULL;
     }
@@ -468,6 +529,21 @@ const char *ng_tokenizer_token(const ng_tokenizer *t, int id) {
     return t->pool + t->off[id];
 }
 
+/* The exact bytes of token id. */
+static const char *token_bytes(const ng_tokenizer *t, int id, size_t *len) {
+    if (!t || id < 0 || id >= t->n) { *len = strlen(REPLACEMENT); return REPLACEMENT; }
+    if (t->bpe) return ng__bpe_bytes(t->bpe, id, len);
+    *len = t->off[id + 1] - t->off[id] - 1;
+    return t->pool + t->off[id];
+}
+
+const char *ng_tokenizer_token_bytes(const ng_tokenizer *t, int id, size_t *len) {
+    size_t l;
+    const char *s = token_bytes(t, id, &l);
+    if (len) *len = l;
+    return s;
+}
+
 /* ================================================================ encoding */
 
 /* Id of code point cp in a char model, or -1. */
@@ -503,7 +579,9 @@ int ng_tokenizer_encode(const ng_tokenizer *t, const char *text, size_t len, int
     if (!ids) return NG_ERR;
     const unsigned char *u = (const unsigned char *)text;
     size_t k = 0, unk = 0;
-    if (t->kind == NG_TOK_CHAR) {
+    if (t->kind == NG_TOK_BPE) {
+        if (ng__bpe_encode(t->bpe, text, len, ids, &k)) { free(ids); return NG_ERR; }
+    } else if (t->kind == NG_TOK_CHAR) {
         size_t i = 0;
         while (i < len) {
             uint32_t cp;
@@ -559,6 +637,7 @@ void ng_decoder_init(ng_decoder *d, const ng_tokenizer *t) {
     d->prev = -1;
     d->quote_open = 0;   /* bit 0: a " is open, bit 1: a lone ' is open */
     d->at_start = 1;     /* the next token attaches without a space */
+    d->npend = 0;
 }
 
 /* Advance the decoder by one id: the token text (*n bytes) and whether a space goes before it.
@@ -569,10 +648,9 @@ void ng_decoder_init(ng_decoder *d, const ng_tokenizer *t) {
 static const char *decoder_step(ng_decoder *d, int id, int *space, size_t *n) {
     const ng_tokenizer *t = d->t;
     int valid = t && id >= 0 && id < t->n;
-    const char *s = valid ? t->pool + t->off[id] : REPLACEMENT;
-    *n = valid ? t->off[id + 1] - t->off[id] - 1 : strlen(REPLACEMENT);
+    const char *s = token_bytes(t, id, n);
     *space = 0;
-    if (!t || t->kind == NG_TOK_CHAR) {
+    if (!t || t->kind != NG_TOK_WORD) {
         d->prev = id;
         d->at_start = 0;
         return s;
@@ -601,11 +679,95 @@ static const char *decoder_step(ng_decoder *d, int id, int *space, size_t *n) {
     return s;
 }
 
+/* Length of the longest prefix of s[0..n) (n >= 1, s[0] >= 0x80) that can begin a valid UTF-8
+ * sequence (the "maximal subpart"), at least 1; *whole: it is a whole code point. */
+static size_t utf8_prefix(const unsigned char *s, size_t n, int *whole) {
+    const unsigned char c = s[0];
+    size_t need = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    *whole = 0;
+    if (!need) return 1;
+    size_t k = 1;
+    for (; k < need && k < n; k++) {
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (k == 1) {
+            if (c == 0xE0) lo = 0xA0;
+            else if (c == 0xED) hi = 0x9F;
+            else if (c == 0xF0) lo = 0x90;
+            else if (c == 0xF4) hi = 0x8F;
+        }
+        if (s[k] < lo || s[k] > hi) return k;
+    }
+    *whole = k == need;
+    return k;
+}
+
+/* Append s[0..n) to buf (k used of room) if it fits; returns the new k. */
+static size_t put(char *buf, size_t k, size_t room, const char *s, size_t n, int *full) {
+    if (*full || k + n > room) { *full = 1; return k; }
+    memcpy(buf + k, s, n);
+    return k + n;
+}
+
+/* A BPE token's bytes into buf: whole UTF-8 characters, an incomplete one kept for the next
+ * token, invalid bytes as U+FFFD (one per maximal subpart, as Python's errors="replace" and
+ * the WHATWG decoder do). */
+static size_t push_bytes(ng_decoder *d, const unsigned char *s, size_t n, char *buf, size_t room) {
+    unsigned char tmp[8];
+    size_t k = 0, i = 0;
+    int full = 0;
+    /* finish the pending character first: its bytes and up to 3 of the new ones */
+    while (d->npend > 0) {
+        size_t m = 0;
+        for (int j = 0; j < d->npend; j++) tmp[m++] = d->pend[j];
+        size_t take = n - i < 4 ? n - i : 4;
+        memcpy(tmp + m, s + i, take);
+        int whole;
+        size_t p = utf8_prefix(tmp, m + take, &whole);
+        if (!whole && p == m + take) {   /* still incomplete: keep it all */
+            for (size_t j = 0; j < take; j++) d->pend[d->npend++] = s[i + j];
+            return k;
+        }
+        if (whole) k = put(buf, k, room, (const char *)tmp, p, &full);
+        else k = put(buf, k, room, REPLACEMENT, 3, &full);
+        /* p bytes of tmp are used: those of the pending ones first */
+        if (p >= (size_t)d->npend) { i += p - (size_t)d->npend; d->npend = 0; }
+        else { memmove(d->pend, d->pend + p, (size_t)d->npend - p); d->npend -= (int)p; }
+    }
+    while (i < n) {
+        if (s[i] < 0x80) { k = put(buf, k, room, (const char *)s + i, 1, &full); i++; continue; }
+        int whole;
+        size_t p = utf8_prefix(s + i, n - i, &whole);
+        if (whole) k = put(buf, k, room, (const char *)s + i, p, &full);
+        else if (i + p == n) {   /* the start of a character the next token may finish */
+            memcpy(d->pend, s + i, p);
+            d->npend = (int)p;
+        } else k = put(buf, k, room, REPLACEMENT, 3, &full);
+        i += p;
+    }
+    return k;
+}
+
+size_t ng_decoder_flush(ng_decoder *d, char *buf, size_t cap) {
+    const int had = d->npend > 0;
+    d->npend = 0;
+    if (!buf || cap == 0) return 0;
+    size_t k = had && cap > 3 ? 3 : 0;
+    memcpy(buf, REPLACEMENT, k);
+    buf[k] = 0;
+    return k;
+}
+
 /* Feed one id; write its text (with a leading space if due) into buf, cut to whole code points. */
 size_t ng_decoder_push(ng_decoder *d, int id, char *buf, size_t cap) {
     int space;
     size_t n;
     const char *s = decoder_step(d, id, &space, &n);
+    if (d->t && d->t->kind == NG_TOK_BPE) {
+        if (!buf || cap == 0) { d->npend = 0; return 0; }
+        size_t k = push_bytes(d, (const unsigned char *)s, n, buf, cap - 1);
+        buf[k] = 0;
+        return k;
+    }
     if (!buf || cap == 0) return 0;
     size_t k = 0, room = cap - 1;
     if (space && room > 0) buf[k++] = ' ';
@@ -620,14 +782,20 @@ size_t ng_decoder_push(ng_decoder *d, int id, char *buf, size_t cap) {
 
 /* Decode a whole sequence of ids into a malloc'd string. */
 char *ng_tokenizer_decode(const ng_tokenizer *t, const int32_t *ids, size_t n) {
+    return ng_tokenizer_decode_bytes(t, ids, n, NULL);
+}
+
+char *ng_tokenizer_decode_bytes(const ng_tokenizer *t, const int32_t *ids, size_t n, size_t *len) {
+    if (len) *len = 0;
     if (!t || (!ids && n > 0)) {
         ng_set_error("ng_tokenizer_decode: NULL argument");
         return NULL;
     }
     size_t bound = 1;
     for (size_t i = 0; i < n; i++) {
-        int id = ids[i];
-        bound += 1 + (id >= 0 && id < t->n ? t->off[id + 1] - t->off[id] - 1 : strlen(REPLACEMENT));
+        size_t l;
+        token_bytes(t, ids[i], &l);
+        bound += 1 + l;
     }
     char *out = ng_malloc(bound, "decoded text");
     if (!out) return NULL;
@@ -636,13 +804,14 @@ char *ng_tokenizer_decode(const ng_tokenizer *t, const int32_t *ids, size_t n) {
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         int space;
-        size_t len;
-        const char *s = decoder_step(&d, ids[i], &space, &len);
+        size_t tl;
+        const char *s = decoder_step(&d, ids[i], &space, &tl);
         if (space) out[k++] = ' ';
-        memcpy(out + k, s, len);
-        k += len;
+        memcpy(out + k, s, tl);
+        k += tl;
     }
     out[k] = 0;
+    if (len) *len = k;
     return out;
 }
 
@@ -655,12 +824,14 @@ char *ng_tokenizer_to_json(const ng_tokenizer *t) {
     cJSON *vocab = cJSON_CreateArray();
     char *res = NULL, *s = NULL;
     if (!root || !vocab) { cJSON_Delete(vocab); goto done; }
-    if (!cJSON_AddStringToObject(root, "kind", t->kind == NG_TOK_CHAR ? "char" : "word")) {
+    if (!cJSON_AddStringToObject(root, "kind", ng_tok_kind_name(t->kind))) {
         cJSON_Delete(vocab);
         goto done;
     }
     cJSON_AddItemToObject(root, "vocab", vocab);   /* root owns it from here */
-    for (int i = 0; i < t->n; i++) {
+    if (t->bpe) {
+        if (ng__bpe_to_json(t->bpe, root, vocab)) goto done;
+    } else for (int i = 0; i < t->n; i++) {
         cJSON *str = cJSON_CreateString(t->pool + t->off[i]);
         if (!str) goto done;
         cJSON_AddItemToArray(vocab, str);
@@ -702,8 +873,11 @@ ng_tokenizer *ng_tokenizer_from_json(const char *json) {
     ng_tok_kind k;
     if (strcmp(kind->valuestring, "char") == 0) k = NG_TOK_CHAR;
     else if (strcmp(kind->valuestring, "word") == 0) k = NG_TOK_WORD;
-    else {
-        ng_set_error("tokenizer JSON: unknown kind '%s' (expected \"char\" or \"word\")",
+    else if (strcmp(kind->valuestring, "bpe") == 0) {
+        t = wrap_bpe(ng__bpe_from_json(root));
+        goto done;
+    } else {
+        ng_set_error("tokenizer JSON: unknown kind '%s' (expected \"char\", \"word\" or \"bpe\")",
                      snip(kind->valuestring, sn, sizeof sn));
         goto done;
     }

@@ -1,6 +1,7 @@
 /* unicode.c - what a code point is (ng_unicode_class): its class by Unicode's general category
  * and, for a Latin letter, its base letter, from the tables that scripts/unicode_tables.py
- * generates into unicode_tables.h. nanogen embeddings colours tokens with it. */
+ * generates into unicode_tables.h. nanogen embeddings colours tokens with it. Also the classes of
+ * GPT-2's pre-split pattern, for the byte-level BPE tokenizer (ng__gpt2_class, src/data/bpe.h). */
 #include "core/internal.h"
 
 #include <stdint.h>
@@ -34,4 +35,27 @@ ng_uc_class ng_unicode_class(uint32_t cp, char *base) {
     }
     if (base) *base = b;
     return k;
+}
+
+/* The class of a code point in GPT-2's pre-split pattern (src/data/bpe.h): 'L' (\p{L}), 'N'
+ * (\p{N}: Nd, Nl, No), 'S' (JavaScript's \s, which the reference encoder gpt-3-encoder runs:
+ * \t \n \v \f \r, space, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F,
+ * U+3000, U+FEFF; Python's regex module differs on U+0085 and U+FEFF), else 'O'. */
+char ng__gpt2_class(uint32_t cp) {
+    if (cp < 0x80) {
+        const uint32_t lower = cp | 0x20;
+        if (lower >= 'a' && lower <= 'z') return 'L';
+        if (cp >= '0' && cp <= '9') return 'N';
+        return cp == ' ' || (cp >= '\t' && cp <= '\r') ? 'S' : 'O';
+    }
+    if (cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+        cp == 0x205F || cp == 0x3000 || cp == 0xFEFF)
+        return 'S';
+    size_t lo = 0, hi = sizeof uc_gpt2_ranges / sizeof *uc_gpt2_ranges;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (uc_gpt2_ranges[mid].hi < cp) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < sizeof uc_gpt2_ranges / sizeof *uc_gpt2_ranges && uc_gpt2_ranges[lo].lo <= cp ? uc_gpt2_ranges[lo].cls : 'O';
 }

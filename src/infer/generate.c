@@ -124,3 +124,7 @@ const int32_t *ng_generator_next(ng_generator *g, const float **probs) {
 size_t ng_generator_text(ng_generator *g, int s, int32_t id, char *buf, size_t cap) {
     return s >= 0 && s < g->S ? ng_decoder_push(&g->dec[s], id, buf, cap) : 0;
 }
+
+size_t ng_generator_text_end(ng_generator *g, int s, char *buf, size_t cap) {
+    return s >= 0 && s < g->S ? ng_decoder_flush(&g->dec[s], buf, cap) : 0;
+}

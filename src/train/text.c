@@ -40,7 +40,7 @@ int32_t *ng_text_encode_file(const char *path, const ng_tokenizer *tok, int skip
     char *text = ng_read_file(path, &len);
     if (!text) return NULL;
     if (len == 0) { free(text); ng_set_error("'%s' is empty", path); return NULL; }
-    long long bad = ng_utf8_validate(text, len);
+    long long bad = ng_tokenizer_kind(tok) == NG_TOK_BPE ? -1 : ng_utf8_validate(text, len);
     if (bad >= 0) {
         ng_set_error("'%s' is not valid UTF-8: bad byte 0x%02X at byte offset %lld (convert it, e.g. iconv -f latin1 -t utf-8)",
                      path, (unsigned char)text[bad], bad);
@@ -113,12 +113,35 @@ static int full_loss_ranks(ng_lm_graph *lg, ng_graph *g, int B, int T, const int
 
 size_t ng_text_count_chars(const ng_tokenizer *tok, const int32_t *ids, size_t n) {
     if (ng_tokenizer_kind(tok) == NG_TOK_CHAR) return n;
-    char *s = ng_tokenizer_decode(tok, ids, n);
+    size_t len = 0;
+    char *s = ng_tokenizer_decode_bytes(tok, ids, n, &len);
     if (!s) return n;
     size_t chars = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) chars += (*p & 0xC0) != 0x80;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len; chars++) {   /* a byte that is not part of a valid character counts as one */
+        uint32_t cp;
+        int k = u[i] < 0x80 ? 1 : ng_utf8_decode(u + i, len - i, &cp);
+        i += k ? (size_t)k : 1;
+    }
     free(s);
     return chars;
+}
+
+size_t ng_text_count_bytes(const ng_tokenizer *tok, const int32_t *ids, size_t n) {
+    if (ng_tokenizer_kind(tok) != NG_TOK_WORD) {   /* char, bpe: the tokens' bytes, no spacing */
+        size_t bytes = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t l;
+            ng_tokenizer_token_bytes(tok, ids[i], &l);
+            bytes += l;
+        }
+        return bytes;
+    }
+    size_t len = 0;
+    char *s = ng_tokenizer_decode_bytes(tok, ids, n, &len);
+    if (!s) return n;
+    free(s);
+    return len;
 }
 
 int ng_vocab_extend(ng_model **mp, ng_tokenizer **tp, const char *text, size_t len, int mode, uint64_t seed, char *listed, size_t cap) {
@@ -324,7 +347,7 @@ int ng__text_create(const ng_model_config *cfg, const ng_train_settings *s, ng_m
     if (!text) return NG_ERR;
     int rc = NG_ERR;
     if (len == 0) { ng_set_error("'%s' is empty: nothing to train on", s->data); goto done; }
-    const long long bad = ng_utf8_validate(text, len);
+    const long long bad = s->tokenizer == NG_TOK_BPE ? -1 : ng_utf8_validate(text, len);   /* bpe: any bytes */
     if (bad >= 0) {
         ng_set_error("'%s' is not valid UTF-8: bad byte 0x%02X at byte offset %lld (convert it first, e.g. iconv -f latin1 -t utf-8)",
                      s->data, (unsigned char)text[bad], bad);
