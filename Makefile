@@ -133,7 +133,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libnanogen.a $(HDRS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libnanogen.a $(LDLIBS)
 
-bench: all $(BUILD)/bench/gemm $(BUILD)/bench/pingpong
+bench: all $(BUILD)/bench/gemm $(BUILD)/bench/pingpong $(BUILD)/bench/gpt2
 	@sh bench/run.sh
 
 # ---------------------------------------------------------------- fuzzing (fuzz/, DEVELOPERS.md "Fuzzing")
@@ -142,7 +142,7 @@ bench: all $(BUILD)/bench/gemm $(BUILD)/bench/pingpong
 #      non-zero exit naming the crash files
 # make fuzz-regress  the seed corpus and every regression input once through the sanitized harnesses
 # make test replays the same inputs through gcc-built copies (build/fuzz/replay_*, tests/test_fuzz_regress.sh)
-FUZZ_ALL     := safetensors checkpoint tokenizer idx image text cli state gemm_cache
+FUZZ_ALL     := safetensors checkpoint tokenizer idx image text cli state gemm_cache convert
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 30
 FUZZ_CC      ?= clang

@@ -9,7 +9,7 @@ static void usage(FILE *f) {
     fprintf(f,
         "nanogen " NANOGEN_VERSION " - generative models from scratch, in C\n\n"
         "usage: nanogen <command> [options]   (nanogen <command> --help for its flags)\n\n"
-        "  train gpt|bigram --data FILE --out DIR   train a text model (--preset baby|shakespeare-char|bigram)\n"
+        "  train gpt|bigram --data FILE --out DIR   train a text model (--preset baby|shakespeare-char|bigram|gpt2|bpe-small)\n"
         "  train ae|dae|vae|gan --data D --out DIR  train an image model (D: fashion-mnist, mnist, a folder)\n"
         "  train classifier --data D --out DIR      train the classifier whose features measure a GAN (FID)\n"
         "  train --resume DIR                       continue a run where it stopped (any kind)\n"

@@ -31,7 +31,7 @@ const cli_flagdef cli_def_log_every = {"--log-every", CLI_INT, R_LOG_EVERY, "N",
 const cli_flagdef cli_def_force = {"--force", CLI_FLAG, 0, 0, NULL, "overwrite a checkpoint in --out"};
 const cli_flagdef cli_def_anomaly = {"--detect-anomaly", CLI_FLAG, 0, 0, NULL, "check every op's output and gradients for NaN/Inf (slower)"};
 static const cli_flagdef
-    def_preset = {"--preset", CLI_STR, 0, 0, "NAME", "baby | shakespeare-char | bigram: a model and its settings (flags override it)"},
+    def_preset = {"--preset", CLI_STR, 0, 0, "NAME", "baby | shakespeare-char | bigram | gpt2 | bpe-small: a model and its settings (flags override it)"},
     def_init = {"--init-from", CLI_STR, 0, 0, "DIR", "fine-tune the text model in DIR"},
     def_layer = {"--n-layer", CLI_INT, 1, 1024, "L", "transformer blocks"},
     def_embd = {"--n-embd", CLI_INT, 1, 65536, "C", "embedding width"},
