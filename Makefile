@@ -155,7 +155,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libnanogen.a $(HDRS) $(FLAGS_STAMP)
 
 # with Open MPI installed, also the rows of several processes (build-mpi/: the MPI command and
 # bench/allreduce); make bench BENCH_ARGS=--mpi-only runs those alone
-bench: all $(BUILD)/bench/gemm $(BUILD)/bench/pingpong $(BUILD)/bench/bpe
+bench: all $(BUILD)/bench/gemm $(BUILD)/bench/pingpong $(BUILD)/bench/bpe $(BUILD)/bench/gpt2
 	@if [ "$(MPI)" != 1 ] && command -v mpicc >/dev/null 2>&1; then \
 	    $(MAKE) --no-print-directory MPI=1 $(BUILD)-mpi/nanogen $(BUILD)-mpi/bench/allreduce; fi
 	@sh bench/run.sh $(BENCH_ARGS)
@@ -175,7 +175,7 @@ bench-bpe: $(BUILD)/bench/bpe
 #      non-zero exit naming the crash files
 # make fuzz-regress  the seed corpus and every regression input once through the sanitized harnesses
 # make test replays the same inputs through gcc-built copies (build/fuzz/replay_*, tests/test_fuzz_regress.sh)
-FUZZ_ALL     := safetensors checkpoint tokenizer idx image text cli state gemm_cache gpt2
+FUZZ_ALL     := safetensors checkpoint tokenizer idx image text cli state gemm_cache gpt2 convert
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 30
 FUZZ_CC      ?= clang

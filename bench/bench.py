@@ -136,12 +136,50 @@ def gpt_table(title, rows, B, T, fpt, peak):
     print(f"max RSS: nanogen {best_ng[1][1]:.0f} MB, PyTorch {best_pt[1][1]:.0f} MB")
 
 
+def gpt2_rows(steps, batch, n_tok):
+    """GPT-2 small's shape (124M, vocab 50257, context 1024; random weights): training tok/s and max
+    RSS of a batch-B step, nanogen (build/bench/gpt2) against PyTorch (bench/torch_gpt2.py, shared
+    torch_gpt.py's GPT) at its better thread count; sampling one stream with a KV cache against
+    the memory-bandwidth limit (weight bytes per token / the read bandwidth measured here) and
+    against PyTorch's plain KV cache."""
+    tool = os.path.join(ROOT, "build", "bench", "gpt2")
+    out, _, _, rss_ng = run([tool, "train", str(batch), str(steps), "2"])
+    ng = json.loads(out.strip().splitlines()[-1])
+    pt = []
+    for t in (1, 2):
+        o, _, _, r = run(["/usr/bin/python3", os.path.join(ROOT, "bench", "torch_gpt2.py"), "train", "--batch", str(batch),
+                          "--steps", str(steps), "--threads", str(t)])
+        pt.append((json.loads(o.strip().splitlines()[-1])["tok_per_s"], r, t))
+    best = max(pt)
+    print(f"GPT-2 small shape (124M parameters, vocab 50257, batch {batch} x block 1024, random weights), {steps} training "
+          f"steps after a warm-up one")
+    print(f"  training tok/s: nanogen {ng['tok_per_s']:.0f} (2 threads, {ng['ms_per_step'] / 1e3:.1f} s/step), PyTorch "
+          f"{best[0]:.0f} ({threads_text(best[2])}; {', '.join(f'{x[0]:.0f} on {threads_text(x[2])}' for x in pt)}) = "
+          f"{ng['tok_per_s'] / best[0]:.2f}x; max RSS nanogen {rss_ng / 1024:.1f} GB, PyTorch {best[1] / 1024:.1f} GB")
+    out, _, _, _ = run([tool, "sample", str(n_tok), "2"])
+    s = json.loads(out.strip().splitlines()[-1])
+    pts = []
+    for t in (1, 2):
+        o, _, _, _ = run(["/usr/bin/python3", os.path.join(ROOT, "bench", "torch_gpt2.py"), "sample", "--tokens", str(n_tok),
+                          "--threads", str(t)])
+        pts.append((json.loads(o.strip().splitlines()[-1])["tok_per_s"], t))
+    bp = max(pts)
+    print(f"  sampling 1 stream, {n_tok} greedy tokens: nanogen {s['tok_per_s']:.1f} tok/s = {s['tok_per_s'] / s['bound_tok_per_s']:.0%} "
+          f"of the bandwidth limit ({s['weight_bytes_per_token'] / 1e6:.0f} MB of weights a token at {s['read_GB_per_s']:.1f} GB/s "
+          f"read here = {s['bound_tok_per_s']:.1f} tok/s); PyTorch with a plain KV cache {bp[0]:.1f} ({threads_text(bp[1])}) = "
+          f"{s['tok_per_s'] / bp[0]:.2f}x")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--big-steps", type=int, default=6, help="shakespeare-char steps (0: skip)")
     ap.add_argument("--data", default=os.path.join(ROOT, "data", "tinyshakespeare.txt"))
     ap.add_argument("--mpi-only", action="store_true", help="only the rows of several processes (make MPI=1)")
+    ap.add_argument("--gpt2-steps", type=int, default=2, help="GPT-2-small-shaped training steps (0: skip the GPT-2 rows)")
+    ap.add_argument("--gpt2-batch", type=int, default=4)
+    ap.add_argument("--gpt2-tokens", type=int, default=64, help="GPT-2-small-shaped sampling: tokens")
+    ap.add_argument("--only-gpt2", action="store_true", help="the header and the GPT-2 rows only")
     a = ap.parse_args()
     if not os.path.exists(a.data):
         a.data = os.path.join(SHARED, "data", "tinyshakespeare.txt")
@@ -165,6 +203,9 @@ def main():
           f"(convolutions); every PyTorch row at 1 and 2 threads, the better one compared")
     if a.mpi_only:
         mpi_rows(a)
+        return
+    if a.only_gpt2:
+        gpt2_rows(a.gpt2_steps, a.gpt2_batch, a.gpt2_tokens)
         return
     peak_blas, peak = gemm_table(2)
     print(f"% of peak below is against {peak:.0f} GFLOP/s, the best sgemm measured here (2048^3, 2 threads)")
@@ -227,6 +268,9 @@ def main():
                                                "DCGAN (40 batches)")):
             (x, ra, _), (y, rb, ty) = image_bench(kind, ng_args, pt_args)
             print(f"{label:24}{x:10.0f}{y:10.0f}{ty:7d}{x / y:7.2f}x{ra:11.0f}{rb:11.0f}")
+    if a.gpt2_steps > 0:
+        print()
+        gpt2_rows(a.gpt2_steps, a.gpt2_batch, a.gpt2_tokens)
 
     mpi_rows(a)
 

@@ -137,6 +137,37 @@ static void mem_put(void *ctx, void *data, int size) {
     m->n += (size_t)size;
 }
 
+/* A model to import (fuzz_convert.c): a tiny GPT over its char vocabulary exported in a layout,
+ * packed as option byte, config.json's length (2 bytes, little-endian), config.json, model.safetensors. */
+static void convert_seed(const char *tmp, const char *name, ng_model_format fmt, int no_bias, int gelu, int opt, int drop_config) {
+    static const char chars[] = "abcdefgh ij\n";
+    ng_tokenizer *tok = ng_tokenizer_build(NG_TOK_CHAR, chars, strlen(chars), 0);
+    ng_model_config c = {.kind = NG_MODEL_GPT, .vocab_size = ng_tokenizer_vocab_size(tok), .block_size = 4, .n_layer = 1, .n_head = 2,
+                         .n_embd = 4, .no_bias = no_bias, .gelu = gelu};
+    ng_model *m = ng_model_new(&c);
+    if (!tok || !m) die("convert model");
+    ng_model_init(m, 3);
+    char dir[1024], file[1100];
+    snprintf(dir, sizeof dir, "%s/%s", tmp, name);
+    if (ng_model_export(dir, m, tok, fmt, NULL)) die(ng_last_error());
+    size_t nc = 0, nm = 0;
+    snprintf(file, sizeof file, "%s/config.json", dir);
+    char *cj = ng_read_file(file, &nc);
+    snprintf(file, sizeof file, "%s/model.safetensors", dir);
+    char *mj = ng_read_file(file, &nm);
+    if (!cj || !mj) die("convert files");
+    if (drop_config) nc = 0;
+    unsigned char pre[3] = {(unsigned char)opt, (unsigned char)(nc & 255), (unsigned char)(nc >> 8)};
+    char *both = malloc(nc + nm);
+    if (!both) die("memory");
+    memcpy(both, cj, nc);
+    memcpy(both + nc, mj, nm);
+    put("convert", name, pre, 3, both, nc + nm);
+    free(both); free(cj); free(mj);
+    ng_model_free(m);
+    ng_tokenizer_free(tok);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) { fprintf(stderr, "usage: make_seeds DIR\n"); return 2; }
     root = argv[1];
@@ -179,6 +210,13 @@ int main(int argc, char **argv) {
     image_model(tmp, "dae", NG_MODEL_DAE, 2, 2);
     image_model(tmp, "vae", NG_MODEL_VAE, 3, 2);
     image_model(tmp, "classifier", NG_MODEL_CLASSIFIER, 2, 1);
+
+    /* ---- models to import (hf-gpt2, nanogpt; with and without biases, config.json) */
+    convert_seed(tmp, "hf_gpt2", NG_FORMAT_HF_GPT2, 0, NG_GELU_TANH, 0, 0);
+    convert_seed(tmp, "hf_gpt2_exact", NG_FORMAT_HF_GPT2, 0, NG_GELU_EXACT, 0, 0);
+    convert_seed(tmp, "nanogpt", NG_FORMAT_NANOGPT, 0, NG_GELU_EXACT, 1, 0);
+    convert_seed(tmp, "nanogpt_nobias", NG_FORMAT_NANOGPT, 1, NG_GELU_EXACT, 1, 0);
+    convert_seed(tmp, "nanogpt_noconfig", NG_FORMAT_NANOGPT, 1, NG_GELU_EXACT, 3, 1);
 
     /* ---- safetensors by hand: F16, BF16, empty and scalar tensors, metadata */
     const unsigned char half[] = {0x00, 0x3C, 0x00, 0xC0, 0xFF, 0x7B, 0x01, 0x00,   /* F16: 1, -2, 65504, tiny */

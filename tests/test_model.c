@@ -97,6 +97,43 @@ static void test_param_count(void) {
     CHECK(ng_model_new(&bad) == NULL && strstr(ng_last_error(), "--n-head"), "n_embd %% n_head: %s", ng_last_error());
 }
 
+/* --no-bias and --gelu exact: the parameters nanoGPT's bias=False has (no biases, LayerNorms
+ * with a weight only), the count formula, the config's JSON round trip (the fields written only
+ * when set: an old config without them reads as tanh GELU with biases), the description. */
+static void test_gpt_options(void) {
+    ng_model_config c = gpt_cfg(11, 8, 2, 2, 8, 0);
+    c.no_bias = 1;
+    c.gelu = NG_GELU_EXACT;
+    ng_model *m = ng_model_new(&c);
+    CHECK(m != NULL, "%s", ng_last_error());
+    if (!m) return;
+    const int64_t V = 11, T = 8, L = 2, C = 8, want = V * C + T * C + L * (12 * C * C + 2 * C) + C;
+    CHECK(ng_params_numel(ng_model_params(m)) == want && ng_model_param_count(&c) == want, "no-bias GPT: %lld parameters, formula %lld",
+          (long long)ng_params_numel(ng_model_params(m)), (long long)want);
+    int biases = 0;
+    for (int i = 0; i < ng_params_count(ng_model_params(m)); i++) biases += strstr(ng_params_get(ng_model_params(m), i)->name, ".bias") != NULL;
+    CHECK(biases == 0 && ng_params_find(ng_model_params(m), "h.1.ln_2.weight"), "no-bias GPT: %d biases", biases);
+    char d[256];
+    ng_model_describe(m, d, sizeof d);
+    CHECK(strstr(d, "exact GELU") && strstr(d, "no biases"), "describe: '%s'", d);
+    ng_model_free(m);
+    char *j = ng_model_config_to_json(&c);
+    ng_model_config back;
+    CHECK(j && strstr(j, "\"gelu\":\"exact\"") && strstr(j, "\"bias\":false") && !ng_model_config_from_json(j, &back) &&
+          back.gelu == NG_GELU_EXACT && back.no_bias == 1, "config JSON round trip: %s", j ? j : "NULL");
+    free(j);
+    ng_model_config plain = gpt_cfg(11, 8, 2, 2, 8, 0);
+    j = ng_model_config_to_json(&plain);
+    CHECK(j && !strstr(j, "gelu") && !strstr(j, "bias"), "default options not written: %s", j ? j : "NULL");
+    free(j);
+    CHECK(!ng_model_config_from_json("{\"model\":\"gpt\",\"vocab_size\":5,\"block_size\":4,\"n_layer\":1,\"n_head\":1,\"n_embd\":4}", &back) &&
+          back.gelu == NG_GELU_TANH && back.no_bias == 0, "an old config: tanh, biases");
+    CHECK(ng_model_config_from_json("{\"model\":\"gpt\",\"vocab_size\":5,\"block_size\":4,\"n_layer\":1,\"n_head\":1,\"n_embd\":4,\"gelu\":\"relu\"}", &back) &&
+          strstr(ng_last_error(), "'gelu'"), "bad gelu: %s", ng_last_error());
+    CHECK(ng_model_config_from_json("{\"model\":\"gpt\",\"vocab_size\":5,\"block_size\":4,\"n_layer\":1,\"n_head\":1,\"n_embd\":4,\"bias\":0}", &back) &&
+          strstr(ng_last_error(), "'bias'"), "bad bias: %s", ng_last_error());
+}
+
 static void test_param_names(void) {
     const int C = 8, L = 2;
     ng_model_config c = gpt_cfg(11, 8, L, 2, C, 0);
@@ -342,8 +379,11 @@ static void full_logits(ng_model *m, int B, int T, const int32_t *tokens, float 
 }
 
 static void test_infer_prefixes(void) {
+  for (int opt = 0; opt < 3; opt++) {   /* the GPT-2 default, --gelu exact --no-bias, --gelu exact */
     const int V = 11, T = 8;
     ng_model_config c = gpt_cfg(V, T, 2, 2, 8, 0);
+    c.gelu = opt ? NG_GELU_EXACT : NG_GELU_TANH;
+    c.no_bias = opt == 1;
     ng_model *m = ng_model_new(&c);
     randomize(m, 0.3f);
     for (int S = 1; S <= 5; S += 2) {   /* 5 streams: the packed-weight path of a batch */
@@ -377,17 +417,22 @@ static void test_infer_prefixes(void) {
         CHECK(maxd < 1e-4, "KV cache vs full forward, %d streams: max diff %g", S, maxd);
         CHECK(attn_ok, "attention rows of the last step");
         if (S > 1) CHECK(spread > 1e-3, "streams gave the same logits");
-        printf("  KV cache vs graph, %d stream(s), every prefix up to %d: max |diff| %.2e\n", S, T, maxd);
+        printf("  KV cache vs graph%s, %d stream(s), every prefix up to %d: max |diff| %.2e\n",
+               opt == 1 ? " (exact GELU, no bias)" : opt == 2 ? " (exact GELU)" : "", S, T, maxd);
         ng_infer_free(inf);
     }
     ng_model_free(m);
+  }
 }
 
 /* A wider model (threaded attention in the graph, BLAS-sized linears), 2 streams: the KV cache
  * against the graph at a few prefix lengths, up to block_size and past it (keep = T-1). */
 static void test_infer_medium(void) {
-    const int V = 65, T = 64, S = 2, N = T + 6;
+  for (int opt = 0; opt < 4; opt++) {   /* 2 streams; then one stream split over threads (opt 1: the default; 2, 3: exact GELU, no bias) */
+    const int V = 65, T = 64, S = opt ? 1 : 2, N = T + 6;
     ng_model_config c = gpt_cfg(V, T, 2, 4, 64, 0);
+    c.gelu = opt >= 2 ? NG_GELU_EXACT : NG_GELU_TANH;
+    c.no_bias = opt == 3 || opt == 0;
     ng_model *m = ng_model_new(&c);
     randomize(m, 0.1f);
     int32_t tok[S][N];
@@ -409,10 +454,12 @@ static void test_infer_medium(void) {
         for (int i = 0; i < S * V; i++) maxd = fmax(maxd, fabs(lg[i] - want[i]));
         compared++;
     }
-    CHECK(compared == 6 && maxd < 1e-4, "KV cache vs graph (V=65 T=64 C=64): max diff %g", maxd);
-    printf("  KV cache vs graph, C=64 T=64, 2 streams, prefixes 1..64 and past 64: max |diff| %.2e\n", maxd);
+    CHECK(compared == 6 && maxd < 1e-4, "KV cache vs graph (V=65 T=64 C=64, option set %d): max diff %g", opt, maxd);
+    printf("  KV cache vs graph, C=64 T=64, %d stream(s)%s%s, prefixes 1..64 and past 64: max |diff| %.2e\n", S,
+           c.gelu ? ", exact GELU" : "", c.no_bias ? ", no bias" : "", maxd);
     ng_infer_free(inf);
     ng_model_free(m);
+  }
 }
 
 /* One stream with 1, 2 and 3 threads: the step split over threads (each thread its own heads,
@@ -602,6 +649,7 @@ int main(void) {
     ng_rng_seed(&g_rng, 31337);
     RUN(test_param_count);
     RUN(test_describe);
+    RUN(test_gpt_options);
     RUN(test_param_names);
     RUN(test_gradcheck);
     RUN(test_gpt_dropout);

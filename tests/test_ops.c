@@ -193,6 +193,16 @@ static void test_grad_layernorm(void) {
         gradcheck("layernorm", g, ng_layernorm(g, x, w, b, 1e-5f), wrt, 3, NULL, 1e-2f);
         ng_graph_free(g);
     }
+    {   /* a weight only (nanoGPT's bias=False): b NULL */
+        ng_graph *g = ng_graph_new();
+        int64_t xs[2] = {3, 7}, cs[1] = {7};
+        ng_tensor *x = leaf(g, "x", 2, xs, 1), *w = leaf(g, "w", 1, cs, 1);
+        for (int i = 0; i < 7; i++) x->data[7 + i] = 2.0f - 3.0f * x->data[7 + i];
+        ng_tensor *wrt[2] = {x, w};
+        ng_tensor *y = ng_layernorm(g, x, w, NULL, 1e-5f);
+        gradcheck("layernorm (no bias)", g, y, wrt, 2, NULL, 1e-2f);
+        ng_graph_free(g);
+    }
     {   /* 3-D input, weight and bias as parameters */
         const char *names[2] = {"ln.weight", "ln.bias"};
         const int64_t shapes[2][2] = {{5, 0}, {5, 0}};
@@ -216,6 +226,14 @@ static void test_grad_gelu_relu(void) {
         ng_tensor *x = leaf(g, "x", 2, s, 1);
         fill_uniform(x->data, x->n, -3.5f, 3.5f);
         gradcheck("gelu", g, ng_gelu(g, x), &x, 1, NULL, 1e-2f);
+        ng_graph_free(g);
+    }
+    {
+        ng_graph *g = ng_graph_new();
+        int64_t s[2] = {5, 7};
+        ng_tensor *x = leaf(g, "x", 2, s, 1);
+        fill_uniform(x->data, x->n, -4.0f, 4.0f);
+        gradcheck("gelu_exact", g, ng_gelu_exact(g, x), &x, 1, NULL, 1e-2f);
         ng_graph_free(g);
     }
     {
@@ -460,19 +478,25 @@ static void test_forward_values(void) {
     ng_tensor *x = ng_input(g, "x", 1, s);
     const float xv[5] = {1, 0, -1, 2, -3};
     memcpy(x->data, xv, sizeof xv);
-    ng_tensor *ge = ng_gelu(g, x), *re = ng_relu(g, x);
+    ng_tensor *ge = ng_gelu(g, x), *re = ng_relu(g, x), *gx = ng_gelu_exact(g, x);
     ng_tensor *lx = ng_input(g, "lx", 2, r4), *lw = ng_input(g, "lw", 1, c4), *lb = ng_input(g, "lb", 1, c4);
     const float lxv[8] = {1, 2, 3, 4, 10, 10, 10, 10}, lwv[4] = {1, 2, 0.5f, -1}, lbv[4] = {0, 1, 0, -2};
     memcpy(lx->data, lxv, sizeof lxv); memcpy(lw->data, lwv, sizeof lwv); memcpy(lb->data, lbv, sizeof lbv);
     ng_tensor *ln = ng_layernorm(g, lx, lw, lb, 1e-5f);
     ng_tensor *all = ng_add(g, ng_reshape(g, ln, 1, (int64_t[]){8}), ng_input(g, "zero", 1, (int64_t[]){8}));
-    ng_tensor *out = ng_add(g, ng_sum(g, all), ng_add(g, ng_sum(g, ge), ng_sum(g, re)));
+    ng_tensor *out = ng_add(g, ng_add(g, ng_sum(g, all), ng_add(g, ng_sum(g, ge), ng_sum(g, re))), ng_sum(g, gx));
     CHECK(ng_graph_finalize(g, out) == NG_OK, "%s", ng_last_error());
     ng_graph_forward(g);
     CHECK_NEAR(ge->data[0], 0.841192, 2e-6);
     CHECK_NEAR(ge->data[1], 0.0, 0);
     CHECK_NEAR(ge->data[2], -0.158808, 2e-6);
     CHECK_NEAR(ge->data[3], 1.954598, 2e-6);
+    /* the exact GELU, 0.5 x (1 + erf(x / sqrt 2)) (torch.nn.functional.gelu) */
+    CHECK_NEAR(gx->data[0], 0.841344746, 2e-6);
+    CHECK_NEAR(gx->data[1], 0.0, 0);
+    CHECK_NEAR(gx->data[2], -0.158655254, 2e-6);
+    CHECK_NEAR(gx->data[3], 1.954499736, 2e-6);
+    CHECK_NEAR(gx->data[4], -0.004049694, 2e-6);
     CHECK_NEAR(ge->data[4], -0.003637392, 1e-6);
     CHECK(re->data[0] == 1 && re->data[1] == 0 && re->data[2] == 0 && re->data[3] == 2 && re->data[4] == 0, "relu");
     /* row [1,2,3,4]: mean 2.5, var 1.25 -> x_hat = (-1.5,-0.5,0.5,1.5)/sqrt(1.25+1e-5) */

@@ -51,11 +51,12 @@ static void same_on_threads(const char *what, void (*f)(snap *)) {
 
 /* ---------------------------------------------------------------- GPT */
 
-static int g_dropout;
+static int g_dropout, g_options;   /* g_options: --gelu exact --no-bias */
 
 static void gpt_run(snap *s) {
     ng_model_config c = {.kind = NG_MODEL_GPT, .vocab_size = 65, .block_size = 64, .n_layer = 2, .n_head = 4,
-                         .n_embd = 128, .dropout = g_dropout ? 0.1f : 0.0f};
+                         .n_embd = 128, .dropout = g_dropout ? 0.1f : 0.0f, .gelu = g_options ? NG_GELU_EXACT : NG_GELU_TANH,
+                         .no_bias = g_options};
     const int B = 12, T = 64;
     ng_model *m = ng_model_new(&c);
     ng_model_init(m, 7);
@@ -99,6 +100,9 @@ static void test_gpt(void) {
     same_on_threads("GPT forward, backward, 2 AdamW steps", gpt_run);
     g_dropout = 1;
     same_on_threads("GPT with dropout 0.1", gpt_run);
+    g_options = 1;
+    same_on_threads("GPT with exact GELU, no biases, dropout 0.1", gpt_run);
+    g_options = 0;
 }
 
 /* ---------------------------------------------------------------- image models */

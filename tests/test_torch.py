@@ -24,21 +24,26 @@ import torch_ref  # noqa: E402
 
 def torch_model(meta, tensors):
     cfg = json.loads(meta["config"])
-    m = torch_ref.GPT(cfg["vocab_size"], cfg["block_size"], cfg["n_layer"], cfg["n_head"], cfg["n_embd"], 0.0)
+    m = torch_ref.GPT(cfg["vocab_size"], cfg["block_size"], cfg["n_layer"], cfg["n_head"], cfg["n_embd"], 0.0,
+                      cfg.get("gelu", "tanh"), cfg.get("bias", True))
     m.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
     m.eval()
     return m
 
 
-def test_same_weights():
+def test_same_weights(options=()):
+    """options: gpt_dump's "exact" (the exact GELU) and "nobias" (no biases)"""
     with tempfile.TemporaryDirectory() as d:
-        r = subprocess.run([os.path.join(BUILD, "tests", "tools", "gpt_dump"), d], capture_output=True, text=True)
+        r = subprocess.run([os.path.join(BUILD, "tests", "tools", "gpt_dump"), d, *options], capture_output=True, text=True)
         check(r.returncode == 0, "gpt_dump ran: " + r.stderr)
         if r.returncode:
             return
         weights, meta = read_safetensors(os.path.join(d, "model.safetensors"))
         check(meta.get("format") == "nanogen", "checkpoint metadata format")
         model = torch_model(meta, weights)
+        cfg = json.loads(meta["config"])
+        check(cfg.get("gelu", "tanh") == ("exact" if "exact" in options else "tanh") and
+              cfg.get("bias", True) == ("nobias" not in options), f"config options {options}: {meta['config']}")
         for T in (16, 10):
             ref, _ = read_safetensors(os.path.join(d, f"ref_T{T}.safetensors"))
             idx = torch.from_numpy(ref["idx"].astype(np.int64))
@@ -59,7 +64,7 @@ def test_same_weights():
                 e = rel_err(g, p.grad.numpy())
                 worst = max(worst, (name, e), key=lambda x: x[1])
                 check(e <= 1e-4, f"T={T} grad {name} rel err {e:.2e}")
-            print(f"T={T}: loss {loss.item():.6f}, logits rel err {rel_err(ref['logits'], logits.detach().numpy()):.1e}, "
+            print(f"{' '.join(options) or 'default'} T={T}: loss {loss.item():.6f}, logits rel err {rel_err(ref['logits'], logits.detach().numpy()):.1e}, "
                   f"worst gradient {worst[0]} rel err {worst[1]:.1e}")
 
 
@@ -120,5 +125,8 @@ def test_trained_checkpoint():
 
 
 test_same_weights()
+test_same_weights(("exact",))
+test_same_weights(("nobias",))
+test_same_weights(("exact", "nobias"))
 test_trained_checkpoint()
 ngtest.finish("tests/test_torch.py")

@@ -1,9 +1,10 @@
 """tests/torch_ref.py - the PyTorch reference models the tests compare nanogen against, written
 from SPEC.md's model definitions (each class below states the one it implements):
 
-- GPT(vocab_size, block_size, n_layer, n_head, n_embd, dropout): pre-LayerNorm decoder, learned
-  positions, fused q/k/v, causal attention, tanh-GELU MLP, tied output head; forward(idx,
-  targets=None) -> (logits, mean cross-entropy or None);
+- GPT(vocab_size, block_size, n_layer, n_head, n_embd, dropout, gelu="tanh", bias=True):
+  pre-LayerNorm decoder, learned positions, fused q/k/v, causal attention, tanh-GELU MLP (or
+  the exact one, gelu="exact"; bias=False: nanoGPT's linears without bias and LayerNorms with a
+  weight only), tied output head; forward(idx, targets=None) -> (logits, mean cross-entropy or None);
 - VAE(hidden=400, latent=20, inputs=784): encode(x) -> (mu, logvar), decode(z) -> logits;
 - G(nz=100), D(): the 28x28 DCGAN generator (z -> tanh image) and discriminator (image -> logit);
 - idx_images(folder, split): Fashion-MNIST's IDX pictures as an (N, 784) tensor in [0, 1].
@@ -27,18 +28,31 @@ from torch.nn import functional as F
 
 
 # ------------------------------------------------------------------------------------ GPT
+class LayerNorm(nn.Module):
+    """LayerNorm over the last dimension, eps 1e-5, with a bias or not (torch 1.13's nn.LayerNorm
+    has no bias=False): state_dict `weight` and, with a bias, `bias`."""
+
+    def __init__(self, n, bias=True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n))
+        self.bias = nn.Parameter(torch.zeros(n)) if bias else None
+
+    def forward(self, x):
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
+
+
 class Block(nn.Module):
     """x + drop(c_proj(attn(ln_1(x)))), then x + drop(mlp_proj(gelu_tanh(c_fc(ln_2(x)))))."""
 
-    def __init__(self, n_embd, n_head, dropout):
+    def __init__(self, n_embd, n_head, dropout, gelu="tanh", bias=True):
         super().__init__()
-        self.n_head, self.dropout = n_head, dropout
-        self.ln_1 = nn.LayerNorm(n_embd, eps=1e-5)
-        self.c_attn = nn.Linear(n_embd, 3 * n_embd)     # q, k, v in one (3C, C) weight
-        self.c_proj = nn.Linear(n_embd, n_embd)
-        self.ln_2 = nn.LayerNorm(n_embd, eps=1e-5)
-        self.c_fc = nn.Linear(n_embd, 4 * n_embd)
-        self.mlp_proj = nn.Linear(4 * n_embd, n_embd)
+        self.n_head, self.dropout, self.gelu = n_head, dropout, gelu
+        self.ln_1 = LayerNorm(n_embd, bias)
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)     # q, k, v in one (3C, C) weight
+        self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)
+        self.ln_2 = LayerNorm(n_embd, bias)
+        self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=bias)
+        self.mlp_proj = nn.Linear(4 * n_embd, n_embd, bias=bias)
 
     def heads(self, t, B, T, C):
         """(B, T, C) -> (B, H, T, C/H)"""
@@ -56,7 +70,7 @@ class Block(nn.Module):
 
     def forward(self, x):
         x = x + F.dropout(self.attention(self.ln_1(x)), self.dropout, self.training)
-        h = F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh")
+        h = F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh" if self.gelu == "tanh" else "none")
         return x + F.dropout(self.mlp_proj(h), self.dropout, self.training)
 
 
@@ -64,15 +78,15 @@ class GPT(nn.Module):
     """The SPEC.md GPT. Init: weight matrices and embeddings N(0, 0.02), c_proj and mlp_proj
     weights N(0, 0.02/sqrt(2L)), biases 0, LayerNorm weights 1."""
 
-    def __init__(self, vocab_size, block_size, n_layer, n_head, n_embd, dropout=0.0):
+    def __init__(self, vocab_size, block_size, n_layer, n_head, n_embd, dropout=0.0, gelu="tanh", bias=True):
         super().__init__()
         if n_embd % n_head:
             raise ValueError(f"n_embd {n_embd} is not divisible by n_head {n_head}")
         self.block_size, self.dropout = block_size, dropout
         self.wte = nn.Embedding(vocab_size, n_embd)
         self.wpe = nn.Embedding(block_size, n_embd)
-        self.h = nn.ModuleList([Block(n_embd, n_head, dropout) for _ in range(n_layer)])
-        self.ln_f = nn.LayerNorm(n_embd, eps=1e-5)
+        self.h = nn.ModuleList([Block(n_embd, n_head, dropout, gelu, bias) for _ in range(n_layer)])
+        self.ln_f = LayerNorm(n_embd, bias)
         small = 0.02 / math.sqrt(2 * n_layer)
         with torch.no_grad():
             for name, p in self.named_parameters():

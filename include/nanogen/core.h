@@ -139,8 +139,9 @@ NG_API ng_tensor *ng_embedding(ng_graph *g, ng_tensor *table, ng_tensor *idx);
 NG_API ng_tensor *ng_add(ng_graph *g, ng_tensor *a, ng_tensor *b);
 NG_API ng_tensor *ng_mul(ng_graph *g, ng_tensor *a, ng_tensor *b);
 NG_API ng_tensor *ng_scale(ng_graph *g, ng_tensor *a, float s);
-NG_API ng_tensor *ng_layernorm(ng_graph *g, ng_tensor *x, ng_tensor *w, ng_tensor *b, float eps);
-NG_API ng_tensor *ng_gelu(ng_graph *g, ng_tensor *x);
+NG_API ng_tensor *ng_layernorm(ng_graph *g, ng_tensor *x, ng_tensor *w, ng_tensor *b /* may be NULL */, float eps);
+NG_API ng_tensor *ng_gelu(ng_graph *g, ng_tensor *x);         /* the tanh approximation (GPT-2) */
+NG_API ng_tensor *ng_gelu_exact(ng_graph *g, ng_tensor *x);   /* 0.5 x (1 + erf(x / sqrt 2)) (nn.GELU()) */
 NG_API ng_tensor *ng_relu(ng_graph *g, ng_tensor *x);
 NG_API ng_tensor *ng_attention(ng_graph *g, ng_tensor *qkv, int n_head, float dropout);
 NG_API ng_tensor *ng_softmax_xent(ng_graph *g, ng_tensor *logits, ng_tensor *targets);

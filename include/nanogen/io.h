@@ -56,6 +56,9 @@ NG_API ng_tokenizer *ng_tokenizer_build(ng_tok_kind kind, const char *text, size
  * a merge of tokens the vocabulary lacks, a merge whose result it lacks, a merge listed twice,
  * ids out of range or taken twice, a byte without a token, files over 64 MiB. */
 NG_API ng_tokenizer *ng_tokenizer_load_gpt2(const char *vocab_path, const char *merges_path);
+/* A BPE tokenizer written as GPT-2's files (vocab.json + merges.txt, atomically), which
+ * ng_tokenizer_load_gpt2 reads back; NG_ERR for a char or word tokenizer. */
+NG_API int ng_tokenizer_save_gpt2(const ng_tokenizer *t, const char *vocab_path, const char *merges_path);
 NG_API void ng_tokenizer_free(ng_tokenizer *t);
 NG_API ng_tok_kind ng_tokenizer_kind(const ng_tokenizer *t);
 NG_API int ng_tokenizer_vocab_size(const ng_tokenizer *t);
@@ -185,6 +188,49 @@ NG_API int ng_checkpoint_load(const char *path, ng_model **m, ng_tokenizer **tok
 NG_API int ng_checkpoint_load_optim(const char *path, ng_model *m, ng_adamw *const *opts);
 /* The model file of a checkpoint path (DIR -> DIR/model.safetensors), malloc'd. */
 NG_API char *ng_checkpoint_model_path(const char *path);
+
+/* ------------------------------------------------------------------ GPT weights from and to other projects */
+/* src/io/convert.c (`nanogen import` / `nanogen export`): a GPT in another project's layout.
+ * NG_FORMAT_HF_GPT2: a Hugging Face GPT2LMHeadModel directory: model.safetensors (h.N.attn.c_attn.weight
+ *   ..., with or without a "transformer." prefix, block weights as Conv1D (in, out), the attention
+ *   buffers attn.bias / attn.masked_bias ignored, lm_head tied to wte), config.json (n_layer,
+ *   n_head, n_embd, n_positions / n_ctx, vocab_size, activation_function gelu_new (tanh GELU) or
+ *   gelu (exact), layer_norm_epsilon 1e-5) and vocab.json + merges.txt;
+ * NG_FORMAT_NANOGPT: nanoGPT's state_dict as model.safetensors (transformer.wte.weight, ...,
+ *   nn.Linear's (out, in), lm_head.weight tied to wte, biases or none: bias=False; the exact GELU)
+ *   and, beside it, config.json with GPTConfig's keys (block_size, vocab_size, n_layer, n_head,
+ *   n_embd, dropout, bias).
+ * Pickles (.pt, .bin) are refused by name: nanogen never unpickles. */
+typedef enum { NG_FORMAT_HF_GPT2 = 0, NG_FORMAT_NANOGPT = 1 } ng_model_format;
+/* "hf-gpt2" / "nanogpt": NG_OK, or NG_ERR + error naming the two */
+NG_API int ng_model_format_parse(const char *name, ng_model_format *f);
+NG_API const char *ng_model_format_name(ng_model_format f);
+typedef struct {
+    ng_model_format format;
+    /* import: the tokenizer. vocab + merges: GPT-2's files (ng_tokenizer_load_gpt2); chars: a
+     * UTF-8 text whose sorted set of code points is a char vocabulary (nanoGPT's char models keep
+     * it in meta.pkl: give their training text); none: the model directory's
+     * nanogen_tokenizer.json (nanogen's export), else its vocab.json + merges.txt */
+    const char *vocab, *merges, *chars;
+    int n_head;          /* import: the heads when config.json lacks them (0: from config.json) */
+    void (*note)(const char *msg, void *ctx);   /* what was converted or dropped; may be NULL */
+    void *ctx;
+} ng_convert_settings;
+/* Import path (a directory holding model.safetensors and config.json, or the .safetensors file,
+ * config.json beside it): every tensor checked against the config (shapes, a missing or extra
+ * tensor, dtype: F32, or F16/BF16 converted with a note), the config against the tensors (an
+ * error names config.json, the key and the tensor that disagrees); what config.json lacks is
+ * taken from the tensors (vocab, width, layers, context, biases) except the heads (n_head).
+ * A model vocabulary padded past the tokenizer's (nanoGPT's 50304 for GPT-2's 50257) loses its
+ * padding rows, with a note. *m and *tok are the caller's. NG_OK or NG_ERR + error. */
+NG_API int ng_model_import(const char *path, const ng_convert_settings *s, ng_model **m, ng_tokenizer **tok);
+/* Export a GPT and its tokenizer to the directory out in layout fmt: model.safetensors,
+ * config.json, nanogen_tokenizer.json (nanogen's tokenizer JSON, read back by ng_model_import)
+ * and, for a GPT-2 BPE tokenizer, vocab.json + merges.txt. hf-gpt2 writes a model without
+ * biases with zero biases, nanogpt a tanh-GELU model's config with "gelu": "tanh" (notes say
+ * so). s may be NULL (its note is used). NG_OK or NG_ERR + error. */
+NG_API int ng_model_export(const char *out, ng_model *m, const ng_tokenizer *tok, ng_model_format fmt, const ng_convert_settings *s);
+/* GPT-2's tokenizer from its vocab.json and merges.txt (the bpe work; NULL + error on failure). */
 
 /* ------------------------------------------------------------------ files */
 /* Create a directory and its missing parents (like mkdir -p). Error if a part is not a directory. */

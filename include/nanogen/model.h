@@ -21,6 +21,9 @@ typedef enum {
 #define NG_MODEL_KINDS 7
 /* Architecture of the AE/DAE/VAE: SPEC.md's MLP (default) or a small conv net (size divisible by 4). */
 typedef enum { NG_ARCH_MLP = 0, NG_ARCH_CONV = 1 } ng_model_arch;
+/* The GPT's GELU: the tanh approximation (GPT-2, SPEC.md; the default) or the exact one,
+ * 0.5 x (1 + erf(x / sqrt 2)) (nanoGPT's nn.GELU()). */
+typedef enum { NG_GELU_TANH = 0, NG_GELU_EXACT = 1 } ng_gelu_kind;
 typedef struct {
     ng_model_kind kind;
     /* text kinds */
@@ -28,6 +31,9 @@ typedef struct {
     int block_size;     /* T: the longest context (GPT) / the training window (bigram) */
     int n_layer, n_head, n_embd;   /* L, H, C (GPT only) */
     float dropout;
+    int gelu;           /* GPT: ng_gelu_kind (JSON "gelu": "tanh" | "exact"; absent = tanh) */
+    int no_bias;        /* GPT: linears without bias, LayerNorms with a weight only (nanoGPT's
+                           bias=False; JSON "bias": false; absent = biases) */
     /* image kinds */
     int c, h, w;        /* image shape */
     int hidden;         /* MLP width (400 in SPEC.md's VAE; the classifier's features, 128) */
@@ -48,12 +54,14 @@ NG_API int ng_model_kind_is_text(ng_model_kind k);
  * offending flag (--n-head, --latent, ...). */
 NG_API int ng_model_config_check(const ng_model_config *c);
 /* Number of values a model of this config holds: every parameter block and the buffers (what
- * its checkpoint stores; SPEC.md: V*C + T*C + L*(12*C*C + 13*C) + 2*C for a GPT). -1 + error
+ * its checkpoint stores; SPEC.md: V*C + T*C + L*(12*C*C + 13*C) + 2*C for a GPT;
+ * without biases V*C + T*C + L*(12*C*C + 2*C) + C). -1 + error
  * for an invalid config. Allocates nothing large: checkpoint loaders compare it with the file
  * before creating the model. */
 NG_API int64_t ng_model_param_count(const ng_model_config *c);
 /* JSON of a config (malloc'd) and back (validated): text kinds {"model": "gpt", "vocab_size",
- * "block_size", "n_layer", "n_head", "n_embd", "dropout"}, image kinds {"model": "vae",
+ * "block_size", "n_layer", "n_head", "n_embd", "dropout"} (a GPT's "gelu": "exact" and "bias":
+ * false written only when set: a config without them is SPEC.md's tanh GELU with biases), image kinds {"model": "vae",
  * "channels", "height", "width", "hidden", "latent", "beta", "arch" | "classes"}. */
 NG_API char *ng_model_config_to_json(const ng_model_config *c);
 NG_API int ng_model_config_from_json(const char *json, ng_model_config *c);

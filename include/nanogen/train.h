@@ -57,9 +57,12 @@ enum {
     NG_SET_GRAD_SHARDS = 1 << 13
 };
 NG_API void ng_train_defaults(ng_model_kind kind, ng_train_settings *s);
-/* SPEC.md's named configurations of text models ("baby", "shakespeare-char", "bigram"): the
- * model's kind, block size, layers, heads, width and dropout into c (other fields kept) and the
- * run's batch, learning rates, warmup, steps and evaluation into s. NG_ERR + error for another name. */
+/* SPEC.md's named configurations of text models ("baby", "shakespeare-char", "bigram") and two
+ * GPT-2-class ones ("gpt2": GPT-2 small's shape, T 1024, L 12, H 12, C 768, nanoGPT's
+ * train_gpt2.py recipe; "bpe-small": T 256, L 4, H 4, C 256): the model's kind, block size,
+ * layers, heads, width and dropout into c (other fields kept) and the run's batch, learning
+ * rates, warmup, steps and evaluation into s; gpt2 and bpe-small also the vocabulary size a word
+ * (or BPE) tokenizer keeps, s->vocab_size (50257, 4096). NG_ERR + error for another name. */
 NG_API int ng_train_preset(const char *name, ng_model_config *c, ng_train_settings *s);
 /* The preset a kind starts from (gpt: "baby", bigram: "bigram"), NULL for image kinds. */
 NG_API const char *ng_train_default_preset(ng_model_kind kind);

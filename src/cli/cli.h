@@ -30,6 +30,9 @@ int cmd_attention(int argc, char **argv);
 int cmd_train_images(int argc, char **argv);
 /* image_cmds.c: interpolate (image models) */
 int cmd_interpolate(int argc, char **argv);
+/* convert.c: GPT weights from and to Hugging Face's GPT-2 and nanoGPT layouts */
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* Print "nanogen: <last error>" to stderr and return exit code 1; cli_usage_error: one line
  * "nanogen: <message> (nanogen <cmd> --help)" and exit code 2. */
@@ -113,7 +116,7 @@ int cli_usage_fail(const char *cmd);
 const char *cli_did_you_mean(const char *word, const char *const *names, int n);
 extern const cli_flagdef cli_def_seed, cli_def_threads, cli_def_temperature, cli_def_top_k, cli_def_top_p, cli_def_data,
     cli_def_prompt, cli_def_prompt_file, cli_def_batch_size, cli_def_zoom, cli_def_out_file,
-    cli_def_block_size, cli_def_n;
+    cli_def_block_size, cli_def_n, cli_def_n_head;
 /* train.c: flags the image trainer shares */
 extern const cli_flagdef cli_def_out_dir, cli_def_resume, cli_def_lr, cli_def_log_every, cli_def_force, cli_def_anomaly,
     cli_def_grad_shards;

@@ -9,7 +9,7 @@ static void usage(FILE *f) {
     fprintf(f,
         "nanogen " NANOGEN_VERSION " - generative models from scratch, in C\n\n"
         "usage: nanogen <command> [options]   (nanogen <command> --help for its flags)\n\n"
-        "  train gpt|bigram --data FILE --out DIR   train a text model (--preset baby|shakespeare-char|bigram)\n"
+        "  train gpt|bigram --data FILE --out DIR   train a text model (--preset baby|shakespeare-char|bigram|gpt2|bpe-small)\n"
         "  train ae|dae|vae|gan --data D --out DIR  train an image model (D: fashion-mnist, mnist, a folder)\n"
         "  train classifier --data D --out DIR      train the classifier whose features measure a GAN (FID)\n"
         "  train --resume DIR                       continue a run where it stopped (any kind)\n"
@@ -18,6 +18,8 @@ static void usage(FILE *f) {
         "  tokenize [DIR] [--ids|--decode]          a tokenizer on standard input (GPT-2's, or built from --data)\n"
         "  info DIR                                 config, parameters, training history (any kind)\n"
         "  plot DIR --out loss.svg                  the loss curves of a run\n"
+        "  import PATH --format hf-gpt2|nanogpt --out DIR   a GPT from Hugging Face's GPT-2 or nanoGPT (safetensors)\n"
+        "  export DIR --format hf-gpt2|nanogpt --out D      a GPT checkpoint in those layouts\n"
         "\nlooking inside a text model:\n"
         "  next DIR --prompt TEXT                   the most likely next tokens (--top N, --temperature T ...)\n"
         "  embeddings DIR --out emb.svg             the token embeddings in 2-D (PCA), labelled\n"
@@ -34,7 +36,8 @@ static void usage(FILE *f) {
 
 static const struct { const char *name; int (*run)(int, char **); } COMMANDS[] = {
     {"train", cmd_train}, {"sample", cmd_sample}, {"eval", cmd_eval}, {"interpolate", cmd_interpolate}, {"info", cmd_info},
-    {"plot", cmd_plot}, {"next", cmd_next}, {"embeddings", cmd_embeddings}, {"attention", cmd_attention}, {"tokenize", cmd_tokenize}};
+    {"plot", cmd_plot}, {"import", cmd_import}, {"export", cmd_export}, {"next", cmd_next}, {"embeddings", cmd_embeddings},
+    {"attention", cmd_attention}, {"tokenize", cmd_tokenize}};
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof *COMMANDS)
 
 int cli_main(int argc, char **argv) {

@@ -23,6 +23,7 @@ const cli_flagdef cli_def_prompt = {"--prompt", CLI_STR, 0, 0, "TEXT", "the text
 const cli_flagdef cli_def_prompt_file = {"--prompt-file", CLI_STR, 0, 0, "F", "the prompt from a file"};
 const cli_flagdef cli_def_batch_size = {"--batch-size", CLI_INT, R_BATCH, "B", "batch size"};
 const cli_flagdef cli_def_block_size = {"--block-size", CLI_INT, 1, 1 << 20, "T", "context length in tokens"};
+const cli_flagdef cli_def_n_head = {"--n-head", CLI_INT, 1, 1024, "H", "attention heads (n_embd divisible by it)"};
 const cli_flagdef cli_def_n = {"--n", CLI_INT, 1, 1000000, "N", "pictures to generate"};
 const cli_flagdef cli_def_out_file = {"--out", CLI_STR, 0, 0, "FILE", "the picture or chart to write (.png; .svg for charts)"};
 const cli_flagdef cli_def_zoom = {"--zoom", CLI_INT, 1, 32, "Z", "pixels per picture pixel"};

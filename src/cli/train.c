@@ -15,13 +15,13 @@
 typedef struct {
     ng_model_config mc;
     ng_train_settings s;
-    const char *out, *resume, *init_from, *preset, *tokenizer, *unknown_s;
+    const char *out, *resume, *init_from, *preset, *tokenizer, *unknown_s, *gelu;
     int threads, force;
     int unknown;          /* for --init-from: 0 extend, 1 skip, 2 error */
 } train_opts;
 
 /* Which shape flags the user gave (--resume and --init-from keep the checkpoint's shape). */
-typedef struct { int T, L, H, C, tok, vocab; } given_flags;
+typedef struct { int T, L, H, C, tok, vocab, gelu, bias; } given_flags;
 
 /* flags the image trainer shares (train_images.c) */
 const cli_flagdef cli_def_out_dir = {"--out", CLI_STR, 0, 0, "DIR", "where the checkpoint goes (a checkpoint there is kept unless --force)"};
@@ -34,11 +34,12 @@ const cli_flagdef cli_def_grad_shards = {"--grad-shards", CLI_INT, R_SHARDS, "S"
                                          "cut each batch into S shards whose gradients are summed in a fixed order (default: one per "
                                          "MPI rank): the same S gives the same bits on any number of ranks"};
 static const cli_flagdef
-    def_preset = {"--preset", CLI_STR, 0, 0, "NAME", "baby | shakespeare-char | bigram: a model and its settings (flags override it)"},
+    def_preset = {"--preset", CLI_STR, 0, 0, "NAME", "baby | shakespeare-char | bigram | gpt2 | bpe-small: a model and its settings (flags override it)"},
     def_init = {"--init-from", CLI_STR, 0, 0, "DIR", "fine-tune the text model in DIR"},
     def_layer = {"--n-layer", CLI_INT, 1, 1024, "L", "transformer blocks"},
-    def_head = {"--n-head", CLI_INT, 1, 1024, "H", "attention heads (n_embd divisible by it)"},
     def_embd = {"--n-embd", CLI_INT, 1, 65536, "C", "embedding width"},
+    def_gelu = {"--gelu", CLI_STR, 0, 0, "tanh|exact", "the MLP's GELU: tanh approximation (GPT-2, default) or exact erf (nanoGPT)"},
+    def_no_bias = {"--no-bias", CLI_FLAG, 0, 0, NULL, "linears without bias, LayerNorms with a weight only (nanoGPT's bias=False)"},
     def_dropout = {"--dropout", CLI_FLOAT, 0, 0.99, "P", "dropout"},
     def_tok = {"--tokenizer", CLI_STR, 0, 0, "char|word|bpe", "the tokenizer built from --data (bpe: byte-level BPE, any bytes)"},
     def_vocab = {"--vocab-size", CLI_INT, 2, 1 << 22, "N", "a word tokenizer's vocabulary (8192), or a bpe tokenizer's (8192; 257..1048576)"},
@@ -59,9 +60,11 @@ static const cli_flag FLAGS[] = {
     CLI_F(def_init, train_opts, init_from, NULL, NULL),
     CLI_F(cli_def_block_size, train_opts, mc.block_size, NULL, NULL),
     CLI_F(def_layer, train_opts, mc.n_layer, NULL, NULL),
-    CLI_F(def_head, train_opts, mc.n_head, NULL, NULL),
+    CLI_F(cli_def_n_head, train_opts, mc.n_head, NULL, NULL),
     CLI_F(def_embd, train_opts, mc.n_embd, NULL, NULL),
     CLI_FB(def_dropout, train_opts, mc.dropout, NULL, NULL, NG_SET_DROPOUT),
+    CLI_F(def_gelu, train_opts, gelu, NULL, NULL),
+    CLI_F(def_no_bias, train_opts, mc.no_bias, NULL, NULL),
     CLI_F(def_tok, train_opts, tokenizer, NULL, NULL),
     CLI_F(def_vocab, train_opts, s.vocab_size, NULL, NULL),
     CLI_FB(cli_def_batch_size, train_opts, s.batch_size, NULL, NULL, NG_SET_BATCH),
@@ -115,11 +118,16 @@ static int parse(int argc, char **argv, train_opts *o, given_flags *gv, int *hel
     if (s->given & NG_SET_DROPOUT) s->dropout = o->mc.dropout;
     gv->T = cli_given(&CMD, &a, "--block-size"); gv->L = cli_given(&CMD, &a, "--n-layer"); gv->H = cli_given(&CMD, &a, "--n-head");
     gv->C = cli_given(&CMD, &a, "--n-embd"); gv->tok = cli_given(&CMD, &a, "--tokenizer"); gv->vocab = cli_given(&CMD, &a, "--vocab-size");
+    gv->gelu = cli_given(&CMD, &a, "--gelu"); gv->bias = cli_given(&CMD, &a, "--no-bias");
+    const int gelu_ok = !o->gelu || !strcmp(o->gelu, "tanh") || !strcmp(o->gelu, "exact");
+    if (o->gelu && gelu_ok) o->mc.gelu = !strcmp(o->gelu, "exact") ? NG_GELU_EXACT : NG_GELU_TANH;
     int tok_ok = !o->tokenizer;
     for (int k = NG_TOK_CHAR; k <= NG_TOK_BPE && !tok_ok; k++)
         if (!strcmp(o->tokenizer, ng_tok_kind_name((ng_tok_kind)k))) { s->tokenizer = k; tok_ok = 1; }
     if (o->unknown_s) o->unknown = !strcmp(o->unknown_s, "extend") ? 0 : !strcmp(o->unknown_s, "skip") ? 1 : !strcmp(o->unknown_s, "error") ? 2 : -1;
     if (!tok_ok) ng_set_error("--tokenizer: '%s' is not char, word or bpe", o->tokenizer);
+    else if (!gelu_ok) ng_set_error("--gelu: '%s' is not tanh or exact", o->gelu);
+    else if ((gv->gelu || gv->bias) && o->mc.kind != NG_MODEL_GPT) ng_set_error("--gelu and --no-bias are options of the gpt model");
     else if (o->unknown < 0) ng_set_error("--unknown: '%s' is not extend, skip or error", o->unknown_s);
     else if (o->resume && o->init_from) ng_set_error("--resume and --init-from exclude each other");
     else if (!o->resume && !k && !o->init_from) ng_set_error("which model? nanogen train gpt|bigram ...");
@@ -184,7 +192,7 @@ static void on_event(const ng_train_event *e, void *ctx) {
 static int fine_tune_start(const train_opts *o, const given_flags *gv, ng_model **m, ng_tokenizer **tok) {
     if (ng_checkpoint_load(o->init_from, m, tok, NULL)) return NG_ERR;
     if (!*tok) return ng_set_error("--init-from '%s' is an image model: fine-tuning here is for text models (gpt, bigram)", o->init_from);
-    if (gv->T || gv->L || gv->H || gv->C || gv->tok || gv->vocab)
+    if (gv->T || gv->L || gv->H || gv->C || gv->tok || gv->vocab || gv->gelu || gv->bias)
         fprintf(stderr, "nanogen: note: --init-from keeps the pre-trained model's shape and tokenizer; shape flags are ignored\n");
     const float dropout = o->s.given & NG_SET_DROPOUT ? o->mc.dropout : ng_model_cfg(*m)->dropout;
     if (ng_tokenizer_kind(*tok) == NG_TOK_CHAR) {

@@ -975,6 +975,50 @@ done:
 
 /* ================================================================ tokenizer JSON */
 
+/* token id written as GPT-2's files write it (bytes_to_unicode, UTF-8) into *buf (grown) */
+static const char *b2u_text(const ng__bpe *b, int id, char **buf, size_t *cap) {
+    size_t n;
+    const unsigned char *s = (const unsigned char *)ng__bpe_bytes(b, id, &n);
+    if (2 * n + 1 > *cap) {
+        size_t nc = 2 * (2 * n + 1);
+        char *nb = realloc(*buf, nc);
+        if (!nb) return NULL;
+        *buf = nb; *cap = nc;
+    }
+    size_t k = 0;
+    for (size_t j = 0; j < n; j++) k += (size_t)ng_utf8_encode(ng__bpe_byte_char(s[j]), *buf + k);
+    (*buf)[k] = 0;
+    return *buf;
+}
+
+int ng__bpe_save_gpt2(const ng__bpe *b, const char *vocab_path, const char *merges_path) {
+    cJSON *v = cJSON_CreateObject();
+    char *buf = NULL, *json = NULL, *buf2 = NULL;
+    size_t cap = 0, cap2 = 0;
+    int rc = NG_ERR;
+    if (!v) return ng_set_error("out of memory writing '%s'", vocab_path);
+    for (int i = 0; i < b->n; i++) {
+        const char *t = b2u_text(b, i, &buf, &cap);
+        if (!t || !cJSON_AddNumberToObject(v, t, i)) { ng_set_error("out of memory writing '%s'", vocab_path); goto done; }
+    }
+    if (!(json = cJSON_PrintUnformatted(v))) { ng_set_error("out of memory writing '%s'", vocab_path); goto done; }
+    ng_atomic_file f;
+    if (ng_atomic_open(&f, vocab_path)) goto done;
+    if (ng_atomic_commit(&f, fputs(json, f.fp) >= 0)) goto done;
+    if (ng_atomic_open(&f, merges_path)) goto done;
+    int ok = fputs("#version: 0.2\n", f.fp) >= 0;
+    for (int r = 0; ok && r < b->n_merges; r++) {
+        const char *x = b2u_text(b, b->ma[r], &buf, &cap), *y = b2u_text(b, b->mb[r], &buf2, &cap2);
+        ok = x && y && fprintf(f.fp, "%s %s\n", x, y) > 0;
+    }
+    if (ng_atomic_commit(&f, ok)) goto done;
+    rc = ok ? NG_OK : ng_set_error("out of memory writing '%s'", merges_path);
+done:
+    free(json); free(buf); free(buf2);
+    cJSON_Delete(v);
+    return rc;
+}
+
 int ng__bpe_to_json(const ng__bpe *b, cJSON *root, cJSON *vocab) {
     char *buf = NULL;
     size_t cap = 0;

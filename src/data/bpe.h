@@ -52,6 +52,8 @@ int ng__bpe_encode(const ng__bpe *b, const char *text, size_t len, int32_t *ids,
  * "#version" first line, then "A B" a line, rank = order). NULL + an error naming the file and
  * the entry or line. */
 ng__bpe *ng__bpe_load_gpt2(const char *vocab_path, const char *merges_path);
+/* The same files written (atomically): ng__bpe_load_gpt2 reads them back to the same vocabulary. */
+int ng__bpe_save_gpt2(const ng__bpe *b, const char *vocab_path, const char *merges_path);
 /* The tokenizer JSON's parts of a BPE vocabulary: to_json fills vocab (an array, in root) with
  * the tokens written with bytes_to_unicode and adds "merges": [[a, b], ...] to root (NG_ERR when
  * out of memory); from_json reads them back from root, validated (NULL + an error naming the

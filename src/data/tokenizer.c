@@ -476,6 +476,11 @@ ng_tokenizer *ng_tokenizer_load_gpt2(const char *vocab_path, const char *merges_
     return wrap_bpe(ng__bpe_load_gpt2(vocab_path, merges_path));
 }
 
+int ng_tokenizer_save_gpt2(const ng_tokenizer *t, const char *vocab_path, const char *merges_path) {
+    if (!t->bpe) return ng_set_error("a %s tokenizer has no GPT-2 files (vocab.json + merges.txt): only a BPE one", ng_tok_kind_name(t->kind));
+    return ng__bpe_save_gpt2(t->bpe, vocab_path, merges_path);
+}
+
 const char *ng_tok_kind_name(ng_tok_kind kind) {
     return kind == NG_TOK_CHAR ? "char" : kind == NG_TOK_WORD ? "word" : kind == NG_TOK_BPE ? "bpe" : "?";
 }

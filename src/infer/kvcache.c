@@ -48,6 +48,17 @@ struct ng_infer {
     unsigned long met;      /* meeting points passed so far */
 };
 
+/* a bias's values, or NULL for a model without biases (cfg.no_bias): every kernel below takes
+ * NULL as "add nothing" */
+static inline const float *bias_of(const ng_tensor *b) { return b ? b->data : NULL; }
+static inline const float *bias_at(const ng_tensor *b, size_t at) { return b ? b->data + at : NULL; }
+
+/* the model's GELU (cfg.gelu) over n values, in place or not */
+static inline void gelu(const ng_infer *s, float *y, const float *x, int64_t n) {
+    if (s->m->cfg.gelu == NG_GELU_EXACT) ng_k_gelu_exact(y, x, n);
+    else ng_k_gelu(y, x, n);
+}
+
 /* weights per token from which the one-stream step is split over threads */
 #define NG_DECODE_SPLIT_MIN 65536
 
@@ -323,8 +334,13 @@ static const float *tree_sum(const float *sh, float *own, int id, int a, int b, 
     return own + (size_t)id * C;
 }
 
-/* x[j] += b[j] + sum[j] */
+/* x[j] += b[j] + sum[j] (b NULL: x[j] += sum[j]) */
 static inline void add_sum(float *restrict x, const float *restrict b, const float *restrict sum, int C) {
+    if (!b) {
+        #pragma omp simd
+        for (int j = 0; j < C; j++) x[j] += sum[j];
+        return;
+    }
     #pragma omp simd
     for (int j = 0; j < C; j++) x[j] += b[j] + sum[j];
 }
@@ -456,7 +472,7 @@ static void embed(pass *p) {
 static void norm(pass *p, const ng_tensor *w, const ng_tensor *b) {
     const int C = p->s->m->cfg.n_embd;
     if (p->r1 > p->r0)
-        ng_k_layernorm(p->xn + (size_t)p->r0 * C, NULL, NULL, p->x + (size_t)p->r0 * C, w->data, b->data, p->r1 - p->r0, C, 1e-5f);
+        ng_k_layernorm(p->xn + (size_t)p->r0 * C, NULL, NULL, p->x + (size_t)p->r0 * C, w->data, bias_of(b), p->r1 - p->r0, C, 1e-5f);
     barrier_if_rebuild(p);
 }
 
@@ -478,16 +494,16 @@ static void product(pass *p, int l, int which, int kv_only) {
                 {
                     int a0, a1;
                     share(3 * C - k0, omp_get_thread_num(), omp_get_num_threads(), 32, &a0, &a1);
-                    ng_linear_packed_part(s->qkv, 3 * C, s->xn, C, packed(s, l, 0), b->c_attn_b->data, R, C, 3 * C, k0 + a0, k0 + a1, 0, C);
+                    ng_linear_packed_part(s->qkv, 3 * C, s->xn, C, packed(s, l, 0), bias_of(b->c_attn_b), R, C, 3 * C, k0 + a0, k0 + a1, 0, C);
                 }
-            } else linear(s->qkv, s->xn, R, b->c_attn_w->data, packed(s, l, 0), b->c_attn_b->data, C, 3 * C);
+            } else linear(s->qkv, s->xn, R, b->c_attn_w->data, packed(s, l, 0), bias_of(b->c_attn_b), C, 3 * C);
             break;
-        case PROJ: linear(s->xn, s->y, R, b->c_proj_w->data, packed(s, l, 1), b->c_proj_b->data, C, C); break;
+        case PROJ: linear(s->xn, s->y, R, b->c_proj_w->data, packed(s, l, 1), bias_of(b->c_proj_b), C, C); break;
         case FC:
-            linear(s->f, s->xn, R, b->c_fc_w->data, packed(s, l, 2), b->c_fc_b->data, C, 4 * C);
-            ng_k_gelu(s->f, s->f, (int64_t)R * 4 * C);
+            linear(s->f, s->xn, R, b->c_fc_w->data, packed(s, l, 2), bias_of(b->c_fc_b), C, 4 * C);
+            gelu(s, s->f, s->f, (int64_t)R * 4 * C);
             break;
-        case MLP: linear(s->xn, s->f, R, b->mlp_proj_w->data, packed(s, l, 3), b->mlp_proj_b->data, 4 * C, C); break;
+        case MLP: linear(s->xn, s->f, R, b->mlp_proj_w->data, packed(s, l, 3), bias_of(b->mlp_proj_b), 4 * C, C); break;
         }
         return;
     }
@@ -501,7 +517,7 @@ static void product(pass *p, int l, int which, int kv_only) {
             case ATTN:
                 for (int part = 0; part < 3; part++) {   /* q, k and v of head u */
                     const float *wq = *w ? *w : b->c_attn_w->data + ((size_t)part * C + c0) * C;
-                    ng_sgemv_serial(s->qkv + part * C + c0, p->xn, wq, b->c_attn_b->data + part * C + c0, C, hs);
+                    ng_sgemv_serial(s->qkv + part * C + c0, p->xn, wq, bias_at(b->c_attn_b, part * C + c0), C, hs);
                     if (*w) *w += (size_t)hs * C;
                 }
                 break;
@@ -510,9 +526,9 @@ static void product(pass *p, int l, int which, int kv_only) {
                 else ng_sgemv_cols(tree + (size_t)s->leaf[u] * C, s->y + c0, b->c_proj_w->data + c0, C, hs, C);
                 break;
             case FC:
-                ng_sgemv_serial(s->f + f0, p->xn, *w ? *w : b->c_fc_w->data + (size_t)f0 * C, b->c_fc_b->data + f0, C, nf);
+                ng_sgemv_serial(s->f + f0, p->xn, *w ? *w : b->c_fc_w->data + (size_t)f0 * C, bias_at(b->c_fc_b, f0), C, nf);
                 if (*w) *w += (size_t)nf * C;
-                ng_k_gelu(s->f + f0, s->f + f0, nf);
+                gelu(s, s->f + f0, s->f + f0, nf);
                 break;
             case MLP:
                 if (*w) { ng_sgemv_cols(tree + (size_t)s->leaf[u] * C, s->f + f0, *w, nf, nf, C); *w += (size_t)C * nf; }
@@ -532,16 +548,16 @@ static void product(pass *p, int l, int which, int kv_only) {
             share(3 * C - k0, p->t, p->nt, 32, &a0, &a1);
             a0 += k0; a1 += k0;
         }
-        ng_linear_packed_part(s->qkv, 3 * C, p->xn, C, packed(s, l, 0), b->c_attn_b->data, n, C, 3 * C, a0, a1, 0, C);
+        ng_linear_packed_part(s->qkv, 3 * C, p->xn, C, packed(s, l, 0), bias_of(b->c_attn_b), n, C, 3 * C, a0, a1, 0, C);
         break;
     }
-    case PROJ: ng_linear_packed_part(s->part, C, s->y, C, packed(s, l, 1), b->c_proj_b->data, n, C, C, p->p0, p->p1, 0, C); break;
+    case PROJ: ng_linear_packed_part(s->part, C, s->y, C, packed(s, l, 1), bias_of(b->c_proj_b), n, C, C, p->p0, p->p1, 0, C); break;
     case FC:
-        ng_linear_packed_part(s->f, 4 * C, p->xn, C, packed(s, l, 2), b->c_fc_b->data, n, C, 4 * C, p->f0, p->f1, 0, C);
+        ng_linear_packed_part(s->f, 4 * C, p->xn, C, packed(s, l, 2), bias_of(b->c_fc_b), n, C, 4 * C, p->f0, p->f1, 0, C);
         for (int r = 0; r < n && p->f1 > p->f0; r++)
-            ng_k_gelu(s->f + (size_t)r * 4 * C + p->f0, s->f + (size_t)r * 4 * C + p->f0, p->f1 - p->f0);
+            gelu(s, s->f + (size_t)r * 4 * C + p->f0, s->f + (size_t)r * 4 * C + p->f0, p->f1 - p->f0);
         break;
-    case MLP: ng_linear_packed_part(s->part, C, s->f, 4 * C, packed(s, l, 3), b->mlp_proj_b->data, n, 4 * C, C, p->p0, p->p1, 0, 4 * C); break;
+    case MLP: ng_linear_packed_part(s->part, C, s->f, 4 * C, packed(s, l, 3), bias_of(b->mlp_proj_b), n, 4 * C, C, p->p0, p->p1, 0, 4 * C); break;
     }
     #pragma omp barrier
 }
@@ -598,7 +614,7 @@ static void residual(pass *p, int l, int which) {
     float *tree = s->tree + (which == MLP ? (size_t)4 * U * C : 0);
     tree_publish(tree, 1, 0, U, p->t, p->nt, U, C);
     meet(s, p->t, p->nt, ++p->k);
-    add_sum(p->x, (which == MLP ? b->mlp_proj_b : b->c_proj_b)->data, tree_sum(tree, p->own, 1, 0, U, p->nt, U, C), C);
+    add_sum(p->x, bias_of(which == MLP ? b->mlp_proj_b : b->c_proj_b), tree_sum(tree, p->own, 1, 0, U, p->nt, U, C), C);
 }
 
 /* The final LayerNorm and the tied head: the logits (S, V) of each stream's last position. */
@@ -607,7 +623,7 @@ static void head(pass *p) {
     const ng_model *m = s->m;
     const int S = s->S, C = m->cfg.n_embd, V = m->cfg.vocab_size, L = m->cfg.n_layer, n = p->n;
     if (p->kind == STEP) {
-        ng_k_layernorm(p->xn, NULL, NULL, p->x, m->w.gpt.ln_f_w->data, m->w.gpt.ln_f_b->data, 1, C, 1e-5f);
+        ng_k_layernorm(p->xn, NULL, NULL, p->x, m->w.gpt.ln_f_w->data, bias_of(m->w.gpt.ln_f_b), 1, C, 1e-5f);
         for (int u = p->u0; u < p->u1; u++) {
             int v0, v1;
             unit_vocab(&m->cfg, u, &v0, &v1);
@@ -619,7 +635,7 @@ static void head(pass *p) {
     for (int i = 0; i < S; i++)   /* gather each stream's last row */
         if (n > 1) memmove(s->y + (size_t)i * C, s->x + ((size_t)i * n + n - 1) * C, (size_t)C * sizeof(float));
     const float *xl = n > 1 ? s->y : s->x;
-    ng_k_layernorm(s->xn, NULL, NULL, xl, m->w.gpt.ln_f_w->data, m->w.gpt.ln_f_b->data, S, C, 1e-5f);
+    ng_k_layernorm(s->xn, NULL, NULL, xl, m->w.gpt.ln_f_w->data, bias_of(m->w.gpt.ln_f_b), S, C, 1e-5f);
     linear(s->logits, s->xn, S, m->w.gpt.wte->data, packed(s, L, 0), NULL, C, V);
 }
 

@@ -66,6 +66,8 @@ char *ng_model_config_to_json(const ng_model_config *c) {
             cJSON_AddNumberToObject(o, "n_head", c->n_head);
             cJSON_AddNumberToObject(o, "n_embd", c->n_embd);
             cJSON_AddNumberToObject(o, "dropout", c->dropout);
+            if (c->gelu == NG_GELU_EXACT) cJSON_AddStringToObject(o, "gelu", "exact");
+            if (c->no_bias) cJSON_AddBoolToObject(o, "bias", 0);
         }
     } else {
         cJSON_AddNumberToObject(o, "channels", c->c);
@@ -104,6 +106,12 @@ static int text_from_json(const cJSON *o, ng_model_config *c) {
         double dv = cJSON_IsNumber(d) ? d->valuedouble : 0.0;
         if (!(dv >= 0 && dv < 1)) return ng_set_error("model config: 'dropout' %g outside [0, 1)", dv);
         c->dropout = (float)dv;
+        const cJSON *ge = cJSON_GetObjectItemCaseSensitive(o, "gelu"), *bi = cJSON_GetObjectItemCaseSensitive(o, "bias");
+        if (ge && !(cJSON_IsString(ge) && (!strcmp(ge->valuestring, "tanh") || !strcmp(ge->valuestring, "exact"))))
+            return ng_set_error("model config: 'gelu' is not \"tanh\" or \"exact\"");
+        c->gelu = ge && !strcmp(ge->valuestring, "exact") ? NG_GELU_EXACT : NG_GELU_TANH;
+        if (bi && !cJSON_IsBool(bi)) return ng_set_error("model config: 'bias' is not true or false");
+        c->no_bias = bi && cJSON_IsFalse(bi);
     }
     return NG_OK;
 }
@@ -164,7 +172,7 @@ fail:
 int64_t ng_model_param_count(const ng_model_config *cfg) {
     if (cfg->kind == NG_MODEL_GPT && !ng_model_config_check(cfg)) {   /* counted without declaring L blocks */
         const int64_t V = cfg->vocab_size, T = cfg->block_size, L = cfg->n_layer, C = cfg->n_embd;
-        return V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C;
+        return cfg->no_bias ? V * C + T * C + L * (12 * C * C + 2 * C) + C : V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C;
     }
     ng_model *m = model_declare(cfg);
     if (!m) return -1;

@@ -152,6 +152,38 @@ static void gelu_backward(ng_graph *g, ng_tensor *t) {
     for (int64_t i = 0; i < t->n; i++) dx[i] += dy[i] * ng_gelu_grad_f(x[i]);
 }
 
+/* The exact GELU, 0.5 x (1 + erf(x / sqrt 2)) (PyTorch's nn.GELU(), nanoGPT's): libm's erff, a
+ * plain loop (no fast twin to keep: its cost is a few percent of a GPT's step) */
+#define NG_SQRT1_2 0.70710678118654752f
+#define NG_INV_SQRT_2PI 0.39894228040143268f
+static inline float gelu_exact_f(float x) { return 0.5f * x * (1.0f + erff(x * NG_SQRT1_2)); }
+void ng_k_gelu_exact(float *y, const float *x, int64_t n) {
+    if (n > PAR_MIN) {
+        #pragma omp parallel for
+        for (int64_t i = 0; i < n; i++) y[i] = gelu_exact_f(x[i]);
+    } else {   /* a sampling step: no thread team */
+        for (int64_t i = 0; i < n; i++) y[i] = gelu_exact_f(x[i]);
+    }
+}
+
+static void gelu_exact_forward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    ng_k_gelu_exact(t->data, t->src[0]->data, t->n);
+}
+
+/* d/dx = 0.5 (1 + erf(x / sqrt 2)) + x phi(x), phi the standard normal density */
+static void gelu_exact_backward(ng_graph *g, ng_tensor *t) {
+    (void)g;
+    const float *x = t->src[0]->data, *dy = t->grad;
+    float *dx = t->src[0]->grad;
+    if (!dx) return;
+    #pragma omp parallel for if (t->n > PAR_MIN)
+    for (int64_t i = 0; i < t->n; i++) {
+        const float v = x[i];
+        dx[i] += dy[i] * (0.5f * (1.0f + erff(v * NG_SQRT1_2)) + v * NG_INV_SQRT_2PI * expf(-0.5f * v * v));
+    }
+}
+
 static void relu_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     const float *x = t->src[0]->data;
@@ -233,6 +265,7 @@ static const ng_op_def add_op = {"add", add_forward, add_backward};   /* y = a +
 static const ng_op_def mul_op = {"mul", mul_forward, mul_backward};   /* y = a * b elementwise, same shape */
 static const ng_op_def scale_op = {"scale", scale_forward, scale_backward};   /* y = farg[0] * a */
 static const ng_op_def gelu_op = {"gelu", gelu_forward, gelu_backward};   /* tanh approximation */
+static const ng_op_def gelu_exact_op = {"gelu_exact", gelu_exact_forward, gelu_exact_backward};   /* erf */
 static const ng_op_def relu_op = {"relu", relu_forward, relu_backward};
 static const ng_op_def dropout_op = {"dropout", dropout_forward, dropout_backward};   /* farg[0]=p, inverted dropout, identity when the graph is not training */
 static const ng_op_def sum_op = {"sum", sum_forward, sum_backward};   /* scalar sum of all elements */
@@ -268,6 +301,10 @@ ng_tensor *ng_scale(ng_graph *g, ng_tensor *a, float s) {
 ng_tensor *ng_gelu(ng_graph *g, ng_tensor *x) {
     NG_NEED(x && x->data);
     return ng__op_node3(g, &gelu_op, x->ndim, x->ne, x, NULL, NULL);
+}
+ng_tensor *ng_gelu_exact(ng_graph *g, ng_tensor *x) {
+    NG_NEED(x && x->data);
+    return ng__op_node3(g, &gelu_exact_op, x->ndim, x->ne, x, NULL, NULL);
 }
 ng_tensor *ng_relu(ng_graph *g, ng_tensor *x) {
     NG_NEED(x && x->data);

@@ -1,5 +1,5 @@
-/* layernorm.c - LayerNorm over the last dimension, with weight and bias.
- * y = (x - mean) * rstd * w + b, rstd = 1/sqrt(var + eps); aux keeps mean and rstd per row. */
+/* layernorm.c - LayerNorm over the last dimension, with weight and bias (or a weight only:
+ * nanoGPT's bias=False, b NULL). y = (x - mean) * rstd * w + b, rstd = 1/sqrt(var + eps); aux keeps mean and rstd per row. */
 #include "graph/graph_internal.h"
 #include "ops/kernels/kernels.h"
 
@@ -16,8 +16,13 @@ static inline void layernorm_row(float *restrict yi, float *mean, float *rstd, c
     for (int64_t j = 0; j < C; j++) { float d = xi[j] - m; v += d * d; }
     v /= (float)C;
     float r = 1.0f / sqrtf(v + eps);
-    #pragma omp simd
-    for (int64_t j = 0; j < C; j++) yi[j] = (xi[j] - m) * r * w[j] + b[j];
+    if (b) {
+        #pragma omp simd
+        for (int64_t j = 0; j < C; j++) yi[j] = (xi[j] - m) * r * w[j] + b[j];
+    } else {
+        #pragma omp simd
+        for (int64_t j = 0; j < C; j++) yi[j] = (xi[j] - m) * r * w[j];
+    }
     if (mean) *mean = m;
     if (rstd) *rstd = r;
 }
@@ -38,7 +43,7 @@ static void layernorm_forward(ng_graph *g, ng_tensor *t) {
     (void)g;
     ng_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
     int64_t N = ng_rows(x), C = ng_cols(x);
-    ng_k_layernorm(t->data, t->aux, t->aux + N, x->data, w->data, b->data, N, C, t->farg[0]);
+    ng_k_layernorm(t->data, t->aux, t->aux + N, x->data, w->data, b ? b->data : NULL, N, C, t->farg[0]);
 }
 
 static void layernorm_backward(ng_graph *g, ng_tensor *t) {
@@ -68,7 +73,8 @@ static void layernorm_backward(ng_graph *g, ng_tensor *t) {
             }
         }
     }
-    if (w->grad || b->grad) {
+    float *bgrad = b ? b->grad : NULL;
+    if (w->grad || bgrad) {
         /* column sums read row by row; threads split the columns in blocks of 64 (each sum runs
          * over the rows in order, whatever the thread count) */
         const int64_t nblk = (C + 63) / 64;
@@ -85,7 +91,7 @@ static void layernorm_backward(ng_graph *g, ng_tensor *t) {
             }
             for (int64_t j = 0; j < wdt; j++) {
                 if (w->grad) w->grad[j0 + j] += sw[j];
-                if (b->grad) b->grad[j0 + j] += sb[j];
+                if (bgrad) bgrad[j0 + j] += sb[j];
             }
         }
     }
@@ -96,10 +102,10 @@ static void layernorm_backward(ng_graph *g, ng_tensor *t) {
 static const ng_op_def layernorm_op = {"layernorm", layernorm_forward, layernorm_backward};   /* over the last dim; src1 = weight, src2 = bias; farg[0] = eps */
 
 ng_tensor *ng_layernorm(ng_graph *g, ng_tensor *x, ng_tensor *w, ng_tensor *b, float eps) {
-    NG_NEED(x && w && b && x->data);
+    NG_NEED(x && w && x->data);
     int64_t C = ng_cols(x);
     if (w->ndim != 1 || w->ne[0] != C) return ng__shape_error("layernorm weight", x, w);
-    if (b->ndim != 1 || b->ne[0] != C) return ng__shape_error("layernorm bias", x, b);
+    if (b && (b->ndim != 1 || b->ne[0] != C)) return ng__shape_error("layernorm bias", x, b);
     ng_tensor *t = ng__op_node3(g, &layernorm_op, x->ndim, x->ne, x, w, b);
     if (t) { t->farg[0] = eps; if (ng__set_aux(t, 2 * ng_rows(x))) return NULL; }
     return t;

@@ -17,17 +17,24 @@
 
 /* ---------------------------------------------------------------- settings */
 
-/* SPEC.md's named configurations (evaluation settings as in nanoGPT / the lecture). */
+/* SPEC.md's named configurations (evaluation settings as in nanoGPT / the lecture), and two
+ * GPT-2-class ones: gpt2 is GPT-2 small's shape (124M with GPT-2's 50257 tokens) with nanoGPT's
+ * train_gpt2.py recipe (batch 12 without its gradient accumulation); bpe-small a subword model
+ * trainable on a CPU in minutes. V: the vocabulary a word tokenizer keeps (and a BPE tokenizer
+ * is trained to); a char tokenizer's vocabulary always comes from the data. */
 static const struct {
     const char *name;
     ng_model_kind kind;
     int T, B, L, H, C;
     float dropout, lr, min_lr;
-    int warmup, steps, eval_every, eval_iters;
+    int warmup, steps, eval_every, eval_iters, V;
+    int bpe;   /* the preset's tokenizer is byte-level BPE (of V tokens), not char */
 } PRESETS[] = {
-    {"baby", NG_MODEL_GPT, 64, 12, 4, 4, 128, 0.0f, 1e-3f, 1e-4f, 100, 2000, 250, 20},
-    {"shakespeare-char", NG_MODEL_GPT, 256, 64, 6, 6, 384, 0.2f, 1e-3f, 1e-4f, 100, 5000, 250, 200},
-    {"bigram", NG_MODEL_BIGRAM, 8, 32, 0, 0, 0, 0.0f, 1e-2f, 1e-2f, 0, 3000, 300, 200},
+    {"baby", NG_MODEL_GPT, 64, 12, 4, 4, 128, 0.0f, 1e-3f, 1e-4f, 100, 2000, 250, 20, 0, 0},
+    {"shakespeare-char", NG_MODEL_GPT, 256, 64, 6, 6, 384, 0.2f, 1e-3f, 1e-4f, 100, 5000, 250, 200, 0, 0},
+    {"bigram", NG_MODEL_BIGRAM, 8, 32, 0, 0, 0, 0.0f, 1e-2f, 1e-2f, 0, 3000, 300, 200, 0, 0},
+    {"gpt2", NG_MODEL_GPT, 1024, 12, 12, 12, 768, 0.0f, 6e-4f, 6e-5f, 2000, 600000, 1000, 200, 50257, 1},
+    {"bpe-small", NG_MODEL_GPT, 256, 12, 4, 4, 256, 0.1f, 1e-3f, 1e-4f, 100, 1000, 250, 20, 4096, 1},
 };
 
 const char *ng_train_default_preset(ng_model_kind kind) {
@@ -46,9 +53,11 @@ int ng_train_preset(const char *name, ng_model_config *c, ng_train_settings *s) 
         s->warmup = PRESETS[k].warmup; s->steps = PRESETS[k].steps;
         s->eval_every = PRESETS[k].eval_every; s->eval_iters = PRESETS[k].eval_iters;
         s->dropout = PRESETS[k].dropout;
+        if (PRESETS[k].V) s->vocab_size = PRESETS[k].V;
+        if (PRESETS[k].bpe) s->tokenizer = NG_TOK_BPE;
         return NG_OK;
     }
-    return ng_set_error("--preset: unknown preset '%s' (baby, shakespeare-char, bigram)", name);
+    return ng_set_error("--preset: unknown preset '%s' (baby, shakespeare-char, bigram, gpt2, bpe-small)", name);
 }
 
 void ng_train_defaults(ng_model_kind kind, ng_train_settings *s) {

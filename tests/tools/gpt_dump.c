@@ -1,6 +1,7 @@
 /* gpt_dump.c - writes a small GPT checkpoint and, for fixed batches, nanogen's logits, loss
  * and every parameter gradient, so tests/test_torch.py can compare them with PyTorch.
- * usage: gpt_dump OUTDIR   -> OUTDIR/model.safetensors, OUTDIR/ref_T16.safetensors, ref_T10 */
+ * usage: gpt_dump OUTDIR [exact] [nobias]   -> OUTDIR/model.safetensors, OUTDIR/ref_T16.safetensors, ref_T10
+ * (exact: the exact GELU; nobias: no biases, nanoGPT's bias=False) */
 #include "nanogen.h"
 
 #include <stdio.h>
@@ -49,11 +50,18 @@ static int dump(ng_model *m, const char *dir, int B, int T, uint64_t seed) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) { fprintf(stderr, "usage: gpt_dump OUTDIR\n"); return 2; }
+    if (argc < 2) { fprintf(stderr, "usage: gpt_dump OUTDIR [exact] [nobias]\n"); return 2; }
+    int exact = 0, nobias = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "exact")) exact = 1;
+        else if (!strcmp(argv[i], "nobias")) nobias = 1;
+        else { fprintf(stderr, "gpt_dump: unknown option '%s'\n", argv[i]); return 2; }
+    }
     const char *chars = "\n !',.:;?ABCDEFabcdefghij";
     ng_tokenizer *tok = ng_tokenizer_build(NG_TOK_CHAR, chars, strlen(chars), 0);
     if (!tok) { fprintf(stderr, "%s\n", ng_last_error()); return 1; }
-    ng_model_config cfg = {.kind = NG_MODEL_GPT, .vocab_size = ng_tokenizer_vocab_size(tok), .block_size = 16, .n_layer = 2, .n_head = 4, .n_embd = 32};
+    ng_model_config cfg = {.kind = NG_MODEL_GPT, .vocab_size = ng_tokenizer_vocab_size(tok), .block_size = 16, .n_layer = 2, .n_head = 4, .n_embd = 32,
+                           .gelu = exact ? NG_GELU_EXACT : NG_GELU_TANH, .no_bias = nobias};
     ng_model *m = ng_model_new(&cfg);
     if (!m) { fprintf(stderr, "%s\n", ng_last_error()); return 1; }
     ng_model_init(m, 42);

@@ -5,13 +5,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* out (N,C) = layernorm(x (N,C)) * w + b; mean/rstd (N) saved when non-NULL */
+/* out (N,C) = layernorm(x (N,C)) * w + b (b may be NULL: none); mean/rstd (N) saved when non-NULL */
 void ng_k_layernorm(float *out, float *mean, float *rstd, const float *x, const float *w, const float *b,
                     int64_t N, int64_t C, float eps);
 /* y (N,out) = x (N,in) W^T (out,in) + b (out, may be NULL) */
 void ng_k_linear(float *y, const float *x, const float *W, const float *b, int N, int in, int out);
 /* y[i] = gelu_tanh(x[i]) */
 void ng_k_gelu(float *y, const float *x, int64_t n);
+/* y[i] = gelu_exact(x[i]) = 0.5 x (1 + erf(x / sqrt 2)) */
+void ng_k_gelu_exact(float *y, const float *x, int64_t n);
 /* y (out) = W (out,in) x (in) + b (may be NULL); W row-major (nanogen's GEMV for sampling) */
 void ng_sgemv_rows(float *y, const float *x, const float *W, const float *b, int in, int out);
 /* the same on the calling thread only, each output row computed exactly as ng_sgemv_rows does
