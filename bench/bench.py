@@ -284,7 +284,8 @@ def mpi_ng_train(data, steps, ranks, threads, out, preset, extra=(), log_every=1
     _, _, _, rss = run(cmd)
     rec = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl")) if '"ms_per_step"' in l]
     rec = rec[1:] if len(rec) > 2 else rec   # the first window holds the warm-up
-    return statistics.median(r["ms_per_step"] for r in rec), statistics.median(r.get("allreduce_ms", 0) for r in rec)
+    return (statistics.median(r["ms_per_step"] for r in rec), statistics.median(r.get("allreduce_ms", 0) for r in rec),
+            statistics.median(r.get("wait_ms", 0) for r in rec))
 
 
 def mpi_rows(a):
@@ -296,8 +297,9 @@ def mpi_rows(a):
         print("\n(several processes: no MPI build here; make MPI=1 with openmpi-bin libopenmpi-dev adds these rows)")
         return
     print()
-    print("several processes on this machine (make MPI=1): tok/s, the global batch the same in every column")
-    print(f"{'':22}{'1 proc x 2 thr':>15}{'2 ranks x 1 thr':>16}{'ratio':>7}{'allreduce ms':>13}{'DDP 2 x 1':>11}{'vs DDP':>8}")
+    print("several processes on this machine (make MPI=1): tok/s, the global batch the same in every column; per step, the")
+    print("fixed-order sum's ms and the ms a rank waits for the slower one (median of the log lines)")
+    print(f"{'':18}{'1 proc x 2 thr':>15}{'2 ranks x 1 thr':>16}{'ratio':>7}{'sum ms':>8}{'wait ms':>8}{'DDP 2 x 1':>11}{'vs DDP':>8}")
     rows = [("baby", 12, 64, a.steps, [], ["--n-layer", "4", "--n-head", "4", "--n-embd", "128", "--block-size", "64", "--batch-size", "12"])]
     if a.big_steps > 0:
         rows.append(("shakespeare-char", 64, 256, max(a.big_steps, 4), [],
@@ -305,13 +307,13 @@ def mpi_rows(a):
     with tempfile.TemporaryDirectory() as d:
         for preset, B, T, steps, extra, pt_args in rows:
             le = 1 if preset != "baby" else 10
-            one, _ = mpi_ng_train(a.data, steps, 1, 2, os.path.join(d, "one"), preset, extra, le)
-            two, ar = mpi_ng_train(a.data, steps, 2, 1, os.path.join(d, "two"), preset, extra, le)
+            one, _, _ = mpi_ng_train(a.data, steps, 1, 2, os.path.join(d, "one"), preset, extra, le)
+            two, ar, wt = mpi_ng_train(a.data, steps, 2, 1, os.path.join(d, "two"), preset, extra, le)
             out, _, _, _ = run(["/usr/bin/python3", os.path.join(ROOT, "bench", "torch_ddp.py"), "--data", a.data, "--ranks", "2",
                                 "--threads", "1", "--steps", str(max(steps, 8))] + pt_args)
             ddp = json.loads(out.strip().splitlines()[-1])["tok_per_s"]
             t1, t2 = B * T / one * 1e3, B * T / two * 1e3
-            print(f"{preset:22}{t1:15.0f}{t2:16.0f}{t2 / t1:6.2f}x{ar:13.2f}{ddp:11.0f}{t2 / ddp:7.2f}x")
+            print(f"{preset:18}{t1:15.0f}{t2:16.0f}{t2 / t1:6.2f}x{ar:8.2f}{wt:8.1f}{ddp:11.0f}{t2 / ddp:7.2f}x")
     out, _, _, _ = run(["mpirun", "--oversubscribe", "-np", "2"] + (["--allow-run-as-root"] if os.geteuid() == 0 else []) +
                        [os.path.join(ROOT, "build-mpi", "bench", "allreduce"), "--max-mb", "256"])
     print(out.rstrip())

@@ -30,7 +30,7 @@ typedef struct {
     int32_t *bx, *by;         /* the step's whole batch when it is cut into shards */
     float *gtmp;              /* scratch of the sum across ranks */
     ng_dist_tree tree;
-    double comm_s;            /* seconds in the sum across ranks since the last log line */
+    double comm_s, wait_s;    /* seconds in the sum across ranks, and waiting for the slowest rank, since the last log line */
 } text_run;
 
 /* ---------------------------------------------------------------- text helpers */
@@ -530,6 +530,8 @@ static int sharded_step(ng_trainer *t, int step, float *loss) {
     if (flags[0]) snprintf(own, sizeof own, "%s", ng_last_error());
     const int had = flags[0];
     if (ng__train_agree(flags, 1)) { rc = NG_ERR; goto done; }
+    const double t1 = ng_seconds();   /* the agreement waits for the slowest rank; the sum starts here */
+    r->wait_s += t1 - t0;
     if (flags[0]) {
         if (had) ng_set_error("%s", own);
         else { ng__train_shared_error(); ng_set_error("another rank stopped the run (its error is above)"); }
@@ -537,7 +539,7 @@ static int sharded_step(ng_trainer *t, int step, float *loss) {
         goto done;
     }
     if (ng__dist_allgather_float(m, L, a) || ng__dist_sum_tree(grad, ng_params_total(P), r->gtmp)) { rc = NG_ERR; goto done; }
-    r->comm_s += ng_seconds() - t0;
+    r->comm_s += ng_seconds() - t1;
     double sum = 0;
     for (int i = 0; i < L * N; i++) sum += a[i];
     *loss = (float)(sum / r->S);
@@ -639,8 +641,11 @@ int ng__text_run(ng_trainer *t) {
             cJSON_AddNumberToObject(j, "lr", lr);
             cJSON_AddNumberToObject(j, "tok_per_s", tps);
             cJSON_AddNumberToObject(j, "ms_per_step", ms);
-            if (ng_dist_size() > 1) cJSON_AddNumberToObject(j, "allreduce_ms", 1e3 * r->comm_s / win_n);
-            r->comm_s = 0;
+            if (ng_dist_size() > 1) {
+                cJSON_AddNumberToObject(j, "allreduce_ms", 1e3 * r->comm_s / win_n);
+                cJSON_AddNumberToObject(j, "wait_ms", 1e3 * r->wait_s / win_n);
+            }
+            r->comm_s = r->wait_s = 0;
             ng_train_event le = {.kind = NG_TRAIN_LOG, .step = step + 1, .steps = s->steps, .loss = loss_sum / loss_n, .lr = lr};
             le.record = ng__train_record(t, j);
             ng__train_emit(t, &le);
