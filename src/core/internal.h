@@ -59,4 +59,9 @@ int ng__dist_allgather_double(const double *mine, int n_each, double *all);
 int ng__dist_local_size(void);                                         /* ranks on this machine */
 void ng__dist_abort(int code);                                         /* ends every rank (MPI_Abort) */
 
+/* An open-addressing table (linear probing, -1 = empty) of mask + 1 slots over n items of `size`
+ * bytes, each placed by the uint64_t hash at byte hash_off of it: the tables of the word and BPE
+ * tokenizers' counts, rebuilt when they grow. malloc'd; NULL when out of memory. */
+int32_t *ng__hash_slots(const void *items, size_t n, size_t size, size_t hash_off, size_t mask);
+
 #endif

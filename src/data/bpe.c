@@ -22,6 +22,7 @@
 #include "data/bpe.h"
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -627,14 +628,8 @@ ng__bpe *ng__bpe_train(const char *text, size_t len, int vocab_size) {
             if (m > maxlen) maxlen = m;
             if (2 * nwp > wmask + 1) {
                 size_t nm = 2 * (wmask + 1) - 1;
-                int32_t *ns = malloc((nm + 1) * sizeof *ns);
+                int32_t *ns = ng__hash_slots(wp, nwp, sizeof *wp, offsetof(wpiece, h), nm);
                 if (!ns) { ng_set_error("out of memory training BPE"); goto done; }
-                memset(ns, 0xFF, (nm + 1) * sizeof *ns);
-                for (size_t j = 0; j < nwp; j++) {
-                    size_t q = wp[j].h & nm;
-                    while (ns[q] >= 0) q = (q + 1) & nm;
-                    ns[q] = (int32_t)j;
-                }
                 free(wslot);
                 wslot = ns;
                 wmask = nm;

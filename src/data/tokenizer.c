@@ -14,6 +14,7 @@
 #include "data/bpe.h"
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,20 @@ struct ng_tokenizer {
 };
 
 /* ================================================================ helpers */
+
+int32_t *ng__hash_slots(const void *items, size_t n, size_t size, size_t hash_off, size_t mask) {
+    int32_t *ns = malloc((mask + 1) * sizeof *ns);
+    if (!ns) return NULL;
+    memset(ns, 0xFF, (mask + 1) * sizeof *ns);
+    for (size_t j = 0; j < n; j++) {
+        uint64_t h;
+        memcpy(&h, (const char *)items + j * size + hash_off, sizeof h);
+        size_t q = h & mask;
+        while (ns[q] >= 0) q = (q + 1) & mask;
+        ns[q] = (int32_t)j;
+    }
+    return ns;
+}
 
 /* FNV-1a hash of n bytes. */
 static uint64_t hash_bytes(const char *s, size_t n) {
@@ -399,14 +414,8 @@ static ng_tokenizer *build_word(const char *text, size_t len, int cap) {
             slots[k] = (int32_t)n_ent++;
             if (2 * n_ent > mask + 1) {               /* keep the load under 1/2 */
                 size_t nmask = 2 * mask + 1;
-                int32_t *ns = ng_malloc((nmask + 1) * sizeof *ns, "word counts");
-                if (!ns) goto done;
-                memset(ns, 0xFF, (nmask + 1) * sizeof *ns);
-                for (size_t j = 0; j < n_ent; j++) {
-                    size_t q = ent[j].hash & nmask;
-                    while (ns[q] >= 0) q = (q + 1) & nmask;
-                    ns[q] = (int32_t)j;
-                }
+                int32_t *ns = ng__hash_slots(ent, n_ent, sizeof *ent, offsetof(wcount, hash), nmask);
+                if (!ns) { ng_set_error("out of memory counting words"); goto done; }
                 free(slots);
                 slots = ns;
                 mask = nmask;
