@@ -98,23 +98,19 @@ int ng__dist_max_int(int *v, int n) {
     return NG_OK;
 }
 
-int ng__dist_allgather_float(const float *mine, int n_each, float *all) {
-    if (d_size == 1) { memmove(all, mine, (size_t)n_each * sizeof(float)); return NG_OK; }
+/* every rank's n_each values of `size` bytes (a float or a double), rank r's at all + r * n_each */
+static int allgather(const void *mine, int n_each, void *all, size_t size) {
+    if (d_size == 1) { memmove(all, mine, (size_t)n_each * size); return NG_OK; }
 #ifdef NG_MPI
-    int rc = MPI_Allgather(mine, n_each, MPI_FLOAT, all, n_each, MPI_FLOAT, MPI_COMM_WORLD);
+    const MPI_Datatype t = size == sizeof(double) ? MPI_DOUBLE : MPI_FLOAT;
+    int rc = MPI_Allgather(mine, n_each, t, all, n_each, t, MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS) return mpi_fail(rc, "gathering the losses");
 #endif
     return NG_OK;
 }
 
-int ng__dist_allgather_double(const double *mine, int n_each, double *all) {
-    if (d_size == 1) { memmove(all, mine, (size_t)n_each * sizeof(double)); return NG_OK; }
-#ifdef NG_MPI
-    int rc = MPI_Allgather(mine, n_each, MPI_DOUBLE, all, n_each, MPI_DOUBLE, MPI_COMM_WORLD);
-    if (rc != MPI_SUCCESS) return mpi_fail(rc, "gathering the evaluation");
-#endif
-    return NG_OK;
-}
+int ng__dist_allgather_float(const float *mine, int n_each, float *all) { return allgather(mine, n_each, all, sizeof(float)); }
+int ng__dist_allgather_double(const double *mine, int n_each, double *all) { return allgather(mine, n_each, all, sizeof(double)); }
 
 /* ---------------------------------------------------------------- the fixed-order sum */
 
