@@ -269,13 +269,13 @@ static int shards_finish(image_run *r, ng_params *P, int failed, float scale) {
 /* The rank's shards' losses gathered from every rank, summed in shard order. */
 static int shards_loss(const float *mine, int L, double *sum) {
     const int N = ng_dist_size();
-    float *all = malloc(sizeof(float) * (size_t)L * N);
+    float small[256], *all = (size_t)L * N <= 256 ? small : malloc(sizeof(float) * (size_t)L * N);   /* no allocation a step, usually */
     if (!all) return ng_set_error("out of memory");
-    if (ng__dist_allgather_float(mine, L, all)) { free(all); return NG_ERR; }
+    const int rc = ng__dist_allgather_float(mine, L, all);
     *sum = 0;
-    for (int i = 0; i < L * N; i++) *sum += all[i];
-    free(all);
-    return NG_OK;
+    for (int i = 0; !rc && i < L * N; i++) *sum += all[i];
+    if (all != small) free(all);
+    return rc;
 }
 
 typedef void (*shard_fill)(ng_trainer *t, image_run *r, int k, int row0, int rows);
@@ -286,7 +286,7 @@ static int sharded_plain(ng_trainer *t, image_run *r, int k, int b, const ng_ten
     ng_graph *g = r->gs[k];
     const int rows = b / r->S, L = r->L;
     ng_params *P = ng_model_block(t->m, 0);
-    float *grad = ng_params_grad(P), *m = malloc(sizeof(float) * (size_t)L);
+    float small[64], *grad = ng_params_grad(P), *m = L <= 64 ? small : malloc(sizeof(float) * (size_t)L);
     if (!m) return ng_set_error("out of memory");
     int failed = 0;
     for (int j = 0; j < L && !failed; j++) {
@@ -304,7 +304,7 @@ static int sharded_plain(ng_trainer *t, image_run *r, int k, int b, const ng_ten
     ng_graph_set_dropout_row0(g, 0);
     if (!failed && L > 1 && ng__dist_tree_result(&r->tree, grad)) failed = 1;
     const int rc = shards_finish(r, P, failed, mean ? 1.0f / (float)r->S : 1.0f) || shards_loss(m, L, total);
-    free(m);
+    if (m != small) free(m);
     if (rc) return NG_ERR;
     if (ng__train_adamw(t->opts[0], P, t->s.lr, "")) { ng__train_shared_error(); return NG_ERR; }
     return NG_OK;
