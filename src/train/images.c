@@ -246,38 +246,6 @@ static int plain_step(ng_trainer *t, ng_graph *g, const ng_tensor *loss) {
  * after the other, their gradients summed in the fixed tree, then across the ranks (dist.c). The
  * whole batch's inputs and random draws are made first, exactly as one process makes them. */
 
-/* Every rank learns whether one failed (the one that did keeps its message); then block P's
- * gradients summed across the ranks and scaled. */
-static int shards_finish(image_run *r, ng_params *P, int failed, float scale) {
-    char own[1024] = "";
-    if (failed) snprintf(own, sizeof own, "%s", ng_last_error());
-    int flags[1] = {failed};
-    if (ng__train_agree(flags, 1)) return NG_ERR;
-    if (flags[0]) {
-        if (failed) return ng_set_error("%s", own);
-        ng__train_shared_error();
-        return ng_set_error("another rank stopped the run (its error is above)");
-    }
-    float *g = ng_params_grad(P);
-    const int64_t n = ng_params_total(P);
-    if (ng__dist_sum_tree(g, n, r->gtmp)) return NG_ERR;
-    if (scale != 1.0f)
-        for (int64_t i = 0; i < n; i++) g[i] *= scale;
-    return NG_OK;
-}
-
-/* The rank's shards' losses gathered from every rank, summed in shard order. */
-static int shards_loss(const float *mine, int L, double *sum) {
-    const int N = ng_dist_size();
-    float small[256], *all = (size_t)L * N <= 256 ? small : malloc(sizeof(float) * (size_t)L * N);   /* no allocation a step, usually */
-    if (!all) return ng_set_error("out of memory");
-    const int rc = ng__dist_allgather_float(mine, L, all);
-    *sum = 0;
-    for (int i = 0; !rc && i < L * N; i++) *sum += all[i];
-    if (all != small) free(all);
-    return rc;
-}
-
 typedef void (*shard_fill)(ng_trainer *t, image_run *r, int k, int row0, int rows);
 
 /* One Adam step of a single-graph objective (graph k, loss `loss`) over shards of a batch of b;
@@ -286,24 +254,19 @@ static int sharded_plain(ng_trainer *t, image_run *r, int k, int b, const ng_ten
     ng_graph *g = r->gs[k];
     const int rows = b / r->S, L = r->L;
     ng_params *P = ng_model_block(t->m, 0);
-    float small[64], *grad = ng_params_grad(P), *m = L <= 64 ? small : malloc(sizeof(float) * (size_t)L);
+    float small[64], *m = L <= 64 ? small : malloc(sizeof(float) * (size_t)L);
     if (!m) return ng_set_error("out of memory");
     int failed = 0;
     for (int j = 0; j < L && !failed; j++) {
         const int shard = ng_dist_rank() * L + j;
         fill(t, r, k, shard * rows, rows);
         ng_graph_set_dropout_row0(g, (int64_t)shard * rows);
-        if (ng__train_forward(g) || ng__train_finite_loss(g, "the loss", loss->data[0]) || ng__train_backward(g, NULL) ||
-            (L > 1 && ng__dist_tree_push(&r->tree, grad))) {
-            failed = 1;
-            break;
-        }
+        failed = ng__train_forward(g) || ng__train_finite_loss(g, "the loss", loss->data[0]) || ng__train_backward(g, NULL) ||
+                 ng__train_shard_done(P, &r->tree, L, j == L - 1);
         m[j] = loss->data[0];
-        if (L > 1) ng_params_zero_grad(P);
     }
     ng_graph_set_dropout_row0(g, 0);
-    if (!failed && L > 1 && ng__dist_tree_result(&r->tree, grad)) failed = 1;
-    const int rc = shards_finish(r, P, failed, mean ? 1.0f / (float)r->S : 1.0f) || shards_loss(m, L, total);
+    const int rc = ng__train_shards_finish(P, r->gtmp, failed, mean ? 1.0f / (float)r->S : 1.0f, m, L, total, NULL, NULL);
     if (m != small) free(m);
     if (rc) return NG_ERR;
     if (ng__train_adamw(t->opts[0], P, t->s.lr, "")) { ng__train_shared_error(); return NG_ERR; }
@@ -539,9 +502,9 @@ static int gan_batch_sharded(ng_trainer *t, image_run *r, const int *idx, double
     }
     ng_params *Dp = ng_model_block(m, 1), *Gp = ng_model_block(m, 0);
     double sum;
-    if (shards_finish(r, Dp, failed, inv) || shards_loss(mine, 1, &sum)) return NG_ERR;
+    if (ng__train_shards_finish(Dp, r->gtmp, failed, inv, mine, 1, &sum, NULL, NULL)) return NG_ERR;
     acc[1] += sum / r->S;
-    if (shards_loss(mine + 1, 1, &sum)) return NG_ERR;
+    if (ng__train_shards_loss(mine + 1, 1, &sum)) return NG_ERR;
     acc[3] += sum / r->S;
     if (ng__train_adamw(t->opts[1], Dp, lr, "the discriminator's ")) { ng__train_shared_error(); return NG_ERR; }
     for (int i = 0; i < Bs; i++) r->df_t->data[i] = 1.0f;
@@ -554,10 +517,10 @@ static int gan_batch_sharded(ng_trainer *t, image_run *r, const int *idx, double
         mine[1] = (float)(dgz / Bs);
         failed = ng__train_backward(r->gs[3], r->df_x->grad);
     }
-    if (shards_finish(r, Gp, failed, inv) || shards_loss(mine, 1, &sum)) return NG_ERR;
+    if (ng__train_shards_finish(Gp, r->gtmp, failed, inv, mine, 1, &sum, NULL, NULL)) return NG_ERR;
     acc[2] += sum / r->S;
     *loss = sum / r->S;
-    if (shards_loss(mine + 1, 1, &sum)) return NG_ERR;
+    if (ng__train_shards_loss(mine + 1, 1, &sum)) return NG_ERR;
     acc[4] += sum / r->S;
     if (ng__train_adamw(t->opts[0], Gp, lr, "the generator's ")) { ng__train_shared_error(); return NG_ERR; }
     ng_params *buf = ng_model_buffers(m);

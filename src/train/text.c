@@ -500,57 +500,28 @@ static int estimate(text_run *r, const int32_t *ids, size_t n, int B, int T, int
 static int sharded_step(ng_trainer *t, int step, float *loss) {
     text_run *r = t->k;
     const ng_train_settings *s = &t->s;
-    const int B = s->batch_size, T = r->lg.idx->ne[1], N = ng_dist_size(), L = r->L, rank = ng_dist_rank();
+    const int B = s->batch_size, T = r->lg.idx->ne[1], L = r->L, rank = ng_dist_rank();
     ng_params *P = ng_model_params(t->m);
-    float *grad = ng_params_grad(P);
-    float mine[64], all[64 * 64];
-    float *m = L <= 64 ? mine : malloc((size_t)L * sizeof(float)), *a = (size_t)L * N <= 64 * 64 ? all : malloc((size_t)L * N * sizeof(float));
-    if (!m || !a) { if (m != mine) free(m); if (a != all) free(a); return ng_set_error("out of memory for the shards' losses"); }
+    float small[64], *m = L <= 64 ? small : malloc((size_t)L * sizeof(float));
+    if (!m) return ng_set_error("out of memory for the shards' losses");
     ng_text_batch(r->ids, r->n_train, B, T, &t->rng, r->bx, r->by);
     ng_graph_set_dropout_seed(r->g, s->seed, (uint64_t)step);
-    int flags[1] = {0}, rc = NG_OK;
-    for (int j = 0; j < L && !flags[0]; j++) {
+    int failed = 0;
+    for (int j = 0; j < L && !failed; j++) {
         const int shard = rank * L + j;
         const size_t off = (size_t)shard * r->Bs * T;
         memcpy(r->lg.idx->idata, r->bx + off, (size_t)r->Bs * T * sizeof(int32_t));
         memcpy(r->lg.targets->idata, r->by + off, (size_t)r->Bs * T * sizeof(int32_t));
         ng_graph_set_dropout_row0(r->g, (int64_t)shard * r->Bs);
-        if (ng__train_forward(r->g) || ng__train_finite_loss(r->g, "the loss", r->lg.loss->data[0]) || ng__train_backward(r->g, NULL) ||
-            (L > 1 && ng__dist_tree_push(&r->tree, grad))) {
-            flags[0] = 1;
-            break;
-        }
+        failed = ng__train_forward(r->g) || ng__train_finite_loss(r->g, "the loss", r->lg.loss->data[0]) ||
+                 ng__train_backward(r->g, NULL) || ng__train_shard_done(P, &r->tree, L, j == L - 1);
         m[j] = r->lg.loss->data[0];
-        if (L > 1) ng_params_zero_grad(P);
     }
-    if (!flags[0] && L > 1 && ng__dist_tree_result(&r->tree, grad)) flags[0] = 1;
-    const double t0 = ng_seconds();
-    /* every rank learns whether one failed (a failed one keeps its message) */
-    char own[1024] = "";
-    if (flags[0]) snprintf(own, sizeof own, "%s", ng_last_error());
-    const int had = flags[0];
-    if (ng__train_agree(flags, 1)) { rc = NG_ERR; goto done; }
-    const double t1 = ng_seconds();   /* the agreement waits for the slowest rank; the sum starts here */
-    r->wait_s += t1 - t0;
-    if (flags[0]) {
-        if (had) ng_set_error("%s", own);
-        else { ng__train_shared_error(); ng_set_error("another rank stopped the run (its error is above)"); }
-        rc = NG_ERR;
-        goto done;
-    }
-    if (ng__dist_allgather_float(m, L, a) || ng__dist_sum_tree(grad, ng_params_total(P), r->gtmp)) { rc = NG_ERR; goto done; }
-    r->comm_s += ng_seconds() - t1;
-    double sum = 0;
-    for (int i = 0; i < L * N; i++) sum += a[i];
-    *loss = (float)(sum / r->S);
-    const float inv = 1.0f / (float)r->S;
-    const int64_t n = ng_params_total(P);
-    #pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; i++) grad[i] *= inv;
-done:
     ng_graph_set_dropout_row0(r->g, 0);
-    if (m != mine) free(m);
-    if (a != all) free(a);
+    double sum = 0;
+    const int rc = ng__train_shards_finish(P, r->gtmp, failed, 1.0f / (float)r->S, m, L, &sum, &r->wait_s, &r->comm_s);
+    if (m != small) free(m);
+    if (!rc) *loss = (float)(sum / r->S);
     return rc;
 }
 
@@ -609,7 +580,7 @@ int ng__text_run(ng_trainer *t) {
         if (last || step > s->steps) break;
         const double t0 = ng_seconds();
         const float lr = ng_lr_schedule(&r->acfg, step);
-        float loss;
+        float loss = 0;
         if (r->S == 1) {
             ng_text_batch(train_ids, r->n_train, B, T, &t->rng, r->lg.idx->idata, r->lg.targets->idata);
             ng_graph_set_dropout_seed(r->g, s->seed, (uint64_t)step);

@@ -282,6 +282,50 @@ int ng_dist_error_shared(void) { return g_shared_error; }
 
 int ng__train_agree(int *v, int n) { return ng__dist_max_int(v, n); }
 
+int ng__train_shard_done(ng_params *P, ng_dist_tree *tr, int L, int last) {
+    if (L == 1) return NG_OK;   /* one shard a rank: its gradients are the rank's */
+    float *g = ng_params_grad(P);
+    if (ng__dist_tree_push(tr, g)) return NG_ERR;
+    ng_params_zero_grad(P);
+    return last ? ng__dist_tree_result(tr, g) : NG_OK;
+}
+
+int ng__train_shards_loss(const float *mine, int L, double *sum) {
+    const int N = ng_dist_size();
+    float small[256], *all = (size_t)L * N <= 256 ? small : malloc(sizeof(float) * (size_t)L * N);   /* no allocation a step, usually */
+    if (!all) return ng_set_error("out of memory");
+    const int rc = ng__dist_allgather_float(mine, L, all);
+    *sum = 0;
+    for (int i = 0; !rc && i < L * N; i++) *sum += all[i];
+    if (all != small) free(all);
+    return rc;
+}
+
+int ng__train_shards_finish(ng_params *P, float *tmp, int failed, float scale, const float *mine, int L, double *loss_sum,
+                            double *wait_s, double *sum_s) {
+    char own[1024] = "";
+    if (failed) snprintf(own, sizeof own, "%s", ng_last_error());
+    int flags[1] = {failed};
+    const double t0 = ng_seconds();
+    if (ng__train_agree(flags, 1)) return NG_ERR;
+    const double t1 = ng_seconds();   /* the agreement waits for the slowest rank; the sum starts here */
+    if (wait_s) *wait_s += t1 - t0;
+    if (flags[0]) {
+        if (failed) return ng_set_error("%s", own);
+        ng__train_shared_error();
+        return ng_set_error("another rank stopped the run (its error is above)");
+    }
+    float *g = ng_params_grad(P);
+    const int64_t n = ng_params_total(P);
+    if (ng__dist_sum_tree(g, n, tmp) || (mine && ng__train_shards_loss(mine, L, loss_sum))) return NG_ERR;
+    if (sum_s) *sum_s += ng_seconds() - t1;
+    if (scale != 1.0f) {
+        #pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (int64_t i = 0; i < n; i++) g[i] *= scale;
+    }
+    return NG_OK;
+}
+
 /* ---------------------------------------------------------------- a step's parts */
 
 static int anomaly_found(ng_graph *g) {

@@ -61,6 +61,18 @@ int ng__state_range(const char *key, double v, double lo, double hi);
 int ng__train_shards(ng_trainer *t, int resumed, int *S, int *L);
 /* Several ranks agree: v[i] = the largest over the ranks (in place); an error means a rank is gone. */
 int ng__train_agree(int *v, int n);
+/* A batch cut into shards, this rank's L of them run one after the other (text.c, images.c):
+ * after each shard's backward pass, ng__train_shard_done (L > 1) puts P's gradients into the
+ * fixed-order tree and clears them; after the last (last != 0) the tree's sum is left in P's
+ * gradients. Then ng__train_shards_finish: every rank learns whether one failed (failed: this one
+ * did, its message set; the others' error says so and is shared), P's gradients are summed across
+ * the ranks and scaled by scale, and, with mine != NULL, the shards' losses (L a rank) summed in
+ * shard order into *loss_sum. wait_s / sum_s (may be NULL) gain the seconds spent waiting for the
+ * slowest rank and summing. ng__train_shards_loss is that last sum alone. */
+int ng__train_shard_done(ng_params *P, ng_dist_tree *tr, int L, int last);
+int ng__train_shards_finish(ng_params *P, float *tmp, int failed, float scale, const float *mine, int L, double *loss_sum,
+                            double *wait_s, double *sum_s);
+int ng__train_shards_loss(const float *mine, int L, double *sum);
 /* A failure all ranks know of (agreed): the other ranks' command stays quiet about it. */
 void ng__train_shared_error(void);
 int ng__train_forward(ng_graph *g);
