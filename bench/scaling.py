@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Predicted data-parallel scaling of nanogen over N machines, from measurements on one machine.
 
-    python3 bench/scaling.py [--baby-ms 32.6] [--char-ms 7790] [--gpt2-ms 23000] [--alpha-us 50] > docs/scaling.md
+    python3 bench/scaling.py [--baby-ms 32.6] [--char-ms 7790] [--gpt2-ms 28700] [--loopback FILE] [--alpha-us 50] > docs/scaling.md
 
 Model (weak scaling: every machine keeps the one-machine batch, so the global batch is N times it):
   t_step(N) = t_compute + t_sum(N)
