@@ -6,6 +6,9 @@
 # run ends; a rank killed with SIGKILL ends the job within 10 s naming the rank, and the last
 # checkpoint resumes; Ctrl-C on mpirun saves once; a NaN stops every rank with the reason and
 # keeps the checkpoint; a failure of one rank alone is named with its rank.
+# The VAE, DAE and classifier like the GPT (2 ranks = 1 process with 2 shards); the GAN on 2 ranks
+# (its BatchNorm is each rank's). Without mpirun (no MPI build, or make test SANITIZE=1) the
+# shards still run in one process.
 NAME=tests/test_mpi.sh
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
