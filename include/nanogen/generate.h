@@ -72,6 +72,51 @@ NG_API size_t ng_generator_text(ng_generator *g, int s, int32_t id, char *buf, s
 NG_API size_t ng_generator_text_end(ng_generator *g, int s, char *buf, size_t cap);
 NG_API int ng_generator_streams(const ng_generator *g);
 
+/* ------------------------------------------------------------------ a pool of streams (src/infer/pool.c) */
+/* Streams that join and leave between tokens, each with its own prompt, settings, seed and
+ * length, advanced together one token per ng_pool_step in one batched forward pass over the
+ * active streams (the server's scheduler: `nanogen serve`). A stream's tokens depend only on its
+ * own prompt, settings and seed, never on the other streams: every product runs the batched
+ * kernels, whose rows do not depend on each other. A stream with seed S draws exactly the
+ * tokens of stream 0 of an ng_generator of two or more streams with seed S (`nanogen sample
+ * --batch`), whatever the prompt's length. Not thread-safe: one thread drives a pool. */
+typedef struct ng_pool ng_pool;
+#define NG_POOL_MAX_TOP 20
+typedef struct {
+    ng_gen_settings gen;      /* temperature, top_k, top_p, seed (exact_context: as the generator's) */
+    int max_tokens;           /* tokens to draw, >= 1 */
+    int top_logprobs;         /* alternatives reported per token, 0..NG_POOL_MAX_TOP */
+} ng_pool_request;
+/* What one stream did in one step. */
+typedef struct {
+    int slot;                 /* the stream (ng_pool_add's return) */
+    int32_t token;            /* the token drawn */
+    float logprob;            /* its natural log-probability under the model (temperature 1) */
+    int n_top;                /* the most likely alternatives (temperature 1), best first */
+    int32_t top_ids[NG_POOL_MAX_TOP];
+    float top_logprobs[NG_POOL_MAX_TOP];
+    const char *text;         /* the token's text: whole UTF-8 characters (may be empty; a stream's last
+                                 event also carries the decoder's end), owned by the pool until the next step */
+    size_t text_len;
+    int done;                 /* max_tokens reached: the slot is free again after this step */
+} ng_pool_event;
+/* A pool of up to max_streams streams of a text model m with its tokenizer (both stay the
+ * caller's); refused up front when the caches do not fit in memory. NULL + error. */
+NG_API ng_pool *ng_pool_new(ng_model *m, const ng_tokenizer *tok, int max_streams);
+NG_API void ng_pool_free(ng_pool *p);
+NG_API int ng_pool_capacity(const ng_pool *p);
+NG_API int ng_pool_active(const ng_pool *p);
+/* A new stream from the prompt ids[0..n) (n >= 1; a prompt longer than the context is fed as
+ * the generator feeds it): its slot (>= 0), or -1 + error when the pool is full or the request
+ * is invalid (naming the field). Its prompt is fed at its first step. */
+NG_API int ng_pool_add(ng_pool *p, const int32_t *ids, size_t n, const ng_pool_request *r);
+/* Ends a stream now (a client gone, a stop sequence seen): its slot is free at once. */
+NG_API void ng_pool_remove(ng_pool *p, int slot);
+/* One token for every active stream (a new stream's prompt is fed first, in the same pass):
+ * *ev receives *n_ev events (owned by the pool until the next call), one per active stream.
+ * NG_OK, or NG_ERR + error. */
+NG_API int ng_pool_step(ng_pool *p, const ng_pool_event **ev, int *n_ev);
+
 /* ------------------------------------------------------------------ inspecting models */
 /* (src/infer/inspect.c: what `nanogen next|attention` show; `embeddings` adds ng_pca, eval.h.)
  * Next-token probabilities: softmax(logits / temperature) into probs (V floats); temperature 0

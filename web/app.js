@@ -1,0 +1,1 @@
+/* nanogen playground (placeholder) */
