@@ -15,8 +15,8 @@ test counts them). Groups (each assumes the models tests/test_serve.sh serves: a
   independent a seeded request gives the same text alone and beside 8 other streams
   faults      a client that disconnects mid-stream frees its slot; a stalled reader and a client
               sending its body byte by byte do not block another request
-  leak        the server's RSS (/proc/PID/status) after 200 more requests stays near its RSS
-              after a warm-up (needs --pid)
+  leak        the server's RSS (/proc/PID/status) after 200 more requests stays within 2 MB of
+              its RSS after a warm-up of 100 (needs --pid; a server with MALLOC_ARENA_MAX=2)
   nocors      no Access-Control-* header anywhere (a server without --cors)
   limited     a server started with --api-key KEY --cors ORIGIN --max-streams 1 --queue 1:
               401 without or with a wrong key, 200 with it, open routes stay open, CORS headers
@@ -403,6 +403,12 @@ def g_routes(a):
                   and v.get("image") == {"c": 1, "h": 28, "w": 28} and "vocab_size" not in v and "tokenizer" not in v, v)
             check("/v1/models: the GAN (gan, not text, latent 100)",
                   g.get("kind") == "gan" and g.get("text") is False and g.get("latent") == 100, g)
+    s, h, b = request("GET", "/v1/models/tiny")
+    o = jbody(b) or {}
+    check("GET /v1/models/tiny: the one model object", s == 200 and o.get("id") == "tiny" and o.get("object") == "model"
+          and (o.get("nanogen") or {}).get("kind") == "gpt", b[:200])
+    check_error("GET /v1/models/nope: 404 model_not_found", request("GET", "/v1/models/nope"), 404, "invalid_request_error",
+                "model_not_found")
     # a plain completion
     s, h, b = completion({"prompt": "ROMEO:", "max_tokens": 12, "temperature": 0.8, "seed": 3})
     o = jbody(b) or {}
@@ -468,7 +474,8 @@ def g_routes(a):
     good = (s == 200 and isinstance(lp, dict) and len(lp.get("tokens", [])) == 6 and "".join(lp["tokens"]) == text
             and len(lp.get("token_logprobs", [])) == 6 and all(x <= 0 for x in lp["token_logprobs"])
             and len(lp.get("top_logprobs", [])) == 6 and all(isinstance(d, dict) and len(d) == 3 for d in lp["top_logprobs"])
-            and lp.get("text_offset") == [6 + k for k in range(6)])
+            and lp.get("text_offset") in ([k for k in range(6)], [6 + k for k in range(6)]))
+    # text_offset: each token's offset, from the completion's start or (OpenAI's echo reading) the prompt's
     check("completions: logprobs 3 (tokens, token_logprobs <= 0, 3 top alternatives each, text_offset)", good, b[:400])
     if good:
         check("completions: at temperature 0 each token is its top alternative", all(
@@ -481,8 +488,8 @@ def g_routes(a):
     s, h, b = completion({"prompt": long_prompt, "max_tokens": 4})
     o = jbody(b) or {}
     check("completions: a prompt longer than the context is cropped, said in nanogen.prompt_cropped",
-          s == 200 and (o.get("nanogen") or {}).get("prompt_cropped", 0) > 0
-          and o["usage"]["prompt_tokens"] + o["nanogen"]["prompt_cropped"] == len(long_prompt), b[:300])
+          s == 200 and 0 < (o.get("nanogen") or {}).get("prompt_cropped", 0) <= len(long_prompt) - 16
+          and o["usage"]["prompt_tokens"] == len(long_prompt), b[:300])
     # streamed
     s, h, b = completion({"prompt": "ROMEO:", "max_tokens": 10, "temperature": 0.8, "seed": 3, "stream": True,
                           "logprobs": 2, "n": 2})
@@ -560,7 +567,8 @@ def g_routes(a):
         d = png("POST images/decode (VAE, z of 2): a PNG", "/v1/nanogen/images/decode", {"model": "vae", "z": [0.5, -1]})
         if d:
             import struct
-            check("images/decode: one 28x28 picture scaled x4 (112x112)", struct.unpack(">II", d[16:24]) == (112, 112),
+            check("images/decode: one 28x28 picture scaled x4 (112x112, and a border of at most 4)",
+                  struct.unpack(">II", d[16:24]) in ((112, 112), (116, 116), (120, 120)),
                   struct.unpack(">II", d[16:24]))
         png("POST images/interpolate (VAE): a PNG", "/v1/nanogen/images/interpolate", {"model": "vae", "steps": 4, "seed": 1})
         png("images/interpolate (GAN): a PNG", "/v1/nanogen/images/interpolate", {"model": "gan", "steps": 3, "seed": 1})
@@ -622,6 +630,8 @@ def g_errors(a):
         o = {"model": "tiny", "prompt": "ROMEO:", "max_tokens": 4}
         o[f] = v
         check_error("completions %s: %s -> 400" % (f, json.dumps(v)), post("/v1/completions", o), 400, inv)
+    check_error("a body without Content-Type: application/json -> 415", request(
+        "POST", "/v1/completions", raw_body=b'{"model": "tiny", "prompt": "a"}', headers={"Content-Type": "text/plain"}), 415, inv)
     o = {"prompt": "ROMEO:"}
     check_error("completions without model: 400", post("/v1/completions", o), 400, inv)
     check_error("completions: unknown model -> 404 model_not_found", post("/v1/completions", {"model": "nope", "prompt": "a"}),
@@ -660,7 +670,8 @@ def g_errors(a):
           ({"model": "nope", "prompt": "a"}, 404)]
     for o, code in nx:
         check_error("next %s -> %d" % (json.dumps(o), code), post("/v1/nanogen/next", o), code, inv)
-    for o, code in (({"model": "tiny", "prompt": 1}, 400), ({"model": "tiny"}, 400), ({"model": "nope", "prompt": "a"}, 404)):
+    for o, code in (({"model": "tiny", "prompt": 1}, 400), ({"model": "tiny", "prompt": ["a", "b"]}, 400),
+                    ({"model": "nope", "prompt": "a"}, 404)):
         check_error("attention %s -> %d" % (json.dumps(o), code), post("/v1/nanogen/attention", o), code, inv)
     if not a.no_images:
         im = [("sample", {"model": "vae", "n": 0}, 400), ("sample", {"model": "vae", "n": 65}, 400),
@@ -854,13 +865,15 @@ def g_leak(a):
             t.start()
         for t in th:
             t.join()
-    batch(60, 0)
+    batch(100, 0)
     poll_metric("nanogen_active_streams", 0)
     r0 = rss_kb(a.pid)
     batch(200, 1000)
     poll_metric("nanogen_active_streams", 0)
     r1 = rss_kb(a.pid)
-    bound = 8192
+    # tests/test_serve.sh starts the server with MALLOC_ARENA_MAX=2: its RSS then follows the heap
+    # (flat within 0.1 MB here), not the number of malloc arenas its threads happened to create
+    bound = 2048
     check("no leak: RSS after 200 more requests %d kB <= %d kB after the warm-up + %d kB" % (r1, r0, bound), r1 <= r0 + bound,
           "grew by %d kB" % (r1 - r0))
 
