@@ -21,6 +21,9 @@ test counts them). Groups (each assumes the models tests/test_serve.sh serves: a
   limited     a server started with --api-key KEY --cors ORIGIN --max-streams 1 --queue 1:
               401 without or with a wrong key, 200 with it, open routes stay open, CORS headers
               and the preflight, 429 when the queue is full
+  timeout     a server with --name fast --timeout 1 and NANOGEN_API_KEY: the key from the
+              environment, the name, a long completion ended by the timeout (503, or an error
+              event then [DONE] when streamed)
   shutdown    SIGTERM (to --pid) while a stream runs: the stream ends with [DONE] (needs --pid)
 No check depends on the machine's speed: waits are bounded by counts (polls of /metrics, or
 requests long enough in tokens), and a socket timeout (generous) only turns a hang into a failure.
@@ -951,6 +954,32 @@ def g_limited(a):
     check("queue: the first gone, the queued one runs to [DONE]", second.status == 200 and evs and evs[-1] == "[DONE]", evs[-3:])
     s, h, b = post("/v1/completions", {"model": "tiny", "prompt": "ROMEO:", "max_tokens": 3})
     check("queue: free again: 200", s == 200, s)
+
+
+def g_timeout(a):
+    """a server started with --name fast --timeout 1 and NANOGEN_API_KEY=KEY (given as --key)"""
+    global KEY
+    key, KEY = KEY, None
+    check_error("NANOGEN_API_KEY: GET /v1/models without the key -> 401", request("GET", "/v1/models"), 401, "authentication_error")
+    KEY = key
+    s, h, b = request("GET", "/v1/models")
+    check("NANOGEN_API_KEY: with the key -> 200; --name: the model is 'fast'",
+          s == 200 and [m.get("id") for m in (jbody(b) or {}).get("data", [])] == ["fast"], b[:200])
+    big = a.max_tokens
+    r = Raw("POST", "/v1/completions", {"model": "fast", "prompt": "ROMEO:", "max_tokens": big, "stream": True})
+    evs = []
+    ev = r.next_event()
+    while ev is not None:
+        evs.append(ev)
+        ev = r.next_event()
+    r.close()
+    errs = [o["error"] for o in (jbody(e.encode()) for e in evs[:-1]) if isinstance(o, dict) and isinstance(o.get("error"), dict)]
+    check("--timeout 1: a stream of %d tokens ends early with an error event (code timeout), then [DONE]" % big,
+          r.status == 200 and evs and evs[-1] == "[DONE]" and len(evs) < big and errs and errs[0].get("code") == "timeout"
+          and errs[0].get("type") == "server_error", "%d events, the last %r" % (len(evs), evs[-3:]))
+    check_error("--timeout 1: a plain completion of %d tokens -> 503 timeout" % big,
+                completion({"prompt": "ROMEO:", "max_tokens": big}, model="fast"), 503, "server_error", "timeout")
+    check("--timeout: nothing left active", poll_metric("nanogen_active_streams", 0) == 0, "active streams")
 
 
 def g_shutdown(a):

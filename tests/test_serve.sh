@@ -24,7 +24,9 @@
 # then SIGTERM during a stream (the stream ends with [DONE]; exit 0; the port closed), and a
 # second server with --api-key KEY --cors ORIGIN --max-streams 1 --queue 1: 401 without the key
 # or with a wrong one, the open routes, CORS headers and the preflight, 429 when the queue is
-# full; SIGTERM, exit 0.
+# full; SIGTERM, exit 0; a third with --name fast --timeout 1 and NANOGEN_API_KEY in its
+# environment: the name, the key, a long completion ended by the timeout (503, or when streamed
+# an error event and [DONE]).
 # No check depends on the machine's speed: waits are bounded polls or requests long in tokens.
 # Skipped (one line) when the binary was built without libmicrohttpd (serve exits 2 saying so).
 NAME=tests/test_serve.sh
@@ -120,5 +122,12 @@ SENV= start_server limited "$M/tiny" --api-key "$KEY" --cors http://example.org 
 if [ -n "$SPORT" ]; then
     client limited --key "$KEY" --cors http://example.org --max-tokens $MAXTOK --max-streams 1
     stop_server limited
+fi
+
+# ------------------------------------------------------------------ a third: --timeout, --name, the key from the environment
+SENV=NANOGEN_API_KEY=env-key-$$ start_server timeout "$M/tiny" --name fast --timeout 1 --max-tokens $MAXTOK
+if [ -n "$SPORT" ]; then
+    client timeout --key "env-key-$$" --max-tokens $MAXTOK
+    stop_server timeout
 fi
 finish
