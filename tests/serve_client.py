@@ -576,6 +576,35 @@ def g_routes(a):
         png("POST images/interpolate (VAE): a PNG", "/v1/nanogen/images/interpolate", {"model": "vae", "steps": 4, "seed": 1})
         png("images/interpolate (GAN): a PNG", "/v1/nanogen/images/interpolate", {"model": "gan", "steps": 3, "seed": 1})
         png("POST images/manifold (2-D VAE): a PNG", "/v1/nanogen/images/manifold", {"model": "vae", "n": 3})
+    # HTTP: a chunked request body; two requests on one kept-alive connection
+    try:
+        sk = socket.create_connection((HOST, PORT), timeout=TIMEOUT)
+        body = json.dumps({"model": "tiny", "prompt": "ROMEO:", "max_tokens": 5, "temperature": 0}).encode()
+        parts = [body[:7], body[7:20], body[20:]]
+        head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n%s" \
+            "Connection: close\r\n\r\n" % (("Authorization: Bearer %s\r\n" % KEY) if KEY else "")
+        sk.sendall(head.encode() + b"".join(b"%x\r\n%s\r\n" % (len(p_), p_) for p_ in parts) + b"0\r\n\r\n")
+        got = b""
+        while True:
+            x = sk.recv(65536)
+            if not x:
+                break
+            got += x
+        sk.close()
+        check("a chunked request body is read (200, the greedy text)", got.startswith(b"HTTP/1.1 200")
+              and json.dumps(completion_text({"prompt": "ROMEO:", "max_tokens": 5, "temperature": 0}))[1:-1].encode() in got, got[:300])
+    except OSError as e:
+        fail("a chunked request body", e)
+    c = http.client.HTTPConnection(HOST, PORT, timeout=TIMEOUT)
+    codes = []
+    for _ in range(3):
+        c.request("POST", "/v1/completions", body=json.dumps({"model": "tiny", "prompt": "ROMEO:", "max_tokens": 3}),
+                  headers=dict({"Content-Type": "application/json"}, **({"Authorization": "Bearer " + KEY} if KEY else {})))
+        r = c.getresponse()
+        r.read()
+        codes.append(r.status)
+    c.close()
+    check("three completions on one kept-alive connection", codes == [200, 200, 200], codes)
     # health, metrics, the playground
     s, h, b = request("GET", "/healthz")
     check("GET /healthz: {status ok, models N}", s == 200 and jbody(b) == {"status": "ok", "models": 1 if a.no_images else 3}, b[:200])
