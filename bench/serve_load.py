@@ -8,14 +8,16 @@ summed tokens/s (tokens whose chunk arrived inside the window), requests, errors
 than 200, a stream without [DONE], a socket error), p50 / p99 time to the first token of the
 requests started in it; the server's RSS (VmRSS, and its peak VmHWM, from /proc/PID/status with
 --pid) at the end of the warm-up and of each window, and the largest VmRSS sampled each second; and
-the client's own CPU seconds (resource.getrusage), since it shares the machine with the server.
+the server's CPU seconds in each window (/proc/PID/stat) and its tokens per CPU second; the
+client's own CPU seconds (resource.getrusage), since it shares the machine with the server.
 With --sample-dir it then runs `nanogen sample DIR --batch --num-samples N --tokens K --stats` on
-the same model (after the load, so the two do not share the CPUs) and prints its tokens/s and
-the ratio.
+the same model --sample-runs times (after the load, so the two do not share the CPUs) and prints
+the median tokens/s and tokens per CPU second, and the server's ratios to them (on a machine
+other programs use too, the CPU-second ratio is the steadier one).
 
-    ./nanogen serve /tmp/sc --port 8080 --max-streams 32 --queue 64 &
+    ./nanogen serve /tmp/sc --port 8080 --max-streams 32 --threads 2 &
     python3 bench/serve_load.py --port 8080 --model sc --pid $! --clients 32 --duration 60 \\
-        --second --sample-dir /tmp/sc
+        --second --sample-dir /tmp/sc --threads 2
 Exit status 1 when a request failed.
 """
 import argparse
@@ -29,6 +31,16 @@ import subprocess
 import sys
 import threading
 import time
+
+
+def proc_cpu(pid):
+    """user + system CPU seconds of a process so far (/proc/PID/stat), or None"""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def rss(pid):
@@ -167,6 +179,8 @@ def main():
     ap.add_argument("--prompt", default="\n")
     ap.add_argument("--timeout", type=float, default=120, help="socket timeout: a hang is an error")
     ap.add_argument("--sample-dir", help="then: nanogen sample DIR --batch --num-samples CLIENTS --stats, for the ratio")
+    ap.add_argument("--sample-runs", type=int, default=3, help="runs of nanogen sample (the median is compared)")
+    ap.add_argument("--threads", type=int, default=0, help="--threads for nanogen sample (give the server's)")
     ap.add_argument("--nanogen", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "nanogen"))
     a = ap.parse_args()
 
@@ -180,7 +194,7 @@ def main():
     for t in ths:
         t.start()
     # RSS: at each mark, and the largest sampled each second in each window
-    rss_at, rss_max = [], []
+    rss_at, rss_max, cpu_at = [], [], []
     cur_max = 0
     for m in marks:
         while True:
@@ -193,6 +207,7 @@ def main():
             time.sleep(min(1.0, m - now))
         if a.pid:
             rss_at.append(rss(a.pid))
+            cpu_at.append(proc_cpu(a.pid))
             rss_max.append(cur_max)
             cur_max = 0
     for t in ths:
@@ -204,16 +219,21 @@ def main():
     print("serve_load: %d clients, model %s, %d tokens a request, prompt %r, warm-up %.0f s, %d window(s) of %.0f s"
           % (a.clients, a.model, a.max_tokens, a.prompt, a.warmup, len(marks) - 1, a.duration))
     bounds = [(marks[i], marks[i + 1]) for i in range(len(marks) - 1)]
-    tps = []
+    tps, tpc = [], []
     for i, (lo, hi) in enumerate(bounds):
         n_tok = sum(1 for t in st.token_times if lo <= t < hi)
         reqs = [r for r in st.requests if lo <= r[0] < hi]
         ttft = [r[1] - r[0] for r in reqs if r[1] is not None]
         errs = sum(1 for r in reqs if not r[2])
         tps.append(n_tok / (hi - lo))
+        cpu_note = ""
+        if a.pid and cpu_at[i] is not None and cpu_at[i + 1] is not None:
+            c = cpu_at[i + 1] - cpu_at[i]
+            tpc.append(n_tok / c if c > 0 else float("nan"))
+            cpu_note = "; server CPU %.1f s: %.0f tokens per CPU second" % (c, tpc[-1])
         print("window %d: %.0f tokens/s summed (%d tokens in %.0f s), %d requests started, %d errors, "
-              "time to first token p50 %.3f s, p99 %.3f s"
-              % (i + 1, n_tok / (hi - lo), n_tok, hi - lo, len(reqs), errs, pct(ttft, 0.5), pct(ttft, 0.99)))
+              "time to first token p50 %.3f s, p99 %.3f s%s"
+              % (i + 1, n_tok / (hi - lo), n_tok, hi - lo, len(reqs), errs, pct(ttft, 0.5), pct(ttft, 0.99), cpu_note))
     all_ttft = [r[1] - r[0] for r in st.requests if r[1] is not None and r[0] >= marks[0]]
     print("all windows: %d requests, %d errors (warm-up and the tail included: %d of %d), time to first token p50 %.3f s, p99 %.3f s"
           % (sum(1 for r in st.requests if r[0] >= marks[0]), sum(1 for r in st.requests if r[0] >= marks[0] and not r[2]),
@@ -227,17 +247,39 @@ def main():
                                          for n, (v, h), mx in zip(names, rss_at, rss_max)))
     print("client CPU: %.1f s user+system over %.0f s (%.0f%% of one core)" % (cpu, t_all - t_start, 100 * cpu / (t_all - t_start)))
     if a.sample_dir:
+        # the same model, the same number of streams and tokens, after the load (not beside it):
+        # wall tokens/s and tokens per CPU second (the second is the fairer on a shared machine)
         cmd = [a.nanogen, "sample", a.sample_dir, "--batch", "--num-samples", str(a.clients), "--tokens", str(a.max_tokens),
-               "--prompt", a.prompt, "--stats"]
-        p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        m = re.search(r"([0-9.]+) tok/s", p.stderr)
-        if p.returncode or not m:
-            print("sample: %s failed: %s" % (" ".join(cmd), p.stderr[-300:]))
-        else:
-            ref = float(m.group(1))
-            print("nanogen sample --batch --num-samples %d --tokens %d: %.0f tok/s (%s); served / sample: %s"
-                  % (a.clients, a.max_tokens, ref, p.stderr.strip().splitlines()[-1],
-                     ", ".join("window %d %.2f" % (i + 1, t / ref) for i, t in enumerate(tps))))
+               "--prompt", a.prompt, "--stats"] + (["--threads", str(a.threads)] if a.threads else [])
+        def run(cmd):
+            """(tokens, wall seconds from --stats, CPU seconds of the whole process) or None"""
+            with open(os.devnull, "w") as dn:
+                p = subprocess.Popen(cmd, stdout=dn, stderr=subprocess.PIPE, text=True)
+                err = p.stderr.read()
+                _, status, ru = os.wait4(p.pid, 0)
+            m = re.search(r"([0-9]+) tokens \(prompt included\) in ([0-9.]+) s", err)
+            if status or not m:
+                print("sample: %s failed: %s" % (" ".join(cmd), err[-300:]))
+                return None
+            return int(m.group(1)), float(m.group(2)), ru.ru_utime + ru.ru_stime
+        # the CPU a run spends before its first token (loading, packing the weights, the GEMM
+        # choice) measured with --tokens 0 and taken off, as the server's start is not counted either
+        zero = run([c if k != cmd.index("--tokens") + 1 else "0" for k, c in enumerate(cmd)])
+        walls, percpu = [], []
+        for _ in range(a.sample_runs if zero else 0):
+            r = run(cmd)
+            if not r:
+                break
+            walls.append(r[0] / r[1])
+            percpu.append(r[0] / max(r[2] - zero[2], 1e-9))
+        if walls:
+            ref, refc = statistics.median(walls), statistics.median(percpu)
+            print("%s: %.0f tok/s (median of %d: %s), %.0f tokens per CPU second (median: %s; %.1f CPU s before the "
+                  "first token taken off)" % (" ".join(cmd[1:]).replace("\n", "\\n"), ref, len(walls), ", ".join("%.0f" % w for w in walls),
+                                             refc, ", ".join("%.0f" % w for w in percpu), zero[2]))
+            print("served / sample, tokens/s: %s" % ", ".join("window %d %.2f" % (i + 1, t / ref) for i, t in enumerate(tps)))
+            if tpc:
+                print("served / sample, tokens per CPU second: %s" % ", ".join("window %d %.2f" % (i + 1, t / refc) for i, t in enumerate(tpc)))
     sys.exit(1 if st.errors else 0)
 
 
