@@ -146,6 +146,7 @@ def one_request(a, body, st):
         st.requests.append((t0, first, ok))
         if not ok:
             st.errors.append((time.monotonic(), what))
+    return ok
 
 
 def client(a, k, end, st):
@@ -153,7 +154,8 @@ def client(a, k, end, st):
     while time.monotonic() < end:
         body = json.dumps({"model": a.model, "prompt": a.prompt, "max_tokens": a.max_tokens, "stream": True,
                            "temperature": 1.0, "seed": 1000 * k + r}).encode()
-        one_request(a, body, st)
+        if not one_request(a, body, st):
+            time.sleep(0.1)   # a failed request (a server gone, say): no busy loop of reconnections
         r += 1
 
 
