@@ -616,14 +616,23 @@ def g_routes(a):
                   'nanogen_requests_total{code="200"}', "nanogen_tokens_generated_total", "nanogen_queue_length",
                   "nanogen_active_streams", "nanogen_request_seconds_bucket", "nanogen_first_token_seconds_bucket",
                   "nanogen_request_seconds_count", "nanogen_first_token_seconds_sum")), txt[:400])
+    # (a request is counted when its answer has gone: poll a bounded number of times)
+    def poll_at_least(name, want, polls=200):
+        v = metric(name)
+        for _ in range(polls):
+            if v >= want:
+                break
+            time.sleep(0.05)
+            v = metric(name)
+        return v
     n404 = metric('nanogen_requests_total{code="404"}')
     request("GET", "/no/such/route")
-    check("metrics: a 404 counts in nanogen_requests_total{code=\"404\"}", metric('nanogen_requests_total{code="404"}') == n404 + 1,
-          n404)
+    v = poll_at_least('nanogen_requests_total{code="404"}', n404 + 1)
+    check("metrics: a 404 counts in nanogen_requests_total{code=\"404\"}", v >= n404 + 1, "%r before, %r after" % (n404, v))
     tok0 = metric("nanogen_tokens_generated_total")
     completion({"prompt": "ROMEO:", "max_tokens": 7})
-    check("metrics: nanogen_tokens_generated_total counts a completion's 7 tokens",
-          metric("nanogen_tokens_generated_total") == tok0 + 7, (tok0, metric("nanogen_tokens_generated_total")))
+    v = poll_at_least("nanogen_tokens_generated_total", tok0 + 7)
+    check("metrics: nanogen_tokens_generated_total counts a completion's 7 tokens", v == tok0 + 7, (tok0, v))
     for path, ctype, mark in (("/", "text/html", b"<"), ("/app.js", "javascript", b""), ("/style.css", "text/css", b"")):
         s, h, b = request("GET", path)
         check("GET %s: 200, %s, not empty" % (path, ctype), s == 200 and ctype in h.get("content-type", "") and len(b) > 0
