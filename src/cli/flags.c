@@ -118,6 +118,12 @@ static int set_value(const cli_flag *f, const char *s, void *opts) {
     case CLI_INT: if (parse_number(f->def, s, &v)) return NG_ERR; *(int *)p = (int)v; return NG_OK;
     case CLI_FLOAT: if (parse_number(f->def, s, &v)) return NG_ERR; *(float *)p = (float)v; return NG_OK;
     case CLI_FLOATS: return add_list(f->def, s, (cli_floats *)p);
+    case CLI_STRS: {
+        cli_strs *l = (cli_strs *)p;
+        if (l->n >= CLI_MAX_STRS) return ng_set_error("%s: at most %d times", f->def->name, CLI_MAX_STRS);
+        l->v[l->n++] = s;
+        return NG_OK;
+    }
     case CLI_U64: {
         char *end;
         errno = 0;
