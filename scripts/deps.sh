@@ -5,7 +5,8 @@
 #   data: dataset-fashion-mnist;  demo: curl (to fetch Tiny Shakespeare)
 #   test:  python3-torch, python3-numpy (the PyTorch reference the tests compare against),
 #          valgrind (memcheck of a short training), librsvg2-bin (renders a plot's SVG),
-#          openmpi-bin + libopenmpi-dev (the MPI build's tests)
+#          openmpi-bin + libopenmpi-dev (the MPI build's tests), libmicrohttpd-dev (nanogen serve),
+#          chromium-headless-shell (the playground's browser test)
 #   fuzz:  clang with libFuzzer and the sanitizers, LLVM's OpenMP (make fuzz)
 arch=$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
 missing=""
@@ -26,6 +27,8 @@ if [ "$1" = test ]; then
     command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"            # tests/test_valgrind.sh
     command -v rsvg-convert >/dev/null 2>&1 || missing="$missing librsvg2-bin"    # tests/test_plot.sh renders an SVG
     command -v mpicc >/dev/null 2>&1 || missing="$missing openmpi-bin libopenmpi-dev"   # tests/test_mpi.sh (make MPI=1)
+    need libmicrohttpd-dev /usr/include/microhttpd.h                              # nanogen serve (tests/test_serve.sh)
+    command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 || missing="$missing chromium-headless-shell"   # tests/test_playground.sh
 fi
 if [ "$1" = fuzz ]; then
     t=$(mktemp -d)
