@@ -145,6 +145,10 @@ async function run(page, KEY) {
         if (!same) topBad.push(i + ': page ' + JSON.stringify(got) + ', API ' + JSON.stringify(want));
     });
     check('each token\'s shading is its probability exp(token_logprob) from the API', shadeBad.length === 0, shadeBad.slice(0, 3).join('; '));
+    // the page's rule over the whole range, not only at the probabilities this model happened to give
+    const rule = await page.evaluate(() => [0, 0.1, 0.25, 0.5, 0.6, 0.75, 0.9, 1].map((p) => window.nanogenPlayground.probColor(p)));
+    const ruleBad = [0, 0.1, 0.25, 0.5, 0.6, 0.75, 0.9, 1].filter((p, i) => !near(rgb(rule[i]), probColor(p), 0));
+    check('the shading runs red (p 0) through yellow (0.5) to green (1)', ruleBad.length === 0, 'differs at p ' + ruleBad.join(', '));
     check('each token carries the API\'s top-5 alternatives', topBad.length === 0, topBad.slice(0, 3).join('; '));
     // hover a token: its probability and alternatives
     let hi = 0;
@@ -245,7 +249,8 @@ async function run(page, KEY) {
     const errText = errShown ? await page.textContent('#message-text') : '';
     check('an API error (a prompt character the vocabulary lacks) shows its error.message', errRef.status === 400 && errShown &&
         errText.includes(errRef.data.error.message), 'API ' + errRef.status + ' ' + JSON.stringify(errRef.data) + ', page "' + errText + '"');
-    await page.click('#message-close');
+    await page.fill('#prompt', args.prompt);
+    check('the message goes once the prompt is fixed', await until(page, () => document.getElementById('message').hidden, null, 30000), await page.textContent('#message-text'));
 
     /* ------------------------------------------------------------ images: a VAE with a 2-D latent */
     if (args.vae) {

@@ -92,7 +92,7 @@ for l in open(sys.argv[1], encoding="utf-8", errors="replace"):
 
 # ------------------------------------------------------------------ the server
 KEY=playground-test-key
-$NG serve "$M/tiny-char" "$M/tiny-vae" "$M/tiny-gan" --port 0 --api-key "$KEY" > "$TMP/serve.out" 2> "$TMP/serve.err" &
+$NG serve "$M/tiny-char" "$M/tiny-vae" "$M/tiny-gan" --port 0 --api-key "$KEY" $T1 > "$TMP/serve.out" 2> "$TMP/serve.err" &
 BG=$!
 # its first stdout line: "nanogen serve: http://HOST:PORT/ (N models)"
 URL=""

@@ -76,7 +76,7 @@
         $('message-text').textContent = msg;
         $('message').hidden = false;
     }
-    function clearError() { $('message').hidden = true; $('message-text').textContent = ''; }
+    function clearError() { $('message').hidden = true; $('message-text').textContent = ''; state.errSrc = ''; }
     $('message-close').addEventListener('click', clearError);
 
     /* ------------------------------------------------------------------ the API */
@@ -120,7 +120,12 @@
         if (!/^image\/png/.test(blob.type)) throw new ApiError(path + ' answered ' + (blob.type || 'no content type') + ', not a PNG', res.status);
         return blob;
     }
-    function report(e) { if (e && e.name !== 'AbortError') showError(e.message || String(e)); }
+    // show an error; src names the view it came from, so that its next success can clear it
+    function report(e, src) {
+        if (!e || e.name === 'AbortError') return;
+        showError(e.message || String(e));
+        state.errSrc = src || '';
+    }
 
     // show a PNG blob in an <img>, freeing the previous one; data-version counts the pictures shown
     function showPng(img, blob, attrs) {
@@ -278,6 +283,7 @@
         const parts = [n + ' token' + (n === 1 ? '' : 's')];
         if (n > 1 && dt > 0) parts.push((n / dt).toFixed(1) + ' tokens/s');
         if ($('output').dataset.seed) parts.push('seed ' + $('output').dataset.seed);
+        if ($('output').dataset.cropped) parts.push($('output').dataset.cropped + ' prompt tokens cropped off the front');
         if (extra) parts.push(extra);
         $('gen-status').textContent = parts.join(' · ');
     }
@@ -309,13 +315,16 @@
             model: m.id, prompt, max_tokens: intOrNull('max-tokens') || 16, temperature: temperature(),
             top_p: Number($('top-p').value), top_k: Number($('top-k').value), stream: true, logprobs: 5,
         };
-        const seed = intOrNull('seed');
-        if (seed !== null) body.seed = seed;
+        // a seed of the page's own when none is given, so that the run can be repeated
+        let seed = intOrNull('seed');
+        if (seed === null) seed = Math.floor(Math.random() * 2147483648);
+        body.seed = seed;
         const out = $('output');
         out.innerHTML = '';
         out.dataset.state = 'running';
-        delete out.dataset.seed;
+        out.dataset.seed = String(seed);
         delete out.dataset.finish;
+        delete out.dataset.cropped;
         out.appendChild(el('span', 'prompt-text', prompt));
         state.genTokens = 0;
         state.genStart = performance.now();
@@ -342,7 +351,7 @@
                     if (data === '[DONE]') { done = true; break; }
                     const c = JSON.parse(data);
                     if (c.error) throw new ApiError(c.error.message || 'the stream ended with an error', 0);
-                    if (c.nanogen && c.nanogen.seed !== undefined) out.dataset.seed = String(c.nanogen.seed);
+                    if (c.nanogen && c.nanogen.prompt_cropped > 0) out.dataset.cropped = String(c.nanogen.prompt_cropped);
                     for (const ch of c.choices || []) {
                         if (ch.index) continue;   // n is 1: only choice 0
                         if (ch.text || (ch.logprobs && ch.logprobs.tokens && ch.logprobs.tokens.length)) addToken(ch.text || '', ch.logprobs);
@@ -406,33 +415,21 @@
         clearTimeout(state.nextTimer);
         state.nextTimer = setTimeout(updateNext, delay);
     }
-    function chartTemps() {
-        // the slider's temperature as a fourth series; the API's temperatures are > 0, so the
-        // greedy end of the slider is drawn at 0.01 (all but one-hot, as greedy decoding is)
-        const t = temperature();
-        return FIXED_TEMPS.concat([t > 0 ? t : 0.01]);
-    }
+    const chartTemps = () => FIXED_TEMPS.concat([temperature()]);   // the slider's is the fourth series
     async function updateNext() {
         const m = state.model, chart = $('next-chart');
         if (!m || !isText(m)) return;
         const prompt = $('prompt').value, seq = ++state.nextSeq;
         const temps = chartTemps();
-        if (!prompt) {
-            chart.innerHTML = '';
-            chart.appendChild(el('div', 'hint', 'Type a prompt to see the distribution of the next token.'));
-            $('next-legend').innerHTML = '';
-            $('next-context').textContent = '';
-            chart.dataset.state = 'empty';
-            return;
-        }
         let j;
         try {
             j = await apiJson('/v1/nanogen/next', { model: m.id, prompt, temperatures: temps, top: 12 });
         } catch (e) {
-            if (seq === state.nextSeq) report(e);
+            if (seq === state.nextSeq) report(e, 'next');
             return;
         }
         if (seq !== state.nextSeq || state.model !== m) return;   // a newer request is on its way
+        if (state.errSrc === 'next') clearError();   // the prompt that failed was fixed
         drawNext(j, temps);
     }
     function drawNext(j, temps) {
@@ -445,7 +442,7 @@
             const sw = el('span', 'swatch');
             sw.style.background = SERIES_COLORS[k % SERIES_COLORS.length];
             item.appendChild(sw);
-            const label = k === S ? 'slider T=' + (temperature() === 0 ? '0' : t) : 'T=' + t;
+            const label = k === S ? 'slider T=' + (t === 0 ? '0 (greedy)' : t) : 'T=' + t;
             const ent = j.entropy_bits && j.entropy_bits[k] !== undefined ? ' · ' + Number(j.entropy_bits[k]).toFixed(2) + ' bits' : '';
             item.appendChild(el('span', '', label + ent));
             legend.appendChild(item);
