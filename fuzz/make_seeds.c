@@ -339,6 +339,7 @@ int main(int argc, char **argv) {
         {"info", "info\0runs/x"},
         {"help", "train\0--help"},
         {"bad_number", "train\0gpt\0--data\0x\0--out\0y\0--steps\0-5\0--lr\0nan"},
+        {"serve", "serve\0runs/x\0runs/vae\0--name\0a\0--name\0b\0--port\0" "0\0--max-streams\0" "4\0--api-key\0k"},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         /* the length: up to the double NUL that ends the literal */
@@ -346,6 +347,48 @@ int main(int argc, char **argv) {
         size_t len = 0;
         while (s[len] || s[len + 1]) len++;
         put("cli", cmds[i][0], NULL, 0, s, len);
+    }
+    /* serve: method NUL url NUL headers ("Name: value" lines) NUL body (fuzz/fuzz_serve.c) */
+#define JSON_HDR "Content-Type: application/json\nAuthorization: Bearer key"
+    static const char *const reqs[][5] = {
+        {"models", "GET", "/v1/models", "Authorization: Bearer key", ""},
+        {"model_one", "GET", "/v1/models/tiny", "", ""},
+        {"healthz", "GET", "/healthz", "", ""},
+        {"metrics", "GET", "/metrics", "", ""},
+        {"index", "GET", "/", "", ""},
+        {"app_js", "GET", "/app.js", "", ""},
+        {"options", "OPTIONS", "/v1/completions", "Origin: https://example.org", ""},
+        {"completion", "POST", "/v1/completions", JSON_HDR, "{\"model\":\"tiny\",\"prompt\":\"ROMEO:\",\"max_tokens\":4,\"seed\":1}"},
+        {"completion_all", "POST", "/v1/completions", JSON_HDR, "{\"model\":\"tiny\",\"prompt\":[\"hello\"],\"max_tokens\":3,\"temperature\":0.5,"
+            "\"top_p\":0.9,\"top_k\":5,\"n\":2,\"stop\":[\"e\",\"o \"],\"logprobs\":3,\"seed\":7,\"echo\":false}"},
+        {"completion_stream", "POST", "/v1/completions", JSON_HDR, "{\"model\":\"tiny\",\"prompt\":\"the \",\"stream\":true,\"n\":2,\"logprobs\":1,\"stop\":\"a\"}"},
+        {"completion_greedy", "POST", "/v1/completions", JSON_HDR, "{\"model\":\"tiny\",\"prompt\":\"ROMEO: hello world, and the\",\"temperature\":0}"},
+        {"completion_bad_type", "POST", "/v1/completions", JSON_HDR, "{\"model\":\"tiny\",\"temperature\":\"hot\",\"stop\":[1]}"},
+        {"completion_image_model", "POST", "/v1/completions", JSON_HDR, "{\"model\":\"vae\"}"},
+        {"chat", "POST", "/v1/chat/completions", JSON_HDR, "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"},
+        {"next", "POST", "/v1/nanogen/next", JSON_HDR, "{\"model\":\"tiny\",\"prompt\":\"ROM\",\"temperatures\":[0,0.5,1,2],\"top\":5}"},
+        {"attention", "POST", "/v1/nanogen/attention", JSON_HDR, "{\"model\":\"tiny\",\"prompt\":\"hello world\"}"},
+        {"img_sample", "POST", "/v1/nanogen/images/sample", JSON_HDR, "{\"model\":\"vae\",\"n\":4,\"seed\":3}"},
+        {"img_decode", "POST", "/v1/nanogen/images/decode", JSON_HDR, "{\"model\":\"vae\",\"z\":[0.5,-1]}"},
+        {"img_interpolate", "POST", "/v1/nanogen/images/interpolate", JSON_HDR, "{\"model\":\"vae\",\"steps\":3}"},
+        {"img_manifold", "POST", "/v1/nanogen/images/manifold", JSON_HDR, "{\"model\":\"vae\",\"n\":3}"},
+        {"deep", "POST", "/v1/completions", JSON_HDR, "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"},
+        {"not_json", "POST", "/v1/nanogen/next", "Content-Type: text/plain", "{}"},
+        {"wrong_method", "DELETE", "/v1/models", "", ""},
+    };
+    for (size_t i = 0; i < sizeof reqs / sizeof *reqs; i++) {
+        const size_t lm = strlen(reqs[i][1]), lu = strlen(reqs[i][2]);
+        const char *h = reqs[i][3], *body = reqs[i][4];
+        const size_t lh = strlen(h), lb = strlen(body);
+        size_t n = lm + 1 + lu + 1 + lh + 1 + lb;
+        char *b = malloc(n);
+        if (!b) die("serve seed");
+        memcpy(b, reqs[i][1], lm + 1);
+        memcpy(b + lm + 1, reqs[i][2], lu + 1);
+        memcpy(b + lm + lu + 2, h, lh + 1);
+        memcpy(b + lm + lu + lh + 3, body, lb);
+        put("serve", reqs[i][0], NULL, 0, b, n);
+        free(b);
     }
     char cmd[1100];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);

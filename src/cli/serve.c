@@ -147,6 +147,7 @@ int cmd_serve(int argc, char **argv) {
     fprintf(stderr, "nanogen serve: %s: stopping (open streams end now)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     srv_daemon_quiesce(d);
     srv_ctx_stop(&ctx);
+    srv_daemon_drain(d, 10);
     srv_daemon_stop(d);
     code = 0;
     goto out;

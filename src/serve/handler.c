@@ -329,7 +329,7 @@ static void route_completions(srv_ctx *ctx, srv_response *rs, const cJSON *o) {
     int stream, echo;
     const char *prompt;
     if (get_prompt(rs, o, &prompt)) return;
-    if (get_num(rs, o, "max_tokens", 16, 1, ctx->cfg.max_tokens, 1, &max_tokens) || get_num(rs, o, "temperature", 1, 0, 100, 0, &temperature) ||
+    if (get_num(rs, o, "max_tokens", ctx->cfg.max_tokens < 16 ? ctx->cfg.max_tokens : 16, 1, ctx->cfg.max_tokens, 1, &max_tokens) || get_num(rs, o, "temperature", 1, 0, 100, 0, &temperature) ||
         get_num(rs, o, "top_p", 1, 0, 1, 0, &top_p) || get_num(rs, o, "n", 1, 1, SRV_MAX_N, 1, &n) ||
         get_num(rs, o, "top_k", 0, 0, 1 << 30, 1, &top_k) || get_num(rs, o, "logprobs", -1, 0, NG_POOL_MAX_TOP, 1, &logprobs) ||
         get_num(rs, o, "seed", -1, 0, 9007199254740991.0, 1, &seed) || get_bool(rs, o, "stream", 0, &stream) || get_bool(rs, o, "echo", 0, &echo))

@@ -544,8 +544,8 @@ srv_job *srv_job_submit(srv_sched *s, srv_job_settings *st, int *code, char *msg
         pthread_mutex_unlock(&s->mu);
         free(j);
         *code = 429; *errcode = "queue_full";
-        snprintf(msg, cap, "the queue of model %s is full (%d requests waiting, --queue %d): try again later", s->m->name,
-                 s->ctx->cfg.queue, s->ctx->cfg.queue);
+        snprintf(msg, cap, "the queue of model %s is full (%d request%s waiting, --queue %d): try again later", s->m->name,
+                 s->qlen, s->qlen == 1 ? "" : "s", s->ctx->cfg.queue);
         return NULL;
     }
     j->s = s;
@@ -593,7 +593,9 @@ char *srv_job_result(srv_job *j, int *code, const char **errcode, char *msg, siz
         }
         cJSON_AddItemToObject(o, "usage", usage_json(j));
         cJSON *ng = cJSON_AddObjectToObject(o, "nanogen");
-        cJSON_AddNumberToObject(ng, "seed", (double)j->st.seed);
+        char seed[32];   /* an integer as written (cJSON would print 2^52 as 4.5e+15) */
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)j->st.seed);
+        cJSON_AddRawToObject(ng, "seed", seed);
         cJSON_AddNumberToObject(ng, "prompt_cropped", (double)j->st.cropped);
         out = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);

@@ -137,7 +137,6 @@ long srv_stream_read(srv_job *j, char *buf, size_t cap, int wait_ms);
 /* The connection is done with the job (any time): cancelled if not finished, freed when the
  * scheduler is done with it too. */
 void srv_job_release(srv_job *j);
-/* Whether a stream job has started (first token): for the server's timing. */
 
 /* ------------------------------------------------------------------ metrics (metrics.c) */
 void srv_metrics_init(srv_metrics *m);
@@ -153,6 +152,8 @@ typedef struct srv_daemon srv_daemon;
 /* Listen on host:port (0: a free port); *port_out the port bound. NULL + error. */
 srv_daemon *srv_daemon_start(srv_ctx *ctx, const char *host, int port, int *port_out);
 void srv_daemon_quiesce(srv_daemon *d);   /* stop accepting */
+/* wait (at most seconds) until every request begun has been answered to its end */
+void srv_daemon_drain(srv_daemon *d, double seconds);
 void srv_daemon_stop(srv_daemon *d);      /* close everything and free */
 
 /* The playground, embedded (web/index.html, web/app.js, web/style.css; Makefile) */

@@ -17,10 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 struct srv_daemon {
     srv_ctx *ctx;
     struct MHD_Daemon *d;
+    pthread_mutex_t mu;
+    int inflight;             /* requests begun and not completed (shutdown waits for them) */
 };
 
 typedef struct {
@@ -126,6 +130,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!(sc = calloc(1, sizeof *sc))) return MHD_NO;
         sc->t0 = srv_now();
         *con_cls = sc;
+        pthread_mutex_lock(&dm->mu);
+        dm->inflight++;
+        pthread_mutex_unlock(&dm->mu);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > SRV_MAX_BODY) {   /* refused before reading it */
             sc->too_large = 1;
@@ -166,6 +173,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     free(sc->body);
     free(sc);
     *con_cls = NULL;
+    pthread_mutex_lock(&dm->mu);
+    dm->inflight--;
+    pthread_mutex_unlock(&dm->mu);
 }
 
 srv_daemon *srv_daemon_start(srv_ctx *ctx, const char *host, int port, int *port_out) {
@@ -181,6 +191,7 @@ srv_daemon *srv_daemon_start(srv_ctx *ctx, const char *host, int port, int *port
     srv_daemon *dm = calloc(1, sizeof *dm);
     if (!dm) { freeaddrinfo(ai); ng_set_error("out of memory"); return NULL; }
     dm->ctx = ctx;
+    pthread_mutex_init(&dm->mu, NULL);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     const unsigned conn_limit = (unsigned)(ctx->cfg.max_streams + ctx->cfg.queue + 64);
@@ -192,7 +203,7 @@ srv_daemon *srv_daemon_start(srv_ctx *ctx, const char *host, int port, int *port
                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                              MHD_OPTION_END);
     freeaddrinfo(ai);
-    if (!dm->d) { free(dm); ng_set_error("cannot listen on %s port %d (in use? another --port, or --port 0 for a free one)", host, port); return NULL; }
+    if (!dm->d) { pthread_mutex_destroy(&dm->mu); free(dm); ng_set_error("cannot listen on %s port %d (in use? another --port, or --port 0 for a free one)", host, port); return NULL; }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(dm->d, MHD_DAEMON_INFO_BIND_PORT);
     *port_out = di ? di->port : port;
     return dm;
@@ -203,8 +214,21 @@ void srv_daemon_quiesce(srv_daemon *d) {
     if (s != MHD_INVALID_SOCKET) close(s);
 }
 
+void srv_daemon_drain(srv_daemon *d, double seconds) {
+    const double until = srv_now() + seconds;
+    for (;;) {
+        pthread_mutex_lock(&d->mu);
+        const int n = d->inflight;
+        pthread_mutex_unlock(&d->mu);
+        if (n <= 0 || srv_now() > until) return;
+        const struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 void srv_daemon_stop(srv_daemon *d) {
     if (!d) return;
     MHD_stop_daemon(d->d);
+    pthread_mutex_destroy(&d->mu);
     free(d);
 }
