@@ -34,12 +34,11 @@ fi
 if [ -z "$CHROMIUM" ] || [ ! -x "$CHROMIUM" ]; then
     skip "Chromium is not installed (Debian's chromium or chromium-headless-shell)" "the browser test"; finish
 fi
-run $NG serve --help
-if [ "$?" -ne 0 ]; then
-    if grep -qi "microhttpd" "$ERR"; then
-        skip "nanogen was built without libmicrohttpd (no serve command)" "the browser test"; finish
-    fi
-    bad "nanogen serve --help" "exit status not 0 and no word of libmicrohttpd"; finish
+# a build without libmicrohttpd answers any serve command with exit 2 saying so; a build with it
+# refuses the missing model directory (so nothing is trained for a build that cannot serve)
+run $NG serve "$TMP/no-such-model" --port 0
+if grep -qi "microhttpd" "$ERR"; then
+    skip "nanogen was built without libmicrohttpd (no serve command)" "the browser test"; finish
 fi
 
 # ------------------------------------------------------------------ tiny models
