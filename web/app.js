@@ -213,10 +213,10 @@
             $('tab-attention').disabled = !canattend;
             if (!canattend) showView('generate');
             clearCanvas();
+            if (!$('view-attention').hidden && canattend) loadAttention();
             scheduleNext(0);
         } else {
-            $('sample-img').hidden = true;
-            $('walk-img').hidden = true;
+            for (const id of ['sample-img', 'walk-img', 'decode-img']) { $(id).hidden = true; delete $(id).dataset.version; }
             const prior = g.kind === 'vae' || g.kind === 'gan';
             $('walk-card').hidden = !prior;
             $('latent-card').hidden = !(prior && g.latent === 2);
