@@ -121,6 +121,13 @@ async function run(page, KEY) {
     await page.fill('#prompt', args.prompt);
     await page.fill('#seed', '1234');
     await page.fill('#max-tokens', '48');
+    // top-k 20 and top-p 0.95 (set as a user's key presses would leave them: value, then input)
+    await page.$$eval('#top-k, #top-p', (els) => els.forEach((e) => {
+        e.value = e.id === 'top-k' ? '20' : '0.95';
+        e.dispatchEvent(new Event('input', { bubbles: true }));
+    }));
+    check('the top-k and top-p sliders show their values', await page.textContent('#top-k-value') === '20' &&
+        await page.textContent('#top-p-value') === '0.95', await page.textContent('#top-k-value') + ' ' + await page.textContent('#top-p-value'));
     const T = Number(await page.inputValue('#temperature'));
     await page.click('#generate');
     const done = await until(page, () => document.getElementById('output').dataset.state === 'done', null, 120000);
@@ -131,10 +138,10 @@ async function run(page, KEY) {
     check('generate: tokens stream in (48 token spans, finish "length")', done && toks.length === 48 &&
         await page.$eval('#output', (o) => o.dataset.finish) === 'length', 'done ' + done + ', ' + toks.length + ' tokens, finish ' + await page.$eval('#output', (o) => o.dataset.finish));
     const ref = await api('/v1/completions', { model: args.text, prompt: args.prompt, max_tokens: 48, temperature: T,
-        top_p: 1, top_k: 0, seed: 1234, logprobs: 5 }, KEY);
+        top_p: 0.95, top_k: 20, seed: 1234, logprobs: 5 }, KEY);
     const lp = ref.status === 200 && ref.data.choices[0].logprobs;
     if (!check('the API answers the same completion without streaming', lp && lp.tokens.length === 48, JSON.stringify(ref.data).slice(0, 300))) return;
-    check('the page shows the API\'s tokens (same seed and settings)', JSON.stringify(toks.map((t) => t.text)) === JSON.stringify(lp.tokens),
+    check('the page shows the API\'s tokens (same seed, temperature, top-k, top-p)', JSON.stringify(toks.map((t) => t.text)) === JSON.stringify(lp.tokens),
         'page ' + JSON.stringify(toks.map((t) => t.text).join('')) + ', API ' + JSON.stringify(ref.data.choices[0].text));
     let shadeBad = [], topBad = [];
     toks.forEach((t, i) => {
