@@ -70,19 +70,20 @@ static void dir_name(const char *dir, char *buf, size_t cap) {
     snprintf(buf, cap, "%.*s", (int)(n - b), dir + b);
 }
 
+/* the last error, naming dir when it does not yet */
+static int name_dir(const char *dir) {
+    if (!strstr(ng_last_error(), dir)) return ng_set_error("'%s': %s", dir, ng_last_error());
+    return NG_ERR;
+}
+
 static int load_model(const char *dir, srv_model *sm) {
     ng_model_kind kind;
-    if (ng_checkpoint_kind(dir, &kind)) return ng_set_error("'%s': %s", dir, ng_last_error());
+    if (ng_checkpoint_kind(dir, &kind)) return name_dir(dir);
     sm->kind = kind;
     if (kind == NG_MODEL_CLASSIFIER)
         return ng_set_error("'%s' is a classifier: nanogen serve serves text models (gpt, bigram) and image models (ae, dae, vae, gan)", dir);
     sm->text = ng_model_kind_is_text(kind);
-    if (sm->text) {
-        if (ng_checkpoint_load(dir, &sm->m, &sm->tok, NULL)) return ng_set_error("'%s': %s", dir, ng_last_error());
-    } else if (ng_image_model_load(dir, "serve", &sm->m, NULL)) {
-        if (!strstr(ng_last_error(), dir)) return ng_set_error("'%s': %s", dir, ng_last_error());
-        return NG_ERR;
-    }
+    if (sm->text ? ng_checkpoint_load(dir, &sm->m, &sm->tok, NULL) : ng_image_model_load(dir, "serve", &sm->m, NULL)) return name_dir(dir);
     return NG_OK;
 }
 

@@ -41,6 +41,7 @@ int srv_ctx_init(srv_ctx *ctx, srv_model *models, int n_models, const srv_config
     ctx->n_models = n_models;
     ctx->cfg = *cfg;
     ctx->sync = sync;
+    ctx->started = (long long)time(NULL);
     srv_metrics_init(&ctx->metrics);
     pthread_mutex_init(&ctx->cmu, NULL);
     pthread_cond_init(&ctx->ccv, NULL);
@@ -273,12 +274,12 @@ static uint64_t random_u64(void) {
 }
 
 /* ------------------------------------------------------------------ /v1/models */
-static cJSON *model_json(const srv_model *m) {
+static cJSON *model_json(const srv_ctx *ctx, const srv_model *m) {
     const ng_model_config *c = ng_model_cfg(m->m);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", m->name);
     cJSON_AddStringToObject(o, "object", "model");
-    cJSON_AddNumberToObject(o, "created", 0);
+    cJSON_AddNumberToObject(o, "created", (double)ctx->started);
     cJSON_AddStringToObject(o, "owned_by", "nanogen");
     cJSON *ng = cJSON_AddObjectToObject(o, "nanogen");
     cJSON_AddStringToObject(ng, "kind", ng_model_kind_name(m->kind));
@@ -307,13 +308,13 @@ static void route_models(srv_ctx *ctx, srv_response *rs) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "object", "list");
     cJSON *arr = cJSON_AddArrayToObject(o, "data");
-    for (int i = 0; i < ctx->n_models; i++) cJSON_AddItemToArray(arr, model_json(&ctx->models[i]));
+    for (int i = 0; i < ctx->n_models; i++) cJSON_AddItemToArray(arr, model_json(ctx, &ctx->models[i]));
     json_reply(rs, o);
 }
 
 static void route_model(srv_ctx *ctx, srv_response *rs, const char *name) {
     for (int i = 0; i < ctx->n_models; i++)
-        if (!strcmp(ctx->models[i].name, name)) { json_reply(rs, model_json(&ctx->models[i])); return; }
+        if (!strcmp(ctx->models[i].name, name)) { json_reply(rs, model_json(ctx, &ctx->models[i])); return; }
     char shown[80];
     snprintf(shown, sizeof shown, "%s", name);
     fail(rs, 404, "model_not_found", "the model '%s' does not exist (GET /v1/models lists them)", shown);

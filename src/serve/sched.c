@@ -193,6 +193,14 @@ static void stream_tokens(srv_job *j, int c, int upto, size_t end) {
     }
 }
 
+static void add_nanogen(cJSON *o, const srv_job *j) {
+    cJSON *ng = cJSON_AddObjectToObject(o, "nanogen");
+    char seed[32];   /* an integer as written (cJSON would print 2^52 as 4.5e+15) */
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)j->st.seed);
+    cJSON_AddRawToObject(ng, "seed", seed);
+    cJSON_AddNumberToObject(ng, "prompt_cropped", (double)j->st.cropped);
+}
+
 static void stream_end(srv_job *j) {
     if (j->err_code) {
         cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
@@ -204,6 +212,7 @@ static void stream_end(srv_job *j) {
         cJSON *o = chunk_head(j);
         cJSON_AddArrayToObject(o, "choices");
         cJSON_AddItemToObject(o, "usage", usage_json(j));
+        add_nanogen(o, j);
         job_out_json(j, o);
     }
     job_out(j, "data: [DONE]\n\n", 14);
@@ -592,11 +601,7 @@ char *srv_job_result(srv_job *j, int *code, const char **errcode, char *msg, siz
             cJSON_AddItemToArray(arr, e);
         }
         cJSON_AddItemToObject(o, "usage", usage_json(j));
-        cJSON *ng = cJSON_AddObjectToObject(o, "nanogen");
-        char seed[32];   /* an integer as written (cJSON would print 2^52 as 4.5e+15) */
-        snprintf(seed, sizeof seed, "%llu", (unsigned long long)j->st.seed);
-        cJSON_AddRawToObject(ng, "seed", seed);
-        cJSON_AddNumberToObject(ng, "prompt_cropped", (double)j->st.cropped);
+        add_nanogen(o, j);
         out = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         if (!out) { *code = 500; *errcode = "out_of_memory"; snprintf(msg, cap, "out of memory"); }

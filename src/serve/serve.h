@@ -61,6 +61,7 @@ typedef struct srv_ctx {
     srv_config cfg;
     int sync;                 /* no scheduler threads: a completion runs in the caller (the fuzzer) */
     volatile int stopping;    /* SIGINT/SIGTERM: no new work, streams end */
+    long long started;        /* the server's start (UNIX time): the models' "created" */
     srv_metrics metrics;
     /* the compute lock: a ticket lock, served in order */
     pthread_mutex_t cmu;
