@@ -6,7 +6,8 @@
  * log-probabilities are bit for bit the same alone and among 8 streams that join at other steps
  * and leave (done or removed), on 1 and 2 threads, and when the prompts of a step fill more rows
  * than one pass holds; (c) a full pool, removal, the counts and bad requests (each named);
- * (d) a stream is done after max_tokens. */
+ * (d) a stream is done after max_tokens; the KV cache's feed under the pool refuses bad lists. */
+#include "infer/kvcache.h"
 #include "nanogen.h"
 #include "test.h"
 
@@ -402,6 +403,17 @@ static void test_slots_and_errors(void) {
     ng_model *im = ng_model_new(&ic);
     CHECK(ng_pool_new(im, tok, 2) == NULL && strstr(ng_last_error(), "does not generate text"), "an image model: %s", ng_last_error());
     ng_model_free(im);
+    /* ng__infer_feed (src/infer/kvcache.h) */
+    ng_infer *inf = ng_infer_new(m, 3);
+    const int32_t *tk[2] = {ids, ids};
+    int st[2] = {1, 1}, nn[2] = {2, 1};
+    CHECK(inf && !ng__infer_feed(inf, 2, st, tk, nn) && strstr(ng_last_error(), "twice"), "a stream listed twice: %s", ng_last_error());
+    st[1] = 3;
+    CHECK(!ng__infer_feed(inf, 2, st, tk, nn) && strstr(ng_last_error(), "stream 3"), "a stream out of range: %s", ng_last_error());
+    st[1] = 2;
+    CHECK(ng__infer_feed(inf, 2, st, tk, nn) && ng__infer_pos(inf, 1) == 2 && ng__infer_pos(inf, 2) == 1 && ng__infer_pos(inf, 0) == 0,
+          "streams at their own positions: %d %d %d", ng__infer_pos(inf, 0), ng__infer_pos(inf, 1), ng__infer_pos(inf, 2));
+    ng_infer_free(inf);
     ng_model_free(m);
     ng_tokenizer_free(tok);
 }

@@ -53,6 +53,8 @@ struct ng_infer {
     int own_pos;            /* fed by ng__infer_feed: spos holds the positions, not pos */
     int *spos, *skeep;      /* (S) each stream's position and the tokens it keeps when its context is full */
     int *sfrom;             /* (S) the first position a feed computes, per listed stream */
+    unsigned *smark;        /* (S) the feed that last listed each stream (a stream listed twice is refused) */
+    unsigned feeds;         /* feeds so far */
     int *rst, *rpos, *rout; /* (rows) an ALL pass's rows: stream, position, output row of the
                                logits (-1: none; each stream's last row in the pass has one) */
     int32_t *rtok;          /* (rows) their tokens (a feed) */
@@ -105,7 +107,8 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
     s->spos = calloc(S, sizeof(int));
     s->skeep = malloc(S * sizeof(int));
     s->sfrom = malloc(S * sizeof(int));
-    int ok = s->hist && s->logits && s->spos && s->skeep && s->sfrom;
+    s->smark = calloc(S, sizeof(unsigned));
+    int ok = s->hist && s->logits && s->spos && s->skeep && s->sfrom && s->smark;
     for (size_t i = 0; ok && i < S; i++) s->skeep[i] = s->keep;
     if (c->kind == NG_MODEL_GPT && ok) {
         s->kc = ng_alloc_aligned(L * S * T * C * sizeof(float), "key cache");
@@ -174,7 +177,7 @@ void ng_infer_free(ng_infer *s) {
     ng_free_aligned(s->blk);
     ng_free_aligned(s->rtok);
     free(s->rst); free(s->rpos); free(s->rout);
-    free(s->spos); free(s->skeep); free(s->sfrom);
+    free(s->spos); free(s->skeep); free(s->sfrom); free(s->smark);
     free(s->dw_at);
     free(s->leaf);
     ng_free_aligned(s->sync);
@@ -828,13 +831,17 @@ const float *ng__infer_feed(ng_infer *s, int ns, const int *streams, const int32
     const int S = s->S, T = m->cfg.block_size, V = m->cfg.vocab_size;
     if (ns < 1 || ns > S) { ng_set_error("ng__infer_feed: %d streams listed, 1 to %d", ns, S); return NULL; }
     if (s->split) { ng_set_error("ng__infer_feed: an ng_infer of one stream runs ng_infer_step only"); return NULL; }
+    if (++s->feeds == 0) {   /* the marks wrapped around: start them again */
+        memset(s->smark, 0, (size_t)S * sizeof(unsigned));
+        s->feeds = 1;
+    }
     for (int k = 0; k < ns; k++) {
         if (streams[k] < 0 || streams[k] >= S || n[k] < 1) {
             ng_set_error("ng__infer_feed: listed stream %d of %d tokens (streams 0 to %d, at least one token)", streams[k], n[k], S - 1);
             return NULL;
         }
-        for (int j = 0; j < k; j++)
-            if (streams[j] == streams[k]) { ng_set_error("ng__infer_feed: stream %d listed twice", streams[k]); return NULL; }
+        if (s->smark[streams[k]] == s->feeds) { ng_set_error("ng__infer_feed: stream %d listed twice", streams[k]); return NULL; }
+        s->smark[streams[k]] = s->feeds;
         for (int j = 0; j < n[k]; j++)
             if (tok[k][j] < 0 || tok[k][j] >= V) { ng_set_error("ng__infer_feed: token %d is not in the vocabulary (%d tokens)", (int)tok[k][j], V); return NULL; }
     }

@@ -6,6 +6,7 @@
  * at its own position), so a stream draws the tokens of stream 0 of an ng_generator of two or
  * more streams with its seed, whatever else runs in the pool. */
 #include "infer/kvcache.h"
+#include "ops/kernels/fastmath.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -134,13 +135,15 @@ void ng_pool_remove(ng_pool *p, int slot) {
 }
 
 /* the natural log-probability of token `id` and the k best tokens (ties: the lower id first)
- * with theirs, under softmax(logits) (temperature 1) */
+ * with theirs, under softmax(logits) (temperature 1); one SIMD pass of exponentials (a GPT-2
+ * vocabulary costs little beside the step) */
 static float log_probs(const float *logits, int V, int id, int k, int32_t *top_ids, float *top_lp) {
-    float mx = logits[0];
-    for (int i = 1; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
-    double sum = 0;
-    for (int i = 0; i < V; i++) sum += exp((double)logits[i] - mx);
-    const double lse = mx + log(sum);
+    float mx = logits[0], sum = 0;
+    #pragma omp simd reduction(max : mx)
+    for (int i = 0; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
+    #pragma omp simd reduction(+ : sum)
+    for (int i = 0; i < V; i++) sum += ng_expf(logits[i] - mx);
+    const double lse = (double)mx + log((double)sum);
     int n = 0;   /* insertion into the k best so far, by logit descending */
     for (int i = 0; i < V && k > 0; i++) {
         if (n == k && !(logits[i] > logits[top_ids[k - 1]])) continue;
