@@ -143,7 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(body, data + i, size - i);
     body[size - i] = 0;
     fz_headers h = {part[2], plen[2]};
-    srv_request rq = {part[0], part[1], fz_header, &h, body, size - i, 0};
+    srv_request rq = {part[0], part[1], fz_header, &h, body, size - i, 0, NULL};
     for (int k = 0; k < 2; k++) fz_one(&fz_ctx[k], &rq);
     free(body);
 out:

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,11 @@ void srv_compute_lock(srv_ctx *ctx) {
     const unsigned long long me = ctx->ticket_next++;
     while (ctx->ticket_serving != me) pthread_cond_wait(&ctx->ccv, &ctx->cmu);
     pthread_mutex_unlock(&ctx->cmu);
+    /* the thread count (--threads, or following a busy machine) is OpenMP's per thread: the
+     * scheduler and connection threads take the process's count before they compute */
+    ng_threads_tick();
+    const int n = ng_get_threads();
+    if (omp_get_max_threads() != n) omp_set_num_threads(n);
 }
 
 void srv_compute_unlock(srv_ctx *ctx) {
@@ -321,7 +327,7 @@ static void route_model(srv_ctx *ctx, srv_response *rs, const char *name) {
 }
 
 /* ------------------------------------------------------------------ /v1/completions */
-static void route_completions(srv_ctx *ctx, srv_response *rs, const cJSON *o) {
+static void route_completions(srv_ctx *ctx, const srv_request *rq, srv_response *rs, const cJSON *o) {
     srv_model *m = text_model(ctx, rs, o, "/v1/completions");
     if (!m) return;
     srv_job_settings st;
@@ -382,7 +388,7 @@ static void route_completions(srv_ctx *ctx, srv_response *rs, const cJSON *o) {
         rs->stream = j;
         return;
     }
-    char *body = srv_job_result(j, &code, &errcode, msg, sizeof msg);
+    char *body = srv_job_result(j, rq->gone, rq->header_cls, &code, &errcode, msg, sizeof msg);
     srv_job_release(j);
     if (!body) { fail(rs, code, errcode, "%s", msg); return; }
     set_body(rs, 200, "application/json", body, strlen(body));
@@ -676,7 +682,7 @@ void srv_handle(srv_ctx *ctx, const srv_request *rq, srv_response *rs) {
     }
     if (!cJSON_IsObject(o)) { cJSON_Delete(o); fail(rs, 400, "invalid_json", "the body must be a JSON object"); return; }
     switch (r->id) {
-    case R_COMPL: route_completions(ctx, rs, o); break;
+    case R_COMPL: route_completions(ctx, rq, rs, o); break;
     case R_CHAT: route_chat(ctx, rs, o); break;
     case R_NEXT: route_next(ctx, rs, o); break;
     case R_ATT: route_attention(ctx, rs, o); break;

@@ -576,10 +576,22 @@ srv_job *srv_job_submit(srv_sched *s, srv_job_settings *st, int *code, char *msg
     return j;
 }
 
-char *srv_job_result(srv_job *j, int *code, const char **errcode, char *msg, size_t cap) {
+char *srv_job_result(srv_job *j, int (*gone)(void *), void *gone_cls, int *code, const char **errcode, char *msg, size_t cap) {
     srv_sched *s = j->s;
     pthread_mutex_lock(&s->mu);
-    while (!j->finished) pthread_cond_wait(&j->cv, &s->mu);
+    while (!j->finished) {
+        if (!gone) { pthread_cond_wait(&j->cv, &s->mu); continue; }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250000000L;
+        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        if (pthread_cond_timedwait(&j->cv, &s->mu, &ts) == ETIMEDOUT && !j->finished && gone(gone_cls)) {
+            pthread_mutex_unlock(&s->mu);
+            *code = 499; *errcode = "client_closed_request";
+            snprintf(msg, cap, "the client closed the connection before the completion was done");
+            return NULL;
+        }
+    }
     char *out = NULL;
     if (j->err_code) {
         *code = j->err_code;

@@ -88,6 +88,9 @@ typedef struct {
     const char *body;
     size_t body_len;
     int body_too_large;       /* more than SRV_MAX_BODY bytes came (the body is cut) */
+    /* whether the client has hung up (NULL: never asked): a non-streamed completion waiting for
+     * its tokens looks every 250 ms and is cancelled, its pool slots freed, when it has */
+    int (*gone)(void *cls);
 } srv_request;
 
 typedef struct {
@@ -130,8 +133,10 @@ int srv_sched_active(srv_sched *s);
  * the job has run to its end when this returns. */
 srv_job *srv_job_submit(srv_sched *s, srv_job_settings *st, int *code, char *msg, size_t cap, const char **errcode);
 /* Wait for the job's end and write its OpenAI response (a JSON text_completion), or an error
- * (*code != 200: msg, errcode). Malloc'd. */
-char *srv_job_result(srv_job *j, int *code, const char **errcode, char *msg, size_t cap);
+ * (*code != 200: msg, errcode). Malloc'd. gone (may be NULL) is asked every 250 ms whether the
+ * client has hung up (gone_cls): then NULL, *code 499 (client_closed_request), and the caller's
+ * srv_job_release cancels the job. */
+char *srv_job_result(srv_job *j, int (*gone)(void *), void *gone_cls, int *code, const char **errcode, char *msg, size_t cap);
 /* The next bytes of a job's event stream into buf (at most cap): > 0 bytes; 0 at the end of the
  * stream; -1 when no bytes came within wait_ms (call again). */
 long srv_stream_read(srv_job *j, char *buf, size_t cap, int wait_ms);

@@ -56,6 +56,8 @@ static int peer_gone(struct MHD_Connection *c) {
     return recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
+static int conn_gone(void *cls) { return peer_gone((struct MHD_Connection *)cls); }
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     srv_stream *st = cls;
@@ -76,7 +78,7 @@ static void stream_free(void *cls) {
 
 static enum MHD_Result answer(srv_daemon *dm, struct MHD_Connection *c, srv_conn *sc, const char *method, const char *url) {
     srv_ctx *ctx = dm->ctx;
-    srv_request rq = {method, url, lookup_header, c, sc->body, sc->len, sc->too_large};
+    srv_request rq = {method, url, lookup_header, c, sc->body, sc->len, sc->too_large, conn_gone};
     srv_response rs;
     srv_handle(ctx, &rq, &rs);
     struct MHD_Response *r;
