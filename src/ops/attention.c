@@ -150,8 +150,12 @@ static inline int block_end(int i0, int T) { return i0 + AB < T ? i0 + AB : T; }
 /* Above this context length a new attention node saves the softmax's max and sum per row
  * (B*H*T*2 floats) and backward recomputes P block by block; up to it, the node keeps P
  * (B*H*T*T floats). The two give the same P bit for bit, and both backward passes run the
- * same code on it (tests/test_ops.c checks one against the other). */
-static int keep_p_max_t = 0;
+ * same code on it (tests/test_ops.c checks one against the other). Recomputing costs one more
+ * GEMM and the exponentials in backward: measured on 2 AMD EPYC cores, attention backward took
+ * +35% at the baby preset's T = 64 and +10-30% at shakespeare-char's T = 256, so those keep P
+ * (a few MB, and 600 MB for shakespeare-char's batch of 64); GPT-2's T = 1024 recomputes
+ * (P would be 2.4 GB at batch 4). */
+static int keep_p_max_t = 256;
 int ng__attention_keep_p_max_t(int max_t) {
     const int old = keep_p_max_t;
     if (max_t >= 0) keep_p_max_t = max_t;
