@@ -169,7 +169,9 @@ async function run(page, KEY) {
 
     /* ------------------------------------------------------------ text: the next-token chart */
     const chartAt = async (t) => {
-        const drawn = await until(page, (t) => { const c = document.getElementById('next-chart'); return c.dataset.state === 'drawn' && Number(c.dataset.temperature) === t; }, t, 30000);
+        // drawn at t for the prompt typed (not a chart of a prompt half typed, still on show)
+        const drawn = await until(page, (a) => { const c = document.getElementById('next-chart');
+            return c.dataset.state === 'drawn' && Number(c.dataset.temperature) === a.t && c.dataset.prompt === a.p; }, { t, p: args.prompt }, 30000);
         if (!drawn) return null;
         return page.$$eval('#next-chart .row[data-token]', (rs) => rs.map((r) => ({
             token: r.dataset.token, probs: [...r.querySelectorAll('.bar')].map((b) => Number(b.dataset.prob)),

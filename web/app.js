@@ -430,9 +430,9 @@
         }
         if (seq !== state.nextSeq || state.model !== m) return;   // a newer request is on its way
         if (state.errSrc === 'next') clearError();   // the prompt that failed was fixed
-        drawNext(j, temps);
+        drawNext(j, temps, prompt);
     }
-    function drawNext(j, temps) {
+    function drawNext(j, temps, prompt) {
         const chart = $('next-chart'), legend = $('next-legend');
         const S = temps.length - 1;   // the slider's series
         chart.innerHTML = '';
@@ -475,6 +475,7 @@
         for (const r of rows) addRow(vis(r.text), r.probs || [], '', r.text);
         if (other) addRow('other', other, 'other');
         chart.dataset.temperature = String(temps[S]);
+        chart.dataset.prompt = prompt;   // what the bars are of (a chart of an earlier prompt may still be shown)
         chart.dataset.scale = String(scale);
         chart.dataset.seq = String(state.nextSeq);
         chart.dataset.state = 'drawn';
