@@ -10,6 +10,7 @@
 #include "nanogen.h"
 #include "data/bpe.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +285,30 @@ int main(int argc, char **argv) {
     n = idx_bytes(buf, 3, big, pix, 4);
     put("idx", "absurd_header.idx3", img_opt, 3, buf, n);
 
+    /* ---- latent files (src/io/latent.c): one the AE decodes (latent 2, 1x4x4), a wider one, a
+     * truncated one, a NaN, a wrong magic */
+    {
+        float z[6] = {0.5f, -1.25f, 3.0f, 0.0f, -0.0f, 1e-3f};
+        ng_latents l = {.n = 3, .latent = 2, .c = 1, .h = 4, .w = 4, .z = z};
+        char lp[1024];
+        snprintf(lp, sizeof lp, "%s/z.lat", tmp);
+        if (ng_latents_write(lp, &l)) die("latents");
+        put_file("latent", "ae_3x2.lat", NULL, 0, lp);
+        l.n = 1; l.latent = 6; l.c = 3; l.h = 28; l.w = 28;
+        if (ng_latents_write(lp, &l)) die("latents");
+        put_file("latent", "rgb_1x6.lat", NULL, 0, lp);
+        size_t ln;
+        char *lb = ng_read_file(lp, &ln);
+        if (!lb) die(lp);
+        put("latent", "truncated.lat", NULL, 0, lb, ln - 3);
+        const float nan = NAN;
+        memcpy(lb + 32 + 8, &nan, 4);
+        put("latent", "nan.lat", NULL, 0, lb, ln);
+        lb[0] = 'X';
+        put("latent", "bad_magic.lat", NULL, 0, lb, ln);
+        free(lb);
+    }
+
     /* ---- pictures: option byte 0 (size 1 + bits 0-5, bit 7 RGB), byte 1 (extension) */
     unsigned char rgb[5 * 3 * 3];
     for (size_t i = 0; i < sizeof rgb; i++) rgb[i] = (unsigned char)(i * 37);
@@ -337,6 +362,12 @@ int main(int argc, char **argv) {
         {"plot", "plot\0runs/x\0--keys\0train_loss,val_loss\0--x\0step\0--log-y\0--title\0T"},
         {"interpolate", "interpolate\0runs/vae\0--out\0w.png\0--frames\0" "5\0--rows\0" "2\0--from-test"},
         {"info", "info\0runs/x"},
+        {"reconstruct", "reconstruct\0runs/vae\0--in\0a.png\0b.jpg\0--out\0r.png\0--noise\0mask:0.5"},
+        {"encode", "encode\0runs/ae\0--in\0a.png\0b.png\0c.png\0--out\0z.lat"},
+        {"decode", "decode\0runs/ae\0--in\0z.lat\0--out\0p.png\0--ncol\0" "4"},
+        {"score", "score\0runs/vae\0--data\0fashion-mnist\0--out\0w.png\0--csv\0s.csv\0--n-worst\0" "16\0--positive-class\0Sneaker"},
+        {"sample_idx", "sample\0runs/gan\0--n\0" "1000\0--idx\0gen"},
+        {"train_exclude", "train\0ae\0--data\0fashion-mnist\0--out\0o\0--exclude-class\0" "7"},
         {"help", "train\0--help"},
         {"bad_number", "train\0gpt\0--data\0x\0--out\0y\0--steps\0-5\0--lr\0nan"},
     };

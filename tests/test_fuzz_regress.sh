@@ -7,7 +7,7 @@
 NAME=test_fuzz_regress.sh
 . tests/lib.sh
 B=${BUILD:-build}
-for t in safetensors checkpoint tokenizer idx image text cli state gpt2 convert; do
+for t in safetensors checkpoint tokenizer idx image text cli state gpt2 convert latent; do
     bin=$B/fuzz/replay_$t
     if [ ! -x "$bin" ]; then bad "replay_$t" "missing $bin (make all builds it)"; continue; fi
     for f in fuzz/corpus/$t/* fuzz/crashes/$t/*; do

@@ -373,10 +373,11 @@ done:
 
 int ng_noise_parse(const char *spec, ng_noise *nz) {
     char *end = NULL;
+    const char *num = NULL;
     nz->mask = 0; nz->level = 0;
-    if (spec && !strncmp(spec, "gaussian:", 9)) { nz->mask = 0; nz->level = strtof(spec + 9, &end); }
-    else if (spec && !strncmp(spec, "mask:", 5)) { nz->mask = 1; nz->level = strtof(spec + 5, &end); }
-    if (!end || end == spec || *end || !(nz->level >= 0) || nz->level > (nz->mask ? 1.0f : 10.0f))
+    if (spec && !strncmp(spec, "gaussian:", 9)) { nz->mask = 0; nz->level = strtof(num = spec + 9, &end); }
+    else if (spec && !strncmp(spec, "mask:", 5)) { nz->mask = 1; nz->level = strtof(num = spec + 5, &end); }
+    if (!end || end == num || *end || !(nz->level >= 0) || nz->level > (nz->mask ? 1.0f : 10.0f))
         return ng_set_error("'%s' is not gaussian:STD (0..10) or mask:P (0..1)", spec ? spec : "");
     return NG_OK;
 }
