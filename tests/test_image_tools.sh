@@ -93,6 +93,13 @@ rows = [l.strip().split(",") for l in open(sys.argv[1]).readlines()[1:]]
 pos = [float(s) for i, l, s in rows if l == "2"]; neg = [float(s) for i, l, s in rows if l != "2"]
 auc = sum((p > q) + 0.5 * (p == q) for p in pos for q in neg) / (len(pos) * len(neg))
 sys.exit(0 if abs(auc - float(sys.argv[2])) < 6e-5 else 1)' "$TMP/ae.csv" "$auc"
+expect_ok "score ae --excess" $NG score "$A" --excess --csv "$TMP/aex.csv" $T1
+check "it names the excess score" grep -q "reconstruction excess" "$OUT"
+check "the excess is below the plain score for every picture (less the entropy)" "$PY" -c '
+import sys
+a = [float(l.split(",")[2]) for l in open(sys.argv[1]).readlines()[1:]]; b = [float(l.split(",")[2]) for l in open(sys.argv[2]).readlines()[1:]]
+sys.exit(0 if len(a) == len(b) == 60 and all(y < x for x, y in zip(a, b)) else 1)' "$TMP/ae.csv" "$TMP/aex.csv"
+expect_fail "score gan --excess" "reconstructs nothing" $NG score "$G" --excess $T1
 expect_ok "score ae --positive-class 1" $NG score "$A" --positive-class 1 $T1
 check "the AUC of finding class 1" grep -q "ROC AUC [01]\.[0-9]*: finding class 1 " "$OUT"
 expect_ok "score vae" $NG score "$V" --csv "$TMP/vae.csv" $T1

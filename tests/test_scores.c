@@ -2,7 +2,7 @@
  * the ROC AUC on known inputs (perfect, reversed, all tied, sklearn's four-point example, ties
  * counted one half) and against an O(n^2) count of pairs on random scores with many ties; the
  * ranking; classes by name or number; the noise spec; anomaly scores equal to the test loss
- * per picture (ae) and to D's outputs (gan); latent files written and read back bit for bit,
+ * per picture (ae), the excess to it less the pictures' entropy, and to D's outputs (gan); latent files written and read back bit for bit,
  * and every corruption of one refused with an error naming it. */
 #include "nanogen.h"
 #include "test.h"
@@ -119,7 +119,7 @@ static void test_scores_models(void) {
     pictures(&x, 300, 1, 6, 6, 1);   /* more than one batch of 256, the last one short */
     double *s = malloc(sizeof(double) * x.n), rec = 0, kl = 0, sum = 0;
     ng_image_train_info ti = {.size = 6};
-    CHECK(ng_image_scores(ae, &x, s) == NG_OK, "%s", ng_last_error());
+    CHECK(ng_image_scores(ae, &x, 0, s) == NG_OK, "%s", ng_last_error());
     CHECK(ng_image_test_loss(ae, &x, &ti, 1, &rec, &kl) == NG_OK, "%s", ng_last_error());
     for (int i = 0; i < x.n; i++) sum += s[i];
     CHECK_NEAR(sum / x.n, rec, 1e-4 * rec, "the ae's mean score is its test loss per picture");
@@ -128,10 +128,23 @@ static void test_scores_models(void) {
     one.n = 1;
     one.pixels = x.pixels + 299 * 36;
     double s1;
-    CHECK(ng_image_scores(ae, &one, &s1) == NG_OK && fabs(s1 - s[299]) <= 1e-5 * fabs(s1), "%g vs %g", s1, s[299]);
+    CHECK(ng_image_scores(ae, &one, 0, &s1) == NG_OK && fabs(s1 - s[299]) <= 1e-5 * fabs(s1), "%g vs %g", s1, s[299]);
+    /* the excess: the same less each picture's entropy, sum of H(x_i) */
+    double *e = malloc(sizeof(double) * x.n), worst = 0;
+    CHECK(ng_image_scores(ae, &x, 1, e) == NG_OK, "%s", ng_last_error());
+    for (int i = 0; i < x.n; i++) {
+        double h = 0;
+        for (int k = 0; k < 36; k++) {
+            const double t = x.pixels[i * 36 + k];
+            h += (t > 0 ? -t * log(t) : 0) + (t < 1 ? -(1 - t) * log(1 - t) : 0);
+        }
+        worst = fmax(worst, fabs(s[i] - h - e[i]));
+    }
+    CHECK(worst < 1e-9, "excess = score - entropy: off by %g", worst);
+    free(e);
     ng_images wrong = x;
     wrong.h = wrong.w = 5;
-    CHECK(ng_image_scores(ae, &wrong, s) == NG_ERR && strstr(ng_last_error(), "trained on"), "%s", ng_last_error());
+    CHECK(ng_image_scores(ae, &wrong, 0, s) == NG_ERR && strstr(ng_last_error(), "trained on"), "%s", ng_last_error());
     ng_model_free(ae);
     free(x.pixels);
 
@@ -141,12 +154,13 @@ static void test_scores_models(void) {
     if (gan) {
         ng_model_init(gan, 5);
         pictures(&x, 40, 1, 28, 28, 2);
-        CHECK(ng_image_scores(gan, &x, s) == NG_OK, "%s", ng_last_error());
+        CHECK(ng_image_scores(gan, &x, 0, s) == NG_OK, "%s", ng_last_error());
         ng_gan_d_stats st;
         CHECK(ng_gan_d_eval(gan, &x, 2, 1, &st) == NG_OK, "%s", ng_last_error());
         double d = 0;
         for (int i = 0; i < x.n; i++) d += 1 / (1 + exp(s[i]));   /* D(x) = sigmoid(logit) = sigmoid(-score) */
         CHECK_NEAR(d, st.d_real, 1e-4, "the gan's score is minus D's logit");
+        CHECK(ng_image_scores(gan, &x, 1, s) == NG_ERR && strstr(ng_last_error(), "reconstructs nothing"), "%s", ng_last_error());
         ng_model_free(gan);
         free(x.pixels);
     }

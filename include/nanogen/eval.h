@@ -58,9 +58,11 @@ NG_API int ng_gan_fid_check(const ng_model_config *gc);
  * larger for a picture the model finds less typical: ae, dae: the reconstruction error (BCE
  * summed over the pixels; a DAE gets the clean picture); vae: the negative ELBO, BCE at z = the
  * encoder's mean + KL; gan: minus the discriminator's logit (the order of 1 - D(x), not
- * saturated). ng_image_score_name: that, in words. */
-NG_API int ng_image_scores(ng_model *m, const ng_images *x, double *scores);
-NG_API const char *ng_image_score_name(ng_model_kind kind);
+ * saturated). excess (not a gan): the BCE less the picture's own entropy (sum of H(x_i), its
+ * BCE against itself), i.e. the KL between the pixels and their reconstruction, which does not
+ * favour pictures with few grey pixels. ng_image_score_name: that, in words. */
+NG_API int ng_image_scores(ng_model *m, const ng_images *x, int excess, double *scores);
+NG_API const char *ng_image_score_name(ng_model_kind kind, int excess);
 /* The mean score of each class (mean[k], count[k] pictures; NaN for a class without any). */
 NG_API int ng_scores_by_class(const double *scores, const uint8_t *labels, int n, int n_classes, double *mean, int *count);
 /* The indices 0..n-1 by score, largest first (ties: lower index first); malloc'd. */

@@ -174,7 +174,9 @@ done:
 }
 
 /* ------------------------------------------------------------------ score */
-typedef struct { const char *data, *out, *csv, *positive; int n_worst, ncol, zoom, threads; } score_opts;
+typedef struct { const char *data, *out, *csv, *positive; int n_worst, ncol, zoom, threads, excess; } score_opts;
+static const cli_flagdef def_excess = {"--excess", CLI_FLAG, 0, 0, NULL,
+    "ae, dae, vae: the reconstruction term less each picture's own entropy (the KL to its reconstruction: simple pictures are not favoured)"};
 static const cli_flagdef def_csv = {"--csv", CLI_STR, 0, 0, "FILE", "every picture's score: index,label,score (index,score without labels)"};
 static const cli_flagdef def_n_worst = {"--n-worst", CLI_INT, 1, 100000, "N", "pictures in --out, the most anomalous first"};
 static const cli_flagdef def_positive = {"--positive-class", CLI_STR, 0, 0, "NAME|N",
@@ -185,12 +187,13 @@ static const cli_flag SCORE_FLAGS[] = {
     CLI_F(def_csv, score_opts, csv, NULL, NULL),
     CLI_F(def_n_worst, score_opts, n_worst, "64", NULL),
     CLI_F(def_positive, score_opts, positive, NULL, NULL),
+    CLI_F(def_excess, score_opts, excess, NULL, NULL),
     CLI_F(def_ncol, score_opts, ncol, "8", NULL),
     CLI_F(cli_def_zoom, score_opts, zoom, "2", NULL),
     CLI_F(cli_def_threads, score_opts, threads, "0", NULL),
     {0}};
 static const cli_cmd SCORE = {"score",
-    "usage: nanogen score DIR [--data D] [--out worst.png] [--n-worst 64] [--csv scores.csv] [--positive-class NAME|N]",
+    "usage: nanogen score DIR [--data D] [--out worst.png] [--n-worst 64] [--csv scores.csv] [--positive-class NAME|N] [--excess]",
     "  an anomaly score for every test picture, larger for the less typical: ae, dae: the reconstruction\n"
     "  error (BCE summed over the pixels); vae: the negative ELBO (BCE at z = mu, + KL); gan: minus the\n"
     "  discriminator's logit (the order of 1 - D(x)). With labels: the mean score per class, and the ROC AUC\n"
@@ -228,9 +231,9 @@ int cmd_score(int argc, char **argv) {
     } else if (te.labels && ti.exclude_class >= 0 && ti.exclude_class < te.n_classes) {
         positive = ti.exclude_class;
     }
-    if (!(scores = ng_malloc(sizeof(double) * (size_t)te.n, "scores")) || ng_image_scores(m, &te, scores) || !(order = ng_scores_rank(scores, te.n)))
+    if (!(scores = ng_malloc(sizeof(double) * (size_t)te.n, "scores")) || ng_image_scores(m, &te, o.excess, scores) || !(order = ng_scores_rank(scores, te.n)))
         goto fail;
-    printf("%s: anomaly score = %s, on the %d test pictures of %s\n", kind, ng_image_score_name(c->kind), te.n, spec);
+    printf("%s: anomaly score = %s, on the %d test pictures of %s\n", kind, ng_image_score_name(c->kind, o.excess), te.n, spec);
     printf("  median %.4g, the largest %.4g, the smallest %.4g\n", scores[order[te.n / 2]], scores[order[0]], scores[order[te.n - 1]]);
     const char *const *names = te.labels ? ng_dataset_class_names(spec, te.n_classes) : NULL;
     if (te.labels) {

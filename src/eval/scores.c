@@ -6,7 +6,11 @@
  *   vae:     the negative ELBO, reconstruction BCE + KL(q(z|x) || N(0,1)), with the
  *            reconstruction term at z = the encoder's mean (deterministic);
  *   gan:     minus the discriminator's logit, -log(D(x) / (1 - D(x))): the same order as
- *            1 - D(x), without its saturation at 0 and 1. */
+ *            1 - D(x), without its saturation at 0 and 1.
+ * excess (ae, dae, vae): the reconstruction term less the picture's own entropy (the BCE of
+ * the picture against itself, sum of H(x_i)): the KL between the pixels and their
+ * reconstruction, 0 for a perfect one. The plain BCE favours pictures with few grey pixels
+ * (a sneaker has less to get wrong than a patterned shirt); the excess does not. */
 #include "core/internal.h"
 
 #include <errno.h>
@@ -15,10 +19,12 @@
 #include <string.h>
 #include <strings.h>
 
-const char *ng_image_score_name(ng_model_kind kind) {
+const char *ng_image_score_name(ng_model_kind kind, int excess) {
     switch (kind) {
-    case NG_MODEL_AE: case NG_MODEL_DAE: return "reconstruction error (BCE summed over the pixels)";
-    case NG_MODEL_VAE: return "negative ELBO (BCE at z = mu + KL, nats)";
+    case NG_MODEL_AE: case NG_MODEL_DAE: return excess ? "reconstruction excess (BCE summed over the pixels less the picture's own entropy)"
+                                                       : "reconstruction error (BCE summed over the pixels)";
+    case NG_MODEL_VAE: return excess ? "negative ELBO less the picture's own entropy (BCE at z = mu - entropy + KL, nats)"
+                                     : "negative ELBO (BCE at z = mu + KL, nats)";
     case NG_MODEL_GAN: return "minus the discriminator's logit (the order of 1 - D(x))";
     default: return "none";
     }
@@ -27,10 +33,14 @@ const char *ng_image_score_name(ng_model_kind kind) {
 /* BCE of target t against the sigmoid of logit l, stable: max(l, 0) - l t + log(1 + e^-|l|) */
 static double bce_logit(double l, double t) { return (l > 0 ? l : 0) - l * t + log1p(exp(-fabs(l))); }
 
-int ng_image_scores(ng_model *m, const ng_images *x, double *scores) {
+/* the binary entropy of a pixel value (0 at 0 and 1) */
+static double entropy(double t) { return (t > 0 ? -t * log(t) : 0) + (t < 1 ? -(1 - t) * log1p(-t) : 0); }
+
+int ng_image_scores(ng_model *m, const ng_images *x, int excess, double *scores) {
     const ng_model_config *c = ng_model_cfg(m);
     if (c->kind != NG_MODEL_AE && c->kind != NG_MODEL_DAE && c->kind != NG_MODEL_VAE && c->kind != NG_MODEL_GAN)
         return ng_set_error("anomaly scores need an ae, dae, vae or gan, not a %s", ng_model_kind_name(c->kind));
+    if (excess && c->kind == NG_MODEL_GAN) return ng_set_error("the reconstruction excess is for ae, dae and vae: a GAN reconstructs nothing");
     if (x->n < 1) return ng_set_error("anomaly scores: no pictures");
     if (x->c != c->c || x->h != c->h || x->w != c->w)
         return ng_set_error("the pictures are %dx%dx%d but the model was trained on %dx%dx%d", x->c, x->h, x->w, c->c, c->h, c->w);
@@ -66,7 +76,7 @@ int ng_image_scores(ng_model *m, const ng_images *x, double *scores) {
             for (int i = 0; i < b; i++) {
                 const float *l = ag.recon_logits->data + (size_t)i * D, *t = ag.x->data + (size_t)i * D;
                 double sum = 0;
-                for (size_t k = 0; k < D; k++) sum += bce_logit(l[k], t[k]);
+                for (size_t k = 0; k < D; k++) sum += bce_logit(l[k], t[k]) - (excess ? entropy(t[k]) : 0);
                 if (ag.mu && ag.logvar) {
                     const float *mu = ag.mu->data + (size_t)i * Z, *lv = ag.logvar->data + (size_t)i * Z;
                     for (int k = 0; k < Z; k++) sum += 0.5 * ((double)mu[k] * mu[k] + exp(lv[k]) - 1.0 - lv[k]);
