@@ -31,7 +31,7 @@ static void usage(FILE *f) {
         "  interpolate DIR --out walk.png           linear walks in latent space\n"
         "  eval DIR                                 test loss per image (gan: D's outputs)\n"
         "  eval GAN_DIR --classifier CLF_DIR        a GAN's quality: FID through the classifier's features\n"
-        "  reconstruct DIR --in photo.png --out r.png   your pictures through an ae/dae/vae (--noise gaussian:0.3)\n"
+        "  reconstruct DIR --in PIC --out r.png     your pictures through an ae/dae/vae (--noise gaussian:0.3)\n"
         "  encode DIR --in PICS... --out z.lat      pictures to a latent file; decode DIR --in z.lat --out p.png back\n"
         "  score DIR [--out worst.png] [--csv F]    anomaly score of each test picture, the ROC AUC of a class\n"
         "  sample DIR --n 1000 --out-dir gen/       a synthetic data set (PNGs; --idx gen: IDX files)\n"
