@@ -71,14 +71,24 @@ endif
 NG_BIN   ?= nanogen
 # ---------------------------------------------------------------------------------------------
 
-LIB_SRC  := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c src/*/*/*.c)))
+LIB_SRC  := $(sort $(filter-out src/cli/% src/serve/%,$(wildcard src/*/*.c src/*/*/*.c)))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+# `nanogen serve` (src/serve/, linked into the command, never into the library) needs
+# libmicrohttpd (Debian: libmicrohttpd-dev); without it the command answers that it needs it.
+# The playground's files (web/) are assembled into the binary (src/serve/web_assets.S, .incbin).
+HAVE_MHD := $(shell pkg-config --exists libmicrohttpd 2>/dev/null && echo 1)
+ifeq ($(HAVE_MHD),1)
+SERVE_SRC    := $(sort $(wildcard src/serve/*.c))
+SERVE_CFLAGS := -DNG_SERVE $(shell pkg-config --cflags libmicrohttpd)
+SERVE_LIBS   := $(shell pkg-config --libs libmicrohttpd) -lpthread
+WEB_FILES    := web/index.html web/app.js web/style.css
+endif
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 # The shared library's objects: position-independent, in their own folder (the static library
 # and the command keep their non-PIC code).
 PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
-CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o) $(SERVE_SRC:%.c=$(BUILD)/%.o) $(if $(HAVE_MHD),$(BUILD)/src/serve/web_assets.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 HDRS     := $(wildcard include/*.h include/*/*.h src/*/*.h src/*/*/*.h tests/*.h)
 
@@ -98,6 +108,7 @@ FLAGS_STAMP := $(BUILD)/.flags
 $(shell mkdir -p $(BUILD); echo '$(CC) $(CFLAGS) $(LIB_CFLAGS) $(LDLIBS)' | cmp -s - $(FLAGS_STAMP) || echo '$(CC) $(CFLAGS) $(LIB_CFLAGS) $(LDLIBS)' > $(FLAGS_STAMP))
 
 $(LIB_OBJ): EXTRA_CFLAGS := $(LIB_CFLAGS)
+$(CLI_OBJ): EXTRA_CFLAGS := $(SERVE_CFLAGS)
 $(BUILD)/%.o: %.c $(HDRS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -Isrc -c $< -o $@
@@ -120,7 +131,11 @@ $(BUILD)/libnanogen.so: $(BUILD)/$(SO_NAME)
 	ln -sf $(SO_NAME) $@
 
 $(NG_BIN): $(CLI_OBJ) $(BUILD)/libnanogen.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(SERVE_LIBS)
+
+$(BUILD)/src/serve/web_assets.o: src/serve/web_assets.S $(WEB_FILES)
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
 
 $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libnanogen.a $(HDRS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -175,7 +190,7 @@ bench-bpe: $(BUILD)/bench/bpe
 #      non-zero exit naming the crash files
 # make fuzz-regress  the seed corpus and every regression input once through the sanitized harnesses
 # make test replays the same inputs through gcc-built copies (build/fuzz/replay_*, tests/test_fuzz_regress.sh)
-FUZZ_ALL     := safetensors checkpoint tokenizer idx image text cli state gemm_cache gpt2 convert latent
+FUZZ_ALL     := safetensors checkpoint tokenizer idx image text cli state gemm_cache gpt2 convert latent $(if $(HAVE_MHD),serve)
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 30
 FUZZ_CC      ?= clang
@@ -184,7 +199,8 @@ FUZZ_CFLAGS  := -O1 -g -march=$(ARCH) -fno-omit-frame-pointer -std=c11 -Wall -We
                 -Iinclude -Isrc -I/usr/include/$(shell gcc -dumpmachine)/openblas-openmp \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined -Wno-pass-failed
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_BUILD)/fuzz/stb_image_impl.o
-FUZZ_CLI_OBJ := $(filter-out %/main.o,$(CLI_SRC:%.c=$(FUZZ_BUILD)/%.o))
+FUZZ_CLI_OBJ := $(filter-out %/main.o,$(CLI_SRC:%.c=$(FUZZ_BUILD)/%.o) $(SERVE_SRC:%.c=$(FUZZ_BUILD)/%.o)) \
+                $(if $(HAVE_MHD),$(FUZZ_BUILD)/src/serve/web_assets.o)
 FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 REPLAY_BIN   := $(FUZZ_ALL:%=$(BUILD)/fuzz/replay_%)
 REPLAY_CLI   := $(filter-out %/main.o,$(CLI_OBJ))
@@ -193,7 +209,11 @@ all: $(REPLAY_BIN)
 
 $(FUZZ_BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(if $(filter src/cli/% src/serve/%,$<),$(SERVE_CFLAGS)) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/src/serve/web_assets.o: src/serve/web_assets.S $(WEB_FILES)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -c $< -o $@
 
 # stb_image 2.27's JPEG bit reader shifts by 32 on corrupt data (24 - code_bits with code_bits < 0;
 # UB, harmless on x86: garbage pixels, no memory error; not checkable from outside). Everything
@@ -211,11 +231,11 @@ $(FUZZ_BUILD)/libcli.a: $(FUZZ_CLI_OBJ)
 	ar rcs $@ $^
 
 $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(FUZZ_BUILD)/libcli.a $(FUZZ_BUILD)/libnanogen.a
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libcli.a $(FUZZ_BUILD)/libnanogen.a $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(SERVE_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libcli.a $(FUZZ_BUILD)/libnanogen.a $(LDLIBS) $(SERVE_LIBS)
 
 $(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c fuzz/fuzz.h $(REPLAY_CLI) $(BUILD)/libnanogen.a $(HDRS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Isrc -o $@ $< fuzz/replay.c $(REPLAY_CLI) $(BUILD)/libnanogen.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(SERVE_CFLAGS) -Isrc -o $@ $< fuzz/replay.c $(REPLAY_CLI) $(BUILD)/libnanogen.a $(LDLIBS) $(SERVE_LIBS)
 
 fuzz-build:
 	@sh scripts/deps.sh fuzz

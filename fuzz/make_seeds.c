@@ -348,35 +348,79 @@ int main(int argc, char **argv) {
 
     /* ---- command lines: arguments after "nanogen", NUL-separated */
     const char *cmds[][2] = {
-        {"train_gpt", "train\0gpt\0--data\0data/x.txt\0--out\0runs/x\0--preset\0baby\0--steps\0100\0--lr\0" "3e-4\0--n-head\0" "4\0--n-embd\0" "128"},
-        {"train_bigram", "train\0bigram\0--data\0x\0--out\0y\0--tokenizer\0word\0--vocab-size\0" "500\0--seed\0" "18446744073709551615"},
-        {"train_resume", "train\0--resume\0runs/x\0--steps\0" "200\0--unknown\0skip\0--init-from\0z"},
-        {"train_vae", "train\0vae\0--data\0fashion-mnist\0--out\0r\0--arch\0conv\0--latent\0" "2\0--noise\0gaussian:0.3\0--epochs\0" "1"},
-        {"train_dae", "train\0dae\0--data\0d\0--out\0o\0--noise\0mask:0.5\0--image-size\0" "32\0--channels\0" "3"},
-        {"sample", "sample\0runs/x\0--prompt\0ROMEO:\0--tokens\0" "50\0--temperature\0" "0.8\0--top-k\0" "40\0--top-p\0" "0.9\0--num-samples\0" "3\0--batch"},
-        {"sample_img", "sample\0runs/vae\0--out\0grid.png\0--n\0" "16\0--manifold\0--zoom\0" "2"},
-        {"eval", "eval\0runs/x\0--data\0x.txt\0--batch-size\0" "8\0--skip-unknown"},
-        {"next", "next\0runs/x\0--prompt\0the \0--temperature\0" "0.5,1\0" "2\0--top\0" "5\0--json"},
-        {"attention", "attention\0runs/x\0--prompt\0abc\0--layer\0all\0--head\0" "1\0--out\0a.png"},
-        {"embeddings", "embeddings\0runs/x\0--out\0e.svg\0--points\0" "50"},
-        {"plot", "plot\0runs/x\0--keys\0train_loss,val_loss\0--x\0step\0--log-y\0--title\0T"},
-        {"interpolate", "interpolate\0runs/vae\0--out\0w.png\0--frames\0" "5\0--rows\0" "2\0--from-test"},
-        {"info", "info\0runs/x"},
-        {"reconstruct", "reconstruct\0runs/vae\0--in\0a.png\0b.jpg\0--out\0r.png\0--noise\0mask:0.5"},
-        {"encode", "encode\0runs/ae\0--in\0a.png\0b.png\0c.png\0--out\0z.lat"},
-        {"decode", "decode\0runs/ae\0--in\0z.lat\0--out\0p.png\0--ncol\0" "4"},
-        {"score", "score\0runs/vae\0--data\0fashion-mnist\0--out\0w.png\0--csv\0s.csv\0--n-worst\0" "16\0--positive-class\0Sneaker"},
-        {"sample_idx", "sample\0runs/gan\0--n\0" "1000\0--idx\0gen"},
-        {"train_exclude", "train\0ae\0--data\0fashion-mnist\0--out\0o\0--exclude-class\0" "7"},
-        {"help", "train\0--help"},
-        {"bad_number", "train\0gpt\0--data\0x\0--out\0y\0--steps\0-5\0--lr\0nan"},
+        {"train_gpt", "train\0gpt\0--data\0data/x.txt\0--out\0runs/x\0--preset\0baby\0--steps\0100\0--lr\0" "3e-4\0--n-head\0" "4\0--n-embd\0" "128\0"},
+        {"train_bigram", "train\0bigram\0--data\0x\0--out\0y\0--tokenizer\0word\0--vocab-size\0" "500\0--seed\0" "18446744073709551615\0"},
+        {"train_resume", "train\0--resume\0runs/x\0--steps\0" "200\0--unknown\0skip\0--init-from\0z\0"},
+        {"train_vae", "train\0vae\0--data\0fashion-mnist\0--out\0r\0--arch\0conv\0--latent\0" "2\0--noise\0gaussian:0.3\0--epochs\0" "1\0"},
+        {"train_dae", "train\0dae\0--data\0d\0--out\0o\0--noise\0mask:0.5\0--image-size\0" "32\0--channels\0" "3\0"},
+        {"sample", "sample\0runs/x\0--prompt\0ROMEO:\0--tokens\0" "50\0--temperature\0" "0.8\0--top-k\0" "40\0--top-p\0" "0.9\0--num-samples\0" "3\0--batch\0"},
+        {"sample_img", "sample\0runs/vae\0--out\0grid.png\0--n\0" "16\0--manifold\0--zoom\0" "2\0"},
+        {"eval", "eval\0runs/x\0--data\0x.txt\0--batch-size\0" "8\0--skip-unknown\0"},
+        {"next", "next\0runs/x\0--prompt\0the \0--temperature\0" "0.5,1\0" "2\0--top\0" "5\0--json\0"},
+        {"attention", "attention\0runs/x\0--prompt\0abc\0--layer\0all\0--head\0" "1\0--out\0a.png\0"},
+        {"embeddings", "embeddings\0runs/x\0--out\0e.svg\0--points\0" "50\0"},
+        {"plot", "plot\0runs/x\0--keys\0train_loss,val_loss\0--x\0step\0--log-y\0--title\0T\0"},
+        {"interpolate", "interpolate\0runs/vae\0--out\0w.png\0--frames\0" "5\0--rows\0" "2\0--from-test\0"},
+        {"info", "info\0runs/x\0"},
+        {"reconstruct", "reconstruct\0runs/vae\0--in\0a.png\0b.jpg\0--out\0r.png\0--noise\0mask:0.5\0"},
+        {"encode", "encode\0runs/ae\0--in\0a.png\0b.png\0c.png\0--out\0z.lat\0"},
+        {"decode", "decode\0runs/ae\0--in\0z.lat\0--out\0p.png\0--ncol\0" "4\0"},
+        {"score", "score\0runs/vae\0--data\0fashion-mnist\0--out\0w.png\0--csv\0s.csv\0--n-worst\0" "16\0--positive-class\0Sneaker\0"},
+        {"sample_idx", "sample\0runs/gan\0--n\0" "1000\0--idx\0gen\0"},
+        {"train_exclude", "train\0ae\0--data\0fashion-mnist\0--out\0o\0--exclude-class\0" "7\0"},
+        {"help", "train\0--help\0"},
+        {"bad_number", "train\0gpt\0--data\0x\0--out\0y\0--steps\0-5\0--lr\0nan\0"},
+        {"serve", "serve\0runs/x\0runs/vae\0--name\0a\0--name\0b\0--port\0" "0\0--max-streams\0" "4\0--api-key\0k\0"},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
-        /* the length: up to the double NUL that ends the literal */
+        /* the length: up to the double NUL that ends the literal (each ends with an explicit \0
+         * before the compiler's, so the scan never reads past it) */
         const char *s = cmds[i][1];
         size_t len = 0;
         while (s[len] || s[len + 1]) len++;
         put("cli", cmds[i][0], NULL, 0, s, len);
+    }
+    /* serve: method NUL url NUL headers ("Name: value" lines) NUL body (fuzz/fuzz_serve.c) */
+#define JSON_HDR "Content-Type: application/json\nAuthorization: Bearer key"
+    static const char *const reqs[][5] = {
+        {"models", "GET", "/v1/models", "Authorization: Bearer key", ""},
+        {"model_one", "GET", "/v1/models/tiny", "", ""},
+        {"healthz", "GET", "/healthz", "", ""},
+        {"metrics", "GET", "/metrics", "", ""},
+        {"index", "GET", "/", "", ""},
+        {"app_js", "GET", "/app.js", "", ""},
+        {"options", "OPTIONS", "/v1/completions", "Origin: https://example.org", ""},
+        {"completion", "POST", "/v1/completions", JSON_HDR, "{\"model\":\"tiny\",\"prompt\":\"ROMEO:\",\"max_tokens\":4,\"seed\":1}"},
+        {"completion_all", "POST", "/v1/completions", JSON_HDR, "{\"model\":\"tiny\",\"prompt\":[\"hello\"],\"max_tokens\":3,\"temperature\":0.5,"
+            "\"top_p\":0.9,\"top_k\":5,\"n\":2,\"stop\":[\"e\",\"o \"],\"logprobs\":3,\"seed\":7,\"echo\":false}"},
+        {"completion_stream", "POST", "/v1/completions", JSON_HDR, "{\"model\":\"tiny\",\"prompt\":\"the \",\"stream\":true,\"n\":2,\"logprobs\":1,\"stop\":\"a\"}"},
+        {"completion_greedy", "POST", "/v1/completions", JSON_HDR, "{\"model\":\"tiny\",\"prompt\":\"ROMEO: hello world, and the\",\"temperature\":0}"},
+        {"completion_bad_type", "POST", "/v1/completions", JSON_HDR, "{\"model\":\"tiny\",\"temperature\":\"hot\",\"stop\":[1]}"},
+        {"completion_image_model", "POST", "/v1/completions", JSON_HDR, "{\"model\":\"vae\"}"},
+        {"chat", "POST", "/v1/chat/completions", JSON_HDR, "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"},
+        {"next", "POST", "/v1/nanogen/next", JSON_HDR, "{\"model\":\"tiny\",\"prompt\":\"ROM\",\"temperatures\":[0,0.5,1,2],\"top\":5}"},
+        {"attention", "POST", "/v1/nanogen/attention", JSON_HDR, "{\"model\":\"tiny\",\"prompt\":\"hello world\"}"},
+        {"img_sample", "POST", "/v1/nanogen/images/sample", JSON_HDR, "{\"model\":\"vae\",\"n\":4,\"seed\":3}"},
+        {"img_decode", "POST", "/v1/nanogen/images/decode", JSON_HDR, "{\"model\":\"vae\",\"z\":[0.5,-1]}"},
+        {"img_interpolate", "POST", "/v1/nanogen/images/interpolate", JSON_HDR, "{\"model\":\"vae\",\"steps\":3}"},
+        {"img_manifold", "POST", "/v1/nanogen/images/manifold", JSON_HDR, "{\"model\":\"vae\",\"n\":3}"},
+        {"deep", "POST", "/v1/completions", JSON_HDR, "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"},
+        {"not_json", "POST", "/v1/nanogen/next", "Content-Type: text/plain", "{}"},
+        {"wrong_method", "DELETE", "/v1/models", "", ""},
+    };
+    for (size_t i = 0; i < sizeof reqs / sizeof *reqs; i++) {
+        const size_t lm = strlen(reqs[i][1]), lu = strlen(reqs[i][2]);
+        const char *h = reqs[i][3], *body = reqs[i][4];
+        const size_t lh = strlen(h), lb = strlen(body);
+        size_t n = lm + 1 + lu + 1 + lh + 1 + lb;
+        char *b = malloc(n);
+        if (!b) die("serve seed");
+        memcpy(b, reqs[i][1], lm + 1);
+        memcpy(b + lm + 1, reqs[i][2], lu + 1);
+        memcpy(b + lm + lu + 2, h, lh + 1);
+        memcpy(b + lm + lu + lh + 3, body, lb);
+        put("serve", reqs[i][0], NULL, 0, b, n);
+        free(b);
     }
     char cmd[1100];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);

@@ -11,7 +11,7 @@ secs=$1; b=$2; shift 2
 failed=""
 for t in "$@"; do
     mkdir -p "$b/corpus/$t" "$b/artifacts" "fuzz/crashes/$t"
-    case $t in safetensors|checkpoint|tokenizer|state|gpt2) dict="-dict=fuzz/dict/json.dict" ;; cli) dict="-dict=fuzz/dict/cli.dict" ;; *) dict="" ;; esac
+    case $t in safetensors|checkpoint|tokenizer|state|gpt2|serve) dict="-dict=fuzz/dict/json.dict" ;; cli) dict="-dict=fuzz/dict/cli.dict" ;; *) dict="" ;; esac
     log="$b/fuzz_$t.log"
     before=$(ls "$b/artifacts" | wc -l)
     echo "== fuzz_$t: $secs s"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # scripts/deps.sh [test] - make sure the Debian packages nanogen needs are installed; install the
 # missing ones with apt-get when we are root (or have sudo), else say exactly what to run.
-#   build: gcc, make, OpenBLAS (OpenMP build), cJSON, stb (images), zlib (.gz);
+#   build: gcc, make, OpenBLAS (OpenMP build), cJSON, stb (images), zlib (.gz), libmicrohttpd (nanogen serve);
 #   data: dataset-fashion-mnist;  demo: curl (to fetch Tiny Shakespeare)
 #   test:  python3-torch, python3-numpy (the PyTorch reference the tests compare against),
 #          valgrind (memcheck of a short training), librsvg2-bin (renders a plot's SVG),
@@ -19,6 +19,7 @@ need libopenblas-openmp-dev "/usr/lib/$arch/openblas-openmp/libopenblas.so"
 need libcjson-dev /usr/include/cjson/cJSON.h
 need libstb-dev /usr/include/stb/stb_image.h
 need zlib1g-dev /usr/include/zlib.h
+need libmicrohttpd-dev /usr/include/microhttpd.h
 need dataset-fashion-mnist /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 if [ "$1" = test ]; then

@@ -45,11 +45,12 @@ next|--prompt --prompt-file --top --temperature --json
 embeddings|--out --points --data
 attention|--prompt --out --layer --head
 interpolate|--out --frames --rows --seed --from-test --zoom --data
+serve|--name --host --port --api-key --cors --max-streams --queue --max-tokens --timeout --threads
 LIST
 expect_ok "info -h: exit 0" $NG info -h
 
 # a flag means the same thing everywhere: the same name has the same range in every command
-for cmd in "train" "train gpt" "train vae" "train gan" "train classifier" sample eval info plot next embeddings attention interpolate; do
+for cmd in "train" "train gpt" "train vae" "train gan" "train classifier" sample eval info plot next embeddings attention interpolate serve; do
     $NG $cmd --help 2>/dev/null | sed -n 's/^  \(--[a-z0-9-]*\) .*\(\[[^]]*\]\)$/\1 \2/p'
 done | sort -u > "$TMP/ranges"
 check "every flag has one range in every command (--help): $(awk '{print $1}' "$TMP/ranges" | uniq -d | tr '\n' ' ')" \

@@ -7,8 +7,10 @@
 NAME=test_fuzz_regress.sh
 . tests/lib.sh
 B=${BUILD:-build}
-for t in safetensors checkpoint tokenizer idx image text cli state gpt2 convert latent; do
+for t in safetensors checkpoint tokenizer idx image text cli state gpt2 convert latent serve; do
     bin=$B/fuzz/replay_$t
+    # serve: only where libmicrohttpd is installed (the Makefile builds the server then)
+    if [ "$t" = serve ] && [ ! -x "$bin" ] && ! pkg-config --exists libmicrohttpd 2>/dev/null; then continue; fi
     if [ ! -x "$bin" ]; then bad "replay_$t" "missing $bin (make all builds it)"; continue; fi
     for f in fuzz/corpus/$t/* fuzz/crashes/$t/*; do
         [ -f "$f" ] || continue

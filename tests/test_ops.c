@@ -265,16 +265,25 @@ static void grad_attention(int B, int T, int H, int C, float p) {
     ng_graph_free(g);
 }
 
+/* Each shape on a node that keeps P for backward and on one that recomputes it (from each
+ * row's saved softmax max and sum, block by block of 32 rows): T = 37 and 35 have a second,
+ * short block. */
 static void test_grad_attention(void) {
-    grad_attention(1, 1, 1, 4, 0);
-    grad_attention(2, 1, 2, 4, 0);
-    grad_attention(1, 4, 1, 2, 0);
-    grad_attention(2, 3, 2, 4, 0);
-    grad_attention(2, 5, 3, 6, 0);
-    grad_attention(1, 6, 4, 8, 0);
-    grad_attention(1, 4, 1, 2, 0.3f);
-    grad_attention(2, 5, 3, 6, 0.3f);
-    grad_attention(1, 7, 2, 4, 0.5f);
+    for (int keep = 0; keep < 2; keep++) {
+        const int old = ng__attention_keep_p_max_t(keep ? 1 << 20 : 0);
+        grad_attention(1, 1, 1, 4, 0);
+        grad_attention(2, 1, 2, 4, 0);
+        grad_attention(1, 4, 1, 2, 0);
+        grad_attention(2, 3, 2, 4, 0);
+        grad_attention(2, 5, 3, 6, 0);
+        grad_attention(1, 6, 4, 8, 0);
+        grad_attention(1, 4, 1, 2, 0.3f);
+        grad_attention(2, 5, 3, 6, 0.3f);
+        grad_attention(1, 7, 2, 4, 0.5f);
+        grad_attention(1, 37, 2, 8, 0);
+        grad_attention(1, 35, 1, 4, 0.3f);
+        ng__attention_keep_p_max_t(old);
+    }
 }
 
 static void test_grad_xent(void) {
@@ -592,37 +601,61 @@ static void test_attention_forward(void) {
     ng_graph_free(g);
 }
 
-/* The fast attention kernels against their plain twins: the same probabilities, outputs and
- * gradients, for head sizes compiled with a fixed size (16, 32, 64, 128) and others, with and
- * without dropout, T = 1 to 70. */
+/* The fast attention kernels against their plain twins: the same probabilities (or, for a node
+ * that recomputes them in backward, the same saved max and inverse sum per row), outputs and
+ * gradients, for head sizes compiled with a fixed size (16, 32, 64 and 128) and others, with
+ * and without dropout, T = 1 to 256. Each case runs twice, on a node that keeps P and on one
+ * that recomputes it block by block in backward: those two give the same outputs and gradients
+ * (P is recomputed bit for bit; the tolerance only allows for a GEMM that sums differently on
+ * differently aligned memory). */
 static void attention_twin(int B, int T, int H, int C, float p) {
-    ng_graph *g = ng_graph_new();
-    ng_graph_set_dropout_seed(g, 99, 3);
-    int64_t s[3] = {B, T, 3 * C};
-    ng_tensor *qkv = leaf(g, "qkv", 3, s, 1);
-    ng_tensor *y = ng_attention(g, qkv, H, p);
-    ng_graph_finalize(g, y);
-    ng_graph_set_training(g, 1);
-    const size_t ny = (size_t)y->n, np = (size_t)B * H * T * T, nx = (size_t)qkv->n;
-    float *y1 = malloc(ny * 4), *p1 = malloc(np * 4), *dx1 = malloc(nx * 4), *dy = malloc(ny * 4);
+    const size_t nx = (size_t)B * T * 3 * C, ny = (size_t)B * T * C;
+    float *x = malloc(nx * 4), *dy = malloc(ny * 4), *ym[2], *dxm[2];
+    fill_normal(x, (int64_t)nx, 1);
     fill_normal(dy, (int64_t)ny, 1);
-    ng_graph_forward(g);
-    memcpy(y1, y->data, ny * 4); memcpy(p1, y->aux, np * 4);
-    ng_graph_backward_with(g, dy);
-    memcpy(dx1, qkv->grad, nx * 4);
-    /* plain twins on the same node */
-    ng_ref_attention_forward(g, y);
-    memset(qkv->grad, 0, nx * 4);
-    memcpy(y->grad, dy, ny * 4);
-    ng_ref_attention_backward(g, y);
-    double ey = 0, ep = 0, ex = 0, mx = 0;
-    for (size_t i = 0; i < ny; i++) ey = fmax(ey, fabs(y1[i] - y->data[i]));
-    for (size_t i = 0; i < np; i++) ep = fmax(ep, fabs(p1[i] - y->aux[i]));
-    for (size_t i = 0; i < nx; i++) { ex = fmax(ex, fabs(dx1[i] - qkv->grad[i])); mx = fmax(mx, fabs(qkv->grad[i])); }
-    CHECK(ey < 1e-5 && ep < 1e-6 && ex < 1e-5 * (1 + mx),
-          "attention fast vs plain B=%d T=%d H=%d C=%d p=%g: |dy| %.2e |dP| %.2e |dqkv| %.2e", B, T, H, C, p, ey, ep, ex);
-    free(y1); free(p1); free(dx1); free(dy);
-    ng_graph_free(g);
+    for (int keep = 0; keep < 2; keep++) {
+        const int old = ng__attention_keep_p_max_t(keep ? T : T - 1);
+        ng_graph *g = ng_graph_new();
+        ng_graph_set_dropout_seed(g, 99, 3);
+        int64_t s[3] = {B, T, 3 * C};
+        ng_tensor *qkv = leaf(g, "qkv", 3, s, 1);
+        memcpy(qkv->data, x, nx * 4);
+        ng_tensor *y = ng_attention(g, qkv, H, p);
+        ng__attention_keep_p_max_t(old);
+        ng_graph_finalize(g, y);
+        ng_graph_set_training(g, 1);
+        const size_t np = (size_t)y->naux;
+        CHECK(np == (size_t)B * H * T * (keep ? T : 2), "attention saved state: %zu floats (keeps P: %d)", np, keep);
+        float *p1 = malloc(np * 4);
+        ym[keep] = malloc(ny * 4); dxm[keep] = malloc(nx * 4);
+        ng_graph_forward(g);
+        memcpy(ym[keep], y->data, ny * 4); memcpy(p1, y->aux, np * 4);
+        ng_graph_backward_with(g, dy);
+        memcpy(dxm[keep], qkv->grad, nx * 4);
+        /* plain twins on the same node */
+        ng_ref_attention_forward(g, y);
+        memset(qkv->grad, 0, nx * 4);
+        memcpy(y->grad, dy, ny * 4);
+        ng_ref_attention_backward(g, y);
+        double ey = 0, ep = 0, ex = 0, mx = 0;
+        for (size_t i = 0; i < ny; i++) ey = fmax(ey, fabs(ym[keep][i] - y->data[i]));
+        /* P, or the max and inverse sum (relative: a row's inverse sum can be large) */
+        for (size_t i = 0; i < np; i++) ep = fmax(ep, fabs(p1[i] - y->aux[i]) / (keep ? 1 : 1 + fabs(y->aux[i])));
+        for (size_t i = 0; i < nx; i++) { ex = fmax(ex, fabs(dxm[keep][i] - qkv->grad[i])); mx = fmax(mx, fabs(qkv->grad[i])); }
+        CHECK(ey < 1e-5 && ep < 1e-6 * (keep ? 1 : 4) && ex < 1e-5 * (1 + mx),
+              "attention fast vs plain (%s) B=%d T=%d H=%d C=%d p=%g: |dy| %.2e |dP| %.2e |dqkv| %.2e",
+              keep ? "P kept" : "P recomputed", B, T, H, C, p, ey, ep, ex);
+        free(p1);
+        ng_graph_free(g);
+    }
+    double ey = 0, ex = 0, mx = 0;
+    for (size_t i = 0; i < ny; i++) ey = fmax(ey, fabs(ym[0][i] - ym[1][i]));
+    for (size_t i = 0; i < nx; i++) { ex = fmax(ex, fabs(dxm[0][i] - dxm[1][i])); mx = fmax(mx, fabs(dxm[1][i])); }
+    CHECK(ey <= 1e-6 && ex <= 1e-6 * (1 + mx), "attention P kept vs recomputed B=%d T=%d H=%d C=%d p=%g: |dy| %.2e |dqkv| %.2e",
+          B, T, H, C, p, ey, ex);
+    if (getenv("NG_TEST_VERBOSE")) fprintf(stderr, "  attention kept vs recomputed T=%d p=%g: |dy| %.2e |dqkv| %.2e\n", T, p, ey, ex);
+    for (int k = 0; k < 2; k++) { free(ym[k]); free(dxm[k]); }
+    free(x); free(dy);
 }
 
 static void test_attention_twins(void) {
@@ -634,6 +667,8 @@ static void test_attention_twins(void) {
     attention_twin(2, 1, 2, 8, 0.3f);      /* T = 1 */
     attention_twin(1, 130, 2, 128, 0.2f);  /* several row blocks, the last one short, with dropout */
     attention_twin(1, 256, 6, 384, 0);     /* shakespeare-char's T */
+    attention_twin(1, 97, 2, 128, 0);      /* T not a multiple of the 32-row block, hs 64 */
+    attention_twin(1, 300, 2, 128, 0.1f);  /* GPT-2's hs 64, ten blocks, the last one short, with dropout */
 }
 
 /* The vectorised dropout masks test ng_hash24 against ng_drop_threshold(p); the plain twins test

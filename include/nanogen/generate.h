@@ -76,10 +76,13 @@ NG_API int ng_generator_streams(const ng_generator *g);
 /* Streams that join and leave between tokens, each with its own prompt, settings, seed and
  * length, advanced together one token per ng_pool_step in one batched forward pass over the
  * active streams (the server's scheduler: `nanogen serve`). A stream's tokens depend only on its
- * own prompt, settings and seed, never on the other streams: every product runs the batched
- * kernels, whose rows do not depend on each other. A stream with seed S draws exactly the
- * tokens of stream 0 of an ng_generator of two or more streams with seed S (`nanogen sample
- * --batch`), whatever the prompt's length. Not thread-safe: one thread drives a pool. */
+ * own prompt, settings and seed, never on the other streams (which, how many, when they joined,
+ * the thread count): every product runs the batched kernels, whose rows do not depend on each
+ * other, and each stream attends at its own position (bit for bit with nanogen's own GEMM, on
+ * CPUs with AVX2 or AVX-512; elsewhere OpenBLAS's, which may round rows differently). A stream
+ * with seed S draws exactly the tokens of stream 0 of an ng_generator of two or more streams
+ * with seed S (`nanogen sample --batch`), whatever the prompt's length (past the block size the
+ * cache is rebuilt as the generator's is). Not thread-safe: one thread drives a pool. */
 typedef struct ng_pool ng_pool;
 #define NG_POOL_MAX_TOP 20
 typedef struct {
@@ -107,14 +110,21 @@ NG_API void ng_pool_free(ng_pool *p);
 NG_API int ng_pool_capacity(const ng_pool *p);
 NG_API int ng_pool_active(const ng_pool *p);
 /* A new stream from the prompt ids[0..n) (n >= 1; a prompt longer than the context is fed as
- * the generator feeds it): its slot (>= 0), or -1 + error when the pool is full or the request
- * is invalid (naming the field). Its prompt is fed at its first step. */
+ * the generator feeds it): its slot (>= 0, the lowest free one), or -1 + error when the pool is
+ * full ("the pool is full (N streams)") or the request is invalid, naming the field: temperature
+ * finite and >= 0, top_k >= 0, top_p in [0, 1], max_tokens >= 1, top_logprobs 0..NG_POOL_MAX_TOP,
+ * every id in the vocabulary. The prompt (copied) is fed at the stream's first step, and its ids
+ * go through the stream's decoder unreported, so that the events' texts continue the prompt's
+ * text exactly as `nanogen sample` prints the continuation. */
 NG_API int ng_pool_add(ng_pool *p, const int32_t *ids, size_t n, const ng_pool_request *r);
 /* Ends a stream now (a client gone, a stop sequence seen): its slot is free at once. */
 NG_API void ng_pool_remove(ng_pool *p, int slot);
-/* One token for every active stream (a new stream's prompt is fed first, in the same pass):
- * *ev receives *n_ev events (owned by the pool until the next call), one per active stream.
- * NG_OK, or NG_ERR + error. */
+/* One token for every active stream (a new stream's prompt is fed first, in the same pass; the
+ * last token a stream draws is never fed): *ev receives *n_ev events (owned by the pool until
+ * the next call), one per active stream, in slot order; none when no stream is active. A
+ * stream's alternatives are its top_logprobs most likely tokens (ties: the lower id first). A
+ * stream done after this step (max_tokens drawn) has left: its slot is free. NG_OK, or NG_ERR +
+ * error. */
 NG_API int ng_pool_step(ng_pool *p, const ng_pool_event **ev, int *n_ev);
 
 /* ------------------------------------------------------------------ inspecting models */

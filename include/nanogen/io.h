@@ -159,6 +159,9 @@ NG_API int ng_png_grid(const char *path, const float *imgs, int n, int c, int h,
 /* The checks of ng_png_grid that need no pixels (sizes, and the grid's size limit), to refuse a
  * picture that cannot be written before computing it. NG_OK or NG_ERR + error. */
 NG_API int ng_png_grid_check(const char *path, int n, int c, int h, int w, int ncol, int zoom);
+/* The grid of ng_png_grid as PNG bytes in memory (malloc'd, *len of them; `nanogen serve`), or
+ * NULL + error. */
+NG_API uint8_t *ng_png_grid_encode(const float *imgs, int n, int c, int h, int w, int ncol, int zoom, float lo, float hi, size_t *len);
 /* Pictures named one by one (PNG, JPEG, BMP, GIF, told by their first bytes), each brought to
  * size x size and `channels` (1 or 3) exactly as a picture folder's are for training (shorter
  * side resized to size, centre crop, luma for grey; alpha dropped), into *out (unlabelled,

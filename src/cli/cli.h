@@ -38,6 +38,8 @@ int cmd_score(int argc, char **argv);
 /* convert.c: GPT weights from and to Hugging Face's GPT-2 and nanoGPT layouts */
 int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+/* serve.c: the HTTP server (src/serve/; needs libmicrohttpd) */
+int cmd_serve(int argc, char **argv);
 
 /* Print "nanogen: <last error>" to stderr and return exit code 1; cli_usage_error: one line
  * "nanogen: <message> (nanogen <cmd> --help)" and exit code 2. */
@@ -81,14 +83,16 @@ long cli_test_stop_at(void);
 int cli_gan_quality(const char *gan_dir, const char *clf_dir, int n, uint64_t seed);
 
 /* ---- flags.c: one declarative flag table per command, one parser */
-typedef enum { CLI_FLAG, CLI_INT, CLI_U64, CLI_FLOAT, CLI_STR, CLI_FLOATS, CLI_STRS } cli_type;
+typedef enum { CLI_FLAG, CLI_INT, CLI_U64, CLI_FLOAT, CLI_STR, CLI_FLOATS, CLI_STRS, CLI_STRLIST } cli_type;
 #define CLI_MAX_LIST 8
 typedef struct { float v[CLI_MAX_LIST]; int n; } cli_floats;   /* a CLI_FLOATS value */
-typedef struct { char **v; int n; } cli_strs;   /* a CLI_STRS value: the n arguments after the flag (in argv), given once */
+#define CLI_MAX_STRS 16
+typedef struct { const char *v[CLI_MAX_STRS]; int n; } cli_strs;   /* a CLI_STRS value: the flag repeated, in order */
+typedef struct { char **v; int n; } cli_strlist;   /* a CLI_STRLIST value: the n arguments after the flag (in argv), given once */
 /* A flag's definition: name, value type (int, float: [lo, hi]), its value's name and help. */
 typedef struct { const char *name; cli_type type; double lo, hi; const char *arg, *help; } cli_flagdef;
 /* A command's flag: the definition, where the value goes in the command's options struct
- * (offsetof; int for CLI_FLAG and CLI_INT, uint64_t, float, const char *, cli_floats), the
+ * (offsetof; int for CLI_FLAG and CLI_INT, uint64_t, float, const char *, cli_floats, cli_strs, cli_strlist), the
  * default it starts from (parsed as a value; NULL: what the struct holds) and, when the
  * command means more than the definition says, its own help; bit: a flag of the command's own
  * (e.g. the trainer's NG_SET_* "given" bits; cli_given_bits ORs those of the flags given).
@@ -101,7 +105,7 @@ typedef struct {
     const cli_flag *flags;
     int max_pos;         /* positional arguments it takes */
 } cli_cmd;
-typedef struct { const char *pos[4]; int npos; unsigned char given[64]; } cli_args;
+typedef struct { const char *pos[CLI_MAX_STRS]; int npos; unsigned char given[64]; } cli_args;
 /* Parse argv against the command's table into opts: 0, 1 after printing --help (exit 0), or
  * 2 after printing a one-line usage error with a pointer to --help (exit 2). */
 int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts, cli_args *a);

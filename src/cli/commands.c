@@ -20,6 +20,7 @@ static void usage(FILE *f) {
         "  plot DIR --out loss.svg                  the loss curves of a run\n"
         "  import PATH --format hf-gpt2|nanogpt --out DIR   a GPT from Hugging Face's GPT-2 or nanoGPT (safetensors)\n"
         "  export DIR --format hf-gpt2|nanogpt --out D      a GPT checkpoint in those layouts\n"
+        "  serve DIR [DIR ...] [--port 8080]        an OpenAI-compatible HTTP server and a playground at /\n"
         "\nlooking inside a text model:\n"
         "  next DIR --prompt TEXT                   the most likely next tokens (--top N, --temperature T ...)\n"
         "  embeddings DIR --out emb.svg             the token embeddings in 2-D (PCA), labelled\n"
@@ -41,7 +42,7 @@ static void usage(FILE *f) {
 static const struct { const char *name; int (*run)(int, char **); } COMMANDS[] = {
     {"train", cmd_train}, {"sample", cmd_sample}, {"eval", cmd_eval}, {"interpolate", cmd_interpolate}, {"info", cmd_info},
     {"plot", cmd_plot}, {"import", cmd_import}, {"export", cmd_export}, {"next", cmd_next}, {"embeddings", cmd_embeddings},
-    {"attention", cmd_attention}, {"tokenize", cmd_tokenize},
+    {"attention", cmd_attention}, {"tokenize", cmd_tokenize}, {"serve", cmd_serve},
     {"reconstruct", cmd_reconstruct}, {"encode", cmd_encode}, {"decode", cmd_decode}, {"score", cmd_score}};
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof *COMMANDS)
 

@@ -119,7 +119,13 @@ static int set_value(const cli_flag *f, const char *s, void *opts) {
     case CLI_INT: if (parse_number(f->def, s, &v)) return NG_ERR; *(int *)p = (int)v; return NG_OK;
     case CLI_FLOAT: if (parse_number(f->def, s, &v)) return NG_ERR; *(float *)p = (float)v; return NG_OK;
     case CLI_FLOATS: return add_list(f->def, s, (cli_floats *)p);
-    case CLI_STRS: return ng_set_error("%s: a list has no default", f->def->name);
+    case CLI_STRS: {
+        cli_strs *l = (cli_strs *)p;
+        if (l->n >= CLI_MAX_STRS) return ng_set_error("%s: at most %d times", f->def->name, CLI_MAX_STRS);
+        l->v[l->n++] = s;
+        return NG_OK;
+    }
+    case CLI_STRLIST: return ng_set_error("%s: a list has no default", f->def->name);
     case CLI_U64: {
         char *end;
         errno = 0;
@@ -180,9 +186,9 @@ int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts, cli_args *a) 
             return cli_usage_fail(c->name);
         }
         const cli_flag *f = &c->flags[k];
-        if (f->def->type == CLI_STRS) {   /* --in a.png b.png ...: the arguments up to the next flag */
+        if (f->def->type == CLI_STRLIST) {   /* --in a.png b.png ...: the arguments up to the next flag */
             if (a->given[k]) { ng_set_error("%s given twice: list every value after one %s", s, s); return cli_usage_fail(c->name); }
-            cli_strs *l = (cli_strs *)((char *)opts + f->off);
+            cli_strlist *l = (cli_strlist *)((char *)opts + f->off);
             l->v = argv + i + 1;
             l->n = 0;
             while (i + 1 < argc && (argv[i + 1][0] != '-' || !argv[i + 1][1])) { i++; l->n++; }

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const cli_flagdef def_in_pics = {"--in", CLI_STRS, 0, 0, "PIC...", "pictures (PNG, JPEG, BMP, GIF): resized and converted as the training data"};
+static const cli_flagdef def_in_pics = {"--in", CLI_STRLIST, 0, 0, "PIC...", "pictures (PNG, JPEG, BMP, GIF): resized and converted as the training data"};
 static const cli_flagdef def_in_lat = {"--in", CLI_STR, 0, 0, "FILE", "a latent file (nanogen encode)"};
 static const cli_flagdef def_out_lat = {"--out", CLI_STR, 0, 0, "FILE", "the latent file to write (.lat)"};
 static const cli_flagdef def_ncol = {"--ncol", CLI_INT, 1, 1024, "N", "pictures per row"};
@@ -23,7 +23,7 @@ static int load(const char *dir, const char *what, ng_model **m, ng_image_train_
 }
 
 /* ------------------------------------------------------------------ reconstruct */
-typedef struct { cli_strs in; const char *out, *noise; int zoom, threads; uint64_t seed; } rec_opts;
+typedef struct { cli_strlist in; const char *out, *noise; int zoom, threads; uint64_t seed; } rec_opts;
 static const cli_flag REC_FLAGS[] = {
     CLI_F(def_in_pics, rec_opts, in, NULL, NULL),
     CLI_F(cli_def_out_file, rec_opts, out, NULL, "the picture to write (.png): a row a picture"),
@@ -75,7 +75,7 @@ done:
 }
 
 /* ------------------------------------------------------------------ encode */
-typedef struct { cli_strs in; const char *out; int threads; } enc_opts;
+typedef struct { cli_strlist in; const char *out; int threads; } enc_opts;
 static const cli_flag ENC_FLAGS[] = {
     CLI_F(def_in_pics, enc_opts, in, NULL, NULL),
     CLI_F(def_out_lat, enc_opts, out, NULL, NULL),

@@ -1,6 +1,9 @@
 /* kvcache.c - incremental inference with a KV cache, llama2.c style: one token per stream per
  * step, keys and values of earlier positions kept, so a token costs O(context) not O(context^2).
- * Streams advance together (same position), so each linear is one small GEMM over streams. */
+ * Streams advance together (same position), so each linear is one small GEMM over streams; or
+ * (ng__infer_feed, the pool of src/infer/pool.c) each stream at its own position, several
+ * positions of some streams and one of others in one pass. */
+#include "infer/kvcache.h"
 #include "ops/kernels/fastmath.h"
 #include "ops/kernels/kernels.h"
 #include "models/model_internal.h"
@@ -46,6 +49,15 @@ struct ng_infer {
     sync_slot *sync;        /* (nthreads) the one-stream step's barrier (meet) */
     int cpus;               /* CPUs this process may run on: meet spins only when every thread has one */
     unsigned long met;      /* meeting points passed so far */
+    /* streams at their own positions (ng__infer_feed) */
+    int own_pos;            /* fed by ng__infer_feed: spos holds the positions, not pos */
+    int *spos, *skeep;      /* (S) each stream's position and the tokens it keeps when its context is full */
+    int *sfrom;             /* (S) the first position a feed computes, per listed stream */
+    unsigned *smark;        /* (S) the feed that last listed each stream (a stream listed twice is refused) */
+    unsigned feeds;         /* feeds so far */
+    int *rst, *rpos, *rout; /* (rows) an ALL pass's rows: stream, position, output row of the
+                               logits (-1: none; each stream's last row in the pass has one) */
+    int32_t *rtok;          /* (rows) their tokens (a feed) */
 };
 
 /* a bias's values, or NULL for a model without biases (cfg.no_bias): every kernel below takes
@@ -92,7 +104,12 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
     s->rows = (int)rows;
     s->hist = ng_alloc_aligned(S * T * sizeof(int32_t), "sampling history");
     s->logits = ng_alloc_aligned(S * V * sizeof(float), "logits");
-    int ok = s->hist && s->logits;
+    s->spos = calloc(S, sizeof(int));
+    s->skeep = malloc(S * sizeof(int));
+    s->sfrom = malloc(S * sizeof(int));
+    s->smark = calloc(S, sizeof(unsigned));
+    int ok = s->hist && s->logits && s->spos && s->skeep && s->sfrom && s->smark;
+    for (size_t i = 0; ok && i < S; i++) s->skeep[i] = s->keep;
     if (c->kind == NG_MODEL_GPT && ok) {
         s->kc = ng_alloc_aligned(L * S * T * C * sizeof(float), "key cache");
         s->vc = ng_alloc_aligned(L * S * T * C * sizeof(float), "value cache");
@@ -103,6 +120,10 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
         s->f = ng_alloc_aligned(rows * 4 * C * sizeof(float), "activations");
         s->att = ng_alloc_aligned(L * S * H * T * sizeof(float), "attention");
         s->blk = ng_alloc_aligned(rows * sizeof(int32_t), "token block");
+        s->rtok = ng_alloc_aligned(rows * sizeof(int32_t), "token block");
+        s->rst = malloc(rows * sizeof(int));
+        s->rpos = malloc(rows * sizeof(int));
+        s->rout = malloc(rows * sizeof(int));
         s->nthreads = omp_get_max_threads();
         s->cpus = ng_cpu_count();
         s->xt = ng_alloc_aligned((size_t)s->nthreads * 2 * C * sizeof(float), "activations");
@@ -120,6 +141,7 @@ ng_infer *ng_infer_new(ng_model *m, int n_streams) {
             }
         }
         ok = s->kc && s->vc && s->x && s->xn && s->qkv && s->y && s->f && s->att && s->blk && s->xt && s->sync &&
+             s->rtok && s->rst && s->rpos && s->rout &&
              (!s->split || (s->part && s->tree && s->tree_own && s->leaf));
         /* a batch of streams and a cache rebuild multiply several rows by each weight: the
          * weights packed once for the GEMM kernel are read as they lie, once for all rows (one
@@ -153,23 +175,33 @@ void ng_infer_free(ng_infer *s) {
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ng_free_aligned(bufs[i]);
     ng_free_aligned(s->hist);
     ng_free_aligned(s->blk);
+    ng_free_aligned(s->rtok);
+    free(s->rst); free(s->rpos); free(s->rout);
+    free(s->spos); free(s->skeep); free(s->sfrom); free(s->smark);
     free(s->dw_at);
     free(s->leaf);
     ng_free_aligned(s->sync);
     free(s);
 }
 
-void ng_infer_reset(ng_infer *s) { s->pos = 0; }
+void ng_infer_reset(ng_infer *s) {
+    s->pos = 0;
+    s->own_pos = 0;
+    for (int i = 0; i < s->S; i++) s->spos[i] = 0;
+}
 
 void ng_infer_set_keep(ng_infer *s, int keep) {
     int T = s->m->cfg.block_size;
     s->keep = keep < 0 ? 0 : keep > T - 1 ? T - 1 : keep;
 }
 
-/* y (R,out) = x (R,in) W^T + b: GEMV for one to three rows, else the packed copy of W (a batch
- * of streams, a cache rebuild) */
-static void linear(float *y, const float *x, int R, const float *W, const float *Wp, const float *b, int in, int out) {
-    if (R >= 4) ng_linear_packed(y, x, Wp, b, R, in, out);
+/* y (R,out) = x (R,in) W^T + b with the packed copy of W (a batch of streams, a cache rebuild),
+ * whose rows do not depend on each other nor on how many there are (gemm_avx512.c, gemm_avx2.c:
+ * threads split the tiles, never the sum over `in`), so a stream's arithmetic is the same whatever
+ * runs beside it. One stream (S = 1) takes the GEMV for one to three rows. */
+static void linear(const ng_infer *s, float *y, const float *x, int R, const float *W, const float *Wp, const float *b, int in,
+                   int out) {
+    if (R >= 4 || s->S >= 2) ng_linear_packed(y, x, Wp, b, R, in, out);
     else ng_k_linear(y, x, W, b, R, in, out);
 }
 
@@ -416,9 +448,12 @@ static void meet(const ng_infer *s, int t, int n, unsigned long k) {
  *
  * src/models/gpt.c builds the model as a training graph; forward() and block() below are the
  * same model over the KV cache, written once for the three ways a pass runs:
- *   ALL      S streams x n positions (a batch of streams, or a cache rebuild that is not
- *            split), rows stream-major (row = i*n + t): each product is one multi-threaded
- *            linear over all rows (the packed weights' GEMM from 4 rows, GEMVs below);
+ *   ALL      rows of any streams at any positions, each row its stream, position and token:
+ *            S streams x n positions (a batch of streams, or a cache rebuild that is not split),
+ *            rows stream-major (row = i*n + t), or what ng__infer_feed lists (the pool: a new
+ *            stream's prompt beside one position of each other stream); each product is one
+ *            multi-threaded linear over all rows (the packed weights' GEMM, rows independent;
+ *            one stream: GEMVs below 4 rows);
  *   STEP     one stream, one position, every thread inside one parallel region running its
  *            units (see "one stream over threads" above) and meeting the others twice a layer;
  *   REBUILD  one stream, n positions, inside one parallel region: products split by their
@@ -433,8 +468,12 @@ enum { ATTN, PROJ, FC, MLP };   /* the block's products: c_attn, c_proj, c_fc (+
 typedef struct {
     ng_infer *s;
     pass_kind kind;
-    const int32_t *tok;          /* (S, n) tokens */
-    int n, R, pos;               /* positions per stream, rows (S n), the first position */
+    const int32_t *tok;          /* (S, n) tokens; ALL: (R) */
+    int n, R, pos;               /* positions per stream, rows (S n), the first position (STEP, REBUILD) */
+    /* ALL: row r is position rpos[r] of stream rst[r], its logits row rout[r] (-1: none); the
+     * logits rows are o0 .. o0 + n_out - 1, in row order; ctx: the longest context (max rpos + 1) */
+    const int *rst, *rpos, *rout;
+    int n_out, o0, ctx;
     int want_logits;             /* logits of every stream's last position (ALL, STEP) */
     int kv_last;                 /* the last layer computes keys and values only */
     float *x, *xn;               /* residual stream and LayerNorm output (STEP: this thread's copy) */
@@ -461,7 +500,8 @@ static void embed(pass *p) {
     const ng_model *m = p->s->m;
     const int C = m->cfg.n_embd;
     for (int r = p->r0; r < p->r1; r++) {
-        const float *te = m->w.gpt.wte->data + (size_t)p->tok[r] * C, *pe = m->w.gpt.wpe->data + (size_t)(p->pos + r % p->n) * C;
+        const int t = p->rpos ? p->rpos[r] : p->pos + r % p->n;
+        const float *te = m->w.gpt.wte->data + (size_t)p->tok[r] * C, *pe = m->w.gpt.wpe->data + (size_t)t * C;
         float *x = p->x + (size_t)r * C;
         #pragma omp simd
         for (int j = 0; j < C; j++) x[j] = te[j] + pe[j];
@@ -496,14 +536,14 @@ static void product(pass *p, int l, int which, int kv_only) {
                     share(3 * C - k0, omp_get_thread_num(), omp_get_num_threads(), 32, &a0, &a1);
                     ng_linear_packed_part(s->qkv, 3 * C, s->xn, C, packed(s, l, 0), bias_of(b->c_attn_b), R, C, 3 * C, k0 + a0, k0 + a1, 0, C);
                 }
-            } else linear(s->qkv, s->xn, R, b->c_attn_w->data, packed(s, l, 0), bias_of(b->c_attn_b), C, 3 * C);
+            } else linear(s, s->qkv, s->xn, R, b->c_attn_w->data, packed(s, l, 0), bias_of(b->c_attn_b), C, 3 * C);
             break;
-        case PROJ: linear(s->xn, s->y, R, b->c_proj_w->data, packed(s, l, 1), bias_of(b->c_proj_b), C, C); break;
+        case PROJ: linear(s, s->xn, s->y, R, b->c_proj_w->data, packed(s, l, 1), bias_of(b->c_proj_b), C, C); break;
         case FC:
-            linear(s->f, s->xn, R, b->c_fc_w->data, packed(s, l, 2), bias_of(b->c_fc_b), C, 4 * C);
+            linear(s, s->f, s->xn, R, b->c_fc_w->data, packed(s, l, 2), bias_of(b->c_fc_b), C, 4 * C);
             gelu(s, s->f, s->f, (int64_t)R * 4 * C);
             break;
-        case MLP: linear(s->xn, s->f, R, b->mlp_proj_w->data, packed(s, l, 3), bias_of(b->mlp_proj_b), 4 * C, C); break;
+        case MLP: linear(s, s->xn, s->f, R, b->mlp_proj_w->data, packed(s, l, 3), bias_of(b->mlp_proj_b), 4 * C, C); break;
         }
         return;
     }
@@ -586,11 +626,11 @@ static void attention(pass *p, int l, int kv_only) {
         return;
     }
     const int R = p->R;
-    for (int r = 0; r < R; r++) cache_put(s, l, r / n, pos + r % n, s->qkv + (size_t)r * 3 * C, 0, C);
+    for (int r = 0; r < R; r++) cache_put(s, l, p->rst[r], p->rpos[r], s->qkv + (size_t)r * 3 * C, 0, C);
     if (kv_only) return;
-    #pragma omp parallel for schedule(static) if ((int64_t)R * H * (pos + n) * hs > 65536)
+    #pragma omp parallel for schedule(static) if ((int64_t)R * H * p->ctx * hs > 65536)
     for (int r = 0; r < R; r++) {
-        const int i = r / n, t = pos + r % n, last = r % n == n - 1;
+        const int i = p->rst[r], t = p->rpos[r], last = p->rout[r] >= 0;
         float scratch[T];
         for (int h = 0; h < H; h++)
             attend_head(s, l, i, h, s->qkv + (size_t)r * 3 * C + h * hs, t + 1,
@@ -621,7 +661,7 @@ static void residual(pass *p, int l, int which) {
 static void head(pass *p) {
     ng_infer *s = p->s;
     const ng_model *m = s->m;
-    const int S = s->S, C = m->cfg.n_embd, V = m->cfg.vocab_size, L = m->cfg.n_layer, n = p->n;
+    const int C = m->cfg.n_embd, V = m->cfg.vocab_size, L = m->cfg.n_layer;
     if (p->kind == STEP) {
         ng_k_layernorm(p->xn, NULL, NULL, p->x, m->w.gpt.ln_f_w->data, bias_of(m->w.gpt.ln_f_b), 1, C, 1e-5f);
         for (int u = p->u0; u < p->u1; u++) {
@@ -632,11 +672,16 @@ static void head(pass *p) {
         if (p->t == 0) memcpy(s->x, p->x, (size_t)C * sizeof(float));
         return;
     }
-    for (int i = 0; i < S; i++)   /* gather each stream's last row */
-        if (n > 1) memmove(s->y + (size_t)i * C, s->x + ((size_t)i * n + n - 1) * C, (size_t)C * sizeof(float));
-    const float *xl = n > 1 ? s->y : s->x;
-    ng_k_layernorm(s->xn, NULL, NULL, xl, m->w.gpt.ln_f_w->data, bias_of(m->w.gpt.ln_f_b), S, C, 1e-5f);
-    linear(s->logits, s->xn, S, m->w.gpt.wte->data, packed(s, L, 0), NULL, C, V);
+    /* the rows that have logits (each stream's last position), gathered unless they are all */
+    const int no = p->n_out;
+    const float *xl = s->x;
+    if (no < p->R) {
+        for (int r = 0, k = 0; r < p->R; r++)
+            if (p->rout[r] >= 0) memcpy(s->y + (size_t)k++ * C, s->x + (size_t)r * C, (size_t)C * sizeof(float));
+        xl = s->y;
+    }
+    ng_k_layernorm(s->xn, NULL, NULL, xl, m->w.gpt.ln_f_w->data, bias_of(m->w.gpt.ln_f_b), no, C, 1e-5f);
+    linear(s, s->logits + (size_t)p->o0 * V, s->xn, no, m->w.gpt.wte->data, packed(s, L, 0), NULL, C, V);
 }
 
 /* A transformer block at inference: x += c_proj(attention(c_attn(ln_1(x)))), then
@@ -671,13 +716,25 @@ static void advance(ng_infer *s, const int32_t *tok, int n) {
     s->pos += n;
 }
 
+/* ALL over the R rows described in s->rst, s->rpos, s->rout, tokens tok (R): n_out logits rows
+ * from o0 (none: a cache rebuild's block, whose last layer computes keys and values only) */
+static void run_rows(ng_infer *s, const int32_t *tok, int R, int o0, int n_out, int ctx) {
+    pass p = {.s = s, .kind = ALL, .tok = tok, .n = 1, .R = R, .rst = s->rst, .rpos = s->rpos, .rout = s->rout,
+              .n_out = n_out, .o0 = o0, .ctx = ctx, .want_logits = n_out > 0, .kv_last = n_out == 0 && (R >= 4 || s->S >= 2),
+              .x = s->x, .xn = s->xn, .r0 = 0, .r1 = R, .nt = 1};
+    forward(&p);
+}
+
 /* ALL: n positions (pos .. pos+n-1) of every stream, tok (S, n); logits of the last position
  * when want_logits (the sampling step: n = 1; a cache rebuild: several, no logits) */
 static void run_all(ng_infer *s, const int32_t *tok, int n, int want_logits) {
     const int R = s->S * n;
-    pass p = {.s = s, .kind = ALL, .tok = tok, .n = n, .R = R, .pos = s->pos, .want_logits = want_logits,
-              .kv_last = !want_logits && R >= 4, .x = s->x, .xn = s->xn, .r0 = 0, .r1 = R, .nt = 1};
-    forward(&p);
+    for (int r = 0; r < R; r++) {
+        s->rst[r] = r / n;
+        s->rpos[r] = s->pos + r % n;
+        s->rout[r] = want_logits && r % n == n - 1 ? r / n : -1;
+    }
+    run_rows(s, tok, R, 0, want_logits ? s->S : 0, s->pos + n);
     advance(s, tok, n);
 }
 
@@ -756,9 +813,97 @@ const float *ng_infer_step(ng_infer *s, const int32_t *tokens) {
     return s->logits;
 }
 
+/* ---------------------------------------------------------------- streams at their own positions */
+
+int ng__infer_streams(const ng_infer *s) { return s->S; }
+
+void ng__infer_start(ng_infer *s, int stream, int keep) {
+    const int T = s->m->cfg.block_size;
+    if (stream < 0 || stream >= s->S) return;
+    s->spos[stream] = 0;
+    s->skeep[stream] = keep < 0 ? s->keep : keep > T - 1 ? T - 1 : keep;
+}
+
+int ng__infer_pos(const ng_infer *s, int stream) { return stream >= 0 && stream < s->S ? s->spos[stream] : -1; }
+
+const float *ng__infer_feed(ng_infer *s, int ns, const int *streams, const int32_t *const *tok, const int *n) {
+    const ng_model *m = s->m;
+    const int S = s->S, T = m->cfg.block_size, V = m->cfg.vocab_size;
+    if (ns < 1 || ns > S) { ng_set_error("ng__infer_feed: %d streams listed, 1 to %d", ns, S); return NULL; }
+    if (s->split) { ng_set_error("ng__infer_feed: an ng_infer of one stream runs ng_infer_step only"); return NULL; }
+    if (++s->feeds == 0) {   /* the marks wrapped around: start them again */
+        memset(s->smark, 0, (size_t)S * sizeof(unsigned));
+        s->feeds = 1;
+    }
+    for (int k = 0; k < ns; k++) {
+        if (streams[k] < 0 || streams[k] >= S || n[k] < 1) {
+            ng_set_error("ng__infer_feed: listed stream %d of %d tokens (streams 0 to %d, at least one token)", streams[k], n[k], S - 1);
+            return NULL;
+        }
+        if (s->smark[streams[k]] == s->feeds) { ng_set_error("ng__infer_feed: stream %d listed twice", streams[k]); return NULL; }
+        s->smark[streams[k]] = s->feeds;
+        for (int j = 0; j < n[k]; j++)
+            if (tok[k][j] < 0 || tok[k][j] >= V) { ng_set_error("ng__infer_feed: token %d is not in the vocabulary (%d tokens)", (int)tok[k][j], V); return NULL; }
+    }
+    s->own_pos = 1;
+    if (m->cfg.kind == NG_MODEL_BIGRAM) {   /* the table's row of each stream's last token */
+        for (int k = 0; k < ns; k++)
+            memcpy(s->logits + (size_t)k * V, m->w.bigram.table->data + (size_t)tok[k][n[k] - 1] * V, (size_t)V * sizeof(float));
+        return s->logits;
+    }
+    ng_threads_tick();
+    /* Each stream's window after its tokens, as ng_infer_step would leave it feeding them one
+     * at a time: full (T tokens) when one more comes, it keeps its last `keep`. The cache of a
+     * window is that of its tokens run from position 0, so a feed computes the positions past
+     * what the cache holds, or after a rebuild the whole window. */
+    for (int k = 0; k < ns; k++) {
+        const int i = streams[k], keep = s->skeep[i];
+        int32_t *h = s->hist + (size_t)i * T;
+        int pos = s->spos[i], from = pos;
+        for (int j = 0; j < n[k]; j++) {
+            if (pos == T) {
+                memmove(h, h + (T - keep), (size_t)keep * sizeof(int32_t));
+                pos = keep;
+                from = 0;
+            }
+            h[pos++] = tok[k][j];
+        }
+        s->spos[i] = pos;
+        s->sfrom[k] = from;
+    }
+    /* the rows, stream after stream in list order, in passes of at most s->rows rows; a stream's
+     * logits come from the pass that holds its last row (earlier passes put its first positions
+     * into the cache) */
+    int k = 0, t = s->sfrom[0];
+    while (k < ns) {
+        int R = 0, o0 = k, no = 0, ctx = 0;
+        while (k < ns && R < s->rows) {
+            const int i = streams[k], end = s->spos[i];
+            const int take = end - t < s->rows - R ? end - t : s->rows - R;
+            for (int j = 0; j < take; j++, R++) {
+                s->rst[R] = i;
+                s->rpos[R] = t + j;
+                s->rtok[R] = s->hist[(size_t)i * T + t + j];
+                s->rout[R] = -1;
+            }
+            t += take;
+            if (t > ctx) ctx = t;
+            if (t == end) {
+                s->rout[R - 1] = k;
+                no++;
+                if (++k < ns) t = s->sfrom[k];
+            }
+        }
+        run_rows(s, s->rtok, R, o0, no, ctx);
+    }
+    return s->logits;
+}
+
 const float *ng_infer_attention(const ng_infer *s, int layer, int stream, int *n_ctx) {
     const ng_model_config *c = &s->m->cfg;
-    if (c->kind != NG_MODEL_GPT || s->pos == 0 || layer < 0 || layer >= c->n_layer || stream < 0 || stream >= s->S) return NULL;
-    if (n_ctx) *n_ctx = s->pos;
+    if (c->kind != NG_MODEL_GPT || layer < 0 || layer >= c->n_layer || stream < 0 || stream >= s->S) return NULL;
+    const int pos = s->own_pos ? s->spos[stream] : s->pos;
+    if (pos == 0) return NULL;
+    if (n_ctx) *n_ctx = pos;
     return s->att + ((size_t)layer * s->S + stream) * c->n_head * c->block_size;
 }

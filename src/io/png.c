@@ -79,16 +79,20 @@ int ng_png_grid_check(const char *path, int n, int c, int h, int w, int ncol, in
     return NG_OK;
 }
 
-int ng_png_grid(const char *path, const float *imgs, int n, int c, int h, int w, int ncol, int zoom, float lo, float hi) {
-    if (ng_png_grid_check(path, n, c, h, w, ncol, zoom)) return NG_ERR;
-    if (!imgs) return ng_set_error("'%s': no images for the grid", path);
-    if (!isfinite(lo) || !isfinite(hi) || !(lo < hi))
-        return ng_set_error("'%s': value range [%g, %g] must be finite with lo < hi", path, lo, hi);
+/* The grid's pixels (W x H x c bytes, malloc'd) after the checks of ng_png_grid_check. */
+static uint8_t *grid_pixels(const char *what, const float *imgs, int n, int c, int h, int w, int ncol, int zoom, float lo, float hi,
+                            int *Wp, int *Hp) {
+    if (ng_png_grid_check(what, n, c, h, w, ncol, zoom)) return NULL;
+    if (!imgs) { ng_set_error("'%s': no images for the grid", what); return NULL; }
+    if (!isfinite(lo) || !isfinite(hi) || !(lo < hi)) {
+        ng_set_error("'%s': value range [%g, %g] must be finite with lo < hi", what, lo, hi);
+        return NULL;
+    }
     int cols = ncol < n ? ncol : n, rows = (n + cols - 1) / cols;
     int64_t cw = (int64_t)w * zoom, ch = (int64_t)h * zoom;
     int64_t W = cols * (cw + GRID_BORDER) + GRID_BORDER, H = rows * (ch + GRID_BORDER) + GRID_BORDER;
     uint8_t *buf = ng_malloc((size_t)(W * H * c), "grid picture");
-    if (!buf) return NG_ERR;
+    if (!buf) return NULL;
     memset(buf, GRID_GREY, (size_t)(W * H * c));
     float scale = 255.0f / (hi - lo);
     size_t plane = (size_t)h * w;
@@ -108,9 +112,51 @@ int ng_png_grid(const char *path, const float *imgs, int n, int c, int h, int w,
                     }
                 }
     }
-    int rc = ng_png_write(path, buf, (int)W, (int)H, c);
+    *Wp = (int)W;
+    *Hp = (int)H;
+    return buf;
+}
+
+int ng_png_grid(const char *path, const float *imgs, int n, int c, int h, int w, int ncol, int zoom, float lo, float hi) {
+    int W, H;
+    uint8_t *buf = grid_pixels(path, imgs, n, c, h, w, ncol, zoom, lo, hi, &W, &H);
+    if (!buf) return NG_ERR;
+    int rc = ng_png_write(path, buf, W, H, c);
     free(buf);
     return rc;
+}
+
+/* stb_image_write callback: append the encoded bytes to a growing buffer */
+typedef struct { uint8_t *p; size_t n, cap; int oom; } png_mem;
+static void png_mem_put(void *ctx, void *data, int size) {
+    png_mem *m = ctx;
+    if (m->oom || size <= 0) return;
+    if (m->n + (size_t)size > m->cap) {
+        size_t cap = m->cap ? m->cap : 4096;
+        while (cap < m->n + (size_t)size) cap *= 2;
+        uint8_t *p = realloc(m->p, cap);
+        if (!p) { m->oom = 1; return; }
+        m->p = p;
+        m->cap = cap;
+    }
+    memcpy(m->p + m->n, data, (size_t)size);
+    m->n += (size_t)size;
+}
+
+uint8_t *ng_png_grid_encode(const float *imgs, int n, int c, int h, int w, int ncol, int zoom, float lo, float hi, size_t *len) {
+    int W, H;
+    uint8_t *buf = grid_pixels("picture grid", imgs, n, c, h, w, ncol, zoom, lo, hi, &W, &H);
+    if (!buf) return NULL;
+    png_mem m = {0};
+    int ok = stbi_write_png_to_func(png_mem_put, &m, W, H, c, buf, W * c);
+    free(buf);
+    if (!ok || m.oom) {
+        free(m.p);
+        ng_set_error("PNG encoding of a %dx%d picture failed (out of memory?)", W, H);
+        return NULL;
+    }
+    *len = m.n;
+    return m.p;
 }
 
 /* one byte of a value in [lo, hi] (NaN: 0) */
