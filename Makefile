@@ -190,7 +190,7 @@ bench-bpe: $(BUILD)/bench/bpe
 #      non-zero exit naming the crash files
 # make fuzz-regress  the seed corpus and every regression input once through the sanitized harnesses
 # make test replays the same inputs through gcc-built copies (build/fuzz/replay_*, tests/test_fuzz_regress.sh)
-FUZZ_ALL     := safetensors checkpoint tokenizer idx image text cli state gemm_cache gpt2 convert $(if $(HAVE_MHD),serve)
+FUZZ_ALL     := safetensors checkpoint tokenizer idx image text cli state gemm_cache gpt2 convert latent $(if $(HAVE_MHD),serve)
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 30
 FUZZ_CC      ?= clang

@@ -10,6 +10,7 @@
 #include "nanogen.h"
 #include "data/bpe.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +285,30 @@ int main(int argc, char **argv) {
     n = idx_bytes(buf, 3, big, pix, 4);
     put("idx", "absurd_header.idx3", img_opt, 3, buf, n);
 
+    /* ---- latent files (src/io/latent.c): one the AE decodes (latent 2, 1x4x4), a wider one, a
+     * truncated one, a NaN, a wrong magic */
+    {
+        float z[6] = {0.5f, -1.25f, 3.0f, 0.0f, -0.0f, 1e-3f};
+        ng_latents l = {.n = 3, .latent = 2, .c = 1, .h = 4, .w = 4, .z = z};
+        char lp[1024];
+        snprintf(lp, sizeof lp, "%s/z.lat", tmp);
+        if (ng_latents_write(lp, &l)) die("latents");
+        put_file("latent", "ae_3x2.lat", NULL, 0, lp);
+        l.n = 1; l.latent = 6; l.c = 3; l.h = 28; l.w = 28;
+        if (ng_latents_write(lp, &l)) die("latents");
+        put_file("latent", "rgb_1x6.lat", NULL, 0, lp);
+        size_t ln;
+        char *lb = ng_read_file(lp, &ln);
+        if (!lb) die(lp);
+        put("latent", "truncated.lat", NULL, 0, lb, ln - 3);
+        const float nan = NAN;
+        memcpy(lb + 32 + 8, &nan, 4);
+        put("latent", "nan.lat", NULL, 0, lb, ln);
+        lb[0] = 'X';
+        put("latent", "bad_magic.lat", NULL, 0, lb, ln);
+        free(lb);
+    }
+
     /* ---- pictures: option byte 0 (size 1 + bits 0-5, bit 7 RGB), byte 1 (extension) */
     unsigned char rgb[5 * 3 * 3];
     for (size_t i = 0; i < sizeof rgb; i++) rgb[i] = (unsigned char)(i * 37);
@@ -323,26 +348,33 @@ int main(int argc, char **argv) {
 
     /* ---- command lines: arguments after "nanogen", NUL-separated */
     const char *cmds[][2] = {
-        {"train_gpt", "train\0gpt\0--data\0data/x.txt\0--out\0runs/x\0--preset\0baby\0--steps\0100\0--lr\0" "3e-4\0--n-head\0" "4\0--n-embd\0" "128"},
-        {"train_bigram", "train\0bigram\0--data\0x\0--out\0y\0--tokenizer\0word\0--vocab-size\0" "500\0--seed\0" "18446744073709551615"},
-        {"train_resume", "train\0--resume\0runs/x\0--steps\0" "200\0--unknown\0skip\0--init-from\0z"},
-        {"train_vae", "train\0vae\0--data\0fashion-mnist\0--out\0r\0--arch\0conv\0--latent\0" "2\0--noise\0gaussian:0.3\0--epochs\0" "1"},
-        {"train_dae", "train\0dae\0--data\0d\0--out\0o\0--noise\0mask:0.5\0--image-size\0" "32\0--channels\0" "3"},
-        {"sample", "sample\0runs/x\0--prompt\0ROMEO:\0--tokens\0" "50\0--temperature\0" "0.8\0--top-k\0" "40\0--top-p\0" "0.9\0--num-samples\0" "3\0--batch"},
-        {"sample_img", "sample\0runs/vae\0--out\0grid.png\0--n\0" "16\0--manifold\0--zoom\0" "2"},
-        {"eval", "eval\0runs/x\0--data\0x.txt\0--batch-size\0" "8\0--skip-unknown"},
-        {"next", "next\0runs/x\0--prompt\0the \0--temperature\0" "0.5,1\0" "2\0--top\0" "5\0--json"},
-        {"attention", "attention\0runs/x\0--prompt\0abc\0--layer\0all\0--head\0" "1\0--out\0a.png"},
-        {"embeddings", "embeddings\0runs/x\0--out\0e.svg\0--points\0" "50"},
-        {"plot", "plot\0runs/x\0--keys\0train_loss,val_loss\0--x\0step\0--log-y\0--title\0T"},
-        {"interpolate", "interpolate\0runs/vae\0--out\0w.png\0--frames\0" "5\0--rows\0" "2\0--from-test"},
-        {"info", "info\0runs/x"},
-        {"help", "train\0--help"},
-        {"bad_number", "train\0gpt\0--data\0x\0--out\0y\0--steps\0-5\0--lr\0nan"},
-        {"serve", "serve\0runs/x\0runs/vae\0--name\0a\0--name\0b\0--port\0" "0\0--max-streams\0" "4\0--api-key\0k"},
+        {"train_gpt", "train\0gpt\0--data\0data/x.txt\0--out\0runs/x\0--preset\0baby\0--steps\0100\0--lr\0" "3e-4\0--n-head\0" "4\0--n-embd\0" "128\0"},
+        {"train_bigram", "train\0bigram\0--data\0x\0--out\0y\0--tokenizer\0word\0--vocab-size\0" "500\0--seed\0" "18446744073709551615\0"},
+        {"train_resume", "train\0--resume\0runs/x\0--steps\0" "200\0--unknown\0skip\0--init-from\0z\0"},
+        {"train_vae", "train\0vae\0--data\0fashion-mnist\0--out\0r\0--arch\0conv\0--latent\0" "2\0--noise\0gaussian:0.3\0--epochs\0" "1\0"},
+        {"train_dae", "train\0dae\0--data\0d\0--out\0o\0--noise\0mask:0.5\0--image-size\0" "32\0--channels\0" "3\0"},
+        {"sample", "sample\0runs/x\0--prompt\0ROMEO:\0--tokens\0" "50\0--temperature\0" "0.8\0--top-k\0" "40\0--top-p\0" "0.9\0--num-samples\0" "3\0--batch\0"},
+        {"sample_img", "sample\0runs/vae\0--out\0grid.png\0--n\0" "16\0--manifold\0--zoom\0" "2\0"},
+        {"eval", "eval\0runs/x\0--data\0x.txt\0--batch-size\0" "8\0--skip-unknown\0"},
+        {"next", "next\0runs/x\0--prompt\0the \0--temperature\0" "0.5,1\0" "2\0--top\0" "5\0--json\0"},
+        {"attention", "attention\0runs/x\0--prompt\0abc\0--layer\0all\0--head\0" "1\0--out\0a.png\0"},
+        {"embeddings", "embeddings\0runs/x\0--out\0e.svg\0--points\0" "50\0"},
+        {"plot", "plot\0runs/x\0--keys\0train_loss,val_loss\0--x\0step\0--log-y\0--title\0T\0"},
+        {"interpolate", "interpolate\0runs/vae\0--out\0w.png\0--frames\0" "5\0--rows\0" "2\0--from-test\0"},
+        {"info", "info\0runs/x\0"},
+        {"reconstruct", "reconstruct\0runs/vae\0--in\0a.png\0b.jpg\0--out\0r.png\0--noise\0mask:0.5\0"},
+        {"encode", "encode\0runs/ae\0--in\0a.png\0b.png\0c.png\0--out\0z.lat\0"},
+        {"decode", "decode\0runs/ae\0--in\0z.lat\0--out\0p.png\0--ncol\0" "4\0"},
+        {"score", "score\0runs/vae\0--data\0fashion-mnist\0--out\0w.png\0--csv\0s.csv\0--n-worst\0" "16\0--positive-class\0Sneaker\0"},
+        {"sample_idx", "sample\0runs/gan\0--n\0" "1000\0--idx\0gen\0"},
+        {"train_exclude", "train\0ae\0--data\0fashion-mnist\0--out\0o\0--exclude-class\0" "7\0"},
+        {"help", "train\0--help\0"},
+        {"bad_number", "train\0gpt\0--data\0x\0--out\0y\0--steps\0-5\0--lr\0nan\0"},
+        {"serve", "serve\0runs/x\0runs/vae\0--name\0a\0--name\0b\0--port\0" "0\0--max-streams\0" "4\0--api-key\0k\0"},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
-        /* the length: up to the double NUL that ends the literal */
+        /* the length: up to the double NUL that ends the literal (each ends with an explicit \0
+         * before the compiler's, so the scan never reads past it) */
         const char *s = cmds[i][1];
         size_t len = 0;
         while (s[len] || s[len + 1]) len++;

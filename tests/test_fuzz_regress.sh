@@ -7,7 +7,7 @@
 NAME=test_fuzz_regress.sh
 . tests/lib.sh
 B=${BUILD:-build}
-for t in safetensors checkpoint tokenizer idx image text cli state gpt2 convert serve; do
+for t in safetensors checkpoint tokenizer idx image text cli state gpt2 convert latent serve; do
     bin=$B/fuzz/replay_$t
     # serve: only where libmicrohttpd is installed (the Makefile builds the server then)
     if [ "$t" = serve ] && [ ! -x "$bin" ] && ! pkg-config --exists libmicrohttpd 2>/dev/null; then continue; fi

@@ -5,6 +5,7 @@
 
 #include "core.h"
 #include "model.h"
+#include "io.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,6 +52,27 @@ NG_API int ng_gan_quality(const char *gan_dir, const char *clf_dir, int n, uint6
 NG_API void ng_gan_quality_free(ng_gan_quality_report *r);
 /* NG_OK when the classifier FID applies to a GAN of this shape (28x28x1), else NG_ERR + why. */
 NG_API int ng_gan_fid_check(const ng_model_config *gc);
+
+/* ------------------------------------------------------------------ anomaly scores */
+/* Anomaly scores of pictures (src/eval/scores.c, `nanogen score`): scores[i] (x->n doubles) is
+ * larger for a picture the model finds less typical: ae, dae: the reconstruction error (BCE
+ * summed over the pixels; a DAE gets the clean picture); vae: the negative ELBO, BCE at z = the
+ * encoder's mean + KL; gan: minus the discriminator's logit (the order of 1 - D(x), not
+ * saturated). excess (not a gan): the BCE less the picture's own entropy (sum of H(x_i), its
+ * BCE against itself), i.e. the KL between the pixels and their reconstruction, which does not
+ * favour pictures with few grey pixels. ng_image_score_name: that, in words. */
+NG_API int ng_image_scores(ng_model *m, const ng_images *x, int excess, double *scores);
+NG_API const char *ng_image_score_name(ng_model_kind kind, int excess);
+/* The mean score of each class (mean[k], count[k] pictures; NaN for a class without any). */
+NG_API int ng_scores_by_class(const double *scores, const uint8_t *labels, int n, int n_classes, double *mean, int *count);
+/* The indices 0..n-1 by score, largest first (ties: lower index first); malloc'd. */
+NG_API int *ng_scores_rank(const double *scores, int n);
+/* The exact ROC AUC of telling positives (positive[i] != 0) by a larger score: the Mann-Whitney
+ * statistic, ties counted one half. NG_ERR + error without both classes or with a NaN score. */
+NG_API int ng_roc_auc(const double *scores, const uint8_t *positive, int n, double *auc);
+/* The scores as CSV (index,label,score; index,score without labels; label: names[label] when
+ * names is given), atomically. */
+NG_API int ng_scores_csv(const char *path, const double *scores, const uint8_t *labels, int n, const char *const *names);
 
 #ifdef __cplusplus
 }

@@ -147,8 +147,9 @@ NG_API int ng_model_attention(ng_model *m, const int32_t *ids, int n, float *att
 /* Image models (ae, dae, vae, gan): generation and inspection (src/infer/images.c). Pictures
  * are n x (c*h*w) floats, a VAE's / AE's in [0,1], a GAN's in [-1,1]; what returns a pointer
  * returns a malloc'd array (the caller frees it), or NULL + error. */
-/* What a checkpoint's training state says about its data (defaults: size 28, noise 0.3). */
-typedef struct { char data[4096]; int size; float noise; int noise_mask; } ng_image_train_info;
+/* What a checkpoint's training state says about its data (defaults: size 28, noise 0.3; the
+ * class --exclude-class left out of the train split, or -1). */
+typedef struct { char data[4096]; int size; float noise; int noise_mask; int exclude_class; /* -1: none */ } ng_image_train_info;
 /* Load an ae, dae, vae or gan checkpoint; errors say what DIR is when it is not one (missing,
  * a text model, a classifier), naming `what` (the command or flag asking). t may be NULL. */
 NG_API int ng_image_model_load(const char *dir, const char *what, ng_model **m, ng_image_train_info *t);
@@ -157,12 +158,19 @@ NG_API int ng_image_model_load(const char *dir, const char *what, ng_model **m, 
 NG_API int ng_image_test_load(const ng_model *m, const ng_image_train_info *t, const char *data, ng_images *te, const char **spec);
 /* Fashion-MNIST's / MNIST's class names for a data set spec (n_classes <= 10), else NULL. */
 NG_API const char *const *ng_dataset_class_names(const char *spec, int n_classes);
+/* A class of a data set of n_classes by its number (0..n_classes-1) or its name (those of
+ * ng_dataset_class_names, any case) into *cls; NG_ERR + an error listing the classes. */
+NG_API int ng_dataset_class_find(const char *spec, int n_classes, const char *name, int *cls);
 /* The decoder over n latents z (n x latent): n pictures (eval mode). */
 NG_API float *ng_image_decode(ng_model *m, const float *z, int n);
 /* The encoder over n pictures x in [0,1]: n x latent codes (AE/DAE: the code; VAE: the mean). */
 NG_API float *ng_image_encode(ng_model *m, const float *x, int n);
 /* n pictures from the prior: z ~ N(0,1) from seed, decoded (vae, gan). */
 NG_API float *ng_image_sample(ng_model *m, int n, uint64_t seed);
+/* A synthetic data set: n pictures from the prior (ng_image_sample's, from seed; vae, gan),
+ * written either as one PNG each in out_dir (ng_png_write_each) or as an IDX image file at
+ * idx_path (grey models only; ng_idx_load_images reads it). The other argument is NULL. */
+NG_API int ng_image_sample_save(ng_model *m, int n, uint64_t seed, const char *out_dir, const char *idx_path);
 /* Reconstructions of n pictures x: decode(encode(x)); a DAE encodes a corrupted copy (t's
  * noise, from seed), written to noisy (n pictures) when given. */
 NG_API float *ng_image_reconstruct(ng_model *m, const float *x, int n, const ng_image_train_info *t, uint64_t seed, float *noisy);
@@ -188,6 +196,24 @@ NG_API int ng_image_test_loss(ng_model *m, const ng_images *te, const ng_image_t
  * from seed): sums of D's probabilities and of its right calls (real > 0.5, fake < 0.5). */
 typedef struct { double d_real, d_fake, acc_real, acc_fake; int n_real, n_fake; } ng_gan_d_stats;
 NG_API int ng_gan_d_eval(ng_model *m, const ng_images *te, int n_fake, uint64_t seed, ng_gan_d_stats *st);
+/* A corruption of pictures (the DAE's, ng_dae_corrupt): Gaussian noise of std `level` (mask 0)
+ * or pixels zeroed with probability `level` (mask 1). ng_noise_parse reads "gaussian:S"
+ * (0..10) or "mask:P" (0..1); NG_ERR + error naming the text otherwise. */
+typedef struct { int mask; float level; } ng_noise;
+NG_API int ng_noise_parse(const char *spec, ng_noise *nz);
+/* The user's own pictures for a model: ng_pictures_load at the model's size and channels
+ * (resized and converted as a picture folder is for training). */
+NG_API int ng_image_load_pictures(const ng_model *m, const char *const *paths, int n, ng_images *out);
+/* n pictures x through an ae, dae or vae (noise NULL: as they are; else a corrupted copy from
+ * seed goes in): a grid of n rows of *cols pictures, the picture | the corrupted copy (with
+ * noise) | the reconstruction (*cols 2 or 3). */
+NG_API float *ng_image_reconstruct_panels(ng_model *m, const float *x, int n, const ng_noise *noise, uint64_t seed, int *cols);
+/* The encoder's codes of n pictures x (ng_image_encode) as latents with the model's picture
+ * shape (*out owned by out: ng_latents_free). */
+NG_API int ng_image_encode_latents(ng_model *m, const float *x, int n, ng_latents *out);
+/* The decoder over a latent file's codes: NULL + error (naming `name`) when their size or
+ * picture shape is not the model's. */
+NG_API float *ng_image_decode_latents(ng_model *m, const ng_latents *l, const char *name);
 
 /* Inspecting a text model (src/infer/inspect.c; `nanogen next`, `embeddings`, `attention`).
  * The next-token table after ids[0..n): the context the model sees (a GPT: the last

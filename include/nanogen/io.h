@@ -162,6 +162,37 @@ NG_API int ng_png_grid_check(const char *path, int n, int c, int h, int w, int n
 /* The grid of ng_png_grid as PNG bytes in memory (malloc'd, *len of them; `nanogen serve`), or
  * NULL + error. */
 NG_API uint8_t *ng_png_grid_encode(const float *imgs, int n, int c, int h, int w, int ncol, int zoom, float lo, float hi, size_t *len);
+/* Pictures named one by one (PNG, JPEG, BMP, GIF, told by their first bytes), each brought to
+ * size x size and `channels` (1 or 3) exactly as a picture folder's are for training (shorter
+ * side resized to size, centre crop, luma for grey; alpha dropped), into *out (unlabelled,
+ * owned by out). A picture with a side under min(8, size) pixels is refused (nothing left to
+ * see once resized). The error names the file and what is wrong with it. */
+NG_API int ng_pictures_load(const char *const *paths, int n, int size, int channels, ng_images *out);
+/* n grey pictures (h, w) with values in [lo, hi] as an IDX image file (idx3-ubyte: magic
+ * 0x00000803, n, h, w big-endian, then bytes), atomically; ng_idx_load_images reads it back. */
+NG_API int ng_idx_write_images(const char *path, const float *imgs, int n, int h, int w, float lo, float hi);
+/* n pictures (c, h, w) with values in [lo, hi], one PNG each in dir (made when missing):
+ * 0000.png, 0001.png, ... (zero-padded to the digits of n - 1, at least 4), from number first. */
+NG_API int ng_png_write_each(const char *dir, const float *imgs, int n, int c, int h, int w, float lo, float hi, int first, int total);
+
+/* ------------------------------------------------------------------ latent files */
+/* The codes an image model's encoder gives n pictures (`nanogen encode`), with the shape of
+ * the pictures they decode to. File format (src/io/latent.c, README "Latent files"): a 32-byte
+ * little-endian header (magic "NGLATENT", version 1, n, latent, channels, height, width as
+ * u32), then n x latent float32 little-endian values, nothing after them. */
+#define NG_LATENT_MAX_COUNT (1 << 24)
+#define NG_LATENT_MAX_VALUES (1 << 28)
+typedef struct { int n, latent, c, h, w; float *z; /* n x latent, malloc'd */ } ng_latents;
+NG_API void ng_latents_free(ng_latents *l);
+/* Write atomically; every value must be finite. NG_OK or NG_ERR + error. */
+NG_API int ng_latents_write(const char *path, const ng_latents *l);
+/* Read and check everything (magic, version, each field's range, the exact size, finite
+ * values): NG_OK, or NG_ERR + an error naming the file and the problem (*out left empty). */
+NG_API int ng_latents_read(const char *path, ng_latents *out);
+/* The same on bytes in memory (name: for the messages). */
+NG_API int ng_latents_parse(const uint8_t *data, size_t size, const char *name, ng_latents *out);
+/* The size of a latent file of n pictures x latent values. */
+NG_API int64_t ng_latents_file_bytes(int n, int latent);
 
 /* ------------------------------------------------------------------ checkpoints */
 /* One checkpoint format for every kind. DIR/model.safetensors: every parameter block and the

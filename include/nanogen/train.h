@@ -40,6 +40,8 @@ typedef struct {
     int image_size;           /* folders of pictures: brought to image_size x image_size */
     float beta1, beta2;
     float noise; int noise_mask;   /* DAE: gaussian noise of std `noise` (0) or pixels masked with probability `noise` (1) */
+    const char *exclude_class;     /* labelled data: a class (number or name, ng_dataset_class_find) left out of the
+                                      train split (the test split keeps it); NULL: none. Saved as its number */
     /* a new text model (ng_trainer_create): its tokenizer, built from the data */
     int tokenizer;            /* ng_tok_kind: NG_TOK_CHAR (default), NG_TOK_WORD or NG_TOK_BPE */
     int vocab_size;           /* word tokenizer: the most frequent words kept; bpe: the vocabulary's size (8192) */

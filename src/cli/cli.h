@@ -30,6 +30,11 @@ int cmd_attention(int argc, char **argv);
 int cmd_train_images(int argc, char **argv);
 /* image_cmds.c: interpolate (image models) */
 int cmd_interpolate(int argc, char **argv);
+/* image_tools.c: your own pictures through an image model, latent files, anomaly scores */
+int cmd_reconstruct(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
+int cmd_decode(int argc, char **argv);
+int cmd_score(int argc, char **argv);
 /* convert.c: GPT weights from and to Hugging Face's GPT-2 and nanoGPT layouts */
 int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
@@ -78,15 +83,16 @@ long cli_test_stop_at(void);
 int cli_gan_quality(const char *gan_dir, const char *clf_dir, int n, uint64_t seed);
 
 /* ---- flags.c: one declarative flag table per command, one parser */
-typedef enum { CLI_FLAG, CLI_INT, CLI_U64, CLI_FLOAT, CLI_STR, CLI_FLOATS, CLI_STRS } cli_type;
+typedef enum { CLI_FLAG, CLI_INT, CLI_U64, CLI_FLOAT, CLI_STR, CLI_FLOATS, CLI_STRS, CLI_STRLIST } cli_type;
 #define CLI_MAX_LIST 8
 typedef struct { float v[CLI_MAX_LIST]; int n; } cli_floats;   /* a CLI_FLOATS value */
 #define CLI_MAX_STRS 16
 typedef struct { const char *v[CLI_MAX_STRS]; int n; } cli_strs;   /* a CLI_STRS value: the flag repeated, in order */
+typedef struct { char **v; int n; } cli_strlist;   /* a CLI_STRLIST value: the n arguments after the flag (in argv), given once */
 /* A flag's definition: name, value type (int, float: [lo, hi]), its value's name and help. */
 typedef struct { const char *name; cli_type type; double lo, hi; const char *arg, *help; } cli_flagdef;
 /* A command's flag: the definition, where the value goes in the command's options struct
- * (offsetof; int for CLI_FLAG and CLI_INT, uint64_t, float, const char *, cli_floats, cli_strs), the
+ * (offsetof; int for CLI_FLAG and CLI_INT, uint64_t, float, const char *, cli_floats, cli_strs, cli_strlist), the
  * default it starts from (parsed as a value; NULL: what the struct holds) and, when the
  * command means more than the definition says, its own help; bit: a flag of the command's own
  * (e.g. the trainer's NG_SET_* "given" bits; cli_given_bits ORs those of the flags given).
@@ -120,7 +126,7 @@ int cli_usage_fail(const char *cmd);
 const char *cli_did_you_mean(const char *word, const char *const *names, int n);
 extern const cli_flagdef cli_def_seed, cli_def_threads, cli_def_temperature, cli_def_top_k, cli_def_top_p, cli_def_data,
     cli_def_prompt, cli_def_prompt_file, cli_def_batch_size, cli_def_zoom, cli_def_out_file,
-    cli_def_block_size, cli_def_n, cli_def_n_head;
+    cli_def_block_size, cli_def_n, cli_def_n_head, cli_def_noise;
 /* train.c: flags the image trainer shares */
 extern const cli_flagdef cli_def_out_dir, cli_def_resume, cli_def_lr, cli_def_log_every, cli_def_force, cli_def_anomaly,
     cli_def_grad_shards;
@@ -129,7 +135,7 @@ extern const cli_flagdef cli_def_out_dir, cli_def_resume, cli_def_lr, cli_def_lo
 
 /* sample's options (sample.c): text and image models, one flag table */
 typedef struct {
-    const char *dir, *prompt, *prompt_file, *out, *data;
+    const char *dir, *prompt, *prompt_file, *out, *data, *out_dir, *idx;
     int tokens, top_k, num, batch, exact, stats, show_probs, threads, n, ncol, zoom, manifold, scatter, seed_given;
     float top_p;
     cli_floats temperature;

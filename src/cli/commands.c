@@ -32,13 +32,18 @@ static void usage(FILE *f) {
         "  interpolate DIR --out walk.png           linear walks in latent space\n"
         "  eval DIR                                 test loss per image (gan: D's outputs)\n"
         "  eval GAN_DIR --classifier CLF_DIR        a GAN's quality: FID through the classifier's features\n"
+        "  reconstruct DIR --in PIC --out r.png     your pictures through an ae/dae/vae (--noise gaussian:0.3)\n"
+        "  encode DIR --in PICS... --out z.lat      pictures to a latent file; decode DIR --in z.lat --out p.png back\n"
+        "  score DIR [--out worst.png] [--csv F]    anomaly score of each test picture, the ROC AUC of a class\n"
+        "  sample DIR --n 1000 --out-dir gen/       a synthetic data set (PNGs; --idx gen: IDX files)\n"
         "\nmodel kinds: bigram gpt (text); ae dae vae gan classifier (images)\n");
 }
 
 static const struct { const char *name; int (*run)(int, char **); } COMMANDS[] = {
     {"train", cmd_train}, {"sample", cmd_sample}, {"eval", cmd_eval}, {"interpolate", cmd_interpolate}, {"info", cmd_info},
     {"plot", cmd_plot}, {"import", cmd_import}, {"export", cmd_export}, {"next", cmd_next}, {"embeddings", cmd_embeddings},
-    {"attention", cmd_attention}, {"tokenize", cmd_tokenize}, {"serve", cmd_serve}};
+    {"attention", cmd_attention}, {"tokenize", cmd_tokenize}, {"serve", cmd_serve},
+    {"reconstruct", cmd_reconstruct}, {"encode", cmd_encode}, {"decode", cmd_decode}, {"score", cmd_score}};
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof *COMMANDS)
 
 int cli_main(int argc, char **argv) {

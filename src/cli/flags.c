@@ -26,6 +26,7 @@ const cli_flagdef cli_def_block_size = {"--block-size", CLI_INT, 1, 1 << 20, "T"
 const cli_flagdef cli_def_n_head = {"--n-head", CLI_INT, 1, 1024, "H", "attention heads (n_embd divisible by it)"};
 const cli_flagdef cli_def_n = {"--n", CLI_INT, 1, 1000000, "N", "pictures to generate"};
 const cli_flagdef cli_def_out_file = {"--out", CLI_STR, 0, 0, "FILE", "the picture or chart to write (.png; .svg for charts)"};
+const cli_flagdef cli_def_noise = {"--noise", CLI_STR, 0, 0, "gaussian:S|mask:P", "a corruption: Gaussian noise of std S (0..10) or pixels zeroed with probability P (0..1)"};
 const cli_flagdef cli_def_zoom = {"--zoom", CLI_INT, 1, 32, "Z", "pixels per picture pixel"};
 
 /* Damerau-Levenshtein distance (a swap of two neighbours costs 1) */
@@ -124,6 +125,7 @@ static int set_value(const cli_flag *f, const char *s, void *opts) {
         l->v[l->n++] = s;
         return NG_OK;
     }
+    case CLI_STRLIST: return ng_set_error("%s: a list has no default", f->def->name);
     case CLI_U64: {
         char *end;
         errno = 0;
@@ -184,6 +186,16 @@ int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts, cli_args *a) 
             return cli_usage_fail(c->name);
         }
         const cli_flag *f = &c->flags[k];
+        if (f->def->type == CLI_STRLIST) {   /* --in a.png b.png ...: the arguments up to the next flag */
+            if (a->given[k]) { ng_set_error("%s given twice: list every value after one %s", s, s); return cli_usage_fail(c->name); }
+            cli_strlist *l = (cli_strlist *)((char *)opts + f->off);
+            l->v = argv + i + 1;
+            l->n = 0;
+            while (i + 1 < argc && (argv[i + 1][0] != '-' || !argv[i + 1][1])) { i++; l->n++; }
+            if (!l->n) { ng_set_error("%s needs a value", s); return cli_usage_fail(c->name); }
+            a->given[k] = 1;
+            continue;
+        }
         if (f->def->type == CLI_FLOATS && !a->given[k]) ((cli_floats *)((char *)opts + f->off))->n = 0;   /* given: not the default */
         a->given[k] = 1;
         if (f->def->type == CLI_FLAG) { set_value(f, NULL, opts); continue; }

@@ -5,6 +5,7 @@
  *   nanogen sample DIR --manifold --out m.png  2-D latent: the decoder over a grid of quantiles
  *   nanogen sample DIR --scatter --out z.svg   test-set latent means by class (PCA if not 2-D)
  *   nanogen interpolate DIR --out walk.png     linear walks between latents / test images
+ *   nanogen sample DIR --out-dir D | --idx P   VAE/GAN: a synthetic data set (PNGs, or IDX images)
  *   nanogen eval DIR                           test loss per image (GAN: D's outputs) */
 #include "cli.h"
 
@@ -22,13 +23,33 @@ static int text_flag_given(const cli_cmd *c, const cli_args *a, const char *cons
 }
 
 /* ------------------------------------------------------------------ sample */
+/* --out-dir DIR / --idx PREFIX: a synthetic data set of --n pictures (1000) */
+static int sample_dataset(const cli_sample_opts *o) {
+    ng_model *m = NULL;
+    const int n = o->n > 0 ? o->n : 1000;
+    const uint64_t seed = o->seed_given ? o->seed : 1;
+    char path[4096];
+    if (o->idx) snprintf(path, sizeof path, "%s-images-idx3-ubyte", o->idx);
+    if (ng_image_model_load(o->dir, o->out_dir ? "--out-dir" : "--idx", &m, NULL) ||
+        ng_image_sample_save(m, n, seed, o->out_dir, o->idx ? path : NULL)) {
+        ng_model_free(m);
+        return cli_fail();
+    }
+    const ng_model_config *c = ng_model_cfg(m);
+    printf("%s: %d samples from the prior (seed %llu), %dx%dx%d -> %s%s\n", ng_model_kind_name(c->kind), n, (unsigned long long)seed, c->c, c->h, c->w,
+           o->out_dir ? o->out_dir : path, o->out_dir ? " (one PNG a picture, zero-padded numbers)" : " (IDX)");
+    ng_model_free(m);
+    return 0;
+}
+
 int cli_sample_images(cli_sample_opts *o, const cli_cmd *cmd, const cli_args *a) {
     static const char *const text_only[] = {"--prompt", "--prompt-file", "--tokens", "--temperature", "--top-k", "--top-p",
                                             "--num-samples", "--batch", "--exact-context", "--stats", "--show-probs"};
     int rc = text_flag_given(cmd, a, text_only, 11, o->dir);
     if (rc) return rc;
-    if (cli_check_out(o->out, o->scatter ? ".svg" : ".png")) return cli_usage_fail("sample");
+    if (!o->out_dir && !o->idx && cli_check_out(o->out, o->scatter ? ".svg" : ".png")) return cli_usage_fail("sample");
     cli_set_threads(o->threads);
+    if (o->out_dir || o->idx) return sample_dataset(o);
     const char *what = o->manifold ? "--manifold" : o->scatter ? "--scatter" : "sample --out", *out = o->out;
     const uint64_t seed = o->seed_given ? o->seed : 1;
     int n = o->n, zoom = o->zoom;

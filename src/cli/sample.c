@@ -19,6 +19,9 @@ static const cli_flagdef def_manifold = {"--manifold", CLI_FLAG, 0, 0, NULL, "im
 static const cli_flagdef def_scatter = {"--scatter", CLI_FLAG, 0, 0, NULL,
     "image models: the latent means of the test images by class (PCA to 2-D if wider)"};
 
+static const cli_flagdef def_out_dir = {"--out-dir", CLI_STR, 0, 0, "DIR", "image models (vae, gan): a data set, one PNG a picture (DIR/0000.png ...)"};
+static const cli_flagdef def_idx = {"--idx", CLI_STR, 0, 0, "PREFIX", "image models (vae, gan): a data set as IDX, PREFIX-images-idx3-ubyte (grey pictures)"};
+
 static const cli_flag FLAGS[] = {
     CLI_F(cli_def_prompt, cli_sample_opts, prompt, NULL, NULL),
     CLI_F(cli_def_prompt_file, cli_sample_opts, prompt_file, NULL, NULL),
@@ -40,13 +43,16 @@ static const cli_flag FLAGS[] = {
     CLI_F(cli_def_zoom, cli_sample_opts, zoom, NULL, "pixels per picture pixel (2; --manifold: 1)"),
     CLI_F(def_manifold, cli_sample_opts, manifold, NULL, NULL),
     CLI_F(def_scatter, cli_sample_opts, scatter, NULL, NULL),
+    CLI_F(def_out_dir, cli_sample_opts, out_dir, NULL, NULL),
+    CLI_F(def_idx, cli_sample_opts, idx, NULL, NULL),
     {0}};
 static const cli_cmd CMD = {"sample",
     "usage: nanogen sample DIR [--prompt TEXT | --prompt-file F] [--tokens N] [--temperature T[,T...]] [--top-k K] [--top-p P]\n"
     "                          [--seed S] [--num-samples N] [--batch] [--exact-context] [--stats] [--show-probs]   (text model)\n"
     "       nanogen sample DIR --out grid.png [--n 64] [--seed S] [--ncol 8] [--zoom 2]   (image model)\n"
     "       nanogen sample DIR --manifold --out manifold.png [--n 20] [--zoom 1]   (2-D latent)\n"
-    "       nanogen sample DIR --scatter --out latents.svg [--n N]",
+    "       nanogen sample DIR --scatter --out latents.svg [--n N]\n"
+    "       nanogen sample DIR --n 1000 --out-dir gen/ | --idx gen   (a synthetic data set: vae, gan)",
     "  text: temperature 0 is greedy; the same seed gives the same text; several temperatures give\n"
     "  one sample each, labelled. Pictures: vae, gan: samples from the prior z ~ N(0,1); ae, dae: the\n"
     "  first n test images (rounded up to whole rows) as rows originals | noisy (dae) | reconstructions.",
@@ -75,18 +81,23 @@ int cmd_sample(int argc, char **argv) {
     if (rc >= 0) return rc;
     o.dir = a.pos[0];
     o.seed_given = cli_given(&CMD, &a, "--seed");
-    const int image = o.out || o.manifold || o.scatter;
+    const int image = o.out || o.manifold || o.scatter || o.out_dir || o.idx;
     if (o.prompt && o.prompt_file) { ng_set_error("--prompt and --prompt-file exclude each other"); return cli_usage_fail("sample"); }
     if (o.manifold && o.scatter) { ng_set_error("--manifold and --scatter exclude each other"); return cli_usage_fail("sample"); }
     if (o.manifold && o.n > 100) { ng_set_error("--manifold --n %d: at most 100 (an n x n grid)", o.n); return cli_usage_fail("sample"); }
-    if (image && cli_check_out(o.out, o.scatter ? ".svg" : ".png")) return cli_usage_fail("sample");
+    if ((o.out_dir || o.idx) && (o.out || o.manifold || o.scatter || (o.out_dir && o.idx))) {
+        ng_set_error("%s writes a data set: it goes with none of --out, --manifold, --scatter%s", o.out_dir ? "--out-dir" : "--idx",
+                     o.out_dir && o.idx ? ", --idx" : "");
+        return cli_usage_fail("sample");
+    }
+    if (image && !o.out_dir && !o.idx && cli_check_out(o.out, o.scatter ? ".svg" : ".png")) return cli_usage_fail("sample");
     if (cli_parse_only) return 0;   /* the fuzz harness: flags parsed and checked, nothing run */
     ng_model_kind kind;
     if (ng_checkpoint_kind(o.dir, &kind)) return cli_fail();
     if (!ng_model_kind_is_text(kind)) return cli_sample_images(&o, &CMD, &a);   /* image_cmds.c */
     if (image) {
         ng_set_error("'%s' holds a text model: %s is for image models (train ae|dae|vae|gan)", o.dir,
-                     o.manifold ? "--manifold" : o.scatter ? "--scatter" : "sample --out");
+                     o.manifold ? "--manifold" : o.scatter ? "--scatter" : o.out_dir ? "--out-dir" : o.idx ? "--idx" : "sample --out");
         return cli_fail();
     }
     static const char *const image_only[] = {"--data", "--n", "--ncol", "--zoom"};

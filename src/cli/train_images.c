@@ -16,14 +16,13 @@
 
 typedef struct {
     ng_model_config mc;
-    const char *data, *out, *resume, *arch, *noise_s;
+    const char *data, *out, *resume, *arch, *noise_s, *exclude;
     int epochs, B, threads, force, size, max_batches, log_every, detect_anomaly, grad_shards;
     float lr, beta1, beta2, noise;
     int noise_mask;       /* DAE: 0 gaussian noise of std `noise`, 1 masking with probability `noise` */
     uint64_t seed;
 } itrain_opts;
 
-#define NOISE_MAX(mask) ((mask) ? 1.0f : 10.0f)   /* mask:P is a probability, gaussian:STD up to 10 */
 
 static const cli_flagdef
     def_epochs = {"--epochs", CLI_INT, R_EPOCHS, "N", "epochs (with --resume: the new total)"},
@@ -33,7 +32,7 @@ static const cli_flagdef
     def_hidden = {"--hidden", CLI_INT, 1, 65536, "N", "hidden width (400; conv 256; classifier 128)"},
     def_arch = {"--arch", CLI_STR, 0, 0, "mlp|conv", "ae, dae, vae: SPEC.md's MLP, or a conv encoder/decoder (size divisible by 4)"},
     def_beta = {"--beta", CLI_FLOAT, 0, 1e6, "X", "the VAE's KL weight"},
-    def_noise = {"--noise", CLI_STR, 0, 0, "gaussian:S|mask:P", "the DAE's corruption (gaussian:0.3)"},
+    def_exclude = {"--exclude-class", CLI_STR, 0, 0, "NAME|N", "labelled data: leave this class out of the train split (anomaly studies: nanogen score)"},
     def_size = {"--image-size", CLI_INT, R_SIZE, "N", "pictures of a folder: resized and centre-cropped to N x N"},
     def_channels = {"--channels", CLI_INT, 1, 3, "1|3", "pictures of a folder: grey or RGB"},
     def_max_batches = {"--max-batches", CLI_INT, R_MAX_BATCHES, "N", "batches an epoch at most (0: all)"};
@@ -50,7 +49,8 @@ static const cli_flag FLAGS[] = {
     CLI_F(def_hidden, itrain_opts, mc.hidden, NULL, NULL),
     CLI_F(def_arch, itrain_opts, arch, NULL, NULL),
     CLI_F(def_beta, itrain_opts, mc.beta, "1", NULL),
-    CLI_F(def_noise, itrain_opts, noise_s, NULL, NULL),
+    CLI_F(cli_def_noise, itrain_opts, noise_s, NULL, "the DAE's corruption (gaussian:0.3)"),
+    CLI_F(def_exclude, itrain_opts, exclude, NULL, NULL),
     CLI_F(def_size, itrain_opts, size, "28", NULL),
     CLI_F(def_channels, itrain_opts, mc.c, "1", NULL),
     CLI_F(def_max_batches, itrain_opts, max_batches, "0", NULL),
@@ -86,14 +86,9 @@ static int parse(int argc, char **argv, itrain_opts *o, unsigned *given, int *he
     else if (o->arch && !strcmp(o->arch, "conv")) o->mc.arch = NG_ARCH_CONV;
     else if (o->arch) { ng_set_error("--arch: '%s' is not mlp or conv", o->arch); return cli_usage_fail(name); }
     if (o->noise_s) {
-        const char *v = o->noise_s;
-        char *end = NULL;
-        if (!strncmp(v, "gaussian:", 9)) { o->noise_mask = 0; o->noise = strtof(v + 9, &end); }
-        else if (!strncmp(v, "mask:", 5)) { o->noise_mask = 1; o->noise = strtof(v + 5, &end); }
-        if (!end || *end || !(o->noise >= 0) || o->noise > NOISE_MAX(o->noise_mask)) {
-            ng_set_error("--noise: '%s' is not gaussian:STD (0..10) or mask:P (0..1)", v);
-            return cli_usage_fail(name);
-        }
+        ng_noise nz;
+        if (ng_noise_parse(o->noise_s, &nz)) { ng_set_error("--noise: %s", ng_last_error()); return cli_usage_fail(name); }
+        o->noise_mask = nz.mask; o->noise = nz.level;
     }
     if (o->mc.c != 1 && o->mc.c != 3) ng_set_error("--channels must be 1 or 3");
     else if (o->mc.arch == NG_ARCH_CONV && (gan || clf))
@@ -177,6 +172,7 @@ int cmd_train_images(int argc, char **argv) {
     ng_train_defaults(o.mc.kind, &s);
     s.data = o.data; s.seed = o.seed; s.batch_size = o.B; s.lr = o.lr; s.beta1 = o.beta1; s.beta2 = o.beta2;
     s.epochs = o.epochs; s.max_batches = o.max_batches; s.image_size = o.size; s.noise = o.noise; s.noise_mask = o.noise_mask;
+    s.exclude_class = o.exclude;
     s.detect_anomaly = o.detect_anomaly; s.grad_shards = o.grad_shards;
     s.given |= given;
     ng_trainer *t = o.resume ? ng_trainer_resume(o.resume, &s, o.out) : ng_trainer_create(&o.mc, &s, o.out, o.force);

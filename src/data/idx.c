@@ -296,3 +296,33 @@ int ng_idx_load_labels(const char *path, ng_images *im) {
     im->n_classes = maxl + 1;
     return NG_OK;
 }
+
+/* Write n grey pictures (h, w) with values in [lo, hi] as an idx3-ubyte file, atomically. */
+int ng_idx_write_images(const char *path, const float *imgs, int n, int h, int w, float lo, float hi) {
+    if (!path || !*path) return ng_set_error("ng_idx_write_images: empty file name");
+    if (!imgs || n < 1 || h < 1 || w < 1) return ng_set_error("'%s': %d pictures of %dx%d to write", path, n, h, w);
+    if (!(lo < hi) || hi - lo > 1e30f) return ng_set_error("'%s': value range [%g, %g] must be finite with lo < hi", path, lo, hi);
+    const uint32_t dims[3] = {(uint32_t)n, (uint32_t)h, (uint32_t)w};
+    uint8_t head[16] = {0, 0, 0x08, 3};
+    for (int k = 0; k < 3; k++) {
+        head[4 + 4 * k] = (uint8_t)(dims[k] >> 24); head[5 + 4 * k] = (uint8_t)(dims[k] >> 16);
+        head[6 + 4 * k] = (uint8_t)(dims[k] >> 8); head[7 + 4 * k] = (uint8_t)dims[k];
+    }
+    const size_t plane = (size_t)h * w;
+    uint8_t *row = ng_malloc(plane, "IDX picture");
+    if (!row) return NG_ERR;
+    ng_atomic_file af;
+    if (ng_atomic_open(&af, path)) { free(row); return NG_ERR; }
+    int ok = fwrite(head, 1, sizeof head, af.fp) == sizeof head;
+    const float scale = 255.0f / (hi - lo);
+    for (int i = 0; ok && i < n; i++) {
+        for (size_t p = 0; p < plane; p++) {
+            float b = (imgs[(size_t)i * plane + p] - lo) * scale;
+            row[p] = !(b > 0) ? 0 : b >= 255 ? 255 : (uint8_t)(b + 0.5f);
+        }
+        ok = fwrite(row, 1, plane, af.fp) == plane;
+    }
+    if (!ok) ng_set_error("cannot write '%s' (via '%s'): %s", path, af.tmp, strerror(errno));
+    free(row);
+    return ng_atomic_commit(&af, ok) || !ok ? NG_ERR : NG_OK;
+}

@@ -235,7 +235,7 @@ static const char *picture_check(const unsigned char *p, size_t n) {
 
 /* Decode one picture, resize its shorter side to `size`, centre-crop, write c planes of
  * size*size floats to dst. 0, or -1 with a message (naming the file) in err. */
-static int load_picture(const char *path, int size, int c, float *dst, char *err, size_t errlen) {
+static int load_picture(const char *path, int size, int c, int min_side, float *dst, char *err, size_t errlen) {
     int w = 0, h = 0, comp = 0;
     size_t len = 0;
     unsigned char *file = (unsigned char *)ng_read_file(path, &len);
@@ -270,6 +270,11 @@ static int load_picture(const char *path, int size, int c, float *dst, char *err
     }
     if (w < 1 || h < 1) {   /* stb_image decodes a BMP of height 0 (found by fuzz/fuzz_image.c: SIGFPE below) */
         snprintf(err, errlen, "cannot read image '%s': it has no pixels (%dx%d)", path, w, h);
+        stbi_image_free(rgb8);
+        return -1;
+    }
+    if (w < min_side || h < min_side) {
+        snprintf(err, errlen, "image '%s' is %dx%d: too small (a side under %d pixels; it would be resized to %dx%d)", path, w, h, min_side, size, size);
         stbi_image_free(rgb8);
         return -1;
     }
@@ -399,7 +404,7 @@ static int load_picture_dir(const char *dir, const char *split, int size, int ch
         for (int j = 0; j < n; j++) {
             char err[1024];
             char *full = join(dir, paths.s[pick[j]]);
-            int ok = full && load_picture(full, size, channels, out->pixels + (size_t)j * per, err, sizeof err) == 0;
+            int ok = full && load_picture(full, size, channels, 0, out->pixels + (size_t)j * per, err, sizeof err) == 0;
             if (!full) snprintf(err, sizeof err, "out of memory");
             free(full);
             if (!ok) {
@@ -427,6 +432,32 @@ static int load_picture_dir(const char *dir, const char *split, int size, int ch
     strlist_free(&paths);
     strlist_free(&classes);
     return rc;
+}
+
+int ng_pictures_load(const char *const *paths, int n, int size, int channels, ng_images *out) {
+    if (!out) return ng_set_error("ng_pictures_load: no output given");
+    memset(out, 0, sizeof *out);
+    if (n < 1 || !paths) return ng_set_error("no pictures given");
+    if (size < 1 || size > MAX_SIZE) return ng_set_error("pictures: size must be 1..%d, not %d", MAX_SIZE, size);
+    if (channels != 1 && channels != 3) return ng_set_error("pictures: channels must be 1 (grey) or 3 (RGB), not %d", channels);
+    const size_t per = (size_t)channels * size * size;
+    if (ng_memory_check(4.0 * (double)per * n, "the pictures", "give fewer pictures")) return NG_ERR;
+    if (!(out->pixels = ng_alloc_aligned((size_t)n * per * sizeof(float), "pictures"))) return NG_ERR;
+    const int min_side = size < 8 ? size : 8;
+    for (int i = 0; i < n; i++) {
+        char err[1024];
+        struct stat st;
+        if (stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+            ng_images_free(out);
+            return ng_set_error("'%s' is a folder: give picture files (a shell pattern such as '%s/*.png' lists them)", paths[i], paths[i]);
+        }
+        if (load_picture(paths[i], size, channels, min_side, out->pixels + (size_t)i * per, err, sizeof err)) {
+            ng_images_free(out);
+            return ng_set_error("%s", err);
+        }
+    }
+    out->n = n; out->c = channels; out->h = out->w = size;
+    return NG_OK;
 }
 
 /* ================================================================ data sets */

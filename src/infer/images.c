@@ -27,13 +27,14 @@ const char *const *ng_dataset_class_names(const char *spec, int n_classes) {
 /* What the checkpoint's training state says about the data. */
 static void parse_train(const char *json, ng_image_train_info *t) {
     memset(t, 0, sizeof *t);
-    t->size = 28; t->noise = 0.3f;
+    t->size = 28; t->noise = 0.3f; t->exclude_class = -1;
     cJSON *j = json ? cJSON_Parse(json) : NULL;
     const cJSON *v;
     if (cJSON_IsString(v = cJSON_GetObjectItem(j, "data")) && v->valuestring) snprintf(t->data, sizeof t->data, "%s", v->valuestring);
     if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "image_size")) && v->valueint > 0) t->size = v->valueint;
     if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "noise"))) t->noise = (float)v->valuedouble;
     if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "noise_mask"))) t->noise_mask = v->valueint;
+    if (cJSON_IsNumber(v = cJSON_GetObjectItem(j, "exclude_class")) && v->valuedouble >= 0 && v->valuedouble <= 255) t->exclude_class = v->valueint;
     cJSON_Delete(j);
 }
 
@@ -367,5 +368,94 @@ int ng_gan_d_eval(ng_model *m, const ng_images *te, int n_fake, uint64_t seed, n
 done:
     ng_graph_free(g);
     free(fake);
+    return rc;
+}
+
+int ng_noise_parse(const char *spec, ng_noise *nz) {
+    char *end = NULL;
+    const char *num = NULL;
+    nz->mask = 0; nz->level = 0;
+    if (spec && !strncmp(spec, "gaussian:", 9)) { nz->mask = 0; nz->level = strtof(num = spec + 9, &end); }
+    else if (spec && !strncmp(spec, "mask:", 5)) { nz->mask = 1; nz->level = strtof(num = spec + 5, &end); }
+    if (!end || end == num || *end || !(nz->level >= 0) || nz->level > (nz->mask ? 1.0f : 10.0f))
+        return ng_set_error("'%s' is not gaussian:STD (0..10) or mask:P (0..1)", spec ? spec : "");
+    return NG_OK;
+}
+
+int ng_image_load_pictures(const ng_model *m, const char *const *paths, int n, ng_images *out) {
+    const ng_model_config *c = ng_model_cfg(m);
+    memset(out, 0, sizeof *out);
+    if (c->h != c->w) return ng_set_error("the model's pictures are %dx%d: only square models take pictures of any size", c->w, c->h);
+    return ng_pictures_load(paths, n, c->h, c->c, out);
+}
+
+float *ng_image_reconstruct_panels(ng_model *m, const float *x, int n, const ng_noise *noise, uint64_t seed, int *cols) {
+    const ng_model_config *c = ng_model_cfg(m);
+    if (c->kind == NG_MODEL_GAN) { ng_set_error("a GAN has no encoder: reconstructing a picture needs an ae, dae or vae"); return NULL; }
+    if (n < 1) { ng_set_error("reconstruct: %d pictures", n); return NULL; }
+    const size_t D = (size_t)c->c * c->h * c->w;
+    const int k = noise ? 3 : 2;
+    float *in = noise ? ng_malloc(sizeof(float) * D * (size_t)n, "noisy pictures") : NULL, *z = NULL, *rec = NULL, *grid = NULL;
+    if (noise && !in) return NULL;
+    if (noise) {
+        ng_rng rng;
+        ng_rng_seed(&rng, seed);
+        ng_dae_corrupt(in, x, (int64_t)D * n, noise->mask, noise->level, &rng);
+    }
+    if ((z = ng_image_encode(m, noise ? in : x, n)) && (rec = ng_image_decode(m, z, n)) &&
+        (grid = ng_malloc(sizeof(float) * D * (size_t)n * k, "reconstruction panels"))) {
+        for (int i = 0; i < n; i++) {   /* row i: the picture | its noisy copy | the reconstruction */
+            float *row = grid + (size_t)i * k * D;
+            memcpy(row, x + (size_t)i * D, sizeof(float) * D);
+            if (noise) memcpy(row + D, in + (size_t)i * D, sizeof(float) * D);
+            memcpy(row + (size_t)(k - 1) * D, rec + (size_t)i * D, sizeof(float) * D);
+        }
+        *cols = k;
+    }
+    free(in); free(z); free(rec);
+    return grid;
+}
+
+int ng_image_encode_latents(ng_model *m, const float *x, int n, ng_latents *out) {
+    const ng_model_config *c = ng_model_cfg(m);
+    memset(out, 0, sizeof *out);
+    if (c->kind == NG_MODEL_GAN) return ng_set_error("a GAN has no encoder: encoding pictures needs an ae, dae or vae");
+    if (n > NG_LATENT_MAX_COUNT || (int64_t)n * c->latent > NG_LATENT_MAX_VALUES)
+        return ng_set_error("%d pictures x %d latent values is more than a latent file holds (%d values)", n, c->latent, NG_LATENT_MAX_VALUES);
+    if (!(out->z = ng_image_encode(m, x, n))) return NG_ERR;
+    out->n = n; out->latent = c->latent; out->c = c->c; out->h = c->h; out->w = c->w;
+    return NG_OK;
+}
+
+float *ng_image_decode_latents(ng_model *m, const ng_latents *l, const char *name) {
+    const ng_model_config *c = ng_model_cfg(m);
+    if (l->latent != c->latent) {
+        ng_set_error("'%s' holds latents of %d values, but this %s's latent has %d", name, l->latent, ng_model_kind_name(c->kind), c->latent);
+        return NULL;
+    }
+    if (l->c != c->c || l->h != c->h || l->w != c->w) {
+        ng_set_error("'%s' was encoded from %dx%dx%d pictures, but this %s makes %dx%dx%d pictures", name, l->c, l->h, l->w,
+                     ng_model_kind_name(c->kind), c->c, c->h, c->w);
+        return NULL;
+    }
+    return ng_image_decode(m, l->z, l->n);
+}
+
+int ng_image_sample_save(ng_model *m, int n, uint64_t seed, const char *out_dir, const char *idx_path) {
+    const ng_model_config *c = ng_model_cfg(m);
+    if (c->kind != NG_MODEL_VAE && c->kind != NG_MODEL_GAN)
+        return ng_set_error("a data set of samples needs a model with a N(0,1) prior (vae or gan); an %s's codes have none", ng_model_kind_name(c->kind));
+    if (n < 1) return ng_set_error("sample: %d pictures", n);
+    if (!out_dir == !idx_path) return ng_set_error("ng_image_sample_save: give a folder or an IDX file, one of them");
+    if (idx_path && c->c != 1)
+        return ng_set_error("IDX files hold grey pictures (n x h x w bytes), but this %s makes %d-channel pictures: write PNGs (--out-dir)", ng_model_kind_name(c->kind), c->c);
+    const double D = (double)c->c * c->h * c->w;
+    if (ng_memory_check(4.0 * D * n + 4.0 * (double)n * c->latent, "the samples", "ask for fewer pictures (--n)")) return NG_ERR;
+    float *imgs = ng_image_sample(m, n, seed);
+    if (!imgs) return NG_ERR;
+    const float lo = c->kind == NG_MODEL_GAN ? -1.0f : 0.0f;
+    int rc = out_dir ? ng_png_write_each(out_dir, imgs, n, c->c, c->h, c->w, lo, 1.0f, 0, n)
+                     : ng_idx_write_images(idx_path, imgs, n, c->h, c->w, lo, 1.0f);
+    free(imgs);
     return rc;
 }

@@ -158,3 +158,41 @@ uint8_t *ng_png_grid_encode(const float *imgs, int n, int c, int h, int w, int n
     *len = m.n;
     return m.p;
 }
+
+/* one byte of a value in [lo, hi] (NaN: 0) */
+static uint8_t to_byte(float v, float lo, float scale) {
+    float b = (v - lo) * scale;
+    if (!(b > 0)) b = 0;
+    if (b > 255) b = 255;
+    return (uint8_t)(b + 0.5f);
+}
+
+int ng_png_write_each(const char *dir, const float *imgs, int n, int c, int h, int w, float lo, float hi, int first, int total) {
+    if (!dir || !*dir) return ng_set_error("ng_png_write_each: no folder given");
+    if (n < 1 || first < 0 || total < first + n) return ng_set_error("'%s': pictures %d..%d of %d", dir, first, first + n - 1, total);
+    if (c != 1 && c != 3) return ng_set_error("'%s': pictures need 1 or 3 channels, not %d", dir, c);
+    if (h <= 0 || w <= 0 || (int64_t)h * w * c > PNG_MAX_BYTES) return ng_set_error("'%s': bad picture size %dx%d", dir, w, h);
+    if (!isfinite(lo) || !isfinite(hi) || !(lo < hi)) return ng_set_error("'%s': value range [%g, %g] must be finite with lo < hi", dir, lo, hi);
+    if (ng_mkdir_p(dir)) return NG_ERR;
+    int digits = 4;   /* at most 10: total is an int */
+    for (long long t = 10000; t <= total - 1LL && digits < 10; t *= 10) digits++;
+    const size_t plane = (size_t)h * w;
+    const float scale = 255.0f / (hi - lo);
+    uint8_t *buf = ng_malloc(plane * c, "picture");
+    size_t len = strlen(dir) + 32;
+    char *path = ng_malloc(len, "path");
+    int rc = buf && path ? NG_OK : NG_ERR;
+    for (int i = 0; rc == NG_OK && i < n; i++) {
+        const float *im = imgs + (size_t)i * c * plane;
+        for (size_t p = 0; p < plane; p++)
+            for (int k = 0; k < c; k++) buf[p * c + k] = to_byte(im[k * plane + p], lo, scale);
+        char num[16];
+        for (int k = digits - 1, v = first + i; k >= 0; k--, v /= 10) num[k] = (char)('0' + v % 10);
+        num[digits] = 0;
+        snprintf(path, len, "%s%s%s.png", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", num);
+        rc = ng_png_write(path, buf, w, h, c);
+    }
+    free(buf);
+    free(path);
+    return rc;
+}

@@ -43,6 +43,7 @@ struct image_run {
     int epoch0;
     epoch_pos pos0;
     int B, Be, n_batches, rem;
+    int excluded;                /* --exclude-class: the class left out of tr, or -1 */
     int *perm;
     ng_graph *gs[6];             /* train B, train remainder, eval (AE/classifier); G, D real, D fake (GAN) */
     ng_ae_graph ag[3];
@@ -85,6 +86,7 @@ static char *state_json(const ng_trainer *t, int epoch, const epoch_pos *pos) {
     cJSON_AddNumberToObject(j, "max_batches", s->max_batches);
     cJSON_AddNumberToObject(j, "grad_shards", s->grad_shards);
     cJSON_AddStringToObject(j, "data", s->data ? s->data : "");
+    if (t->k && ((const image_run *)t->k)->excluded >= 0) cJSON_AddNumberToObject(j, "exclude_class", ((const image_run *)t->k)->excluded);
     char buf[32];
     snprintf(buf, sizeof buf, "%" PRIu64, s->seed);
     cJSON_AddStringToObject(j, "seed", buf);
@@ -121,6 +123,7 @@ static int load_state(const char *json, ng_train_settings *s, int *epoch, ng_rng
     const cJSON *e = cJSON_GetObjectItem(j, "epoch"), *r = cJSON_GetObjectItem(j, "rng");
     ok = ok && cJSON_IsNumber(e) && e->valuedouble >= 0 && cJSON_IsArray(r) && cJSON_GetArraySize(r) == 4;
     memset(pos, 0, sizeof *pos);
+    int excl_bad = 0;
     if (ok) {
         *epoch = e->valueint;
         const cJSON *v;
@@ -140,6 +143,11 @@ static int load_state(const char *json, ng_train_settings *s, int *epoch, ng_rng
             s->data = data;
         }
         if (cJSON_IsString(v = cJSON_GetObjectItem(j, "seed"))) s->seed = strtoull(v->valuestring, NULL, 10);
+        static char excl[16];
+        if ((v = cJSON_GetObjectItem(j, "exclude_class"))) {   /* a class left out of the train split: its id */
+            excl_bad = !(cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 255 && v->valuedouble == (int)v->valuedouble);
+            if (!excl_bad) { snprintf(excl, sizeof excl, "%d", (int)v->valuedouble); s->exclude_class = excl; }
+        }
         ok = ng__state_get_rng(j, "rng", rng) == NG_OK;
         const cJSON *bt = cJSON_GetObjectItem(j, "batch"), *sm = cJSON_GetObjectItem(j, "sums");
         if (ok && cJSON_IsNumber(bt) && bt->valueint > 0) {   /* stopped inside an epoch */
@@ -152,6 +160,7 @@ static int load_state(const char *json, ng_train_settings *s, int *epoch, ng_rng
     }
     cJSON_Delete(j);
     if (!ok) return ng_set_error("the checkpoint has no valid training state to resume");
+    if (excl_bad) return ng_set_error("the checkpoint's training state is invalid: exclude_class is not a class number 0..255");
     /* what was restored must lie where the flags may (the R_ ranges) */
     int bad = 0;
     for (int i = 0; i < 6; i++) bad |= !isfinite(pos->acc[i]);
@@ -602,6 +611,25 @@ int ng__image_create(const ng_model_config *cfg, const ng_train_settings *s, ng_
     return NG_OK;
 }
 
+/* --exclude-class: the class s->exclude_class (a number or a name) out of the train split tr,
+ * its id into *cls; the test split keeps it (what `nanogen score` looks for). */
+static int exclude_class(const ng_train_settings *s, ng_images *tr, int *cls) {
+    if (!tr->labels || tr->n_classes < 2)
+        return ng_set_error("--exclude-class %s: '%s' has no labels (IDX label files, or a picture folder's class subfolders)", s->exclude_class, s->data);
+    if (ng_dataset_class_find(s->data, tr->n_classes, s->exclude_class, cls)) return ng_set_error("--exclude-class: %s", ng_last_error());
+    const size_t D = (size_t)tr->c * tr->h * tr->w;
+    int k = 0;
+    for (int i = 0; i < tr->n; i++)
+        if (tr->labels[i] != *cls) {
+            if (k != i) { memcpy(tr->pixels + (size_t)k * D, tr->pixels + (size_t)i * D, sizeof(float) * D); tr->labels[k] = tr->labels[i]; }
+            k++;
+        }
+    if (k == tr->n) return ng_set_error("--exclude-class %s: the train split of '%s' has no picture of class %d", s->exclude_class, s->data, *cls);
+    if (k == 0) return ng_set_error("--exclude-class %s: every train picture of '%s' is of that class", s->exclude_class, s->data);
+    tr->n = k;
+    return NG_OK;
+}
+
 int ng__image_open(ng_trainer *t, const char *state, int force) {
     image_run *r = calloc(1, sizeof *r);
     if (!r) return ng_set_error("out of memory");
@@ -615,6 +643,8 @@ int ng__image_open(ng_trainer *t, const char *state, int force) {
     if (t->pre) { r->tr = t->pre[0]; r->te = t->pre[1]; memset(t->pre, 0, 2 * sizeof *t->pre); }   /* loaded by ng__image_create */
     else if (ng_dataset_load(s->data, "train", s->image_size, mc->c, &r->tr) || ng_dataset_load(s->data, "test", s->image_size, mc->c, &r->te))
         return NG_ERR;
+    r->excluded = -1;
+    if (s->exclude_class && exclude_class(s, &r->tr, &r->excluded)) return NG_ERR;
     const ng_images *tr = &r->tr, *te = &r->te;
     if (tr->n < 1 || te->n < 1) return ng_set_error("'%s': the train or test split is empty", s->data);
     if (mc->kind == NG_MODEL_CLASSIFIER && (!tr->labels || !te->labels || tr->n_classes < 2))
