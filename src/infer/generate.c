@@ -2,6 +2,7 @@
  * the KV cache (src/infer/kvcache.c), temperature / top-k / top-p (src/infer/sample.c), each stream its
  * own RNG and streaming decoder. `nanogen sample` is a loop over ng_generator_next. */
 #include "core/internal.h"
+#include "infer/kvcache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,12 +34,10 @@ ng_generator *ng_generator_new(ng_model *m, const ng_tokenizer *tok, int n_strea
     if (!ng_model_kind_is_text(c->kind) || !tok) { ng_set_error("a %s does not generate text", ng_model_kind_name(c->kind)); return NULL; }
     if (n_streams < 1 || n_streams > 65536) { ng_set_error("%d streams: 1 to 65536", n_streams); return NULL; }
     /* the KV cache and buffers of the streams must fit in memory: refuse up front */
-    const double per = 4.0 * (2.0 * c->n_layer * c->block_size * c->n_embd + (double)c->n_layer * c->n_head * c->block_size +
-                              10.0 * c->n_embd + c->vocab_size + c->block_size);
-    const uint64_t avail = ng_memory_available();
-    if (avail && per * n_streams > 0.8 * (double)avail) {
+    double need, avail;
+    if (!ng__infer_fits(c, n_streams, &need, &avail)) {
         ng_set_error("%d parallel streams need about %.1f GiB for their caches but %.1f GiB is available: lower --num-samples or drop --batch",
-                     n_streams, per * n_streams / 1073741824.0, avail / 1073741824.0);
+                     n_streams, need / 1073741824.0, avail / 1073741824.0);
         return NULL;
     }
     ng_generator *g = calloc(1, sizeof *g);

@@ -92,6 +92,14 @@ static float *pack_into(float *dst, const float *w, int out, int in) {
     return dst + ng_packed_size(out, in);
 }
 
+int ng__infer_fits(const ng_model_config *c, int n_streams, double *need, double *avail) {
+    const double per = 4.0 * (2.0 * c->n_layer * c->block_size * c->n_embd + (double)c->n_layer * c->n_head * c->block_size +
+                              10.0 * c->n_embd + c->vocab_size + c->block_size);
+    *need = per * n_streams;
+    *avail = (double)ng_memory_available();
+    return !(*avail > 0 && *need > 0.8 * *avail);
+}
+
 ng_infer *ng_infer_new(ng_model *m, int n_streams) {
     if (n_streams < 1 || n_streams > 65536) { ng_set_error("--batch %d out of range [1, 65536]", n_streams); return NULL; }
     ng_infer *s = calloc(1, sizeof *s);

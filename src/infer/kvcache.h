@@ -5,6 +5,9 @@
 #define NG_INFER_KVCACHE_H
 #include "core/internal.h"
 
+/* Whether the KV caches and buffers of n_streams streams of a model of config c fit in memory
+ * (80% of what is available): 1, else 0 with *need and *avail (bytes) for the caller's error. */
+int ng__infer_fits(const ng_model_config *c, int n_streams, double *need, double *avail);
 /* An ng_infer's streams (its n_streams). */
 int ng__infer_streams(const ng_infer *s);
 /* Stream `stream` starts again from an empty context; when its context is full it keeps its last

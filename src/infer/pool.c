@@ -49,12 +49,10 @@ ng_pool *ng_pool_new(ng_model *m, const ng_tokenizer *tok, int max_streams) {
     }
     const int S = max_streams < 2 ? 2 : max_streams;   /* the batched arithmetic even for one stream */
     /* the KV caches and buffers of the streams must fit in memory: refused up front */
-    const double per = 4.0 * (2.0 * c->n_layer * c->block_size * c->n_embd + (double)c->n_layer * c->n_head * c->block_size +
-                              10.0 * c->n_embd + c->vocab_size + c->block_size);
-    const uint64_t avail = ng_memory_available();
-    if (avail && per * S > 0.8 * (double)avail) {
+    double need, avail;
+    if (!ng__infer_fits(c, S, &need, &avail)) {
         ng_set_error("a pool of %d streams needs about %.1f GiB for their caches but %.1f GiB is available: fewer streams",
-                     max_streams, per * S / 1073741824.0, avail / 1073741824.0);
+                     max_streams, need / 1073741824.0, avail / 1073741824.0);
         return NULL;
     }
     ng_pool *p = calloc(1, sizeof *p);
