@@ -15,13 +15,9 @@ cd "$(dirname "$0")/.." || exit 1
 PICS=$TMP/pics
 mkdir -p "$PICS"
 "$PY" - "$PICS" <<'PYEOF' || bad "pictures" "python3 could not write the PNGs"
-import struct, sys, zlib
-def png(path, w, h, rows):
-    def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    raw = b"".join(b"\0" + bytes(r) for r in rows)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+import sys
+sys.path.insert(0, "tests")
+from pngwrite import png
 cols = [(230, 40, 40), (40, 200, 60), (50, 80, 230), (240, 220, 40), (200, 60, 220)]
 for i in range(30):
     W = 40; cx, cy, r = 12 + (i * 7) % 16, 12 + (i * 11) % 16, 6 + i % 5
@@ -33,7 +29,7 @@ for i in range(30):
             inside = (x - cx) ** 2 + (y - cy) ** 2 <= r * r if i % 2 else abs(x - cx) <= r and abs(y - cy) <= r
             row += col if inside else (20, 20, 30)
         rows.append(row)
-    png("%s/pic%02d.png" % (sys.argv[1], i), W, W, rows)
+    png("%s/pic%02d.png" % (sys.argv[1], i), W, W, rows, rgb=True)
 PYEOF
 
 # png_info FILE -> "W H COLOURTYPE" from the IHDR chunk (empty if not a PNG)

@@ -15,13 +15,9 @@ cd "$(dirname "$0")/.." || exit 1
 PICS=$TMP/pics
 mkdir -p "$PICS/square" "$PICS/disc"
 "$PY" - "$PICS" <<'PYEOF' || bad "pictures" "python3 could not write the PNGs"
-import struct, sys, zlib
-def png(path, w, h, rows):
-    def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    raw = b"".join(b"\0" + bytes(r) for r in rows)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+import sys
+sys.path.insert(0, "tests")
+from pngwrite import png
 for i in range(30):
     W = 20; cx, cy, r = 6 + (i * 7) % 8, 6 + (i * 11) % 8, 3 + i % 4
     inside = lambda x, y: (x - cx) ** 2 + (y - cy) ** 2 <= r * r if i % 2 else abs(x - cx) <= r and abs(y - cy) <= r

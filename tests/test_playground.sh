@@ -61,13 +61,9 @@ if [ -n "${NG_FASHION:-}" ] || [ -d /usr/share/datasets/fashion-mnist ]; then
 else
     PICS=$TMP/pics; PICFLAGS="--image-size 28 --channels 1"; mkdir -p "$PICS"
     "$PY" - "$PICS" <<'PYEOF' || bad "pictures" "python3 could not write the PNGs"
-import struct, sys, zlib
-def png(path, w, h, rows):
-    def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    raw = b"".join(b"\0" + bytes(r) for r in rows)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+import sys
+sys.path.insert(0, "tests")
+from pngwrite import png
 for i in range(200):   # a bright disc or square, of varying place and size, on black
     cx, cy, r = 8 + (i * 7) % 12, 8 + (i * 11) % 12, 3 + i % 6
     rows = [[220 if ((x - cx) ** 2 + (y - cy) ** 2 <= r * r if i % 2 else abs(x - cx) <= r and abs(y - cy) <= r) else 10
