@@ -49,18 +49,7 @@ static const cli_cmd SERVE = {"serve",
     "  depends only on its own seed and settings. Ctrl-C ends open streams cleanly.",
     SERVE_FLAGS, CLI_MAX_STRS};
 
-#ifndef NG_SERVE
-int cmd_serve(int argc, char **argv) {
-    serve_opts o;
-    memset(&o, 0, sizeof o);
-    cli_args a;
-    const int prc = cli_parse(&SERVE, argc, argv, &o, &a);
-    if (prc) return prc == 1 ? 0 : prc;
-    if (cli_parse_only) return 0;
-    fprintf(stderr, "nanogen serve needs libmicrohttpd: apt-get install libmicrohttpd-dev, then make\n");
-    return 2;
-}
-#else
+#ifdef NG_SERVE
 /* DIR's last component */
 static void dir_name(const char *dir, char *buf, size_t cap) {
     size_t n = strlen(dir);
@@ -87,47 +76,43 @@ static int load_model(const char *dir, srv_model *sm) {
     return NG_OK;
 }
 
-int cmd_serve(int argc, char **argv) {
-    serve_opts o;
-    memset(&o, 0, sizeof o);
-    cli_args a;
-    const int prc = cli_parse(&SERVE, argc, argv, &o, &a);
-    if (prc) return prc == 1 ? 0 : prc;
-    if (cli_missing_pos(&SERVE, &a)) return 2;
-    if (o.names.n > a.npos) {
-        ng_set_error("--name given %d times for %d model director%s", o.names.n, a.npos, a.npos == 1 ? "y" : "ies");
+/* the server over the parsed command line: runs until SIGINT / SIGTERM */
+static int serve_run(serve_opts *o, cli_args *a) {
+    if (cli_missing_pos(&SERVE, a)) return 2;
+    if (o->names.n > a->npos) {
+        ng_set_error("--name given %d times for %d model director%s", o->names.n, a->npos, a->npos == 1 ? "y" : "ies");
         return cli_usage_fail("serve");
     }
-    if (!o.api_key) {
+    if (!o->api_key) {
         const char *env = getenv("NANOGEN_API_KEY");
-        if (env && *env) o.api_key = env;
-    } else if (!*o.api_key) { ng_set_error("--api-key is empty"); return cli_usage_fail("serve"); }
-    if (o.cors && !*o.cors) { ng_set_error("--cors is empty: give the origin allowed (https://example.org, or *)"); return cli_usage_fail("serve"); }
+        if (env && *env) o->api_key = env;
+    } else if (!*o->api_key) { ng_set_error("--api-key is empty"); return cli_usage_fail("serve"); }
+    if (o->cors && !*o->cors) { ng_set_error("--cors is empty: give the origin allowed (https://example.org, or *)"); return cli_usage_fail("serve"); }
     srv_model models[CLI_MAX_STRS];
     memset(models, 0, sizeof models);
-    for (int i = 0; i < a.npos; i++) {
-        if (i < o.names.n) snprintf(models[i].name, sizeof models[i].name, "%s", o.names.v[i]);
-        else dir_name(a.pos[i], models[i].name, sizeof models[i].name);
-        if (!models[i].name[0]) { ng_set_error("model %d ('%s') has an empty name: give it one with --name", i + 1, a.pos[i]); return cli_usage_fail("serve"); }
+    for (int i = 0; i < a->npos; i++) {
+        if (i < o->names.n) snprintf(models[i].name, sizeof models[i].name, "%s", o->names.v[i]);
+        else dir_name(a->pos[i], models[i].name, sizeof models[i].name);
+        if (!models[i].name[0]) { ng_set_error("model %d ('%s') has an empty name: give it one with --name", i + 1, a->pos[i]); return cli_usage_fail("serve"); }
         for (int k = 0; k < i; k++)
             if (!strcmp(models[k].name, models[i].name)) {
-                ng_set_error("two models are named '%s' ('%s' and '%s'): tell them apart with --name", models[i].name, a.pos[k], a.pos[i]);
+                ng_set_error("two models are named '%s' ('%s' and '%s'): tell them apart with --name", models[i].name, a->pos[k], a->pos[i]);
                 return cli_usage_fail("serve");
             }
     }
     if (cli_parse_only) return 0;
-    cli_set_threads(o.threads);
-    const int local = !strcmp(o.host, "127.0.0.1") || !strcmp(o.host, "localhost") || !strcmp(o.host, "::1");
+    cli_set_threads(o->threads);
+    const int local = !strcmp(o->host, "127.0.0.1") || !strcmp(o->host, "localhost") || !strcmp(o->host, "::1");
     if (!local)
-        fprintf(stderr, "nanogen serve: warning: listening on %s: other machines can reach this server%s\n", o.host,
-                o.api_key ? "" : " and it has no --api-key");
+        fprintf(stderr, "nanogen serve: warning: listening on %s: other machines can reach this server%s\n", o->host,
+                o->api_key ? "" : " and it has no --api-key");
 
     int code = 1, n = 0;
     srv_ctx ctx;
     int ctx_ok = 0;
     srv_daemon *d = NULL;
-    for (; n < a.npos; n++)
-        if (load_model(a.pos[n], &models[n])) goto fail;
+    for (; n < a->npos; n++)
+        if (load_model(a->pos[n], &models[n])) goto fail;
     /* every thread started from here on (schedulers, libmicrohttpd) leaves the stop signals to sigwait */
     sigset_t stop;
     sigemptyset(&stop);
@@ -135,13 +120,13 @@ int cmd_serve(int argc, char **argv) {
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
-    srv_config cfg = {o.max_streams, o.queue, o.max_tokens, o.timeout, o.api_key, o.cors};
+    srv_config cfg = {o->max_streams, o->queue, o->max_tokens, o->timeout, o->api_key, o->cors};
     if (srv_ctx_init(&ctx, models, n, &cfg, 0)) goto fail;
     ctx_ok = 1;
     int port = 0;
-    if (!(d = srv_daemon_start(&ctx, o.host, o.port, &port))) goto fail;
-    const int v6 = strchr(o.host, ':') != NULL;
-    printf("nanogen serve: http://%s%s%s:%d/ (%d models)\n", v6 ? "[" : "", o.host, v6 ? "]" : "", port, n);
+    if (!(d = srv_daemon_start(&ctx, o->host, o->port, &port))) goto fail;
+    const int v6 = strchr(o->host, ':') != NULL;
+    printf("nanogen serve: http://%s%s%s:%d/ (%d models)\n", v6 ? "[" : "", o->host, v6 ? "]" : "", port, n);
     fflush(stdout);
     int sig = 0;
     sigwait(&stop, &sig);
@@ -157,7 +142,22 @@ fail:
     srv_daemon_stop(d);
 out:
     if (ctx_ok) srv_ctx_free(&ctx);
-    for (int i = 0; i < n + (code != 0 && n < a.npos); i++) { ng_model_free(models[i].m); ng_tokenizer_free(models[i].tok); }
+    for (int i = 0; i < n + (code != 0 && n < a->npos); i++) { ng_model_free(models[i].m); ng_tokenizer_free(models[i].tok); }
     return code;
 }
 #endif
+
+int cmd_serve(int argc, char **argv) {
+    serve_opts o;
+    memset(&o, 0, sizeof o);
+    cli_args a;
+    const int prc = cli_parse(&SERVE, argc, argv, &o, &a);
+    if (prc) return prc == 1 ? 0 : prc;
+#ifdef NG_SERVE
+    return serve_run(&o, &a);
+#else
+    if (cli_parse_only) return 0;
+    fprintf(stderr, "nanogen serve needs libmicrohttpd: apt-get install libmicrohttpd-dev, then make\n");
+    return 2;
+#endif
+}
