@@ -115,7 +115,7 @@ fi
 SENV=MALLOC_ARENA_MAX=2 start_server main "$M/tiny" $IMAGES --max-tokens $MAXTOK --max-streams 16
 if [ -n "$SPORT" ]; then
     check "serve main: the first line names $( [ -n "$IMAGES" ] && echo 3 || echo 1 ) models" \
-        grep -q "^nanogen serve: http://127.0.0.1:$SPORT/ ($( [ -n "$IMAGES" ] && echo 3 || echo 1) models)$" "$TMP/main.out"
+        grep -q "^nanogen serve: http://127.0.0.1:$SPORT/ ($( [ -n "$IMAGES" ] && echo '3 models' || echo '1 model'))$" "$TMP/main.out"
     client routes errors same independent $LEAK faults nocors shutdown --max-tokens $MAXTOK --max-streams 16
     if grep -q "^[a-zA-Z]* *SIGTERM:" "$TMP/client.out"; then stop_server main sent; else stop_server main; fi
     check "serve main: gone after SIGTERM (connections refused)" sh -c "! '$PY' -c 'import socket; socket.create_connection((\"127.0.0.1\", $SPORT), timeout=5)' 2>/dev/null"

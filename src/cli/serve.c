@@ -126,7 +126,7 @@ static int serve_run(serve_opts *o, cli_args *a) {
     int port = 0;
     if (!(d = srv_daemon_start(&ctx, o->host, o->port, &port))) goto fail;
     const int v6 = strchr(o->host, ':') != NULL;
-    printf("nanogen serve: http://%s%s%s:%d/ (%d models)\n", v6 ? "[" : "", o->host, v6 ? "]" : "", port, n);
+    printf("nanogen serve: http://%s%s%s:%d/ (%d model%s)\n", v6 ? "[" : "", o->host, v6 ? "]" : "", port, n, n == 1 ? "" : "s");
     fflush(stdout);
     int sig = 0;
     sigwait(&stop, &sig);
